@@ -1,0 +1,143 @@
+"""Autoencoder followed by k-means on its embedding."""
+
+from numbers import Integral
+
+from sklearn.cluster import KMeans
+from sklearn.utils._param_validation import Interval
+
+from ._torch_utils import to_numpy
+from .base import BaseAutoencoderClusterer
+
+
+class AutoencoderKMeans(BaseAutoencoderClusterer):
+    """Train an autoencoder, then run k-means on its embedding.
+
+    The simplest deep clustering baseline: the network learns a compact code
+    of the data by reconstruction alone, and :class:`~sklearn.cluster.KMeans`
+    clusters the codes.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers (the decoder mirrors them).
+        Ignored when ``input_shape`` or ``encoder`` is given.
+    embedding_dim : int, default=10
+        Size of the embedding that k-means clusters.
+    input_shape : tuple of int, default=None
+        ``(channels, height, width)`` of one sample. When given, ``X`` (still
+        passed flat) is reshaped to images and a convolutional autoencoder is
+        used.
+    encoder, decoder : torch.nn.Module, default=None
+        Your own modules. The encoder maps a batch of samples (flat, or shaped
+        by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
+        They are copied before training, so the instances you pass stay
+        untouched.
+    pretrain_epochs : int, default=100
+        Epochs of reconstruction training.
+    batch_size : int, default=256
+        Mini-batch size.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimiser.
+    n_init : int, default=10
+        Number of k-means initialisations on the embedding.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
+        available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch shuffling and k-means. Pass an int
+        for reproducible labels on the CPU.
+    verbose : int, default=0
+        Print skorch's per-epoch progress table when positive.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample.
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        k-means centres in the embedding space.
+    inertia_ : float
+        k-means inertia of the training embedding.
+    n_iter_ : int
+        Number of training epochs run.
+    net_ : skorch.NeuralNet
+        The fitted autoencoder net; ``net_.history`` holds the losses.
+    kmeans_ : sklearn.cluster.KMeans
+        The k-means model fitted on the embedding.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    DEC : Refines this embedding and the centres with a clustering loss.
+    sklearn.cluster.KMeans : k-means on the raw features.
+
+    References
+    ----------
+    .. [1] Hinton, G. E. and Salakhutdinov, R. R. (2006). "Reducing the
+       dimensionality of data with neural networks". Science, 313(5786).
+    .. [2] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
+       embedding for clustering analysis". ICML (the ``d-500-500-2000-10``
+       architecture used by default).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import AutoencoderKMeans
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = AutoencoderKMeans(n_clusters=3, hidden_dims=(16,), embedding_dim=2,
+    ...                           pretrain_epochs=5, random_state=0).fit(X)
+    >>> model.labels_.shape
+    (60,)
+    >>> model.transform(X).shape
+    (60, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoderClusterer._parameter_constraints,
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(500, 500, 2000),
+        embedding_dim=10,
+        input_shape=None,
+        encoder=None,
+        decoder=None,
+        pretrain_epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        n_init=10,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.input_shape = input_shape
+        self.encoder = encoder
+        self.decoder = decoder
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.n_init = n_init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X, y, random_state):
+        self.net_ = self._pretrain(X, random_state)
+        self.n_iter_ = len(self.net_.history)
+        self.kmeans_ = KMeans(
+            self.n_clusters, n_init=self.n_init, random_state=random_state
+        ).fit(to_numpy(self._embed(X)))
+        self.labels_ = self.kmeans_.labels_
+        self.cluster_centers_ = self.kmeans_.cluster_centers_
+        self.inertia_ = self.kmeans_.inertia_

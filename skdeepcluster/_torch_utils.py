@@ -1,0 +1,151 @@
+"""Glue between NumPy/scikit-learn and PyTorch: devices, seeding, datasets."""
+
+import contextlib
+import re
+
+import torch
+
+_DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps)$")
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` picks the first CUDA device when one is available and the CPU
+    otherwise. Asking for a CUDA device that does not exist is an error rather
+    than a silent fall-back, so a user who asked for a GPU knows they did not
+    get one.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``.
+
+    Returns
+    -------
+    torch.device
+
+    Examples
+    --------
+    >>> from skdeepcluster._torch_utils import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
+        raise ValueError(
+            f"device={device!r} is not understood; use 'cpu', 'cuda', 'cuda:N', "
+            "'mps' or 'auto'."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available "
+                f"(torch {torch.__version__}, built with CUDA "
+                f"{torch.version.cuda or 'none'}); use device='cpu' or 'auto'."
+            )
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device='mps' was requested but MPS is not available.")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def torch_seed(seed, device):
+    """Seed torch's global generators inside the block and restore them after.
+
+    Weight initialisation and dropout draw from torch's global generator; this
+    makes them follow ``random_state`` without leaving the user's global state
+    changed behind them.
+    """
+    cuda_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def make_generator(seed):
+    """A CPU :class:`torch.Generator` seeded with ``seed``, for data shuffling."""
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    return generator
+
+
+class IndexedDataset(torch.utils.data.Dataset):
+    """Samples of a tensor, served with their row index as the target.
+
+    skorch passes the "target" of each batch to ``get_loss``; a clustering net
+    has no target, so it receives the sample indices instead and uses them to
+    look up per-sample state (DEC's target distribution, DCN's assignments,
+    SNNL's labels). Batches are fetched with one tensor indexing operation
+    (``__getitems__``) instead of collating samples one at a time, which keeps
+    skorch's data loading as cheap as a hand-written loop.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, ...)
+        The samples, already on the training device.
+    """
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, index):
+        return self.X[index], index
+
+    def __getitems__(self, indices):
+        indices = torch.as_tensor(indices)
+        return self.X[indices.to(self.X.device)], indices
+
+
+def keep_batch(batch):
+    """Collate function for :class:`IndexedDataset`: the batch is already whole."""
+    return batch
+
+
+def batched(function, X, batch_size):
+    """Apply ``function`` to ``X`` in batches without gradients; concatenate."""
+    with torch.no_grad():
+        outputs = [function(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+    if isinstance(outputs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
+    return torch.cat(outputs)
+
+
+def to_numpy(tensor):
+    """Detach, move to the CPU and convert to a NumPy array."""
+    return tensor.detach().cpu().numpy()
+
+
+def student_t_assignment(Z, centers, alpha=1.0):
+    """Student's t soft assignment of embeddings to centres (DEC's ``q``).
+
+    ``q_ij ∝ (1 + ||z_i - mu_j||^2 / alpha) ** (-(alpha + 1) / 2)``, normalised
+    so that each row sums to one.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    centers : torch.Tensor of shape (n_clusters, n_features)
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t kernel.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples, n_clusters)
+    """
+    squared = torch.cdist(Z, centers).pow(2)
+    # Work in log space: for far-away points the kernel underflows to zero
+    # for every centre, and normalising zeros would give NaN.
+    log_kernel = -(alpha + 1.0) / 2.0 * torch.log1p(squared / alpha)
+    return torch.softmax(log_kernel, dim=1)
+

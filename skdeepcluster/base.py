@@ -1,0 +1,357 @@
+"""Base class shared by every deep clustering estimator."""
+
+import copy
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._torch_utils import (
+    IndexedDataset,
+    batched,
+    make_generator,
+    resolve_device,
+    student_t_assignment,
+    to_numpy,
+    torch_seed,
+)
+
+
+class BaseDeepClusterer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator, ABC
+):
+    """Shared machinery of the deep clustering estimators.
+
+    ``fit`` validates the input, resolves the device, seeds every random source
+    from ``random_state`` and hands a float32 tensor to the subclass's
+    :meth:`_fit`. The public inference methods (``predict``, ``predict_proba``,
+    ``transform``, ``score``) check that the estimator is fitted, validate the
+    input against the training data and call the private hooks, which do no
+    validation.
+
+    Subclasses implement :meth:`_fit` and :meth:`_embed`, and set
+    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``.
+    The default :meth:`_predict_proba` is a Student's t kernel around
+    ``cluster_centers_`` and the default :meth:`_predict` the nearest centre;
+    methods with a classification head override both.
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "input_shape": [tuple, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # -- fitting -----------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network and cluster ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Images are passed flattened; set ``input_shape`` to
+            let the network see them as ``(C, H, W)``.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        self._check_fit_input(X)
+        self._device = resolve_device(self.device)
+        random_state = check_random_state(self.random_state)
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        X_tensor = self._to_tensor(X)
+        with torch_seed(seed, self._device):
+            self._fit(X_tensor, y, random_state)
+        self._n_features_out = self.cluster_centers_.shape[1]
+        return self
+
+    def _check_fit_input(self, X):
+        n_samples, n_features = X.shape
+        if n_samples < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        if self.input_shape is not None:
+            if len(self.input_shape) != 3 or not all(
+                isinstance(s, Integral) and s > 0 for s in self.input_shape
+            ):
+                raise ValueError(
+                    "input_shape must be a tuple of three positive integers "
+                    f"(channels, height, width), got {self.input_shape!r}."
+                )
+            if int(np.prod(self.input_shape)) != n_features:
+                raise ValueError(
+                    f"input_shape={self.input_shape} describes "
+                    f"{int(np.prod(self.input_shape))} features but X has "
+                    f"{n_features}."
+                )
+
+    def _to_tensor(self, X):
+        """float32 tensor on the training device, shaped for the network."""
+        # torch.tensor copies, so read-only or memory-mapped input is safe.
+        X_tensor = torch.tensor(np.asarray(X), dtype=torch.float32)
+        if self.input_shape is not None:
+            X_tensor = X_tensor.view(-1, *self.input_shape)
+        return X_tensor.to(self._device)
+
+    def _net_kwargs(self, random_state, **overrides):
+        """Keyword arguments every skorch net of this estimator shares."""
+        kwargs = dict(
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=torch.optim.Adam,
+            device=self._device,
+            verbose=self.verbose,
+            generator=make_generator(random_state.randint(np.iinfo(np.int32).max)),
+        )
+        kwargs.update(overrides)
+        return kwargs
+
+    @staticmethod
+    def _dataset(X_tensor):
+        return IndexedDataset(X_tensor)
+
+    def _check_n_clusters_found(self, labels):
+        """Relabel to consecutive integers, dropping clusters nobody joined.
+
+        A clustering head or a centroid can end up with no sample. scikit-learn
+        expects ``labels_`` to be ``0..k-1`` with every label used, so empty
+        clusters are removed (their centres too, so ``predict`` never returns
+        them) and a :class:`~sklearn.exceptions.ConvergenceWarning` says so,
+        as :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Consecutive labels.
+        kept : ndarray of shape (n_found,)
+            Indices of the clusters that were kept, in order.
+        """
+        kept = np.unique(labels)
+        if len(kept) < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({len(kept)}) found smaller than "
+                f"n_clusters ({self.n_clusters}); the empty clusters were removed.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return np.searchsorted(kept, labels), kept
+
+    @abstractmethod
+    def _fit(self, X, y, random_state):
+        """Train and set ``labels_``, ``cluster_centers_``, ``n_iter_``, nets."""
+
+    # -- inference ---------------------------------------------------------
+
+    def _validate_for_inference(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return self._to_tensor(X)
+
+    @abstractmethod
+    def _embed(self, X):
+        """Embedding of the tensor ``X`` as a tensor (no validation, no grad)."""
+
+    def _cluster_centers_tensor(self):
+        return torch.as_tensor(self.cluster_centers_, device=self._device)
+
+    def _predict_proba(self, X):
+        return student_t_assignment(self._embed(X), self._cluster_centers_tensor())
+
+    def _predict(self, X):
+        return torch.cdist(self._embed(X), self._cluster_centers_tensor()).argmin(1)
+
+    def transform(self, X):
+        """Map ``X`` to the learned embedding.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to embed.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            The embedding, in the space where ``cluster_centers_`` live.
+        """
+        return to_numpy(self._embed(self._validate_for_inference(X)))
+
+    def predict(self, X):
+        """Predict the cluster each sample in ``X`` belongs to.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        return to_numpy(self._predict(self._validate_for_inference(X))).astype(np.intp)
+
+    def predict_proba(self, X):
+        """Soft cluster assignments of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters_found)
+            Probability of each sample belonging to each cluster; rows sum to 1.
+        """
+        proba = to_numpy(self._predict_proba(self._validate_for_inference(X)))
+        return proba.astype(np.float64)
+
+    def score(self, X, y=None):
+        """Opposite of the within-cluster sum of squares in embedding space.
+
+        Each sample is compared with the centre of the cluster :meth:`predict`
+        gives it, as :meth:`sklearn.cluster.KMeans.score` does in input space.
+        Higher is better. Scores are only comparable between models that share
+        an embedding, so use a clustering metric
+        (:mod:`skdeepcluster.metrics`) to compare different networks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present here for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Opposite of the sum of squared distances to the assigned centres.
+        """
+        X_tensor = self._validate_for_inference(X)
+        Z = self._embed(X_tensor)
+        centers = self._cluster_centers_tensor()[self._predict(X_tensor)]
+        return -float((Z - centers).pow(2).sum())
+
+    def _batched_eval(self, module, X):
+        """Run ``module`` on ``X`` in evaluation mode, in batches, without grad."""
+        was_training = module.training
+        module.eval()
+        try:
+            return batched(module, X, max(self.batch_size, 1024))
+        finally:
+            module.train(was_training)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The network computes in float32 whatever the input dtype.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class BaseAutoencoderClusterer(BaseDeepClusterer):
+    """Base for the methods built on an autoencoder.
+
+    Builds the encoder and decoder (fully connected by default, convolutional
+    when ``input_shape`` is given, or copies of the user's modules), pretrains
+    them on reconstruction, embeds with the encoder and decodes with
+    :meth:`inverse_transform`.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "hidden_dims": [tuple, list],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "encoder": [torch.nn.Module, None],
+        "decoder": [torch.nn.Module, None],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def _build_autoencoder(self, n_features):
+        from .nn import Autoencoder, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+        if (self.encoder is None) != (self.decoder is None):
+            raise ValueError("Pass both encoder and decoder, or neither.")
+        if self.encoder is not None:
+            # Copies: the modules given as parameters must stay untouched so
+            # that clone() and refitting start from the same weights.
+            return Autoencoder(copy.deepcopy(self.encoder), copy.deepcopy(self.decoder))
+        if self.input_shape is not None:
+            return Autoencoder(
+                ConvEncoder(self.input_shape, self.embedding_dim),
+                ConvDecoder(self.input_shape, self.embedding_dim),
+            )
+        hidden_dims = tuple(self.hidden_dims)
+        return Autoencoder(
+            MLPEncoder(n_features, hidden_dims, self.embedding_dim),
+            MLPDecoder(self.embedding_dim, hidden_dims[::-1], n_features),
+        )
+
+    def _pretrain(self, X, random_state, net_cls=None, max_epochs=None, **net_params):
+        """Build and train an autoencoder net on ``X``; return the fitted net."""
+        from ._nets import AutoencoderNet
+
+        net = (net_cls or AutoencoderNet)(
+            self._build_autoencoder(self.n_features_in_),
+            criterion=torch.nn.MSELoss,
+            max_epochs=self.pretrain_epochs if max_epochs is None else max_epochs,
+            **self._net_kwargs(random_state, **net_params),
+        )
+        net.initialize()
+        if net.max_epochs > 0:
+            net.partial_fit(self._dataset(X))
+        return net
+
+    def _embed(self, X):
+        return self._batched_eval(self.net_.module_.encoder, X)
+
+    def inverse_transform(self, X):
+        """Decode embeddings back to input space.
+
+        ``inverse_transform(cluster_centers_)`` shows the prototype of each
+        cluster.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Points in the embedding space.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Their reconstructions, flattened.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=np.float32)
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has shape {Z.shape}; inverse_transform expects embeddings of "
+                f"shape (n_samples, {self._n_features_out})."
+            )
+        Z = torch.as_tensor(Z, device=self._device)
+        decoded = self._batched_eval(self.net_.module_.decoder, Z)
+        return to_numpy(decoded).reshape(len(Z), -1)

@@ -1,0 +1,101 @@
+"""Small convolutional encoder and decoder for image input ``(C, H, W)``."""
+
+import math
+
+from torch import nn
+
+
+class ConvEncoder(nn.Module):
+    """Strided convolutions, then a linear layer to the embedding.
+
+    Each convolution halves the spatial size (kernel 3, stride 2, padding 1),
+    in the spirit of the convolutional autoencoders used for deep clustering
+    of MNIST-like images (e.g. Guo et al., 2017).
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)`` of one sample.
+    embedding_dim : int, default=10
+        Size of the output embedding.
+    channels : tuple of int, default=(32, 64, 128)
+        Output channels of the successive convolutions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import ConvEncoder
+    >>> ConvEncoder((1, 28, 28), 10)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, input_shape, embedding_dim=10, channels=(32, 64, 128)):
+        super().__init__()
+        n_channels, height, width = input_shape
+        layers = []
+        for n_out in channels:
+            layers += [nn.Conv2d(n_channels, n_out, 3, stride=2, padding=1), nn.ReLU()]
+            n_channels = n_out
+            height, width = math.ceil(height / 2), math.ceil(width / 2)
+        self.conv = nn.Sequential(*layers)
+        self.feature_shape = (n_channels, height, width)
+        self.fc = nn.Linear(n_channels * height * width, embedding_dim)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(start_dim=1))
+
+
+class ConvDecoder(nn.Module):
+    """Mirror of :class:`ConvEncoder` built from transposed convolutions.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)`` of the images to reconstruct.
+    embedding_dim : int, default=10
+        Size of the embedding.
+    channels : tuple of int, default=(32, 64, 128)
+        The encoder's channels (used in reverse order).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import ConvDecoder
+    >>> ConvDecoder((1, 28, 28), 10)(torch.zeros(2, 10)).shape
+    torch.Size([2, 1, 28, 28])
+    """
+
+    def __init__(self, input_shape, embedding_dim=10, channels=(32, 64, 128)):
+        super().__init__()
+        n_channels, height, width = input_shape
+        # Spatial sizes the encoder went through, so that each transposed
+        # convolution can restore odd sizes exactly (28 -> 14 -> 7 -> 4).
+        sizes = [(height, width)]
+        for _ in channels:
+            h, w = sizes[-1]
+            sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
+        self.feature_shape = (channels[-1], *sizes[-1])
+        self.fc = nn.Linear(embedding_dim, math.prod(self.feature_shape))
+        layers = []
+        outs = list(reversed(channels[:-1])) + [n_channels]
+        n_in = channels[-1]
+        for i, n_out in enumerate(outs):
+            target_h, target_w = sizes[len(channels) - 1 - i]
+            src_h, src_w = sizes[len(channels) - i]
+            layers.append(
+                nn.ConvTranspose2d(
+                    n_in,
+                    n_out,
+                    3,
+                    stride=2,
+                    padding=1,
+                    output_padding=(target_h - (2 * src_h - 1), target_w - (2 * src_w - 1)),
+                )
+            )
+            if i < len(outs) - 1:
+                layers.append(nn.ReLU())
+            n_in = n_out
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.deconv(nn.functional.relu(self.fc(z)).view(-1, *self.feature_shape))

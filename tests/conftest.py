@@ -1,0 +1,45 @@
+"""Shared fixtures and the tiny settings every estimator is tested with."""
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+import skdeepcluster
+from skdeepcluster.base import BaseDeepClusterer
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Tiny networks and few epochs: enough for scikit-learn's checks (e.g. ARI >
+# 0.4 on three blobs) in a fraction of a second each. Every estimator in the
+# package must appear here; test_common.py fails if one is missing.
+FAST_PARAMS = {
+    "AutoencoderKMeans": dict(hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, batch_size=16),
+}
+
+
+def all_estimators():
+    """Every public estimator class exported by the package."""
+    return sorted(
+        (
+            obj
+            for obj in vars(skdeepcluster).values()
+            if inspect.isclass(obj)
+            and issubclass(obj, BaseDeepClusterer)
+            and not inspect.isabstract(obj)
+        ),
+        key=lambda cls: cls.__name__,
+    )
+
+
+def fast_estimator(cls, **params):
+    """An instance of ``cls`` with the tiny test settings (plus ``params``)."""
+    return cls(**{**FAST_PARAMS[cls.__name__], **params})
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    X, y = make_blobs(n_samples=90, centers=3, n_features=4, cluster_std=0.6, random_state=0)
+    return X.astype(np.float32), y
