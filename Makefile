@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine (see README.rst):
+#   make demo   - cluster scikit-learn's digits with every estimator, print a table
+#   make test   - run the test suite
+# Both build a virtual environment in .venv with the CPU build of PyTorch first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build: an unpinned "torch" pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+
+.PHONY: demo test test-slow docs bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[tests]"
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[tests,docs]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/demo.py
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow"
+
+# Quality tests on real MNIST (../shared/data); several minutes.
+test-slow: $(VENV)/.installed
+	$(BIN)/python -m pytest -m slow
+
+docs: $(VENV)/.docs-installed
+	$(BIN)/python -m sphinx -W --keep-going -b html doc doc/_build/html
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/run.py --dataset mnist-test --seeds 0 1 2
+
+clean:
+	rm -rf $(VENV) doc/_build doc/auto_examples doc/generated

@@ -1,0 +1,122 @@
+"""Benchmark deep clustering estimators beside k-means on raw features.
+
+Examples
+--------
+Every estimator with its defaults on scikit-learn's digits, three seeds::
+
+    python benchmarks/run.py --dataset digits --seeds 0 1 2
+
+One estimator on MNIST-test (``../shared/data``), with parameters::
+
+    python benchmarks/run.py AutoencoderKMeans --dataset mnist-test --seeds 0 \\
+        --param pretrain_epochs=50
+
+Prints one row per run and a summary (mean and standard deviation over seeds)
+of clustering accuracy, NMI, ARI and fit time; ``--json FILE`` also writes the
+rows.
+"""
+
+import argparse
+import ast
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+import skdeepcluster
+from skdeepcluster.datasets import load_digits, load_mnist
+from skdeepcluster.metrics import clustering_accuracy
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def load(name, data_path):
+    if name == "digits":
+        bunch = load_digits()
+    elif name.startswith("mnist-"):
+        bunch = load_mnist(name.split("-", 1)[1], path=data_path)
+    else:
+        raise SystemExit(f"unknown dataset {name!r}")
+    return bunch.data, bunch.target, bunch.images_shape
+
+
+def parse_params(pairs):
+    params = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return params
+
+
+def evaluate(make_model, X, y, seed):
+    model = make_model(seed)
+    start = time.perf_counter()
+    labels = model.fit_predict(X)
+    seconds = time.perf_counter() - start
+    return dict(
+        acc=clustering_accuracy(y, labels),
+        nmi=normalized_mutual_info_score(y, labels),
+        ari=adjusted_rand_score(y, labels),
+        fit_s=seconds,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("estimators", nargs="*", help="class names (default: all)")
+    parser.add_argument("--dataset", default="digits", help="digits, mnist-test, mnist-train, mnist-all")
+    parser.add_argument("--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--param", action="append", default=[], help="name=value passed to every estimator")
+    parser.add_argument("--images", action="store_true", help="pass input_shape of the dataset's images")
+    parser.add_argument("--no-kmeans", action="store_true", help="skip the raw k-means baseline")
+    parser.add_argument("--json", help="write the rows to this file")
+    args = parser.parse_args(argv)
+
+    X, y, images_shape = load(args.dataset, args.data_path)
+    n_clusters = len(np.unique(y))
+    params = parse_params(args.param)
+    if args.images:
+        params["input_shape"] = images_shape
+    names = args.estimators or [
+        name for name in skdeepcluster.__all__ if isinstance(getattr(skdeepcluster, name), type)
+    ]
+    candidates = {} if args.no_kmeans else {
+        "KMeans(raw)": lambda seed: KMeans(n_clusters, n_init=10, random_state=seed)
+    }
+    for name in names:
+        cls = getattr(skdeepcluster, name)
+        candidates[name] = lambda seed, cls=cls: cls(n_clusters=n_clusters, random_state=seed, **params)
+
+    print(f"# dataset={args.dataset} n={len(X)} d={X.shape[1]} seeds={args.seeds} params={params}")
+    print(f"{'estimator':<22}{'seed':>5}{'acc':>8}{'nmi':>8}{'ari':>8}{'fit_s':>9}", flush=True)
+    rows = []
+    for name, make_model in candidates.items():
+        for seed in args.seeds:
+            row = dict(estimator=name, seed=seed, dataset=args.dataset, params=repr(params),
+                       **evaluate(make_model, X, y, seed))
+            rows.append(row)
+            print(f"{name:<22}{seed:>5}{row['acc']:>8.4f}{row['nmi']:>8.4f}{row['ari']:>8.4f}{row['fit_s']:>9.1f}", flush=True)
+    print("\n# summary: mean ± std over seeds")
+    for name in candidates:
+        sub = [r for r in rows if r["estimator"] == name]
+        summary = "  ".join(
+            f"{key} {np.mean([r[key] for r in sub]):.4f}±{np.std([r[key] for r in sub]):.4f}"
+            for key in ("acc", "nmi", "ari", "fit_s")
+        )
+        print(f"{name:<22}{summary}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)

@@ -1,0 +1,170 @@
+"""Behaviour every estimator shares: input validation, reproducibility, and
+working inside scikit-learn's tooling (Pipeline, GridSearchCV, clone, pickle)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from conftest import all_estimators, fast_estimator
+from skdeepcluster.metrics import ari_scorer
+
+ESTIMATORS = all_estimators()
+ids = [cls.__name__ for cls in ESTIMATORS]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_same_random_state_gives_same_labels(cls, blobs):
+    # Reproducibility on CPU: every random source follows random_state.
+    X, _ = blobs
+    first = fast_estimator(cls, n_clusters=3, random_state=42).fit(X)
+    second = fast_estimator(cls, n_clusters=3, random_state=42).fit(X)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_allclose(first.transform(X), second.transform(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_fit_leaves_global_torch_rng_alone(cls, blobs):
+    # Seeding must not reset the user's global torch generator.
+    X, _ = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_fitted_attributes_are_consistent(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    n_found = len(model.cluster_centers_)
+    assert model.labels_.shape == (len(X),)
+    assert set(np.unique(model.labels_)) == set(range(n_found))
+    assert model.n_features_in_ == X.shape[1]
+    assert model.n_iter_ >= 1
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), n_found)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    embedding = model.transform(X)
+    assert embedding.shape == (len(X), model.cluster_centers_.shape[1])
+    assert embedding.dtype == np.float32
+    names = model.get_feature_names_out()
+    assert len(names) == embedding.shape[1]
+    assert names[0].startswith(cls.__name__.lower())
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_score_prefers_own_clusters(cls, blobs):
+    # score is higher (better) on the data the model fits than on noise
+    # spread over the same range.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    noise = np.random.default_rng(0).uniform(X.min(), X.max(), size=X.shape)
+    assert np.isfinite(model.score(X))
+    assert model.score(X) > model.score(noise)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_pickle_roundtrip_keeps_predictions(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    np.testing.assert_allclose(restored.transform(X), model.transform(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_clone_is_unfitted_copy(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert not hasattr(copy, "labels_")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_pipeline_and_grid_search(cls, blobs):
+    X, y = blobs
+    pipe = make_pipeline(StandardScaler(), fast_estimator(cls, n_clusters=3, random_state=0))
+    labels = pipe.fit_predict(X)
+    assert labels.shape == (len(X),)
+    name = pipe.steps[-1][0]
+    search = GridSearchCV(
+        pipe,
+        {f"{name}__n_clusters": [2, 3]},
+        scoring=ari_scorer,
+        cv=KFold(2, shuffle=True, random_state=0),
+    ).fit(X, y)
+    assert search.best_params_[f"{name}__n_clusters"] in (2, 3)
+    assert np.isfinite(search.best_score_)
+
+
+BAD_INPUTS = {
+    "nan": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 0, np.nan, X), ValueError, "NaN"),
+    "inf": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 0, np.inf, X), ValueError, "infinity"),
+    "strings": (lambda X: np.full(X.shape, "a", dtype=object), ValueError, "could not convert"),
+    "empty": (lambda X: X[:0], ValueError, "0 sample"),
+    "one_dimensional": (lambda X: X[:, 0], ValueError, "Expected 2D array"),
+    "too_few_samples": (lambda X: X[:2], ValueError, "n_samples=2 should be >= n_clusters=3"),
+}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_raises_clear_error(cls, case, blobs):
+    X, _ = blobs
+    make_bad, error, message = BAD_INPUTS[case]
+    with pytest.raises(error, match=message):
+        fast_estimator(cls, n_clusters=3).fit(make_bad(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_wrong_feature_count_at_predict(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    for method in (model.predict, model.transform, model.predict_proba, model.score):
+        with pytest.raises(ValueError, match="features"):
+            method(X[:, :-1])
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+@pytest.mark.parametrize(
+    "device, message",
+    [("gpu", "not understood"), ("cuda:x", "not understood"), (0, "must be an instance of 'str'")],
+)
+def test_unknown_device_is_rejected(cls, device, message, blobs):
+    X, _ = blobs
+    error = TypeError if not isinstance(device, str) else ValueError
+    with pytest.raises(error, match=message):
+        fast_estimator(cls, n_clusters=3, device=device).fit(X)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_cuda_without_gpu_is_a_clear_error(cls, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        fast_estimator(cls, n_clusters=3, device="cuda").fit(X)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_runs_on_cuda(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, device="cuda", random_state=0).fit(X)
+    assert next(model.net_.module_.parameters()).is_cuda
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_input_shape_must_match_features(cls, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="input_shape"):
+        fast_estimator(cls, n_clusters=3, input_shape=(1, 3, 3)).fit(X)

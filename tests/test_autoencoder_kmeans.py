@@ -1,0 +1,114 @@
+"""AutoencoderKMeans: the autoencoder stage, k-means on its embedding, decoding."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+
+from conftest import fast_estimator
+from skdeepcluster import AutoencoderKMeans
+from skdeepcluster.metrics import clustering_accuracy
+from skdeepcluster.nn import MLPDecoder, MLPEncoder
+
+
+def test_labels_are_kmeans_of_the_embedding(blobs):
+    # labels_ and cluster_centers_ are exactly k-means on transform(X).
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    Z = model.transform(X)
+    distances = ((Z[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(distances.argmin(1), model.labels_)
+    assert model.inertia_ == pytest.approx(distances.min(1).sum(), rel=1e-4)
+
+
+def test_training_reduces_reconstruction_loss(blobs):
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, pretrain_epochs=20, random_state=0).fit(X)
+    losses = model.net_.history[:, "train_loss"]
+    assert len(losses) == 20 == model.n_iter_
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_separates_blobs(blobs):
+    X, y = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, pretrain_epochs=30, random_state=0)
+    assert clustering_accuracy(y, model.fit_predict(X)) > 0.9
+
+
+def test_inverse_transform_of_centres_gives_prototypes(blobs):
+    # Decoded centres live in input space, near the mean of their cluster
+    # rather than of the whole data.
+    X, _ = blobs
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, pretrain_epochs=100, lr=1e-2, random_state=0
+    ).fit(X)
+    prototypes = model.inverse_transform(model.cluster_centers_)
+    assert prototypes.shape == (3, X.shape[1])
+    for k, prototype in enumerate(prototypes):
+        own = np.linalg.norm(prototype - X[model.labels_ == k].mean(0))
+        assert own < np.linalg.norm(prototype - X.mean(0))
+
+
+def test_inverse_transform_rejects_wrong_width(blobs):
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="embeddings of shape"):
+        model.inverse_transform(np.zeros((2, 5)))
+
+
+def test_user_modules_are_copied_not_trained(blobs):
+    # The modules passed as parameters are left untouched (clone/refit safety).
+    X, _ = blobs
+    encoder, decoder = MLPEncoder(4, (8,), 2), MLPDecoder(2, (8,), 4)
+    before = [p.detach().clone() for p in encoder.parameters()]
+    model = AutoencoderKMeans(3, encoder=encoder, decoder=decoder, pretrain_epochs=5, random_state=0).fit(X)
+    for p, q in zip(encoder.parameters(), before):
+        torch.testing.assert_close(p, q)
+    assert model.net_.module_.encoder is not encoder
+    assert model.transform(X).shape == (len(X), 2)
+
+
+def test_encoder_without_decoder_is_an_error(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="both encoder and decoder"):
+        AutoencoderKMeans(3, encoder=MLPEncoder(4, (8,), 2), pretrain_epochs=1).fit(X)
+
+
+def test_input_shape_uses_convolutions():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 2 * 8 * 8), dtype=np.float32)
+    model = AutoencoderKMeans(2, input_shape=(2, 8, 8), pretrain_epochs=2, random_state=0).fit(X)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in model.net_.module_.modules())
+    assert model.inverse_transform(model.cluster_centers_).shape == (2, 128)
+
+
+def test_zero_pretrain_epochs_is_kmeans_on_random_projection(blobs):
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, pretrain_epochs=0, random_state=0).fit(X)
+    assert len(model.net_.history) == 0
+    expected = KMeans(3, n_init=10, random_state=model.kmeans_.random_state).fit(model.transform(X))
+    np.testing.assert_allclose(model.inertia_, expected.inertia_, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(n_clusters=0), "n_clusters"),
+        (dict(pretrain_epochs=-1), "pretrain_epochs"),
+        (dict(lr=0.0), "lr"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(embedding_dim=0), "embedding_dim"),
+        (dict(hidden_dims="wide"), "hidden_dims"),
+        (dict(encoder="mlp"), "encoder"),
+    ],
+)
+def test_bad_parameters(params, message, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        AutoencoderKMeans(**params).fit(X)
+
+
+def test_verbose_prints_progress(blobs, capsys):
+    X, _ = blobs
+    fast_estimator(AutoencoderKMeans, n_clusters=3, verbose=1, random_state=0).fit(X)
+    assert "train_loss" in capsys.readouterr().out

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from skdeepcluster.metrics import clustering_accuracy
+
+
+def test_accuracy_is_invariant_to_renaming():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    assert clustering_accuracy(y, np.array([2, 2, 0, 0, 1, 1])) == 1.0
+
+
+def test_accuracy_counts_best_matching():
+    # Cluster 1 holds two 0s and a 1; the best matching maps it to class 0.
+    assert clustering_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0]) == pytest.approx(0.8)
+
+
+def test_accuracy_with_more_clusters_than_classes():
+    # Extra clusters cannot be matched and count as errors.
+    assert clustering_accuracy([0, 0, 0, 1], [0, 1, 2, 3]) == pytest.approx(0.5)
+
+
+def test_accuracy_matches_brute_force():
+    from itertools import permutations
+
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    best = max(np.mean(np.array(perm)[p] == y) for perm in permutations(range(4)))
+    assert clustering_accuracy(y, p) == pytest.approx(best)
+
+
+def test_accuracy_rejects_bad_input():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clustering_accuracy([0, 1], [0])
+    with pytest.raises(ValueError, match="at least one sample"):
+        clustering_accuracy([], [])
