@@ -289,9 +289,22 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "encoder": [torch.nn.Module, None],
         "decoder": [torch.nn.Module, None],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "normalize_embedding": ["boolean"],
     }
 
+    # Estimators that do not expose ``normalize_embedding`` as a parameter
+    # keep the raw (unnormalised) embedding.
+    normalize_embedding = False
+
     def _build_autoencoder(self, n_features):
+        autoencoder = self._build_encoder_decoder(n_features)
+        if self.normalize_embedding:
+            from .nn import L2Normalize
+
+            autoencoder.encoder = torch.nn.Sequential(autoencoder.encoder, L2Normalize())
+        return autoencoder
+
+    def _build_encoder_decoder(self, n_features):
         from .nn import Autoencoder, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
         if (self.encoder is None) != (self.decoder is None):

@@ -1,7 +1,7 @@
 """PyTorch building blocks shared by the deep clustering estimators."""
 
-from ._autoencoder import Autoencoder
+from ._autoencoder import Autoencoder, L2Normalize
 from ._conv import ConvDecoder, ConvEncoder
 from ._mlp import MLPDecoder, MLPEncoder
 
-__all__ = ["Autoencoder", "ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder"]
+__all__ = ["Autoencoder", "L2Normalize", "ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder"]

@@ -3,6 +3,27 @@
 from torch import nn
 
 
+class L2Normalize(nn.Module):
+    """Scale each sample to unit Euclidean norm (along dimension 1).
+
+    Placed after an encoder, it puts the embedding on the unit sphere, so that
+    k-means compares directions. With ReLU networks the norm of an embedding
+    mostly follows how much ink or signal a sample has, which says little
+    about its cluster; dropping it helped k-means on MNIST (see
+    ``benchmarks/NOTES.rst``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import L2Normalize
+    >>> L2Normalize()(torch.tensor([[3.0, 4.0]]))
+    tensor([[0.6000, 0.8000]])
+    """
+
+    def forward(self, z):
+        return nn.functional.normalize(z, dim=1)
+
+
 class Autoencoder(nn.Module):
     """An encoder and a decoder; ``forward`` returns ``(reconstruction, embedding)``.
 
