@@ -113,7 +113,7 @@ class BaseDeepClusterer(
     def _to_tensor(self, X):
         """float32 tensor on the training device, shaped for the network."""
         # torch.tensor copies, so read-only or memory-mapped input is safe.
-        X_tensor = torch.tensor(np.asarray(X), dtype=torch.float32)
+        X_tensor = torch.tensor(np.ascontiguousarray(X), dtype=torch.float32)
         if self.input_shape is not None:
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
@@ -229,7 +229,9 @@ class BaseDeepClusterer(
             Probability of each sample belonging to each cluster; rows sum to 1.
         """
         proba = to_numpy(self._predict_proba(self._validate_for_inference(X)))
-        return proba.astype(np.float64)
+        # Renormalise in float64 so rows sum to 1 to double precision.
+        proba = proba.astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def score(self, X, y=None):
         """Opposite of the within-cluster sum of squares in embedding space.
