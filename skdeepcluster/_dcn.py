@@ -1,0 +1,307 @@
+"""Deep Clustering Network (DCN): an autoencoder trained with a k-means loss."""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.cluster import KMeans
+from sklearn.utils._param_validation import Interval
+
+from ._nets import AutoencoderNet
+from ._torch_utils import to_numpy
+from .base import BaseAutoencoderClusterer
+
+
+def update_centroids(centers, counts, Z, labels):
+    """DCN's per-cluster running-mean centroid update, for a batch.
+
+    Handling the batch's samples one at a time with
+    ``c_k <- c_k + 1; m_k <- m_k - (1 / c_k) (m_k - z_i)`` (eq. 8 of Yang et
+    al., 2017) makes ``m_k`` the mean of its ``c_k`` previous "samples" and
+    the new ones, whatever their order, so the whole batch is applied at
+    once: ``m_k <- (c_k m_k + sum_i z_i) / (c_k + n_k)``, ``c_k <- c_k + n_k``.
+
+    Parameters
+    ----------
+    centers : torch.Tensor of shape (n_clusters, n_features)
+        Updated in place.
+    counts : torch.Tensor of shape (n_clusters,)
+        Number of samples each centre has absorbed so far; updated in place.
+    Z : torch.Tensor of shape (n_samples, n_features)
+        Embeddings of the batch.
+    labels : torch.Tensor of shape (n_samples,)
+        Their clusters.
+
+    Returns
+    -------
+    centers, counts : torch.Tensor
+        The same tensors, updated.
+    """
+    n_clusters = len(centers)
+    batch_counts = torch.bincount(labels, minlength=n_clusters).to(counts.dtype)
+    sums = torch.zeros_like(centers).index_add_(0, labels, Z)
+    # Centres with no sample in the batch stay where they are.
+    hit = batch_counts > 0
+    new_counts = counts[hit] + batch_counts[hit]
+    centers[hit] = (counts[hit, None] * centers[hit] + sums[hit]) / new_counts[:, None]
+    counts[hit] = new_counts
+    return centers, counts
+
+
+class DCNNet(AutoencoderNet):
+    """skorch autoencoder net with DCN's k-means term and alternating updates.
+
+    The net carries the k-means state: ``centers_`` (not a parameter: the
+    optimiser never sees it), ``counts_`` and the hard ``assignments_`` of
+    every training sample. Each training step
+
+    1. updates the network on reconstruction plus
+       ``kmeans_weight / 2 * ||f(x_i) - m_{s_i}||^2`` with the assignments
+       ``s_i`` held fixed (:meth:`clustering_loss`);
+    2. then, in :meth:`on_batch_end`, re-embeds the batch with the updated
+       network, assigns each sample to its nearest centre, and moves the
+       centres with :func:`update_centroids`.
+    """
+
+    def __init__(self, *args, kmeans_weight=1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kmeans_weight = kmeans_weight
+
+    def clustering_loss(self, embedding, indices, X, training):
+        centers = self.centers_[self.batch_state("assignments_", indices)]
+        squared = (embedding - centers).pow(2).sum(dim=1).mean()
+        # Per sample, the paper weighs the squared reconstruction error summed
+        # over the input features against kmeans_weight / 2 times this sum
+        # over the embedding. The criterion is a *mean* over features, so the
+        # k-means term is divided by the number of features to keep the
+        # paper's balance (the common factor does not change the optimum).
+        n_features = X[0].numel()
+        return self.kmeans_weight / 2.0 * squared / n_features
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if not training:
+            return
+        X, indices = batch
+        encoder = self.module_.encoder
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            with torch.no_grad():
+                Z = encoder(X.to(self.device))
+                labels = torch.cdist(Z, self.centers_).argmin(dim=1)
+                self.assignments_[indices.to(self.assignments_.device)] = labels
+                update_centroids(self.centers_, self.counts_, Z, labels)
+        finally:
+            encoder.train(was_training)
+
+
+class DCN(BaseAutoencoderClusterer):
+    """Deep Clustering Network: an autoencoder made k-means friendly.
+
+    The autoencoder is pretrained on reconstruction (the same stage as
+    :class:`AutoencoderKMeans`) and k-means on its embedding gives the
+    initial centres ``M`` and hard assignments ``s``. Training then
+    alternates, batch by batch, as in [1]_:
+
+    - a gradient step on the network for
+      ``||x - g(f(x))||^2 + kmeans_weight / 2 * ||f(x) - M s||^2`` with the
+      assignments fixed;
+    - the batch's samples are re-assigned to their nearest centre;
+    - each centre moves towards its new samples with a step of ``1 / c_k``,
+      where ``c_k`` counts the samples it has been given so far, so that it is
+      a running mean.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers (the decoder mirrors them).
+        Ignored when ``input_shape`` or ``encoder`` is given.
+    embedding_dim : int, default=10
+        Size of the embedding the centres live in.
+    input_shape : tuple of int, default=None
+        ``(channels, height, width)`` of one sample. When given, ``X`` (still
+        passed flat) is reshaped to images and a convolutional autoencoder is
+        used.
+    encoder, decoder : torch.nn.Module, default=None
+        Your own modules. The encoder maps a batch of samples (flat, or shaped
+        by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
+        They are copied before training, so the instances you pass stay
+        untouched.
+    normalize_embedding : bool, default=True
+        Scale each embedding to unit length (the encoder ends with
+        :class:`~skdeepcluster.nn.L2Normalize`), as in
+        :class:`AutoencoderKMeans`, so the centres are fitted to directions.
+        Besides a better k-means start, it keeps the k-means term from being
+        lowered by merely shrinking the embedding.
+    pretrain_epochs : int, default=100
+        Epochs of reconstruction training.
+    clustering_epochs : int, default=15
+        Epochs of the joint training.
+    batch_size : int, default=256
+        Mini-batch size of both stages.
+    lr : float, default=1e-3
+        Learning rate of the Adam optimiser during pretraining.
+    clustering_lr : float, default=1e-3
+        Learning rate of the Adam optimiser during the joint training.
+    kmeans_weight : float, default=40.0
+        The paper's ``lambda``: weight of the k-means term against the
+        squared reconstruction error, both summed over features per sample.
+        The default is the balance of the authors' MNIST script
+        (``run_raw_mnist.py`` in github.com/boyangumn/DCN: ``lbd=0.05`` on the
+        summed squared reconstruction error, ``beta=1`` on the unhalved
+        k-means term, i.e. ``lambda = 2 / 0.05``); ClustPy's default (0.05
+        on the k-means term against a per-pixel mean squared error) comes to
+        about the same, ``0.05 * 784``. Larger values pull the embedding more
+        strongly towards the centres; 0 trains the autoencoder alone while
+        the centres follow it.
+    n_init : int, default=10
+        Number of k-means initialisations on the pretrained embedding.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
+        available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch shuffling and k-means. Pass an int
+        for reproducible labels on the CPU.
+    verbose : int, default=0
+        Print skorch's per-epoch progress tables when positive.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample: its nearest centre in the final
+        embedding.
+    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+        The centres in the embedding space.
+    n_iter_ : int
+        Number of joint-training epochs run (pretraining not included).
+    net_ : skorch.NeuralNet
+        The fitted autoencoder net; ``history`` has the total loss and its
+        ``reconstruction_loss`` and ``clustering_loss`` parts per batch, and
+        ``centers_``, ``counts_`` and ``assignments_`` the k-means state.
+    pretrain_history_ : skorch.callbacks.History
+        History of the reconstruction pretraining.
+    kmeans_ : sklearn.cluster.KMeans
+        The k-means model that initialised the centres.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    AutoencoderKMeans : The pretraining and k-means initialisation alone.
+    DEC : Refines the embedding with a soft-assignment self-training loss.
+
+    Notes
+    -----
+    The paper does not state the initial counts ``c_k``. Here each starts at
+    the size of its k-means cluster, the number of samples the centre already
+    averages, so the centres move as running means over all the assignments
+    made since the start. (The authors' code starts every count at 100.)
+
+    A centre can end up with no sample. Such clusters are dropped, with their
+    centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+
+    ``predict`` assigns to the nearest centre, so on the training data it
+    reproduces ``labels_``; ``predict_proba`` is a Student's t kernel around
+    the centres (as in DEC, with one degree of freedom).
+
+    References
+    ----------
+    .. [1] Yang, B., Fu, X., Sidiropoulos, N. D. and Hong, M. (2017).
+       "Towards K-means-friendly spaces: simultaneous deep learning and
+       clustering". ICML.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import DCN
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = DCN(n_clusters=3, hidden_dims=(16,), embedding_dim=2,
+    ...             pretrain_epochs=5, clustering_epochs=5, random_state=0).fit(X)
+    >>> model.labels_.shape
+    (60,)
+    >>> model.inverse_transform(model.cluster_centers_).shape[1]
+    2
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoderClusterer._parameter_constraints,
+        "clustering_epochs": [Interval(Integral, 0, None, closed="left")],
+        "clustering_lr": [Interval(Real, 0, None, closed="neither")],
+        "kmeans_weight": [Interval(Real, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(500, 500, 2000),
+        embedding_dim=10,
+        input_shape=None,
+        encoder=None,
+        decoder=None,
+        normalize_embedding=True,
+        pretrain_epochs=100,
+        clustering_epochs=15,
+        batch_size=256,
+        lr=1e-3,
+        clustering_lr=1e-3,
+        kmeans_weight=40.0,
+        n_init=10,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.input_shape = input_shape
+        self.encoder = encoder
+        self.decoder = decoder
+        self.normalize_embedding = normalize_embedding
+        self.pretrain_epochs = pretrain_epochs
+        self.clustering_epochs = clustering_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.clustering_lr = clustering_lr
+        self.kmeans_weight = kmeans_weight
+        self.n_init = n_init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X, y, random_state):
+        autoencoder = self._pretrain(X, random_state)
+        self.pretrain_history_ = autoencoder.history
+        module = autoencoder.module_
+        self.kmeans_ = KMeans(
+            self.n_clusters, n_init=self.n_init, random_state=random_state
+        ).fit(to_numpy(self._batched_eval(module.encoder, X)))
+        self.net_ = DCNNet(
+            module,
+            criterion=torch.nn.MSELoss,
+            max_epochs=self.clustering_epochs,
+            kmeans_weight=self.kmeans_weight,
+            **self._net_kwargs(random_state, lr=self.clustering_lr),
+        )
+        self.net_.initialize()
+        device = self._device
+        labels = torch.tensor(self.kmeans_.labels_, dtype=torch.long, device=device)
+        self.net_.assignments_ = labels
+        # Copies: the centre update works in place, kmeans_ keeps its own.
+        self.net_.centers_ = torch.tensor(
+            self.kmeans_.cluster_centers_, dtype=torch.float32, device=device
+        )
+        self.net_.counts_ = torch.bincount(labels, minlength=self.n_clusters).float()
+        if self.clustering_epochs > 0:
+            self.net_.partial_fit(self._dataset(X))
+        self.n_iter_ = len(self.net_.history)
+        centers = self.net_.centers_
+        labels = to_numpy(torch.cdist(self._embed(X), centers).argmin(dim=1))
+        self.labels_, kept = self._check_n_clusters_found(labels)
+        self.cluster_centers_ = to_numpy(centers)[kept]

@@ -1,0 +1,155 @@
+"""DCN: the centroid update rule, the joint training stage and its outputs."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+from conftest import fast_estimator
+from skdeepcluster import DCN
+from skdeepcluster._dcn import update_centroids
+from skdeepcluster.metrics import clustering_accuracy
+
+
+@pytest.fixture(scope="module")
+def overlapping_blobs():
+    X, y = make_blobs(
+        n_samples=240, centers=4, n_features=8, cluster_std=2.0, random_state=3
+    )
+    return X.astype(np.float32), y
+
+
+def test_update_centroids_hand_checked():
+    # One sample at a time, with c_k <- c_k + 1 and m_k <- m_k - (m_k - z) / c_k:
+    # centre 0 (count 1): (0, 0) -> (1, 0) with (2, 0) -> (2, 0) with (4, 0);
+    # centre 1 (count 3): (10, 10) -> (10, 11) with (10, 14);
+    # centre 2 gets nothing and stays.
+    centers = torch.tensor([[0.0, 0.0], [10.0, 10.0], [5.0, 5.0]])
+    counts = torch.tensor([1.0, 3.0, 2.0])
+    Z = torch.tensor([[2.0, 0.0], [4.0, 0.0], [10.0, 14.0]])
+    update_centroids(centers, counts, Z, torch.tensor([0, 0, 1]))
+    torch.testing.assert_close(centers, torch.tensor([[2.0, 0.0], [10.0, 11.0], [5.0, 5.0]]))
+    torch.testing.assert_close(counts, torch.tensor([3.0, 4.0, 2.0]))
+
+
+def test_update_centroids_equals_sequential_rule():
+    rng = np.random.default_rng(0)
+    centers = torch.as_tensor(rng.normal(size=(3, 4)))
+    counts = torch.as_tensor(rng.integers(1, 50, size=3).astype(float))
+    Z = torch.as_tensor(rng.normal(size=(40, 4)))
+    labels = torch.as_tensor(rng.integers(0, 3, size=40))
+    expected_centers, expected_counts = centers.clone(), counts.clone()
+    for z, k in zip(Z, labels):
+        expected_counts[k] += 1
+        expected_centers[k] -= (expected_centers[k] - z) / expected_counts[k]
+    update_centroids(centers, counts, Z, labels)
+    torch.testing.assert_close(centers, expected_centers)
+    torch.testing.assert_close(counts, expected_counts)
+
+
+def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
+    # A short pretraining into two dimensions leaves k-means on the (unit
+    # circle) embedding far from perfect (accuracy 0.54-0.90 on these seeds):
+    # the joint training must never lose ground, and must gain on average.
+    X, y = overlapping_blobs
+    starts, ends = [], []
+    for seed in range(3):
+        model = DCN(
+            4, hidden_dims=(32,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=30,
+            batch_size=32, random_state=seed,
+        ).fit(X)
+        starts.append(clustering_accuracy(y, model.kmeans_.labels_))
+        ends.append(clustering_accuracy(y, model.labels_))
+    assert all(end >= start for start, end in zip(starts, ends))
+    assert np.mean(ends) > np.mean(starts) + 0.05
+
+
+def _within_over_total(Z, labels):
+    within = sum(((Z[labels == k] - Z[labels == k].mean(0)) ** 2).sum() for k in np.unique(labels))
+    return within / ((Z - Z.mean(0)) ** 2).sum()
+
+
+def test_kmeans_term_tightens_the_clusters(overlapping_blobs):
+    # The same pretrained network (same random_state) before and after the
+    # joint training: the k-means term makes clusters more compact relative to
+    # the spread of the whole embedding.
+    X, _ = overlapping_blobs
+    params = dict(n_clusters=4, kmeans_weight=100.0, clustering_lr=1e-3, random_state=0)
+    before = fast_estimator(DCN, clustering_epochs=0, **params).fit(X)
+    after = fast_estimator(DCN, clustering_epochs=20, **params).fit(X)
+    np.testing.assert_array_equal(before.labels_, before.kmeans_.labels_)
+    assert _within_over_total(after.transform(X), after.labels_) < _within_over_total(
+        before.transform(X), before.labels_
+    )
+
+
+def test_history_records_both_loss_terms(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=4, random_state=0).fit(X)
+    assert model.n_iter_ == 4 == len(model.net_.history)
+    batch = model.net_.history[-1, "batches", 0]
+    assert batch["train_loss"] == pytest.approx(
+        batch["reconstruction_loss"] + batch["clustering_loss"], rel=1e-5
+    )
+
+
+def test_clustering_loss_scale():
+    # kmeans_weight / 2 times the squared distance to the assigned centre,
+    # averaged over the batch and divided by the number of input features.
+    from skdeepcluster._dcn import DCNNet
+    from skdeepcluster.nn import Autoencoder, MLPDecoder, MLPEncoder
+
+    net = DCNNet(
+        Autoencoder(MLPEncoder(6, (4,), 2), MLPDecoder(2, (4,), 6)),
+        criterion=torch.nn.MSELoss, kmeans_weight=3.0,
+    ).initialize()
+    net.centers_ = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    net.assignments_ = torch.tensor([0, 1])
+    embedding = torch.tensor([[3.0, 4.0], [1.0, 2.0]])
+    loss = net.clustering_loss(embedding, torch.tensor([0, 1]), torch.zeros(2, 6), True)
+    assert loss.item() == pytest.approx(3.0 / 2 * (25 + 1) / 2 / 6)
+
+
+def test_kmeans_state_is_not_shared_with_kmeans_(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=5, random_state=0).fit(X)
+    assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
+    # Each counter started at its k-means cluster size and grew by one per
+    # assignment: n_samples per epoch in all.
+    assert model.net_.counts_.sum().item() == pytest.approx(len(X) * (1 + 5))
+
+
+def test_same_random_state_same_result(overlapping_blobs):
+    X, _ = overlapping_blobs
+    a = fast_estimator(DCN, n_clusters=4, random_state=7).fit(X)
+    b = fast_estimator(DCN, n_clusters=4, random_state=7).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+def test_predict_agrees_with_labels(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=10, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    np.testing.assert_array_equal(model.predict_proba(X).argmax(1), model.labels_)
+
+
+def test_inverse_transform_decodes_centres(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DCN, n_clusters=4, random_state=0).fit(X)
+    assert model.inverse_transform(model.cluster_centers_).shape == (4, X.shape[1])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(kmeans_weight=-1.0), "kmeans_weight"),
+        (dict(clustering_epochs=-1), "clustering_epochs"),
+        (dict(clustering_lr=0.0), "clustering_lr"),
+        (dict(n_init=0), "n_init"),
+    ],
+)
+def test_bad_parameters(params, message, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        DCN(**params).fit(X)

@@ -1,0 +1,184 @@
+"""DEC: target distribution, self-training stage, stopping rule and outputs."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+
+from conftest import fast_estimator
+from skdeepcluster import DEC
+from skdeepcluster._dec import log_student_t_assignment, target_distribution
+from skdeepcluster._torch_utils import student_t_assignment
+from skdeepcluster.metrics import clustering_accuracy
+
+
+@pytest.fixture(scope="module")
+def overlapping_blobs():
+    # Close enough that k-means on a tiny pretrained embedding is imperfect,
+    # so the refinement has something to do.
+    X, y = make_blobs(
+        n_samples=240, centers=4, n_features=8, cluster_std=2.0, random_state=3
+    )
+    return X.astype(np.float32), y
+
+
+def test_target_distribution_hand_checked():
+    # Balanced clusters (f = [1, 1]): p is q squared and renormalised.
+    q = torch.tensor([[0.6, 0.4], [0.4, 0.6]])
+    p = target_distribution(q)
+    expected = torch.tensor([[0.36, 0.16], [0.16, 0.36]]) / 0.52
+    torch.testing.assert_close(p, expected)
+
+
+def test_target_distribution_rows_sum_to_one_and_sharpen():
+    rng = np.random.default_rng(0)
+    q = torch.softmax(torch.as_tensor(rng.normal(size=(50, 5))), dim=1)
+    # Make every column equally frequent so only the sharpening acts.
+    q = torch.cat([q.roll(k, dims=1) for k in range(5)])
+    p = target_distribution(q)
+    torch.testing.assert_close(p.sum(1), torch.ones(len(p), dtype=p.dtype))
+    assert torch.equal(p.argmax(1), q.argmax(1))
+    assert (p.max(1).values > q.max(1).values).all()
+
+
+def test_target_distribution_penalises_large_clusters():
+    # A sample undecided between a crowded and a rare cluster is pushed to
+    # the rare one by the division by the cluster frequency.
+    q = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.5, 0.5]])
+    p = target_distribution(q)
+    assert p[3, 1] > 0.5
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5, 3.0])
+def test_log_assignment_matches_student_t(alpha):
+    rng = np.random.default_rng(1)
+    Z = torch.as_tensor(rng.normal(size=(20, 3)))
+    centers = torch.as_tensor(rng.normal(size=(4, 3)))
+    torch.testing.assert_close(
+        log_student_t_assignment(Z, centers, alpha).exp(),
+        student_t_assignment(Z, centers, alpha),
+    )
+    # And the kernel itself, for alpha != 1.
+    kernel = (1 + torch.cdist(Z, centers) ** 2 / alpha) ** (-(alpha + 1) / 2)
+    torch.testing.assert_close(
+        student_t_assignment(Z, centers, alpha), kernel / kernel.sum(1, keepdim=True)
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed):
+    # A short pretraining into two dimensions leaves k-means on the embedding
+    # imperfect (accuracy 0.94-0.99 on these seeds); the refinement must not
+    # lose ground and should end close to perfect.
+    X, y = overlapping_blobs
+    model = DEC(
+        4, hidden_dims=(32,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=30,
+        batch_size=32, clustering_lr=1e-3, tol=0, random_state=seed,
+    ).fit(X)
+    start = clustering_accuracy(y, model.kmeans_.labels_)
+    end = clustering_accuracy(y, model.labels_)
+    assert end >= start
+    assert end > 0.95
+
+
+def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC, n_clusters=4, clustering_epochs=20, clustering_lr=1e-3, tol=0, random_state=0
+    ).fit(X)
+    losses = model.net_.history[:, "train_loss"]
+    assert len(losses) == 20 == model.n_iter_
+    assert losses[-1] < losses[0]
+    # cluster_centers_ are the trained parameters, not the k-means ones.
+    np.testing.assert_allclose(
+        model.cluster_centers_, model.net_.module_.centers.detach().numpy()
+    )
+    assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
+
+
+def test_same_random_state_same_result(overlapping_blobs):
+    X, _ = overlapping_blobs
+    a = fast_estimator(DEC, n_clusters=4, random_state=7).fit(X)
+    b = fast_estimator(DEC, n_clusters=4, random_state=7).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+def test_predict_and_predict_proba_agree_with_labels(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=10, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), model.labels_)
+
+
+def test_predict_proba_uses_alpha(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DEC, n_clusters=4, alpha=4.0, random_state=0).fit(X)
+    Z = torch.as_tensor(model.transform(X))
+    expected = student_t_assignment(Z, torch.as_tensor(model.cluster_centers_), 4.0)
+    np.testing.assert_allclose(model.predict_proba(X), expected.numpy(), rtol=1e-4)
+
+
+def test_tol_one_stops_at_first_refresh(overlapping_blobs):
+    # Any label change is below tol=1, so training stops after the first
+    # refresh of P, i.e. after update_interval epochs.
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC, n_clusters=4, clustering_epochs=20, update_interval=3, tol=1.0, random_state=0
+    ).fit(X)
+    assert model.n_iter_ == 3
+    assert "label_change" in model.net_.history[-1]
+
+
+def test_tol_zero_runs_the_budget_and_refreshes_every_interval(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC, n_clusters=4, clustering_epochs=7, update_interval=2, tol=0, random_state=0
+    ).fit(X)
+    assert model.n_iter_ == 7
+    refreshed = ["label_change" in row for row in model.net_.history]
+    assert refreshed == [False, True, False, True, False, True, False]
+
+
+def test_stops_when_labels_settle(overlapping_blobs):
+    # With a vanishing learning rate nothing moves, so the first refresh sees
+    # no label change and stops a run budgeted for many epochs.
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC, n_clusters=4, clustering_epochs=50, clustering_lr=1e-12, random_state=0
+    ).fit(X)
+    assert model.n_iter_ == 1
+    assert model.net_.history[-1, "label_change"] == 0.0
+
+
+def test_zero_clustering_epochs_keeps_kmeans_labels(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(X)
+    assert model.n_iter_ == 0
+    np.testing.assert_array_equal(model.labels_, model.kmeans_.labels_)
+
+
+def test_has_no_inverse_transform(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DEC, n_clusters=4, random_state=0).fit(X)
+    assert not hasattr(model, "inverse_transform")
+    assert model.transform(X).shape == (len(X), 2)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(alpha=0.0), "alpha"),
+        (dict(tol=1.5), "tol"),
+        (dict(update_interval=0), "update_interval"),
+        (dict(clustering_epochs=-1), "clustering_epochs"),
+        (dict(clustering_lr=0.0), "clustering_lr"),
+        (dict(n_init=0), "n_init"),
+    ],
+)
+def test_bad_parameters(params, message, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        DEC(**params).fit(X)
