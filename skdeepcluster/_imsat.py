@@ -1,0 +1,491 @@
+"""IMSAT: information maximisation with self-augmented training."""
+
+import contextlib
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.nn import functional as F
+
+from ._nets import ClusteringNet
+from ._torch_utils import to_numpy
+from .base import BaseDeepClusterer
+
+
+def entropy_terms(logits):
+    """Marginal and conditional entropies of the predicted cluster distribution.
+
+    For a batch with ``p_i = softmax(logits_i)``, the marginal entropy is
+    ``H(Y) = H(mean_i p_i)`` (high when the batch is spread evenly over the
+    clusters) and the conditional entropy ``H(Y|X) = mean_i H(p_i)`` (low when
+    each sample is confidently assigned). Their difference is the mutual
+    information between samples and clusters that IMSAT maximises.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_clusters)
+
+    Returns
+    -------
+    marginal : torch.Tensor
+        ``H(Y)``, a scalar, in nats.
+    conditional : torch.Tensor
+        ``H(Y|X)``, a scalar, in nats.
+    """
+    log_p = F.log_softmax(logits, dim=1)
+    p = log_p.exp()
+    conditional = -(p * log_p).sum(dim=1).mean()
+    p_mean = p.mean(dim=0)
+    # A cluster nobody uses has p_mean = 0; its term is 0 (0 log 0 = 0) but
+    # log(0) would turn the gradient into NaN, hence the floor inside the log.
+    marginal = -(p_mean * torch.log(p_mean.clamp_min(1e-12))).sum()
+    return marginal, conditional
+
+
+def kl_divergence(logits_p, logits_q):
+    """Mean over the batch of ``KL(p || q)`` for two batches of logits.
+
+    Parameters
+    ----------
+    logits_p, logits_q : torch.Tensor of shape (n_samples, n_clusters)
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar.
+    """
+    return F.kl_div(
+        F.log_softmax(logits_q, dim=1),
+        F.log_softmax(logits_p, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
+
+
+def _unit(d):
+    """Scale every sample of ``d`` (any trailing shape) to Euclidean norm one."""
+    norm = d.flatten(start_dim=1).norm(dim=1).clamp_min(1e-12)
+    return d / norm.view(-1, *([1] * (d.dim() - 1)))
+
+
+def random_direction(X):
+    """A direction drawn uniformly on the unit sphere, per sample of ``X``."""
+    return _unit(torch.randn_like(X))
+
+
+def vat_direction(forward, X, logits, xi):
+    """Direction in which ``forward``'s prediction at ``X`` changes the most.
+
+    One step of power iteration on the Hessian of ``d -> KL(p(X) || p(X + d))``
+    at ``d = 0`` (Miyato et al.): start from a random unit direction ``d``,
+    take the gradient of the divergence at ``X + xi * d`` and normalise it.
+
+    Parameters
+    ----------
+    forward : callable
+        Maps a batch of inputs to logits.
+    X : torch.Tensor of shape (n_samples, ...)
+        Clean inputs.
+    logits : torch.Tensor of shape (n_samples, n_clusters)
+        ``forward(X)``, treated as a constant.
+    xi : float
+        Length of the finite-difference step.
+
+    Returns
+    -------
+    torch.Tensor of the shape of ``X``
+        Unit-norm direction per sample.
+    """
+    d = random_direction(X).requires_grad_(True)
+    divergence = kl_divergence(logits.detach(), forward(X + xi * d))
+    # Gradient with respect to d only: the parameters' .grad stay untouched.
+    (grad,) = torch.autograd.grad(divergence, d)
+    return _unit(grad)
+
+
+@contextlib.contextmanager
+def frozen_batch_norm_statistics(module):
+    """Keep the batch-norm running statistics of ``module`` unchanged in the block.
+
+    The layers still normalise with the statistics of the batch they see (so
+    a perturbed batch is treated exactly like the clean one), but perturbed
+    inputs do not leak into the running averages that ``predict`` uses.
+    """
+    # With track_running_stats off, a layer in training mode normalises with
+    # the batch statistics and neither reads nor writes the running buffers.
+    # (Restoring the buffers afterwards instead would modify tensors that the
+    # clean forward pass saved for its backward pass.)
+    layers = [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+    for m in layers:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.track_running_stats = True
+
+
+def _init_small(module, hidden_scale=0.1, head_scale=1e-4):
+    """Initialise the linear layers with small Gaussian weights and zero biases.
+
+    Weights are drawn with standard deviation ``scale / sqrt(fan_in)``, the
+    scales of the authors' setting [1]_. The nearly zero head makes every
+    prediction start almost uniform (maximal ``H(Y|X)``, no early commitment
+    to a cluster). Batch norm makes the hidden layers' outputs independent of
+    their weights' scale, but small weights let Adam's steps of roughly
+    constant size change them faster.
+    """
+    for name, layer in module.named_modules():
+        if isinstance(layer, nn.Linear):
+            scale = head_scale if name == "head" else hidden_scale
+            nn.init.normal_(layer.weight, std=scale / layer.in_features**0.5)
+            nn.init.zeros_(layer.bias)
+
+
+class _IMSATModule(nn.Module):
+    """A feature extractor ``body`` followed by a linear ``head`` giving logits."""
+
+    def __init__(self, body, head):
+        super().__init__()
+        self.body = body
+        self.head = head
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class IMSATNet(ClusteringNet):
+    """skorch net minimising ``R_SAT - lam * (H(Y) - mu * H(Y|X))``.
+
+    ``radius_`` holds the perturbation radius of every training sample; it
+    is looked up per batch with the sample indices that
+    :class:`~skdeepcluster._torch_utils.IndexedDataset` passes as ``y``. The
+    entropies are estimated on each mini-batch. The self-augmentation term
+    ``R_SAT = KL(p(y|x) || p(y|x + r))`` treats the clean prediction as a
+    constant. The perturbed forward passes run in training mode (batch
+    statistics, like the clean pass) but without updating the batch-norm
+    running averages, which therefore describe clean data only.
+    """
+
+    def __init__(self, *args, augmentation="vat", lam=0.4, mu=0.25, xi=10.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.augmentation = augmentation
+        self.lam = lam
+        self.mu = mu
+        self.xi = xi
+
+    def perturbation(self, X, logits, radius):
+        """The augmentation ``r`` added to ``X``: norm ``radius`` per sample."""
+        if self.augmentation == "vat":
+            with frozen_batch_norm_statistics(self.module_):
+                direction = vat_direction(self.module_, X, logits, self.xi)
+        else:
+            direction = random_direction(X)
+        return direction * radius.view(-1, *([1] * (X.dim() - 1)))
+
+    def self_augmentation_loss(self, X, logits, radius):
+        """``R_SAT``: divergence between clean and augmented predictions."""
+        logits = logits.detach()
+        r = self.perturbation(X, logits, radius)
+        with frozen_batch_norm_statistics(self.module_):
+            return kl_divergence(logits, self.module_(X + r))
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        # y_pred are the logits of the clean batch; y_true its sample indices.
+        marginal, conditional = entropy_terms(y_pred)
+        loss = -self.lam * (marginal - self.mu * conditional)
+        if not training:
+            return loss
+        X = X.to(self.device)
+        sat = self.self_augmentation_loss(X, y_pred, self.batch_state("radius_", y_true))
+        self.history.record_batch("sat_loss", sat.item())
+        self.history.record_batch("marginal_entropy", marginal.item())
+        self.history.record_batch("conditional_entropy", conditional.item())
+        return sat + loss
+
+
+class IMSAT(BaseDeepClusterer):
+    """Information Maximizing Self-Augmented Training (IMSAT) for clustering.
+
+    A classifier network with a softmax over ``n_clusters`` outputs is
+    trained directly, without a decoder or pretraining, to minimise
+
+    ``R_SAT - lam * (H(Y) - mu * H(Y|X))``
+
+    where ``H(Y)`` is the entropy of the mean prediction over a mini-batch
+    (high when the clusters are balanced), ``H(Y|X)`` the mean entropy of the
+    per-sample predictions (low when they are confident), and the
+    self-augmentation term ``R_SAT = KL(p(y|x) || p(y|x + r))`` asks the
+    prediction to stay the same under a small perturbation ``r`` of the input,
+    the clean prediction being held fixed [1]_. With
+    ``augmentation="vat"`` the perturbation is virtual adversarial: the
+    direction that changes the prediction most, found with one step of power
+    iteration [2]_; with ``"rpt"`` it is a random direction.
+
+    The norm of ``r`` is chosen per sample: ``eps`` times the distance from
+    the sample to its ``eps_neighbors``-th nearest neighbour in the training
+    data, so that the perturbation is small where the data is dense.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (outputs of the network).
+    hidden_dims : tuple of int, default=(1200, 1200)
+        Widths of the hidden layers, each followed by batch normalisation and
+        a ReLU (``d-1200-1200-K`` in [1]_). With ``input_shape`` the first
+        hidden layer is a convolutional encoder
+        (:class:`~skdeepcluster.nn.ConvEncoder`) with ``hidden_dims[0]``
+        outputs, so ``hidden_dims`` must not be empty.
+    input_shape : tuple of int, default=None
+        ``(channels, height, width)`` of one sample. When given, ``X`` (still
+        passed flat) is reshaped to images and the network starts with
+        convolutions. The perturbations are applied to the images.
+    augmentation : {"vat", "rpt"}, default="vat"
+        Self-augmentation: virtual adversarial training or random
+        perturbation training.
+    eps : float, default=0.25
+        Radius of the perturbation, relative to each sample's distance to its
+        ``eps_neighbors``-th nearest neighbour (0.25 in [1]_). With
+        ``eps_neighbors=0`` it is instead the radius itself, in input units,
+        for every sample.
+    eps_neighbors : int, default=10
+        Which nearest neighbour sets the scale of the radius (the 10th in
+        [1]_); at most ``n_samples - 1`` is used. 0 gives every sample the
+        same radius ``eps``.
+    xi : float, default=10.0
+        Length of the finite-difference step of VAT's power iteration, in
+        input units. Only used with ``augmentation="vat"``.
+    lam : float, default=0.4
+        Weight of the mutual-information term relative to ``R_SAT``.
+    mu : float, default=0.25
+        Weight of the conditional entropy ``H(Y|X)`` relative to the marginal
+        entropy ``H(Y)``. ``mu=1`` weighs the exact mutual information; a
+        smaller value favours balanced clusters. The defaults equal the
+        authors' released setting (``0.1 * (H(Y|X) - 4 * H(Y))``).
+    max_epochs : int, default=50
+        Number of training epochs.
+    batch_size : int, default=250
+        Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
+        mini-batch, so batches should hold many samples per cluster.
+    lr : float, default=2e-3
+        Learning rate of the Adam optimiser.
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
+        available).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch shuffling and the random
+        directions of the perturbations. Pass an int for reproducible labels
+        on the CPU.
+    verbose : int, default=0
+        Print skorch's per-epoch progress table when positive.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample: the argmax of ``p(y|x)``.
+    cluster_centers_ : ndarray of shape (n_clusters_found, hidden_dims[-1])
+        Mean :meth:`transform` output (last hidden layer) of the training
+        samples of each cluster.
+    perturbation_radius_ : ndarray of shape (n_samples,)
+        Norm of the perturbation of each training sample.
+    n_iter_ : int
+        Number of training epochs run.
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.history`` holds the loss and, per batch,
+        ``sat_loss``, ``marginal_entropy`` and ``conditional_entropy``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    DEC : Clusters an autoencoder's embedding by self-training.
+
+    Notes
+    -----
+    ``predict_proba`` is the network's softmax output ``p(y|x)`` and
+    ``predict`` its argmax. They run the network in evaluation mode: batch
+    normalisation uses the running averages gathered on clean training
+    batches, so the prediction of a sample does not depend on the other
+    samples passed with it. The perturbation radius is only needed for
+    training; new data is never perturbed.
+
+    :meth:`transform` returns the last hidden layer (after batch
+    normalisation and ReLU), the representation the softmax head reads, and
+    ``cluster_centers_`` the mean of it per cluster; :meth:`score` compares
+    samples with these means.
+
+    An output that is the argmax for no training sample is dropped, so that
+    ``labels_`` stays ``0..n_clusters_found - 1``, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``predict``
+    and ``predict_proba`` then use the remaining outputs only (the softmax is
+    renormalised over them), so ``predict`` never returns a dropped cluster.
+
+    References
+    ----------
+    .. [1] Hu, W., Miyato, T., Tokui, S., Matsumoto, E. and Sugiyama, M.
+       (2017). "Learning discrete representations via information maximizing
+       self-augmented training". ICML.
+    .. [2] Miyato, T., Maeda, S., Koyama, M. and Ishii, S. (2018). "Virtual
+       adversarial training: a regularization method for supervised and
+       semi-supervised learning". IEEE TPAMI.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import IMSAT
+    >>> X, _ = make_blobs(n_samples=60, centers=3, random_state=0)
+    >>> model = IMSAT(n_clusters=3, hidden_dims=(32,), max_epochs=30,
+    ...               batch_size=20, random_state=0).fit(X)
+    >>> model.labels_.shape
+    (60,)
+    >>> model.predict_proba(X).shape
+    (60, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "hidden_dims": [tuple, list],
+        "augmentation": [StrOptions({"vat", "rpt"})],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "eps_neighbors": [Interval(Integral, 0, None, closed="left")],
+        "xi": [Interval(Real, 0, None, closed="neither")],
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "mu": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(1200, 1200),
+        input_shape=None,
+        augmentation="vat",
+        eps=0.25,
+        eps_neighbors=10,
+        xi=10.0,
+        lam=0.4,
+        mu=0.25,
+        max_epochs=50,
+        batch_size=250,
+        lr=2e-3,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.input_shape = input_shape
+        self.augmentation = augmentation
+        self.eps = eps
+        self.eps_neighbors = eps_neighbors
+        self.xi = xi
+        self.lam = lam
+        self.mu = mu
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build_module(self, n_features):
+        from .nn import ConvEncoder
+        from .nn._mlp import _dense_stack
+
+        hidden_dims = tuple(self.hidden_dims)
+        if not all(isinstance(h, Integral) and h > 0 for h in hidden_dims):
+            raise ValueError(
+                f"hidden_dims must contain positive integers, got {self.hidden_dims!r}."
+            )
+        if self.input_shape is not None:
+            if not hidden_dims:
+                raise ValueError(
+                    "hidden_dims must not be empty with input_shape: its first "
+                    "entry is the width of the convolutional encoder's output."
+                )
+            body = nn.Sequential(
+                ConvEncoder(self.input_shape, hidden_dims[0]),
+                nn.BatchNorm1d(hidden_dims[0]),
+                nn.ReLU(),
+                *_dense_stack(hidden_dims, batch_norm=True, activate_last=True),
+            )
+        else:
+            body = nn.Sequential(
+                nn.Flatten(),
+                *_dense_stack((n_features, *hidden_dims), batch_norm=True, activate_last=True),
+            )
+        width = hidden_dims[-1] if hidden_dims else n_features
+        module = _IMSATModule(body, nn.Linear(width, self.n_clusters))
+        _init_small(module)
+        return module
+
+    def _perturbation_radius(self, X):
+        """``eps`` times each sample's distance to its k-th nearest neighbour."""
+        n_samples = len(X)
+        k = min(self.eps_neighbors, n_samples - 1)
+        if k == 0:
+            return np.full(n_samples, self.eps, dtype=np.float32)
+        X_flat = to_numpy(X).reshape(n_samples, -1)
+        # Without a query, each sample is not counted as its own neighbour.
+        distances, _ = NearestNeighbors(n_neighbors=k).fit(X_flat).kneighbors()
+        return (self.eps * distances[:, -1]).astype(np.float32)
+
+    def _fit(self, X, y, random_state):
+        if self.batch_size < 2:
+            raise ValueError(
+                f"IMSAT needs batch_size >= 2, got {self.batch_size}: batch "
+                "normalisation and the marginal entropy H(Y) are computed over "
+                "the samples of a mini-batch."
+            )
+        module = self._build_module(self.n_features_in_)
+        self.perturbation_radius_ = self._perturbation_radius(X)
+        self.net_ = IMSATNet(
+            module,
+            criterion=nn.KLDivLoss,  # unused: get_loss computes every term
+            max_epochs=self.max_epochs,
+            augmentation=self.augmentation,
+            lam=self.lam,
+            mu=self.mu,
+            xi=self.xi,
+            # Batch norm cannot normalise a batch of one sample, and the
+            # entropies are meaningless on it: drop such a trailing batch.
+            iterator_train__drop_last=len(X) % self.batch_size == 1,
+            **self._net_kwargs(random_state),
+        )
+        self.net_.initialize()
+        self.net_.radius_ = torch.as_tensor(self.perturbation_radius_, device=self._device)
+        self.net_.partial_fit(self._dataset(X))
+        self.n_iter_ = len(self.net_.history)
+
+        logits = self._batched_eval(self.net_.module_, X)
+        self.labels_, self._kept = self._check_n_clusters_found(
+            to_numpy(logits.argmax(dim=1))
+        )
+        Z = to_numpy(self._embed(X))
+        self.cluster_centers_ = np.stack(
+            [Z[self.labels_ == k].mean(axis=0) for k in range(len(self._kept))]
+        )
+
+    def _logits(self, X):
+        """Logits of the clusters that were kept (evaluation mode)."""
+        logits = self._batched_eval(self.net_.module_, X)
+        return logits[:, torch.as_tensor(self._kept, device=logits.device)]
+
+    def _embed(self, X):
+        return self._batched_eval(self.net_.module_.body, X)
+
+    def _predict_proba(self, X):
+        return torch.softmax(self._logits(X), dim=1)
+
+    def _predict(self, X):
+        return self._logits(X).argmax(dim=1)

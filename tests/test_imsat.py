@@ -1,0 +1,289 @@
+"""IMSAT: loss terms, perturbations, batch norm handling and outputs."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neighbors import NearestNeighbors
+
+from conftest import fast_estimator
+from skdeepcluster import IMSAT
+from skdeepcluster._imsat import (
+    IMSATNet,
+    entropy_terms,
+    frozen_batch_norm_statistics,
+    kl_divergence,
+    random_direction,
+    vat_direction,
+)
+from skdeepcluster.metrics import clustering_accuracy
+
+
+@pytest.fixture(scope="module")
+def four_blobs():
+    X, y = make_blobs(
+        n_samples=200, centers=4, n_features=6, cluster_std=1.0, random_state=1
+    )
+    return X.astype(np.float32), y
+
+
+# -- loss terms ------------------------------------------------------------
+
+
+def test_entropy_terms_hand_checked():
+    # p_1 = [1/2, 1/2], p_2 = [1, 0]: H(p_1) = log 2, H(p_2) = 0, so
+    # H(Y|X) = log(2) / 2; the mean prediction is [3/4, 1/4], so
+    # H(Y) = -(3/4) log(3/4) - (1/4) log(1/4).
+    logits = torch.tensor([[0.0, 0.0], [0.0, -1e4]])
+    marginal, conditional = entropy_terms(logits)
+    assert conditional.item() == pytest.approx(math.log(2) / 2, rel=1e-6)
+    expected = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert marginal.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_entropy_terms_extremes():
+    # Confident and balanced: H(Y) = log K, H(Y|X) = 0.
+    logits = 1e4 * torch.eye(3)
+    marginal, conditional = entropy_terms(logits)
+    assert marginal.item() == pytest.approx(math.log(3), rel=1e-6)
+    assert conditional.item() == pytest.approx(0.0, abs=1e-6)
+    # Everything in one cluster: H(Y) = 0, with a finite gradient.
+    logits = torch.tensor([[1e4, 0.0, 0.0]] * 4, requires_grad=True)
+    marginal, _ = entropy_terms(logits)
+    marginal.backward()
+    assert marginal.item() == pytest.approx(0.0, abs=1e-6)
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_kl_divergence_hand_checked():
+    p = torch.tensor([[0.5, 0.5]])
+    q = torch.tensor([[0.25, 0.75]])
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert kl_divergence(p.log(), q.log()).item() == pytest.approx(expected, rel=1e-6)
+    assert kl_divergence(q.log(), q.log()).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_loss_combines_terms_with_lam_and_mu():
+    net = IMSATNet(torch.nn.Linear(2, 2), criterion=torch.nn.KLDivLoss, lam=0.3, mu=2.0)
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    marginal, conditional = entropy_terms(logits)
+    loss = net.get_loss(logits, torch.arange(3), training=False)
+    assert loss.item() == pytest.approx(-0.3 * (marginal - 2.0 * conditional).item())
+
+
+# -- perturbations ---------------------------------------------------------
+
+
+def test_random_direction_has_unit_norm_per_sample():
+    torch.manual_seed(0)
+    d = random_direction(torch.zeros(5, 2, 3, 3))
+    torch.testing.assert_close(d.flatten(1).norm(dim=1), torch.ones(5))
+
+
+@pytest.mark.parametrize("augmentation", ["vat", "rpt"])
+def test_perturbation_norm_equals_radius(augmentation):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    net = IMSATNet(module, criterion=torch.nn.KLDivLoss, augmentation=augmentation).initialize()
+    X = torch.randn(6, 4)
+    radius = torch.tensor([0.1, 0.5, 1.0, 2.0, 3.0, 0.0])
+    r = net.perturbation(X, net.module_(X), radius)
+    torch.testing.assert_close(r.norm(dim=1), radius)
+
+
+def test_vat_direction_finds_the_sensitive_input():
+    # The prediction depends on the first input only, so the direction that
+    # changes it most is +-e_1 for every sample.
+    torch.manual_seed(0)
+    weight = torch.tensor([[3.0, 0.0, 0.0], [-3.0, 0.0, 0.0]])
+
+    def forward(x):
+        return x @ weight.T
+
+    X = torch.randn(8, 3)
+    d = vat_direction(forward, X, forward(X), xi=1e-3)
+    torch.testing.assert_close(d[:, 0].abs(), torch.ones(8))
+    # A random direction is not aligned with it.
+    assert (random_direction(X)[:, 0].abs() < 0.99).all()
+
+
+def test_vat_increases_divergence_more_than_random():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    X = torch.randn(64, 10)
+    logits = module(X).detach()
+    vat = vat_direction(module, X, logits, xi=1e-2)
+    rand = random_direction(X)
+    radius = 0.5
+    assert kl_divergence(logits, module(X + radius * vat)) > 2 * kl_divergence(
+        logits, module(X + radius * rand)
+    )
+
+
+def test_frozen_batch_norm_keeps_running_statistics():
+    bn = torch.nn.BatchNorm1d(3)
+    bn(torch.randn(16, 3) + 5.0)
+    mean, var = bn.running_mean.clone(), bn.running_var.clone()
+    count = bn.num_batches_tracked.clone()
+    with frozen_batch_norm_statistics(bn):
+        out = bn(torch.randn(16, 3) - 7.0)
+    # Still normalised with the batch's own statistics...
+    torch.testing.assert_close(out.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    # ...without touching the running ones.
+    assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
+    assert torch.equal(bn.num_batches_tracked, count)
+    assert bn.track_running_stats
+    bn(torch.randn(16, 3))
+    assert not torch.equal(bn.running_mean, mean)
+
+
+# -- the estimator ---------------------------------------------------------
+
+
+def test_perturbation_radius_is_scaled_kth_neighbour_distance(four_blobs):
+    X, _ = four_blobs
+    model = fast_estimator(IMSAT, n_clusters=4, eps=0.5, eps_neighbors=3, random_state=0).fit(X)
+    # Fourth column: the sample itself, then its 3 nearest neighbours.
+    distances, _ = NearestNeighbors(n_neighbors=4).fit(X).kneighbors(X)
+    np.testing.assert_allclose(model.perturbation_radius_, 0.5 * distances[:, 3], rtol=1e-5)
+
+
+def test_fixed_radius_and_neighbours_capped(four_blobs):
+    X, _ = four_blobs
+    fixed = fast_estimator(IMSAT, n_clusters=4, eps=0.3, eps_neighbors=0, random_state=0).fit(X)
+    np.testing.assert_array_equal(fixed.perturbation_radius_, np.full(len(X), 0.3, np.float32))
+    # More neighbours than samples: the farthest sample sets the scale.
+    few = X[:12]
+    capped = fast_estimator(IMSAT, n_clusters=2, eps_neighbors=50, random_state=0).fit(few)
+    distances, _ = NearestNeighbors(n_neighbors=12).fit(few).kneighbors(few)
+    np.testing.assert_allclose(capped.perturbation_radius_, 0.25 * distances[:, -1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("augmentation", ["vat", "rpt"])
+def test_clusters_blobs_with_both_augmentations(augmentation, four_blobs):
+    X, y = four_blobs
+    model = fast_estimator(
+        IMSAT, n_clusters=4, augmentation=augmentation, max_epochs=30, random_state=0
+    ).fit(X)
+    assert clustering_accuracy(y, model.labels_) > 0.95
+    history = model.net_.history
+    assert history[-1, "batches", 0, "sat_loss"] >= 0
+    # Information maximisation: the batches end up balanced and confident.
+    first, last = history[0, "batches", 0], history[-1, "batches", 0]
+    assert last["conditional_entropy"] < first["conditional_entropy"]
+
+
+def test_same_random_state_same_result_with_vat(four_blobs):
+    X, _ = four_blobs
+    a = fast_estimator(IMSAT, n_clusters=4, random_state=3).fit(X)
+    b = fast_estimator(IMSAT, n_clusters=4, random_state=3).fit(X)
+    c = fast_estimator(IMSAT, n_clusters=4, random_state=4).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+def test_outputs_are_consistent(four_blobs):
+    X, _ = four_blobs
+    model = fast_estimator(IMSAT, n_clusters=4, random_state=0).fit(X)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(1), model.labels_)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    # predict_proba is the network's softmax in evaluation mode.
+    module = model.net_.module_.eval()
+    with torch.no_grad():
+        expected = torch.softmax(module(torch.as_tensor(X)), dim=1).numpy()
+    np.testing.assert_allclose(proba, expected[:, model._kept], rtol=1e-4, atol=1e-6)
+    # transform is the last hidden layer; centres its per-cluster means.
+    Z = model.transform(X)
+    assert Z.shape == (len(X), model.hidden_dims[-1])
+    for k, center in enumerate(model.cluster_centers_):
+        np.testing.assert_allclose(center, Z[model.labels_ == k].mean(0), rtol=1e-5)
+
+
+def test_prediction_does_not_depend_on_the_batch(four_blobs):
+    X, _ = four_blobs
+    model = fast_estimator(IMSAT, n_clusters=4, random_state=0).fit(X)
+    full = model.predict_proba(X)
+    np.testing.assert_allclose(model.predict_proba(X[:3]), full[:3], rtol=1e-5)
+    # (a copy: the base does not accept negative strides yet)
+    np.testing.assert_allclose(model.predict_proba(X[::-1].copy()), full[::-1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("augmentation", ["vat", "rpt"])
+def test_training_step_updates_running_statistics_from_clean_batch_only(augmentation):
+    # One training loss evaluation: the clean forward pass moves the running
+    # mean by momentum * (batch mean - running mean); the perturbed passes,
+    # with a huge radius, must not move it further.
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 3)
+    )
+    net = IMSATNet(module, criterion=torch.nn.KLDivLoss, augmentation=augmentation).initialize()
+    net.radius_ = torch.full((12,), 100.0)
+    X, indices = torch.randn(12, 5), torch.arange(12)
+    bn = net.module_[1]
+    before = bn.running_mean.clone()
+    with torch.no_grad():
+        batch_mean = net.module_[0](X).mean(0)
+    net.module_.train()
+    net.history.new_epoch()
+    net.history.new_batch()
+    net.get_loss(net.infer(X), indices, X=X, training=True)
+    torch.testing.assert_close(bn.running_mean, 0.9 * before + 0.1 * batch_mean)
+    assert bn.num_batches_tracked.item() == 1
+
+
+def test_unused_clusters_are_never_predicted(four_blobs):
+    X, _ = four_blobs
+    # Many more outputs than blobs and no push towards balance (lam=0): some
+    # outputs win no sample.
+    with pytest.warns(ConvergenceWarning, match="clusters"):
+        model = fast_estimator(IMSAT, n_clusters=30, lam=0.0, random_state=0).fit(X)
+    n_found = len(model.cluster_centers_)
+    assert n_found < 30
+    assert set(np.unique(model.labels_)) == set(range(n_found))
+    noise = np.random.default_rng(0).normal(scale=20, size=(500, X.shape[1]))
+    assert model.predict(noise).max() < n_found
+    assert model.predict_proba(noise).shape == (500, n_found)
+
+
+def test_convolutional_variant():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(40, 64)).astype(np.float32)
+    X[:20, :32] += 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = IMSAT(
+            n_clusters=2, input_shape=(1, 8, 8), hidden_dims=(8,), max_epochs=2,
+            batch_size=20, random_state=0,
+        ).fit(X)
+    assert model.transform(X).shape == (40, 8)
+    assert model.predict(X).shape == (40,)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(augmentation="flip"), "augmentation"),
+        (dict(eps=-0.1), "eps"),
+        (dict(eps=0.0), "eps"),
+        (dict(eps_neighbors=-1), "eps_neighbors"),
+        (dict(xi=0.0), "xi"),
+        (dict(lam=-1.0), "lam"),
+        (dict(mu=-1.0), "mu"),
+        (dict(max_epochs=-1), "max_epochs"),
+        (dict(batch_size=1), "batch_size"),
+        (dict(hidden_dims=(16, 0)), "hidden_dims"),
+        (dict(hidden_dims=(), input_shape=(1, 2, 2)), "hidden_dims"),
+    ],
+)
+def test_bad_parameters(params, message, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        IMSAT(**params).fit(X)
