@@ -1,0 +1,139 @@
+"""ACAIKMeans: the critic, its separate optimiser, and the shared k-means stage."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import fast_estimator
+from skdeepcluster import ACAIKMeans, AutoencoderKMeans
+from skdeepcluster._acai import InterpolationCritic
+from skdeepcluster.nn import MLPEncoder
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(module, before):
+    return any(not torch.equal(p, q) for p, q in zip(module.parameters(), before))
+
+
+@pytest.fixture
+def fitted(blobs):
+    X, _ = blobs
+    return fast_estimator(ACAIKMeans, n_clusters=3, random_state=0).fit(X), X
+
+
+def test_critic_is_a_fresh_copy_of_the_encoder():
+    torch.manual_seed(0)
+    encoder = MLPEncoder(6, (5,), 3)
+    critic = InterpolationCritic(encoder)
+    shapes = [p.shape for p in critic.body.parameters()]
+    assert shapes == [p.shape for p in encoder.parameters()]
+    assert all(not torch.equal(p, q) for p, q in zip(critic.body.parameters(), encoder.parameters()))
+    assert critic(torch.zeros(4, 6)).shape == (4,)
+
+
+def test_each_optimiser_holds_one_network(fitted):
+    model, _ = fitted
+    net = model.net_
+
+    def ids(optimizer):
+        return {id(p) for group in optimizer.param_groups for p in group["params"]}
+
+    assert ids(net.optimizer_) == {id(p) for p in net.module_.parameters()}
+    assert ids(net.critic_optimizer_) == {id(p) for p in net.critic_.parameters()}
+
+
+def _one_step(net, X):
+    batch = net.get_dataset(torch.as_tensor(X))[np.arange(16)]
+    return net.train_step(batch)
+
+
+def test_critic_moves_only_through_its_optimiser(fitted, monkeypatch):
+    # With the critic's optimiser disabled, a training step (whose autoencoder
+    # loss goes through the critic) must leave the critic untouched, while the
+    # autoencoder still learns.
+    model, X = fitted
+    net = model.net_
+    critic_before, ae_before = _params(net.critic_), _params(net.module_)
+    monkeypatch.setattr(net.critic_optimizer_, "step", lambda *a, **k: None)
+    _one_step(net, X)
+    assert not _changed(net.critic_, critic_before)
+    assert _changed(net.module_, ae_before)
+
+
+def test_critic_step_does_not_move_the_autoencoder(fitted, monkeypatch):
+    model, X = fitted
+    net = model.net_
+    critic_before, ae_before = _params(net.critic_), _params(net.module_)
+    monkeypatch.setattr(net.optimizer_, "step", lambda *a, **k: None)
+    _one_step(net, X)
+    assert not _changed(net.module_, ae_before)
+    assert _changed(net.critic_, critic_before)
+
+
+def test_history_records_both_losses(blobs):
+    X, _ = blobs
+    model = fast_estimator(ACAIKMeans, n_clusters=3, pretrain_epochs=8, random_state=0).fit(X)
+    history = model.net_.history
+    assert model.n_iter_ == len(history) == 8
+    for key in ("reconstruction_loss", "adversarial_loss", "critic_loss"):
+        values = history[-1, "batches", :, key]
+        assert len(values) == int(np.ceil(len(X) / 16))
+        assert all(np.isfinite(values)) and min(values) >= 0
+    critic = history[:, "critic_loss"]
+    # The critic learns to predict alpha (its loss falls from its start).
+    assert critic[-1] < critic[0]
+
+
+def test_interpolation_coefficients_are_in_range(fitted):
+    model, X = fitted
+    _, _, mixed, alpha = model.net_.interpolate(torch.as_tensor(X[:50]))
+    assert mixed.shape == (50, X.shape[1])
+    assert 0 <= alpha.min() and alpha.max() <= 0.5
+    assert alpha.std() > 0
+
+
+def test_zero_weight_is_a_plain_autoencoder(blobs):
+    # adversarial_weight=0: the critic is trained but has no say, so the
+    # autoencoder (and the clustering) is AutoencoderKMeans's, step for step.
+    X, _ = blobs
+    acai = fast_estimator(ACAIKMeans, n_clusters=3, adversarial_weight=0.0, random_state=0).fit(X)
+    plain = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_allclose(acai.transform(X), plain.transform(X), atol=1e-5)
+    np.testing.assert_array_equal(acai.labels_, plain.labels_)
+    # ...and with the default weight the critic does change the training.
+    regularised = fast_estimator(ACAIKMeans, n_clusters=3, random_state=0).fit(X)
+    assert not np.allclose(regularised.transform(X), plain.transform(X), atol=1e-5)
+
+
+def test_same_seed_same_labels(blobs):
+    X, _ = blobs
+    a = fast_estimator(ACAIKMeans, n_clusters=3, random_state=1).fit(X)
+    b = fast_estimator(ACAIKMeans, n_clusters=3, random_state=1).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.transform(X), b.transform(X))
+
+
+def test_convolutional_critic():
+    rng = np.random.default_rng(0)
+    X = rng.random((32, 64), dtype=np.float32)
+    model = ACAIKMeans(2, input_shape=(1, 8, 8), pretrain_epochs=1, batch_size=16, random_state=0).fit(X)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in model.net_.critic_.modules())
+    assert model.net_.critic_(torch.zeros(3, 1, 8, 8)).shape == (3,)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(adversarial_weight=-0.1), "adversarial_weight"),
+        (dict(gamma=1.5), "gamma"),
+        (dict(gamma=-0.1), "gamma"),
+        (dict(pretrain_epochs=-1), "pretrain_epochs"),
+    ],
+)
+def test_bad_parameters(params, message, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        ACAIKMeans(**params).fit(X)

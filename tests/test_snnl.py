@@ -1,0 +1,197 @@
+"""SNNLKMeans: the soft nearest neighbour loss, its temperature, and the labels."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import fast_estimator
+from skdeepcluster import AutoencoderKMeans, SNNLKMeans
+from skdeepcluster._snnl import annealed_temperature, soft_nearest_neighbour_loss
+
+
+def _brute_force_snnl(features, labels, temperature):
+    keep = labels >= 0
+    squared = ((features[:, None] - features[None]) ** 2).sum(-1)
+    pairs = squared[np.ix_(keep, keep)]
+    distance = squared / pairs[~np.eye(len(pairs), dtype=bool)].mean()
+    terms = []
+    for i in range(len(features)):
+        if labels[i] < 0:
+            continue
+        others = [j for j in range(len(features)) if j != i and labels[j] >= 0]
+        same = [j for j in others if labels[j] == labels[i]]
+        if not same:
+            continue
+        num = np.exp(-distance[i, same] / temperature).sum()
+        den = np.exp(-distance[i, others] / temperature).sum()
+        terms.append(-np.log(num / den))
+    return np.mean(terms)
+
+
+def test_loss_matches_its_definition():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(12, 5))
+    labels = np.array([0, 0, 1, 1, 2, -1, 0, 1, -1, 3, 2, 2])  # class 3 alone
+    for temperature in (0.1, 1.0, 5.0):
+        loss = soft_nearest_neighbour_loss(
+            torch.as_tensor(features), torch.as_tensor(labels), temperature
+        )
+        assert loss.item() == pytest.approx(_brute_force_snnl(features, labels, temperature), rel=1e-6)
+
+
+def test_loss_is_low_when_classes_are_apart_and_scale_free():
+    rng = np.random.default_rng(0)
+    labels = torch.as_tensor(np.repeat([0, 1], 10))
+    apart = torch.as_tensor(
+        np.vstack([rng.normal([5, 0], 0.3, (10, 2)), rng.normal([0, 5], 0.3, (10, 2))])
+    )
+    shuffled = labels[torch.randperm(20, generator=torch.Generator().manual_seed(0))]
+    low = soft_nearest_neighbour_loss(apart, labels, 0.1)
+    assert low < soft_nearest_neighbour_loss(apart, shuffled, 0.1)
+    assert low == pytest.approx(soft_nearest_neighbour_loss(100 * apart, labels, 0.1).item())
+
+
+def test_loss_without_positive_pairs_is_zero_and_differentiable():
+    features = torch.randn(4, 3, requires_grad=True)
+    for labels in ([0, 1, 2, 3], [-1, -1, -1, -1], [0, -1, -1, -1]):
+        loss = soft_nearest_neighbour_loss(features, torch.tensor(labels), 1.0)
+        assert loss.item() == 0.0
+        loss.backward()
+
+
+def test_annealed_temperature():
+    assert annealed_temperature(0, 0.55) == 1.0
+    assert annealed_temperature(9, 1.0) == pytest.approx(0.1)
+    assert annealed_temperature(5, 0.0) == 1.0
+
+
+@pytest.mark.parametrize("temperature", ["annealed", 0.3])
+def test_temperature_schedule_in_history(temperature, blobs):
+    X, y = blobs
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, temperature=temperature, temperature_decay=0.7, random_state=0
+    ).fit(X, y)
+    recorded = model.net_.history[:, "temperature"]
+    if temperature == "annealed":
+        expected = [1 / (1 + epoch) ** 0.7 for epoch in range(model.n_iter_)]
+    else:
+        expected = [0.3] * model.n_iter_
+    np.testing.assert_allclose(recorded, expected)
+
+
+def _square_of_blobs():
+    # Four blobs at the corners of a square: "left/right" and "bottom/top"
+    # are equally good 2-clusterings, so only the labels can choose. (The
+    # tests using it keep the raw 2-D embedding: on the unit circle the
+    # four blobs would become four arcs, a different geometry.)
+    corners = [(-4, -4), (-4, 4), (4, -4), (4, 4)]
+    X, corner = make_blobs(n_samples=160, centers=corners, cluster_std=0.7, random_state=0)
+    return X.astype(np.float32), np.array(corners)[corner]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_partial_labels_choose_the_clustering(axis):
+    X, position = _square_of_blobs()
+    side = (position[:, axis] > 0).astype(int)
+    y = np.full(len(X), -1)
+    labelled = np.random.default_rng(0).choice(len(X), 24, replace=False)  # 15 %
+    y[labelled] = side[labelled]
+    model = SNNLKMeans(
+        2, hidden_dims=(16,), embedding_dim=2, pretrain_epochs=30, batch_size=32, alpha=10.0,
+        pseudo_labels=False, normalize_embedding=False, random_state=0,
+    ).fit(X, y)
+    assert adjusted_rand_score(side, model.labels_) > 0.9
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+    # Only the given labels are known to the net: the others stay -1.
+    net_labels = model.net_.labels_.cpu().numpy()
+    np.testing.assert_array_equal(net_labels[labelled], side[labelled])
+    assert (np.delete(net_labels, labelled) == -1).all()
+
+
+def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs):
+    X, y = blobs
+    y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
+    net_labels = model.net_.labels_.cpu().numpy()
+    labelled = y_partial >= 0
+    np.testing.assert_array_equal(net_labels[labelled], y_partial[labelled])
+    assert (net_labels >= 0).all()
+    # On well-separated blobs the nearest labelled centroid is the true class.
+    assert (net_labels == y).mean() > 0.9
+
+
+def test_no_labels_uses_kmeans_pseudo_labels(blobs):
+    X, y = blobs
+    model = fast_estimator(SNNLKMeans, n_clusters=3, pretrain_epochs=6, random_state=0).fit(X)
+    history = model.net_.history
+    net_labels = model.net_.labels_.cpu().numpy()
+    assert set(net_labels) == {0, 1, 2}
+    assert adjusted_rand_score(y, net_labels) > 0.9
+    # Refreshed at each epoch after the warm-up (the first refresh has no
+    # previous labels to compare with).
+    change = [row.get("label_change") for row in history]
+    assert change[:3] == [None, None, None]
+    assert all(c is not None and 0 <= c <= 1 for c in change[3:])
+    # The loss term is zero during the warm-up and positive afterwards.
+    assert max(history[0, "batches", :, "clustering_loss"]) == 0
+    assert min(history[-1, "batches", :, "clustering_loss"]) > 0
+
+
+@pytest.mark.parametrize("params", [dict(pseudo_labels=False), dict(warmup_epochs=5)])
+def test_without_any_label_it_is_a_plain_autoencoder(params, blobs):
+    # No labels and no pseudo-labels (or none before training ends): the
+    # training is AutoencoderKMeans's, step for step.
+    X, _ = blobs
+    snnl = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0, **params).fit(X)
+    plain = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_allclose(snnl.transform(X), plain.transform(X), atol=1e-5)
+    assert len(snnl.classes_) == 0
+
+
+def test_hooks_are_removed_after_fit(blobs):
+    X, y = blobs
+    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y)
+    assert all(not m._forward_hooks for m in model.net_.module_.modules())
+
+
+def test_same_seed_same_labels(blobs):
+    X, y = blobs
+    y_partial = np.where(np.arange(len(y)) % 4 == 0, y, -1)
+    a = fast_estimator(SNNLKMeans, n_clusters=3, random_state=3).fit(X, y_partial)
+    b = fast_estimator(SNNLKMeans, n_clusters=3, random_state=3).fit(X, y_partial)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_string_labels_are_accepted(blobs):
+    X, y = blobs
+    names = np.array(["a", "b", "c"])[y]
+    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, names)
+    np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(temperature=0.0), "temperature"),
+        (dict(temperature=-1.0), "temperature"),
+        (dict(temperature="hot"), "temperature"),
+        (dict(temperature_decay=-0.5), "temperature_decay"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(warmup_epochs=-1), "warmup_epochs"),
+        (dict(pseudo_labels="yes"), "pseudo_labels"),
+    ],
+)
+def test_bad_parameters(params, message, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        SNNLKMeans(**params).fit(X)
+
+
+def test_labels_of_wrong_length(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="y has 89 labels but X has 90 samples"):
+        fast_estimator(SNNLKMeans, n_clusters=3).fit(X, y[:-1])
+    with pytest.raises(ValueError):
+        fast_estimator(SNNLKMeans, n_clusters=3).fit(X, np.c_[y, y])
