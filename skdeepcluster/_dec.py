@@ -8,31 +8,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 
 from ._nets import ClusteringNet
-from ._torch_utils import batched, to_numpy
+from ._torch_utils import batched, log_student_t_assignment, to_numpy
 from .base import BaseAutoencoderClusterer
-
-
-def log_student_t_assignment(Z, centers, alpha=1.0):
-    """Logarithm of DEC's Student's t soft assignment ``log q``.
-
-    Same kernel as :func:`~skdeepcluster._torch_utils.student_t_assignment`,
-    returned in log space: the KL loss needs ``log q``, and taking the log of
-    an underflowed ``q`` would give ``-inf``.
-
-    Parameters
-    ----------
-    Z : torch.Tensor of shape (n_samples, n_features)
-    centers : torch.Tensor of shape (n_clusters, n_features)
-    alpha : float, default=1.0
-        Degrees of freedom of the Student's t kernel.
-
-    Returns
-    -------
-    torch.Tensor of shape (n_samples, n_clusters)
-    """
-    squared = torch.cdist(Z, centers).pow(2)
-    log_kernel = -(alpha + 1.0) / 2.0 * torch.log1p(squared / alpha)
-    return torch.log_softmax(log_kernel, dim=1)
 
 
 def target_distribution(q):

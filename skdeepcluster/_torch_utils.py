@@ -126,11 +126,13 @@ def to_numpy(tensor):
     return tensor.detach().cpu().numpy()
 
 
-def student_t_assignment(Z, centers, alpha=1.0):
-    """Student's t soft assignment of embeddings to centres (DEC's ``q``).
+def log_student_t_assignment(Z, centers, alpha=1.0):
+    """Logarithm of the Student's t soft assignment of embeddings to centres.
 
     ``q_ij ∝ (1 + ||z_i - mu_j||^2 / alpha) ** (-(alpha + 1) / 2)``, normalised
-    so that each row sums to one.
+    so that each row sums to one; DEC's ``q``. Computed in log space: for
+    far-away points the kernel underflows to zero for every centre, and
+    normalising zeros (or taking their log for a KL loss) would give NaN.
 
     Parameters
     ----------
@@ -144,8 +146,13 @@ def student_t_assignment(Z, centers, alpha=1.0):
     torch.Tensor of shape (n_samples, n_clusters)
     """
     squared = torch.cdist(Z, centers).pow(2)
-    # Work in log space: for far-away points the kernel underflows to zero
-    # for every centre, and normalising zeros would give NaN.
     log_kernel = -(alpha + 1.0) / 2.0 * torch.log1p(squared / alpha)
-    return torch.softmax(log_kernel, dim=1)
+    return torch.log_softmax(log_kernel, dim=1)
 
+
+def student_t_assignment(Z, centers, alpha=1.0):
+    """Student's t soft assignment ``q`` (rows sum to one).
+
+    See :func:`log_student_t_assignment`.
+    """
+    return log_student_t_assignment(Z, centers, alpha).exp()
