@@ -11,6 +11,16 @@ from sklearn.utils._param_validation import Interval
 
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._nets import AutoencoderNet
+from .nn import L2Normalize
+
+
+def _without_l2_normalize(module):
+    """Return ``module`` with every :class:`L2Normalize` swapped for the identity."""
+    if isinstance(module, L2Normalize):
+        return torch.nn.Identity()
+    for name, child in module.named_children():
+        setattr(module, name, _without_l2_normalize(child))
+    return module
 
 
 class InterpolationCritic(torch.nn.Module):
@@ -27,7 +37,10 @@ class InterpolationCritic(torch.nn.Module):
     encoder : torch.nn.Module
         Module whose architecture is copied. It is deep-copied and every
         submodule with a ``reset_parameters`` method is re-initialised, so the
-        critic shares no weights with it.
+        critic shares no weights with it. An :class:`~skdeepcluster.nn.L2Normalize`
+        in it is replaced by the identity: the mean of a unit vector's
+        components is confined to ``[-1/sqrt(d), 1/sqrt(d)]``, too narrow a
+        range to regress ``alpha`` in ``[0, 0.5]``.
 
     References
     ----------
@@ -46,7 +59,7 @@ class InterpolationCritic(torch.nn.Module):
 
     def __init__(self, encoder):
         super().__init__()
-        self.body = copy.deepcopy(encoder)
+        self.body = _without_l2_normalize(copy.deepcopy(encoder))
         for module in self.body.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()

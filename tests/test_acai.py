@@ -7,7 +7,7 @@ import torch
 from conftest import fast_estimator
 from skdeepcluster import ACAIKMeans, AutoencoderKMeans
 from skdeepcluster._acai import InterpolationCritic
-from skdeepcluster.nn import MLPEncoder
+from skdeepcluster.nn import L2Normalize, MLPEncoder
 
 
 def _params(module):
@@ -32,6 +32,19 @@ def test_critic_is_a_fresh_copy_of_the_encoder():
     assert shapes == [p.shape for p in encoder.parameters()]
     assert all(not torch.equal(p, q) for p, q in zip(critic.body.parameters(), encoder.parameters()))
     assert critic(torch.zeros(4, 6)).shape == (4,)
+
+
+def test_critic_drops_the_unit_norm_layer():
+    # A critic ending in L2Normalize could only output means of unit vectors,
+    # |d(x)| <= 1/sqrt(d): too narrow to regress alpha up to 0.5.
+    encoder = torch.nn.Sequential(MLPEncoder(6, (5,), 4), L2Normalize())
+    critic = InterpolationCritic(encoder)
+    assert not any(isinstance(m, L2Normalize) for m in critic.modules())
+    assert any(isinstance(m, L2Normalize) for m in encoder.modules())
+    with torch.no_grad():
+        critic.body[0].layers[-1].weight.zero_()
+        critic.body[0].layers[-1].bias.fill_(10.0)
+    assert torch.allclose(critic(torch.zeros(2, 6)), torch.full((2,), 10.0))
 
 
 def test_each_optimiser_holds_one_network(fitted):
