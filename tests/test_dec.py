@@ -69,16 +69,38 @@ def test_log_assignment_matches_student_t(alpha):
 def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed):
     # A short pretraining into two dimensions leaves k-means on the embedding
     # imperfect (accuracy 0.94-0.99 on these seeds); the refinement must not
-    # lose ground and should end close to perfect.
+    # lose ground and should end close to perfect. (In two dimensions the
+    # directions alone cannot separate four blobs, hence init="k-means".)
     X, y = overlapping_blobs
     model = DEC(
         4, hidden_dims=(32,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=30,
-        batch_size=32, clustering_lr=1e-3, tol=0, random_state=seed,
+        batch_size=32, clustering_lr=1e-3, tol=0, init="k-means", random_state=seed,
     ).fit(X)
     start = clustering_accuracy(y, model.kmeans_.labels_)
     end = clustering_accuracy(y, model.labels_)
     assert end >= start
     assert end > 0.95
+
+
+def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(X)
+    assert model.init == "spherical-k-means"
+    Z = model.transform(X)
+    directions = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    # kmeans_ clustered the directions ...
+    np.testing.assert_array_equal(model.kmeans_.predict(directions), model.kmeans_.labels_)
+    # ... and each starting centre is the mean raw embedding of its group.
+    expected = np.stack([Z[model.kmeans_.labels_ == k].mean(axis=0) for k in range(4)])
+    np.testing.assert_allclose(model.cluster_centers_, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_kmeans_init_centres_are_the_kmeans_centres(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC, n_clusters=4, clustering_epochs=0, init="k-means", random_state=0
+    ).fit(X)
+    np.testing.assert_allclose(model.cluster_centers_, model.kmeans_.cluster_centers_, rtol=1e-5)
 
 
 def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
@@ -155,7 +177,9 @@ def test_stops_when_labels_settle(overlapping_blobs):
 
 def test_zero_clustering_epochs_keeps_kmeans_labels(overlapping_blobs):
     X, _ = overlapping_blobs
-    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(X)
+    model = fast_estimator(
+        DEC, n_clusters=4, clustering_epochs=0, init="k-means", random_state=0
+    ).fit(X)
     assert model.n_iter_ == 0
     np.testing.assert_array_equal(model.labels_, model.kmeans_.labels_)
 
@@ -176,6 +200,7 @@ def test_has_no_inverse_transform(overlapping_blobs):
         (dict(clustering_epochs=-1), "clustering_epochs"),
         (dict(clustering_lr=0.0), "clustering_lr"),
         (dict(n_init=0), "n_init"),
+        (dict(init="random"), "init"),
     ],
 )
 def test_bad_parameters(params, message, blobs):
