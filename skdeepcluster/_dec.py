@@ -330,25 +330,23 @@ class DEC(BaseAutoencoderClusterer):
 
     def _initial_centers(self, embedding, random_state):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
-        kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=random_state)
-        if self.init == "k-means":
-            self.kmeans_ = kmeans.fit(to_numpy(embedding))
-            # A copy: training moves the centres, kmeans_ must keep its own.
-            return torch.tensor(
-                self.kmeans_.cluster_centers_, dtype=torch.float32, device=embedding.device
-            )
-        directions = torch.nn.functional.normalize(embedding, dim=1)
-        self.kmeans_ = kmeans.fit(to_numpy(directions))
-        labels = torch.as_tensor(self.kmeans_.labels_, device=embedding.device)
+        spherical = self.init == "spherical-k-means"
+        points = torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
+        self.kmeans_ = KMeans(
+            self.n_clusters, n_init=self.n_init, random_state=random_state
+        ).fit(to_numpy(points))
+        # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
             self.kmeans_.cluster_centers_, dtype=embedding.dtype, device=embedding.device
         )
-        for k in range(self.n_clusters):
-            members = embedding[labels == k]
-            # A cluster k-means left empty (fewer distinct points than
-            # clusters) keeps its direction as its centre.
-            if len(members):
-                centers[k] = members.mean(dim=0)
+        if spherical:
+            labels = torch.as_tensor(self.kmeans_.labels_, device=embedding.device)
+            for k in range(self.n_clusters):
+                members = embedding[labels == k]
+                # A cluster k-means left empty (fewer distinct points than
+                # clusters) keeps its direction as its centre.
+                if len(members):
+                    centers[k] = members.mean(dim=0)
         return centers
 
     def _predict_proba(self, X):
