@@ -11,6 +11,11 @@ One estimator on MNIST-test (``../shared/data``), with parameters::
     python benchmarks/run.py AutoencoderKMeans --dataset mnist-test --seeds 0 \\
         --param pretrain_epochs=50
 
+SNNLKMeans given 1 % of the labels (``fit(X, y)`` with ``-1`` for the other
+99 %; the scores are still computed on every sample against the true labels)::
+
+    python benchmarks/run.py SNNLKMeans --dataset mnist-test --label-fraction 0.01
+
 Prints one row per run and a summary (mean and standard deviation over seeds)
 of clustering accuracy, NMI, ARI and fit time; ``--json FILE`` also writes the
 rows.
@@ -56,10 +61,23 @@ def parse_params(pairs):
     return params
 
 
-def evaluate(make_model, X, y, seed):
+def partial_labels(y, fraction, seed):
+    """``y`` with all but a stratified random ``fraction`` replaced by ``-1``."""
+    rng = np.random.RandomState(seed)
+    y_partial = np.full_like(y, -1)
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        n_kept = max(1, int(round(fraction * len(members))))
+        kept = rng.choice(members, n_kept, replace=False)
+        y_partial[kept] = label
+    return y_partial
+
+
+def evaluate(make_model, X, y, seed, label_fraction=None):
     model = make_model(seed)
+    y_fit = None if label_fraction is None else partial_labels(y, label_fraction, seed)
     start = time.perf_counter()
-    labels = model.fit_predict(X)
+    labels = model.fit_predict(X, y_fit)
     seconds = time.perf_counter() - start
     return dict(
         acc=clustering_accuracy(y, labels),
@@ -78,6 +96,8 @@ def main(argv=None):
     parser.add_argument("--param", action="append", default=[], help="name=value passed to every estimator")
     parser.add_argument("--images", action="store_true", help="pass input_shape of the dataset's images")
     parser.add_argument("--no-kmeans", action="store_true", help="skip the raw k-means baseline")
+    parser.add_argument("--label-fraction", type=float, help="pass this stratified fraction of "
+                        "the labels to fit, -1 for the rest (for semi-supervised SNNLKMeans)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
 
@@ -96,13 +116,15 @@ def main(argv=None):
         cls = getattr(skdeepcluster, name)
         candidates[name] = lambda seed, cls=cls: cls(n_clusters=n_clusters, random_state=seed, **params)
 
-    print(f"# dataset={args.dataset} n={len(X)} d={X.shape[1]} seeds={args.seeds} params={params}")
+    print(f"# dataset={args.dataset} n={len(X)} d={X.shape[1]} seeds={args.seeds} params={params}"
+          f" label_fraction={args.label_fraction}")
     print(f"{'estimator':<22}{'seed':>5}{'acc':>8}{'nmi':>8}{'ari':>8}{'fit_s':>9}", flush=True)
     rows = []
     for name, make_model in candidates.items():
         for seed in args.seeds:
             row = dict(estimator=name, seed=seed, dataset=args.dataset, params=repr(params),
-                       **evaluate(make_model, X, y, seed))
+                       label_fraction=args.label_fraction,
+                       **evaluate(make_model, X, y, seed, args.label_fraction))
             rows.append(row)
             print(f"{name:<22}{seed:>5}{row['acc']:>8.4f}{row['nmi']:>8.4f}{row['ari']:>8.4f}{row['fit_s']:>9.1f}", flush=True)
     print("\n# summary: mean ± std over seeds")
