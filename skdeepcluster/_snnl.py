@@ -506,6 +506,27 @@ class SNNLKMeans(AutoencoderKMeans):
         """
         return super().fit(X, y)
 
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` (and the partial labels ``y``) and return ``labels_``.
+
+        scikit-learn's :meth:`~sklearn.base.ClusterMixin.fit_predict` ignores
+        ``y``; here it is passed on to :meth:`fit`, so that
+        ``fit_predict(X, y)`` and ``fit(X, y).labels_`` agree.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Class labels, ``-1`` for unlabelled samples (see :meth:`fit`).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels.
+        """
+        return self.fit(X, y).labels_
+
     def _encode_labels(self, y, n_samples):
         """Integer codes of ``y`` (``-1`` kept for unlabelled), or None."""
         if y is None:

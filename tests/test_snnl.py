@@ -110,6 +110,26 @@ def test_partial_labels_choose_the_clustering(axis):
     assert (np.delete(net_labels, labelled) == -1).all()
 
 
+def test_fit_predict_uses_the_labels():
+    # scikit-learn's ClusterMixin.fit_predict drops y; SNNLKMeans passes it
+    # on, so the labels pick the split along either axis of the square.
+    X, position = _square_of_blobs()
+    params = dict(
+        hidden_dims=(16,), embedding_dim=2, pretrain_epochs=30, batch_size=32, alpha=10.0,
+        pseudo_labels=False, normalize_embedding=False, random_state=0,
+    )
+    y = np.full(len(X), -1)
+    labelled = np.random.default_rng(0).choice(len(X), 24, replace=False)
+    for axis in (0, 1):
+        side = (position[:, axis] > 0).astype(int)
+        y[labelled] = side[labelled]
+        model = SNNLKMeans(2, **params)
+        labels = model.fit_predict(X, y)
+        np.testing.assert_array_equal(model.classes_, [0, 1])
+        np.testing.assert_array_equal(labels, SNNLKMeans(2, **params).fit(X, y).labels_)
+        assert adjusted_rand_score(side, labels) > 0.9
+
+
 def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
