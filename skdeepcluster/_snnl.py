@@ -353,10 +353,14 @@ class SNNLKMeans(AutoencoderKMeans):
         labels are given. When
         False, unlabelled samples only enter the reconstruction loss, and
         with ``y=None`` the model is a plain autoencoder.
-    warmup_epochs : int, default=20
+    warmup_epochs : int, default=60
         Epochs before the first pseudo-labelling, trained on reconstruction
         (and the given labels) only, so that the pseudo-labels come from a
-        meaningful embedding.
+        meaningful embedding. The soft nearest neighbour term then holds on
+        to the partition it starts from, so a late start pays: on MNIST-test
+        (seed 0) starting at epoch 60 instead of 20 gave k-means accuracy
+        0.760 instead of 0.709, and on digits 0.756 instead of 0.672 (mean of
+        three seeds; see ``benchmarks/NOTES.rst``).
     n_init : int, default=10
         Number of k-means initialisations on the final embedding.
     device : str, default="cpu"
@@ -460,7 +464,7 @@ class SNNLKMeans(AutoencoderKMeans):
         temperature="annealed",
         temperature_decay=0.55,
         pseudo_labels=True,
-        warmup_epochs=20,
+        warmup_epochs=60,
         n_init=10,
         device="cpu",
         random_state=None,
