@@ -277,8 +277,8 @@ class IMSAT(BaseDeepClusterer):
         authors used 250 on all 70,000 MNIST images, 280 steps per epoch; on
         the 10,000 images of MNIST-test that is only 40 steps, and runs often
         ended with two digits sharing two clusters. 100 samples per batch
-        and 100 epochs (10,000 steps) let those splits resolve (see
-        ``benchmarks/NOTES.rst``).
+        and 100 epochs (10,000 steps) let most of those splits resolve
+        (see ``benchmarks/NOTES.rst``).
     lr : float, default=2e-3
         Learning rate of the Adam optimiser.
     device : str, default="cpu"
