@@ -143,7 +143,7 @@ class ACAINet(AutoencoderNet):
 
     def train_step(self, batch, **fit_params):
         self._set_training(True)
-        X, _ = unpack_data(batch)
+        X, indices = unpack_data(batch)
         X = to_device(X, self.device)
         reconstruction, embedding, mixed, alpha = self.interpolate(X)
 
@@ -156,6 +156,11 @@ class ACAINet(AutoencoderNet):
         finally:
             self.critic_.requires_grad_(True)
         loss = reconstruction_loss + self.adversarial_weight * adversarial_loss
+        # The neighbourhood smoothing term of AutoencoderNet, when enabled.
+        smoothing = self.smoothing_loss(embedding, indices)
+        if smoothing is not None:
+            self.history.record_batch("smoothing_loss", smoothing.item())
+            loss = loss + smoothing
         self.optimizer_.zero_grad()
         loss.backward()
         self.optimizer_.step()
@@ -214,6 +219,18 @@ class ACAIKMeans(AutoencoderKMeans):
         directions, as in :class:`AutoencoderKMeans`.
     pretrain_epochs : int, default=100
         Epochs of adversarially regularised autoencoder training.
+    smoothing_weight : float, default=1.0
+        Weight of the neighbourhood smoothing term of the autoencoder
+        training, which pulls each sample's embedding towards the mean
+        embedding of its ``n_neighbors`` nearest neighbours (see
+        :class:`AutoencoderKMeans`).
+        ``0`` trains without it, as in the paper.
+    n_neighbors : int, default=10
+        Number of nearest neighbours (in the current embedding) that define a
+        sample's neighbourhood for the smoothing term.
+    smoothing_start : float in [0, 1], default=0.5
+        Fraction of ``pretrain_epochs`` trained without the smoothing term
+        before it starts.
     batch_size : int, default=256
         Mini-batch size.
     lr : float, default=1e-3
@@ -309,6 +326,9 @@ class ACAIKMeans(AutoencoderKMeans):
         decoder=None,
         normalize_embedding=True,
         pretrain_epochs=100,
+        smoothing_weight=1.0,
+        n_neighbors=10,
+        smoothing_start=0.5,
         batch_size=256,
         lr=1e-3,
         adversarial_weight=0.5,
@@ -326,6 +346,9 @@ class ACAIKMeans(AutoencoderKMeans):
         self.decoder = decoder
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
         self.batch_size = batch_size
         self.lr = lr
         self.adversarial_weight = adversarial_weight

@@ -40,7 +40,17 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         directions. On MNIST-test this lifted k-means accuracy by several
         points over the raw embedding (see ``benchmarks/NOTES.rst``).
     pretrain_epochs : int, default=100
-        Epochs of reconstruction training.
+        Epochs of autoencoder training.
+    smoothing_weight : float, default=1.0
+        Weight of the neighbourhood smoothing term, which pulls each sample's
+        embedding towards the mean embedding of its ``n_neighbors`` nearest
+        neighbours (see Notes). ``0`` trains a plain autoencoder.
+    n_neighbors : int, default=10
+        Number of nearest neighbours (in the current embedding) that define a
+        sample's neighbourhood for the smoothing term.
+    smoothing_start : float in [0, 1], default=0.5
+        Fraction of ``pretrain_epochs`` trained on reconstruction alone
+        before the smoothing term starts.
     batch_size : int, default=256
         Mini-batch size.
     lr : float, default=1e-3
@@ -80,6 +90,27 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     DEC : Refines this embedding and the centres with a clustering loss.
     sklearn.cluster.KMeans : k-means on the raw features.
 
+    Notes
+    -----
+    Training has two phases. For the first ``smoothing_start`` fraction of
+    the epochs the autoencoder learns on reconstruction alone [1]_. Then a
+    neighbourhood smoothing term joins the loss:
+    ``smoothing_weight * ||z_i - t_i||^2``, where the target ``t_i`` lies
+    halfway between the sample's embedding ``z_i`` and the mean embedding of
+    its ``n_neighbors`` nearest neighbours (put back on the unit sphere when
+    ``normalize_embedding``). The targets are recomputed from the whole
+    training set at the start of every epoch and held fixed during it.
+
+    Why: an autoencoder's embedding keeps neighbourhoods (on MNIST a
+    10-nearest-neighbour classifier on it is about 95 % accurate) but lays
+    each class out as a long, curved shape, which k-means cuts badly. Each
+    epoch asks the encoder for one mean-shift step, so every sample moves towards the dense middle of its neighbourhood and the
+    classes contract into compact groups. Reconstruction stops the embedding
+    from collapsing. This term is this package's addition, not part of [1]_
+    or [2]_; ``smoothing_weight=0`` gives the plain autoencoder. On
+    MNIST-test it lifted k-means accuracy from about 0.77 to above 0.80
+    (``benchmarks/NOTES.rst``).
+
     References
     ----------
     .. [1] Hinton, G. E. and Salakhutdinov, R. R. (2006). "Reducing the
@@ -117,6 +148,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         decoder=None,
         normalize_embedding=True,
         pretrain_epochs=100,
+        smoothing_weight=1.0,
+        n_neighbors=10,
+        smoothing_start=0.5,
         batch_size=256,
         lr=1e-3,
         n_init=10,
@@ -132,6 +166,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.decoder = decoder
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
         self.batch_size = batch_size
         self.lr = lr
         self.n_init = n_init

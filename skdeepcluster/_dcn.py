@@ -137,6 +137,17 @@ class DCN(BaseAutoencoderClusterer):
         lowered by merely shrinking the embedding.
     pretrain_epochs : int, default=100
         Epochs of reconstruction training.
+    smoothing_weight : float, default=1.0
+        Weight of the neighbourhood smoothing term of the pretraining, which
+        pulls each sample's embedding towards the mean embedding of its
+        ``n_neighbors`` nearest neighbours (see :class:`AutoencoderKMeans`).
+        ``0`` pretrains a plain autoencoder.
+    n_neighbors : int, default=10
+        Number of nearest neighbours (in the current embedding) that define a
+        sample's neighbourhood for the smoothing term.
+    smoothing_start : float in [0, 1], default=0.5
+        Fraction of ``pretrain_epochs`` trained without the smoothing term
+        before it starts.
     clustering_epochs : int, default=15
         Epochs of the joint training.
     batch_size : int, default=256
@@ -247,6 +258,9 @@ class DCN(BaseAutoencoderClusterer):
         decoder=None,
         normalize_embedding=True,
         pretrain_epochs=100,
+        smoothing_weight=1.0,
+        n_neighbors=10,
+        smoothing_start=0.5,
         clustering_epochs=15,
         batch_size=256,
         lr=1e-3,
@@ -265,6 +279,9 @@ class DCN(BaseAutoencoderClusterer):
         self.decoder = decoder
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
         self.clustering_epochs = clustering_epochs
         self.batch_size = batch_size
         self.lr = lr

@@ -151,6 +151,17 @@ class DEC(BaseAutoencoderClusterer):
         initialisation to 0.53, with empty clusters).
     pretrain_epochs : int, default=100
         Epochs of reconstruction training.
+    smoothing_weight : float, default=1.0
+        Weight of the neighbourhood smoothing term of the pretraining, which
+        pulls each sample's embedding towards the mean embedding of its
+        ``n_neighbors`` nearest neighbours (see :class:`AutoencoderKMeans`).
+        ``0`` pretrains a plain autoencoder.
+    n_neighbors : int, default=10
+        Number of nearest neighbours (in the current embedding) that define a
+        sample's neighbourhood for the smoothing term.
+    smoothing_start : float in [0, 1], default=0.5
+        Fraction of ``pretrain_epochs`` trained without the smoothing term
+        before it starts.
     clustering_epochs : int, default=100
         Maximum number of epochs of the clustering stage; it stops earlier
         when the labels settle (see ``tol``).
@@ -271,6 +282,9 @@ class DEC(BaseAutoencoderClusterer):
         decoder=None,
         normalize_embedding=False,
         pretrain_epochs=100,
+        smoothing_weight=1.0,
+        n_neighbors=10,
+        smoothing_start=0.5,
         clustering_epochs=100,
         batch_size=256,
         lr=1e-3,
@@ -292,6 +306,9 @@ class DEC(BaseAutoencoderClusterer):
         self.decoder = decoder
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
         self.clustering_epochs = clustering_epochs
         self.batch_size = batch_size
         self.lr = lr

@@ -47,20 +47,100 @@ class AutoencoderNet(ClusteringNet):
     The module returns ``(reconstruction, embedding)``; the loss is the
     criterion (mean squared error by default) between reconstruction and input.
     Subclasses add terms through :meth:`clustering_loss`.
+
+    With ``smoothing_weight > 0`` the loss gains a neighbourhood smoothing
+    term from epoch ``smoothing_start`` (zero-based) on:
+    ``smoothing_weight * mean_i ||z_i - t_i||^2``, where the target ``t_i``
+    is halfway between the sample's current embedding and the mean embedding
+    of its ``n_neighbors`` nearest neighbours (rescaled to unit length when
+    ``normalize_targets``). Targets are recomputed from the whole training set
+    at the start of every epoch and held fixed during it, so each epoch asks
+    the encoder for one mean-shift step: samples move towards
+    the dense middle of their neighbourhood and clusters that reconstruction
+    laid out as long, thin shapes contract into the compact blobs k-means
+    assumes. Reconstruction keeps the embedding from collapsing.
     """
+
+    def __init__(
+        self,
+        *args,
+        smoothing_weight=0.0,
+        n_neighbors=10,
+        smoothing_start=0,
+        normalize_targets=False,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
+        self.normalize_targets = normalize_targets
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reconstruction, embedding = y_pred
         X = to_device(X, self.device)
         loss = self.criterion_(reconstruction, X)
+        reconstruction_loss = loss
+        smoothing = self.smoothing_loss(embedding, y_true) if training else None
+        if smoothing is not None:
+            self.history.record_batch("smoothing_loss", smoothing.item())
+            loss = loss + smoothing
         extra = self.clustering_loss(embedding, y_true, X, training)
         if extra is not None:
             if training:
-                self.history.record_batch("reconstruction_loss", loss.item())
                 self.history.record_batch("clustering_loss", extra.item())
             loss = loss + extra
+        if training and loss is not reconstruction_loss:
+            self.history.record_batch("reconstruction_loss", reconstruction_loss.item())
         return loss
 
     def clustering_loss(self, embedding, indices, X, training):
         """Extra loss term on the embedding; ``None`` for a plain autoencoder."""
         return None
+
+    # -- neighbourhood smoothing -------------------------------------------
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.smoothing_targets_ = None
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # The targets are training state; do not keep (or pickle) them.
+        self.smoothing_targets_ = None
+        super().on_train_end(net, X=X, y=y, **kwargs)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        epoch = len(self.history) - 1
+        if self.smoothing_weight > 0 and epoch >= self.smoothing_start:
+            self.smoothing_targets_ = self.neighbourhood_targets(dataset_train.X)
+
+    def neighbourhood_targets(self, X):
+        """Smoothing targets of the samples ``X`` (see the class docstring)."""
+        from ._torch_utils import batched, nearest_neighbours
+
+        n_neighbors = min(self.n_neighbors, len(X) - 1)
+        if n_neighbors < 1:
+            return None
+        encoder = self.module_.encoder
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            Z = batched(encoder, X, 1024)
+        finally:
+            encoder.train(was_training)
+        Z = Z.flatten(start_dim=1)
+        neighbours = nearest_neighbours(Z, n_neighbors)
+        targets = (Z + Z[neighbours].mean(dim=1)) / 2
+        if self.normalize_targets:
+            targets = torch.nn.functional.normalize(targets, dim=1)
+        return targets
+
+    def smoothing_loss(self, embedding, indices):
+        """Weighted smoothing term of a batch; ``None`` before it starts."""
+        targets = getattr(self, "smoothing_targets_", None)
+        if self.smoothing_weight == 0 or targets is None:
+            return None
+        targets = self.batch_state("smoothing_targets_", indices)
+        squared = (embedding.flatten(start_dim=1) - targets).pow(2).sum(dim=1)
+        return self.smoothing_weight * squared.mean()

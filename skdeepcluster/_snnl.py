@@ -335,6 +335,18 @@ class SNNLKMeans(AutoencoderKMeans):
         directions, as in :class:`AutoencoderKMeans`.
     pretrain_epochs : int, default=100
         Epochs of training (reconstruction plus SNNL).
+    smoothing_weight : float, default=1.0
+        Weight of the neighbourhood smoothing term of the autoencoder
+        training, which pulls each sample's embedding towards the mean
+        embedding of its ``n_neighbors`` nearest neighbours (see
+        :class:`AutoencoderKMeans`).
+        ``0`` trains without it, as in the paper.
+    n_neighbors : int, default=10
+        Number of nearest neighbours (in the current embedding) that define a
+        sample's neighbourhood for the smoothing term.
+    smoothing_start : float in [0, 1], default=0.5
+        Fraction of ``pretrain_epochs`` trained without the smoothing term
+        before it starts.
     batch_size : int, default=256
         Mini-batch size.
     lr : float, default=1e-3
@@ -458,6 +470,9 @@ class SNNLKMeans(AutoencoderKMeans):
         decoder=None,
         normalize_embedding=True,
         pretrain_epochs=100,
+        smoothing_weight=1.0,
+        n_neighbors=10,
+        smoothing_start=0.5,
         batch_size=256,
         lr=1e-3,
         alpha=100.0,
@@ -478,6 +493,9 @@ class SNNLKMeans(AutoencoderKMeans):
         self.decoder = decoder
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
         self.batch_size = batch_size
         self.lr = lr
         self.alpha = alpha

@@ -121,6 +121,26 @@ def batched(function, X, batch_size):
     return torch.cat(outputs)
 
 
+def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
+    """Indices of the ``n_neighbors`` nearest other rows of ``Z`` (Euclidean).
+
+    Computed in row chunks with :func:`torch.cdist`, on ``Z``'s device, so the
+    memory used is ``chunk_size * len(Z)`` distances rather than all pairs.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples, n_neighbors)
+    """
+    rows = torch.arange(len(Z), device=Z.device)
+    neighbours = []
+    for start in range(0, len(Z), chunk_size):
+        distances = torch.cdist(Z[start : start + chunk_size], Z)
+        # A sample is not its own neighbour.
+        distances[torch.arange(len(distances)), rows[start : start + chunk_size]] = torch.inf
+        neighbours.append(distances.topk(n_neighbors, dim=1, largest=False).indices)
+    return torch.cat(neighbours)
+
+
 def to_numpy(tensor):
     """Detach, move to the CPU and convert to a NumPy array."""
     return tensor.detach().cpu().numpy()

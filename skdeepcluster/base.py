@@ -292,11 +292,17 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "decoder": [torch.nn.Module, None],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
         "normalize_embedding": ["boolean"],
+        "smoothing_weight": [Interval(Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "smoothing_start": [Interval(Real, 0, 1, closed="both")],
     }
 
-    # Estimators that do not expose ``normalize_embedding`` as a parameter
-    # keep the raw (unnormalised) embedding.
+    # Estimators that do not expose these as parameters keep the raw
+    # (unnormalised) embedding and pretrain on reconstruction alone.
     normalize_embedding = False
+    smoothing_weight = 0.0
+    n_neighbors = 10
+    smoothing_start = 0.5
 
     def _build_autoencoder(self, n_features):
         autoencoder = self._build_encoder_decoder(n_features)
@@ -330,11 +336,18 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         """Build and train an autoencoder net on ``X``; return the fitted net."""
         from ._nets import AutoencoderNet
 
+        max_epochs = self.pretrain_epochs if max_epochs is None else max_epochs
+        smoothing = dict(
+            smoothing_weight=self.smoothing_weight,
+            n_neighbors=self.n_neighbors,
+            smoothing_start=int(round(self.smoothing_start * max_epochs)),
+            normalize_targets=self.normalize_embedding,
+        )
         net = (net_cls or AutoencoderNet)(
             self._build_autoencoder(self.n_features_in_),
             criterion=torch.nn.MSELoss,
-            max_epochs=self.pretrain_epochs if max_epochs is None else max_epochs,
-            **self._net_kwargs(random_state, **net_params),
+            max_epochs=max_epochs,
+            **self._net_kwargs(random_state, **smoothing, **net_params),
         )
         net.initialize()
         if net.max_epochs > 0:

@@ -112,6 +112,9 @@ def test_zero_pretrain_epochs_is_kmeans_on_random_projection(blobs):
         (dict(embedding_dim=0), "embedding_dim"),
         (dict(hidden_dims="wide"), "hidden_dims"),
         (dict(encoder="mlp"), "encoder"),
+        (dict(smoothing_weight=-1.0), "smoothing_weight"),
+        (dict(n_neighbors=0), "n_neighbors"),
+        (dict(smoothing_start=1.5), "smoothing_start"),
     ],
 )
 def test_bad_parameters(params, message, blobs):
@@ -124,3 +127,64 @@ def test_verbose_prints_progress(blobs, capsys):
     X, _ = blobs
     fast_estimator(AutoencoderKMeans, n_clusters=3, verbose=1, random_state=0).fit(X)
     assert "train_loss" in capsys.readouterr().out
+
+
+def test_nearest_neighbours_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    from skdeepcluster._torch_utils import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(300, 5)).astype(np.float32)
+    # Chunks smaller than the data, so the self-exclusion is checked across chunks.
+    ours = nearest_neighbours(torch.as_tensor(Z), 4, chunk_size=64).numpy()
+    expected = NearestNeighbors(n_neighbors=4).fit(Z).kneighbors(return_distance=False)
+    np.testing.assert_array_equal(np.sort(ours, axis=1), np.sort(expected, axis=1))
+
+
+def test_smoothing_starts_at_the_given_fraction_of_training(blobs):
+    X, _ = blobs
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, pretrain_epochs=6, smoothing_start=0.5, random_state=0
+    ).fit(X)
+    has_term = ["smoothing_loss" in epoch["batches"][0] for epoch in model.net_.history]
+    assert has_term == [False, False, False, True, True, True]
+    # Training state is dropped after fit, so the fitted net pickles small.
+    assert model.net_.smoothing_targets_ is None
+
+    plain = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, pretrain_epochs=6, smoothing_weight=0.0, random_state=0
+    ).fit(X)
+    assert not any("smoothing_loss" in epoch["batches"][0] for epoch in plain.net_.history)
+
+
+def test_smoothing_targets_are_halfway_to_the_neighbourhood_mean(blobs):
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, n_neighbors=5, random_state=0).fit(X)
+    net = model.net_
+    X_tensor = torch.as_tensor(X)
+    targets = net.neighbourhood_targets(X_tensor).numpy()
+    Z = model.transform(X)
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbours = NearestNeighbors(n_neighbors=5).fit(Z).kneighbors(return_distance=False)
+    expected = (Z + Z[neighbours].mean(axis=1)) / 2
+    # The embedding is on the unit sphere, so the targets are put back on it.
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(targets, expected, atol=1e-5)
+
+
+def test_smoothing_contracts_clusters(blobs):
+    # Relative to a plain autoencoder, the smoothing term shrinks each blob
+    # in the embedding compared with the distances between blobs.
+    X, y = blobs
+
+    def spread(model):
+        Z = model.transform(X)
+        within = np.mean([Z[y == k].var(axis=0).sum() for k in range(3)])
+        return within / Z.var(axis=0).sum()
+
+    params = dict(n_clusters=3, pretrain_epochs=40, smoothing_start=0.25, random_state=0)
+    smoothed = fast_estimator(AutoencoderKMeans, smoothing_weight=5.0, **params).fit(X)
+    plain = fast_estimator(AutoencoderKMeans, smoothing_weight=0.0, **params).fit(X)
+    assert spread(smoothed) < spread(plain)
