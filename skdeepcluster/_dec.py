@@ -142,13 +142,14 @@ class DEC(BaseAutoencoderClusterer):
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
         and is only used for pretraining. They are copied before training, so
         the instances you pass stay untouched.
-    normalize_embedding : bool, default=False
+    normalize_embedding : bool, default=True
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`), as :class:`AutoencoderKMeans`
-        does by default. Off by default here: on the unit sphere all squared
-        distances are below 4, Q stays flat and self-training drifted (on
-        MNIST-test, seed 1, accuracy fell from 0.75 at the k-means
-        initialisation to 0.53, with empty clusters).
+        does. The pretraining (with neighbourhood smoothing) then gives a far
+        better start: on MNIST-test, seed 0, k-means on it is 0.934 accurate
+        against 0.83 for the raw embedding. Because all squared distances
+        on the unit sphere are below 4, the Student's t kernel needs a small
+        ``alpha`` there to keep contrast (see ``alpha``).
     pretrain_epochs : int, default=100
         Epochs of reconstruction training.
     smoothing_weight : float, default=1.0
@@ -171,8 +172,14 @@ class DEC(BaseAutoencoderClusterer):
         Learning rate of the Adam optimiser during pretraining.
     clustering_lr : float, default=1e-4
         Learning rate of the Adam optimiser during the clustering stage.
-    alpha : float, default=1.0
-        Degrees of freedom of the Student's t kernel.
+    alpha : float, default=0.1
+        Degrees of freedom of the Student's t kernel. [1]_ uses 1 on an
+        unbounded embedding. On the unit-length embedding (the default) that
+        kernel is nearly flat, Q barely prefers the nearest centre and
+        self-training drifts: on MNIST-test, seed 0, accuracy fell from 0.934
+        at the initialisation to 0.851. With ``alpha=0.1`` the kernel is
+        steeper near the centres and DEC ended at 0.943. Use 1 with
+        ``normalize_embedding=False``.
     update_interval : int, default=1
         The target distribution P is recomputed from all the data every
         ``update_interval`` epochs, and held fixed in between.
@@ -190,7 +197,9 @@ class DEC(BaseAutoencoderClusterer):
         follows how much signal a sample has (ink, for digits), which
         misleads k-means: on MNIST-test this start was 0.74 accurate instead
         of 0.65, and DEC ended at 0.76 instead of 0.69 (seed 0, see
-        ``benchmarks/NOTES.rst``).
+        ``benchmarks/NOTES.rst``). With the default unit-length embedding
+        both give the same groups; the centres differ only in that the
+        spherical start uses the groups' means.
     n_init : int, default=10
         Number of k-means initialisations on the pretrained embedding.
     device : str, default="cpu"
@@ -280,7 +289,7 @@ class DEC(BaseAutoencoderClusterer):
         input_shape=None,
         encoder=None,
         decoder=None,
-        normalize_embedding=False,
+        normalize_embedding=True,
         pretrain_epochs=100,
         smoothing_weight=1.0,
         n_neighbors=10,
@@ -289,7 +298,7 @@ class DEC(BaseAutoencoderClusterer):
         batch_size=256,
         lr=1e-3,
         clustering_lr=1e-4,
-        alpha=1.0,
+        alpha=0.1,
         update_interval=1,
         tol=1e-3,
         init="spherical-k-means",
