@@ -108,8 +108,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     classes contract into compact groups. Reconstruction stops the embedding
     from collapsing. This term is this package's addition, not part of [1]_
     or [2]_; ``smoothing_weight=0`` gives the plain autoencoder. On
-    MNIST-test it lifted k-means accuracy from about 0.77 to above 0.80
-    (``benchmarks/NOTES.rst``).
+    MNIST-test it lifted k-means accuracy from 0.768 to 0.908 (mean of
+    three seeds); on scikit-learn's small digits set it cost accuracy
+    (0.830 to 0.782). See ``benchmarks/NOTES.rst``.
 
     References
     ----------
