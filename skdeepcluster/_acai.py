@@ -159,7 +159,6 @@ class ACAINet(AutoencoderNet):
         # The neighbourhood smoothing term of AutoencoderNet, when enabled.
         smoothing = self.smoothing_loss(embedding, indices)
         if smoothing is not None:
-            self.history.record_batch("smoothing_loss", smoothing.item())
             loss = loss + smoothing
         self.optimizer_.zero_grad()
         loss.backward()

@@ -55,10 +55,9 @@ class AutoencoderNet(ClusteringNet):
     of its ``n_neighbors`` nearest neighbours (rescaled to unit length when
     ``normalize_targets``). Targets are recomputed from the whole training set
     at the start of every epoch and held fixed during it, so each epoch asks
-    the encoder for one mean-shift step: samples move towards
-    the dense middle of their neighbourhood and clusters that reconstruction
-    laid out as long, thin shapes contract into the compact blobs k-means
-    assumes. Reconstruction keeps the embedding from collapsing.
+    the encoder for one mean-shift step: samples move towards the dense
+    middle of their neighbourhood, and clusters that reconstruction laid out
+    as long, thin shapes contract into the compact blobs k-means assumes. Reconstruction keeps the embedding from collapsing.
     """
 
     def __init__(
@@ -83,7 +82,6 @@ class AutoencoderNet(ClusteringNet):
         reconstruction_loss = loss
         smoothing = self.smoothing_loss(embedding, y_true) if training else None
         if smoothing is not None:
-            self.history.record_batch("smoothing_loss", smoothing.item())
             loss = loss + smoothing
         extra = self.clustering_loss(embedding, y_true, X, training)
         if extra is not None:
@@ -115,21 +113,26 @@ class AutoencoderNet(ClusteringNet):
         if self.smoothing_weight > 0 and epoch >= self.smoothing_start:
             self.smoothing_targets_ = self.neighbourhood_targets(dataset_train.X)
 
-    def neighbourhood_targets(self, X):
-        """Smoothing targets of the samples ``X`` (see the class docstring)."""
-        from ._torch_utils import batched, nearest_neighbours
+    def embed(self, X):
+        """The encoder's embedding of all of ``X`` (evaluation mode, no gradient)."""
+        from ._torch_utils import batched
 
-        n_neighbors = min(self.n_neighbors, len(X) - 1)
-        if n_neighbors < 1:
-            return None
         encoder = self.module_.encoder
         was_training = encoder.training
         encoder.eval()
         try:
-            Z = batched(encoder, X, 1024)
+            return batched(encoder, X, 1024)
         finally:
             encoder.train(was_training)
-        Z = Z.flatten(start_dim=1)
+
+    def neighbourhood_targets(self, X):
+        """Smoothing targets of the samples ``X`` (see the class docstring)."""
+        from ._torch_utils import nearest_neighbours
+
+        n_neighbors = min(self.n_neighbors, len(X) - 1)
+        if n_neighbors < 1:
+            return None
+        Z = self.embed(X).flatten(start_dim=1)
         neighbours = nearest_neighbours(Z, n_neighbors)
         targets = (Z + Z[neighbours].mean(dim=1)) / 2
         if self.normalize_targets:
@@ -137,10 +140,16 @@ class AutoencoderNet(ClusteringNet):
         return targets
 
     def smoothing_loss(self, embedding, indices):
-        """Weighted smoothing term of a batch; ``None`` before it starts."""
-        targets = getattr(self, "smoothing_targets_", None)
-        if self.smoothing_weight == 0 or targets is None:
+        """Weighted smoothing term of a training batch; ``None`` before it starts.
+
+        Also records it in the batch history as ``smoothing_loss``.
+        """
+        # Targets exist only from smoothing_start on, and only with a
+        # positive smoothing_weight (see on_epoch_begin).
+        if getattr(self, "smoothing_targets_", None) is None:
             return None
         targets = self.batch_state("smoothing_targets_", indices)
         squared = (embedding.flatten(start_dim=1) - targets).pow(2).sum(dim=1)
-        return self.smoothing_weight * squared.mean()
+        smoothing = self.smoothing_weight * squared.mean()
+        self.history.record_batch("smoothing_loss", smoothing.item())
+        return smoothing

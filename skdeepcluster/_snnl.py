@@ -167,19 +167,9 @@ class SNNLNet(AutoencoderNet):
             return annealed_temperature(max(len(self.history) - 1, 0), self.temperature_decay)
         return float(self.temperature)
 
-    def _embedding(self, X):
-        encoder = self.module_.encoder
-        was_training = encoder.training
-        encoder.eval()
-        try:
-            with torch.no_grad():
-                return torch.cat([encoder(X[i : i + 1024]) for i in range(0, len(X), 1024)])
-        finally:
-            encoder.train(was_training)
-
     def refresh_pseudo_labels(self, X):
         """Label the samples without a given label from the current embedding."""
-        Z = self._embedding(X)
+        Z = self.embed(X)
         given = self.given_labels
         if given is None:
             init = getattr(self, "pseudo_centers_", None)

@@ -136,7 +136,8 @@ def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
     for start in range(0, len(Z), chunk_size):
         distances = torch.cdist(Z[start : start + chunk_size], Z)
         # A sample is not its own neighbour.
-        distances[torch.arange(len(distances)), rows[start : start + chunk_size]] = torch.inf
+        chunk_rows = rows[start : start + chunk_size]
+        distances[torch.arange(len(chunk_rows), device=Z.device), chunk_rows] = torch.inf
         neighbours.append(distances.topk(n_neighbors, dim=1, largest=False).indices)
     return torch.cat(neighbours)
 

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn.cluster import KMeans
+from sklearn.neighbors import NearestNeighbors
 
 from conftest import fast_estimator
 from skdeepcluster import AutoencoderKMeans
+from skdeepcluster._torch_utils import nearest_neighbours
 from skdeepcluster.metrics import clustering_accuracy
 from skdeepcluster.nn import MLPDecoder, MLPEncoder
 
@@ -130,10 +132,6 @@ def test_verbose_prints_progress(blobs, capsys):
 
 
 def test_nearest_neighbours_match_scikit_learn():
-    from sklearn.neighbors import NearestNeighbors
-
-    from skdeepcluster._torch_utils import nearest_neighbours
-
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(300, 5)).astype(np.float32)
     # Chunks smaller than the data, so the self-exclusion is checked across chunks.
@@ -165,8 +163,6 @@ def test_smoothing_targets_are_halfway_to_the_neighbourhood_mean(blobs):
     X_tensor = torch.as_tensor(X)
     targets = net.neighbourhood_targets(X_tensor).numpy()
     Z = model.transform(X)
-    from sklearn.neighbors import NearestNeighbors
-
     neighbours = NearestNeighbors(n_neighbors=5).fit(Z).kneighbors(return_distance=False)
     expected = (Z + Z[neighbours].mean(axis=1)) / 2
     # The embedding is on the unit sphere, so the targets are put back on it.
