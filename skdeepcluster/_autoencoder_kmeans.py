@@ -180,9 +180,13 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     def _fit(self, X, y, random_state):
         self.net_ = self._pretrain(X, random_state)
         self.n_iter_ = len(self.net_.history)
-        self.kmeans_ = KMeans(
-            self.n_clusters, n_init=self.n_init, random_state=random_state
-        ).fit(to_numpy(self._embed(X)))
+        self.kmeans_ = self._cluster_embedding(self._embed(X), random_state)
         self.labels_ = self.kmeans_.labels_
         self.cluster_centers_ = self.kmeans_.cluster_centers_
         self.inertia_ = self.kmeans_.inertia_
+
+    def _cluster_embedding(self, Z, random_state):
+        """k-means fitted on the training embedding ``Z`` (a tensor)."""
+        return KMeans(self.n_clusters, n_init=self.n_init, random_state=random_state).fit(
+            to_numpy(Z)
+        )
