@@ -138,8 +138,49 @@ def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs):
     labelled = y_partial >= 0
     np.testing.assert_array_equal(net_labels[labelled], y_partial[labelled])
     assert (net_labels >= 0).all()
-    # On well-separated blobs the nearest labelled centroid is the true class.
+    # On well-separated blobs seeded k-means recovers the true class.
     assert (net_labels == y).mean() > 0.9
+
+
+def test_given_classes_name_the_clusters(blobs):
+    # With one class per cluster, cluster k is the k-th class of classes_
+    # (k-means is seeded by the classes), whatever order the names sort in.
+    X, y = blobs
+    names = np.array([30, 10, 20])[y]
+    y_partial = np.where(np.arange(len(y)) % 5 == 0, names, -1)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
+    np.testing.assert_array_equal(model.classes_, [10, 20, 30])
+    assert (model.classes_[model.labels_] == names).mean() > 0.9
+
+
+def test_labels_wait_for_the_warm_up(blobs):
+    # The soft nearest neighbour term starts after warmup_epochs, given
+    # labels or not.
+    X, y = blobs
+    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y)
+    history = model.net_.history
+    assert all("clustering_loss" not in b for b in history[0, "batches"] + history[1, "batches"])
+    assert min(history[2, "batches", :, "clustering_loss"]) > 0
+
+
+def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
+    # The partition the loss keeps comes from n_init k-means restarts; the
+    # later refreshes warm-start from the previous centres.
+    from skdeepcluster import _snnl
+
+    calls = []
+
+    class RecordingKMeans(_snnl.KMeans):
+        def fit(self, X, y=None, sample_weight=None):
+            calls.append((self.n_init, isinstance(self.init, str)))
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(_snnl, "KMeans", RecordingKMeans)
+    X, _ = blobs
+    model = fast_estimator(SNNLKMeans, n_clusters=3, n_init=4, random_state=0).fit(X)
+    n_refreshes = model.n_iter_ - model.warmup_epochs
+    assert calls[0] == (4, True)
+    assert calls[1:n_refreshes] == [(1, False)] * (n_refreshes - 1)
 
 
 def test_no_labels_uses_kmeans_pseudo_labels(blobs):
