@@ -106,8 +106,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     each class out as a long, curved shape, which k-means cuts badly. Each
     epoch asks the encoder for one mean-shift step, so every sample moves
     towards the dense middle of its neighbourhood and the classes contract
-    into compact groups. Reconstruction stops the embedding from collapsing. This term is this package's addition, not part of [1]_
-    or [2]_; ``smoothing_weight=0`` gives the plain autoencoder. On
+    into compact groups. Reconstruction stops the embedding from
+    collapsing. This term is this package's addition, not part of [1]_ or
+    [2]_; ``smoothing_weight=0`` gives the plain autoencoder. On
     MNIST-test it lifted k-means accuracy from 0.768 to 0.908 (mean of
     three seeds); on scikit-learn's small digits set it cost accuracy
     (0.830 to 0.782). See ``benchmarks/NOTES.rst``.

@@ -57,7 +57,8 @@ class AutoencoderNet(ClusteringNet):
     at the start of every epoch and held fixed during it, so each epoch asks
     the encoder for one mean-shift step: samples move towards the dense
     middle of their neighbourhood, and clusters that reconstruction laid out
-    as long, thin shapes contract into the compact blobs k-means assumes. Reconstruction keeps the embedding from collapsing.
+    as long, thin shapes contract into the compact blobs k-means assumes.
+    Reconstruction keeps the embedding from collapsing.
     """
 
     def __init__(

@@ -126,6 +126,22 @@ def class_means(Z, labels):
     return torch.stack([Z[labels == c].mean(dim=0) for c in range(n_classes)])
 
 
+def seeded_kmeans(Z, labels):
+    """k-means on ``Z`` started from the mean of each labelled class.
+
+    "Seeded k-means" (Basu et al., 2002): cluster ``c`` starts at the mean
+    row of the samples labelled ``c`` (``labels`` as in :func:`class_means`,
+    ``-1`` for unlabelled), so it keeps that class's index.
+
+    Returns
+    -------
+    sklearn.cluster.KMeans
+        Fitted on ``Z``, with one cluster per class.
+    """
+    centres = to_numpy(class_means(Z, labels.to(Z.device)))
+    return KMeans(len(centres), init=centres, n_init=1).fit(to_numpy(Z))
+
+
 class SNNLNet(AutoencoderNet):
     """Autoencoder net with the soft nearest neighbour loss on its hidden layers.
 
@@ -208,16 +224,14 @@ class SNNLNet(AutoencoderNet):
             self.pseudo_centers_ = kmeans.cluster_centers_
             pseudo = torch.as_tensor(kmeans.labels_, device=Z.device)
         else:
-            # Seeded k-means (Basu et al., 2002): one centre per given class,
-            # started at the mean embedding of its labelled samples, so that
-            # each cluster keeps the class it was seeded with; the labelled
-            # samples keep their own label. (The earlier rule, the nearest
-            # labelled class mean, was 0.82 accurate on a final autoencoder
-            # embedding; label spreading over a 10-NN graph, 0.90 there,
-            # collapsed to a few classes when refreshed during training.)
+            # Seeded k-means: each cluster keeps the class it was seeded
+            # with, and the labelled samples keep their own label. (The
+            # earlier rule, the nearest labelled class mean, was 0.82
+            # accurate on a final autoencoder embedding; label spreading over
+            # a 10-NN graph, 0.90 there, collapsed to a few classes when
+            # refreshed during training.)
             given = given.to(Z.device)
-            centres = class_means(Z, given)
-            kmeans = KMeans(len(centres), init=to_numpy(centres), n_init=1).fit(to_numpy(Z))
+            kmeans = seeded_kmeans(Z, given)
             pseudo = torch.where(
                 given >= 0, given, torch.as_tensor(kmeans.labels_, device=Z.device)
             )
@@ -620,8 +634,7 @@ class SNNLKMeans(AutoencoderKMeans):
         # embeddings, so that the labels pick which of k-means' local optima
         # is found (unsupervised restarts sometimes split a class and merge
         # two others).
-        centres = class_means(Z, given.to(Z.device))
-        return KMeans(self.n_clusters, init=to_numpy(centres), n_init=1).fit(to_numpy(Z))
+        return seeded_kmeans(Z, given)
 
     def _pretrain(self, X, random_state, net_cls=None, **net_params):
         # The only change from AutoencoderKMeans: the autoencoder is trained

@@ -159,7 +159,8 @@ def test_labels_wait_for_the_warm_up(blobs):
     X, y = blobs
     model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y)
     history = model.net_.history
-    assert all("clustering_loss" not in b for b in history[0, "batches"] + history[1, "batches"])
+    warm_up_batches = history[0, "batches"] + history[1, "batches"]
+    assert all("clustering_loss" not in batch for batch in warm_up_batches)
     assert min(history[2, "batches", :, "clustering_loss"]) > 0
 
 
