@@ -270,7 +270,17 @@ class IMSAT(BaseDeepClusterer):
         smaller value favours balanced clusters. The defaults equal the
         authors' released setting (``0.1 * (H(Y|X) - 4 * H(Y))``).
     max_epochs : int, default=100
-        Number of training epochs.
+        Number of training epochs of the network that is kept, its start
+        included.
+    n_init : int, default=3
+        Number of differently initialised starts. Each trains for
+        ``init_epochs``; the one with the highest ``H(Y) - mu * H(Y|X)`` on
+        the training data then trains on to ``max_epochs``. Training costs
+        ``max_epochs + (n_init - 1) * init_epochs`` epochs in all. With
+        ``n_init=1`` the single start trains for ``max_epochs``.
+    init_epochs : int, default=10
+        Length in epochs of each start when ``n_init > 1`` (at most
+        ``max_epochs``).
     batch_size : int, default=100
         Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
         mini-batch, so batches should hold many samples per cluster. The
@@ -300,8 +310,12 @@ class IMSAT(BaseDeepClusterer):
         samples of each cluster.
     perturbation_radius_ : ndarray of shape (n_samples,)
         Norm of the perturbation of each training sample.
+    start_information_ : ndarray of shape (n_init,)
+        ``H(Y) - mu * H(Y|X)`` on the training data of each start at the end
+        of its ``init_epochs`` (of its ``max_epochs`` when ``n_init=1``). The
+        start with the highest value was kept.
     n_iter_ : int
-        Number of training epochs run.
+        Number of training epochs run by the kept network.
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the loss and, per batch,
         ``sat_loss``, ``marginal_entropy`` and ``conditional_entropy``.
@@ -327,6 +341,18 @@ class IMSAT(BaseDeepClusterer):
     normalisation and ReLU), the representation the softmax head reads, and
     ``cluster_centers_`` the mean of it per cluster; :meth:`score` compares
     samples with these means.
+
+    Training from different initialisations sometimes ends in a partition
+    that mixes two classes across two clusters and stays there (on
+    MNIST-test, one run in about ten ended near 0.83 accuracy where the
+    others reached 0.93-0.97). As :class:`~sklearn.cluster.KMeans` keeps the
+    best of ``n_init`` runs, IMSAT trains ``n_init`` short starts and keeps
+    the one with the highest information term ``H(Y) - mu * H(Y|X)``,
+    measured on all training samples in evaluation mode. Over twelve
+    10-epoch starts on MNIST-test that term ranked the starts by accuracy
+    (Spearman correlation 0.65). The whole objective did not (0.14): the
+    self-augmentation term is larger for the more accurate starts and
+    cancels the information term's signal, so it is left out.
 
     An output that is the argmax for no training sample is dropped, so that
     ``labels_`` stays ``0..n_clusters_found - 1``, and a
@@ -366,6 +392,8 @@ class IMSAT(BaseDeepClusterer):
         "lam": [Interval(Real, 0, None, closed="left")],
         "mu": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_epochs": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -381,6 +409,8 @@ class IMSAT(BaseDeepClusterer):
         lam=0.4,
         mu=0.25,
         max_epochs=100,
+        n_init=3,
+        init_epochs=10,
         batch_size=100,
         lr=2e-3,
         device="cpu",
@@ -397,6 +427,8 @@ class IMSAT(BaseDeepClusterer):
         self.lam = lam
         self.mu = mu
         self.max_epochs = max_epochs
+        self.n_init = n_init
+        self.init_epochs = init_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.device = device
@@ -452,24 +484,26 @@ class IMSAT(BaseDeepClusterer):
                 "normalisation and the marginal entropy H(Y) are computed over "
                 "the samples of a mini-batch."
             )
-        module = self._build_module(self.n_features_in_)
         self.perturbation_radius_ = self._perturbation_radius(X)
-        self.net_ = IMSATNet(
-            module,
-            criterion=nn.KLDivLoss,  # unused: get_loss computes every term
-            max_epochs=self.max_epochs,
-            augmentation=self.augmentation,
-            lam=self.lam,
-            mu=self.mu,
-            xi=self.xi,
-            # Batch norm cannot normalise a batch of one sample, and the
-            # entropies are meaningless on it: drop such a trailing batch.
-            iterator_train__drop_last=len(X) % self.batch_size == 1,
-            **self._net_kwargs(random_state),
-        )
-        self.net_.initialize()
-        self.net_.radius_ = torch.as_tensor(self.perturbation_radius_, device=self._device)
-        self.net_.partial_fit(self._dataset(X))
+        radius = torch.as_tensor(self.perturbation_radius_, device=self._device)
+        dataset = self._dataset(X)
+
+        # Like KMeans' n_init, but the starts are short: every start trains
+        # start_epochs, and only the one with the highest information term
+        # trains on to max_epochs (see Notes and benchmarks/NOTES.rst).
+        start_epochs = self.max_epochs
+        if self.n_init > 1:
+            start_epochs = min(self.init_epochs, self.max_epochs)
+        self.start_information_ = np.empty(self.n_init)
+        best = None
+        for start in range(self.n_init):
+            net = self._start_net(random_state, start_epochs, radius)
+            net.partial_fit(dataset)
+            self.start_information_[start] = self._information(net.module_, X)
+            if best is None or self.start_information_[start] > self.start_information_[best]:
+                best, self.net_ = start, net
+        if self.max_epochs > start_epochs:
+            self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
         self.n_iter_ = len(self.net_.history)
 
         logits = self._batched_eval(self.net_.module_, X)
@@ -480,6 +514,30 @@ class IMSAT(BaseDeepClusterer):
         self.cluster_centers_ = np.stack(
             [Z[self.labels_ == k].mean(axis=0) for k in range(len(self._kept))]
         )
+
+    def _start_net(self, random_state, max_epochs, radius):
+        """A freshly initialised net: new weights, its own shuffling seed."""
+        net = IMSATNet(
+            self._build_module(self.n_features_in_),
+            criterion=nn.KLDivLoss,  # unused: get_loss computes every term
+            max_epochs=max_epochs,
+            augmentation=self.augmentation,
+            lam=self.lam,
+            mu=self.mu,
+            xi=self.xi,
+            # Batch norm cannot normalise a batch of one sample, and the
+            # entropies are meaningless on it: drop such a trailing batch.
+            iterator_train__drop_last=len(radius) % self.batch_size == 1,
+            **self._net_kwargs(random_state),
+        )
+        net.initialize()
+        net.radius_ = radius
+        return net
+
+    def _information(self, module, X):
+        """``H(Y) - mu * H(Y|X)`` over all of ``X``, in evaluation mode."""
+        marginal, conditional = entropy_terms(self._batched_eval(module, X))
+        return float(marginal - self.mu * conditional)
 
     def _logits(self, X):
         """Logits of the clusters that were kept (evaluation mode)."""
