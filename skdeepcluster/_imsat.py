@@ -352,7 +352,11 @@ class IMSAT(BaseDeepClusterer):
     10-epoch starts on MNIST-test that term ranked the starts by accuracy
     (Spearman correlation 0.65). The whole objective did not (0.14): the
     self-augmentation term is larger for the more accurate starts and
-    cancels the information term's signal, so it is left out.
+    cancels the information term's signal, so it is left out. With the
+    defaults, MNIST-test accuracy over six seeds is 0.955 +- 0.018, against
+    0.925 +- 0.047 over five with a single start. When ``init_epochs`` is
+    only a few hundred steps (tiny data sets) the ranking is less reliable,
+    and ``n_init=1`` with the saved epochs may do as well.
 
     An output that is the argmax for no training sample is dropped, so that
     ``labels_`` stays ``0..n_clusters_found - 1``, and a
