@@ -197,10 +197,15 @@ class IMSATNet(ClusteringNet):
         with frozen_batch_norm_statistics(self.module_):
             return kl_divergence(logits, self.module_(X + r))
 
+    def information(self, logits):
+        """The information term ``H(Y) - mu * H(Y|X)``, ``H(Y)`` and ``H(Y|X)``."""
+        marginal, conditional = entropy_terms(logits)
+        return marginal - self.mu * conditional, marginal, conditional
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred are the logits of the clean batch; y_true its sample indices.
-        marginal, conditional = entropy_terms(y_pred)
-        loss = -self.lam * (marginal - self.mu * conditional)
+        information, marginal, conditional = self.information(y_pred)
+        loss = -self.lam * information
         if not training:
             return loss
         X = X.to(self.device)
@@ -503,7 +508,7 @@ class IMSAT(BaseDeepClusterer):
         for start in range(self.n_init):
             net = self._start_net(random_state, start_epochs, radius)
             net.partial_fit(dataset)
-            self.start_information_[start] = self._information(net.module_, X)
+            self.start_information_[start] = self._information(net, X)
             if best is None or self.start_information_[start] > self.start_information_[best]:
                 best, self.net_ = start, net
         if self.max_epochs > start_epochs:
@@ -538,10 +543,10 @@ class IMSAT(BaseDeepClusterer):
         net.radius_ = radius
         return net
 
-    def _information(self, module, X):
-        """``H(Y) - mu * H(Y|X)`` over all of ``X``, in evaluation mode."""
-        marginal, conditional = entropy_terms(self._batched_eval(module, X))
-        return float(marginal - self.mu * conditional)
+    def _information(self, net, X):
+        """``net``'s information term over all of ``X``, in evaluation mode."""
+        information, _, _ = net.information(self._batched_eval(net.module_, X))
+        return float(information)
 
     def _logits(self, X):
         """Logits of the clusters that were kept (evaluation mode)."""

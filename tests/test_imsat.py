@@ -199,7 +199,7 @@ def test_keeps_the_start_with_the_highest_information(four_blobs):
     information = model.start_information_
     assert information.shape == (4,)
     assert len(np.unique(information)) == 4  # the starts differ
-    kept = model._information(model.net_.module_, torch.as_tensor(X))
+    kept = model._information(model.net_, torch.as_tensor(X))
     assert kept == pytest.approx(information.max(), rel=1e-6)
     # The information term itself: H(Y) - mu * H(Y|X) on all samples.
     marginal, conditional = entropy_terms(torch.log(torch.as_tensor(model.predict_proba(X))))
