@@ -146,31 +146,32 @@ class ACAINet(AutoencoderNet):
         X, indices = unpack_data(batch)
         X = to_device(X, self.device)
         reconstruction, embedding, mixed, alpha = self.interpolate(X)
+        # One critic pass on the interpolants serves both losses.
+        mixed_scores = self.critic_(mixed)
 
-        # Autoencoder step. The critic is frozen while its output is
-        # differentiated, so this backward pass leaves its gradients alone.
         reconstruction_loss = self.criterion_(reconstruction, X)
-        self.critic_.requires_grad_(False)
-        try:
-            adversarial_loss = self.critic_(mixed).pow(2).mean()
-        finally:
-            self.critic_.requires_grad_(True)
+        adversarial_loss = mixed_scores.pow(2).mean()
         loss = reconstruction_loss + self.adversarial_weight * adversarial_loss
         # The neighbourhood smoothing term of AutoencoderNet, when enabled.
         smoothing = self.smoothing_loss(embedding, indices)
         if smoothing is not None:
             loss = loss + smoothing
-        self.optimizer_.zero_grad()
-        loss.backward()
-        self.optimizer_.step()
 
-        # Critic step, on detached inputs so no gradient reaches the autoencoder.
+        # The blends see the reconstructions detached: only the critic learns
+        # from this term.
         blend = self.gamma * X + (1 - self.gamma) * reconstruction.detach()
-        scores = self.critic_(torch.cat([mixed.detach(), blend]))
-        n = len(X)
-        critic_loss = (scores[:n] - alpha).pow(2).mean() + scores[n:].pow(2).mean()
+        critic_loss = (mixed_scores - alpha).pow(2).mean() + self.critic_(blend).pow(2).mean()
+
+        # Each backward pass is restricted to its own network's parameters
+        # (``inputs``): the autoencoder's loss flows through the critic into
+        # the autoencoder without touching the critic's gradients, and the
+        # critic's loss stops at the critic. Both gradients are taken before
+        # either network moves (simultaneous updates, as in the paper).
+        self.optimizer_.zero_grad()
         self.critic_optimizer_.zero_grad()
-        critic_loss.backward()
+        loss.backward(inputs=list(self.module_.parameters()), retain_graph=True)
+        critic_loss.backward(inputs=list(self.critic_.parameters()))
+        self.optimizer_.step()
         self.critic_optimizer_.step()
 
         self.history.record_batch("reconstruction_loss", reconstruction_loss.item())
