@@ -86,6 +86,41 @@ def test_critic_step_does_not_move_the_autoencoder(fitted, monkeypatch):
     assert _changed(net.critic_, critic_before)
 
 
+def test_each_network_gets_the_gradient_of_its_own_loss_only(fitted, monkeypatch):
+    # train_step shares one critic pass between the two losses; neither loss
+    # may leak into the other network's gradients. Recompute each loss on its
+    # own from the same forward pass (same alpha draw) and compare.
+    model, X = fitted
+    net = model.net_
+    monkeypatch.setattr(net.optimizer_, "step", lambda *a, **k: None)
+    monkeypatch.setattr(net.critic_optimizer_, "step", lambda *a, **k: None)
+    batch = net.get_dataset(torch.as_tensor(X))[np.arange(16)]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net.train_step(batch)
+    autoencoder_params = list(net.module_.parameters())
+    critic_params = list(net.critic_.parameters())
+    step_grads = [p.grad.clone() for p in autoencoder_params + critic_params]
+
+    Xb = batch[0]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        reconstruction, _, mixed, alpha = net.interpolate(Xb)
+    autoencoder_loss = net.criterion_(reconstruction, Xb) + (
+        net.adversarial_weight * net.critic_(mixed).pow(2).mean()
+    )
+    blend = net.gamma * Xb + (1 - net.gamma) * reconstruction.detach()
+    critic_loss = (net.critic_(mixed.detach()) - alpha).pow(2).mean() + net.critic_(
+        blend
+    ).pow(2).mean()
+    expected = [
+        *torch.autograd.grad(autoencoder_loss, autoencoder_params),
+        *torch.autograd.grad(critic_loss, critic_params),
+    ]
+    for got, want in zip(step_grads, expected):
+        torch.testing.assert_close(got, want)
+
+
 def test_history_records_both_losses(blobs):
     X, _ = blobs
     model = fast_estimator(ACAIKMeans, n_clusters=3, pretrain_epochs=8, random_state=0).fit(X)
