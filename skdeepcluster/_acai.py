@@ -160,7 +160,8 @@ class ACAINet(AutoencoderNet):
         # The blends see the reconstructions detached: only the critic learns
         # from this term.
         blend = self.gamma * X + (1 - self.gamma) * reconstruction.detach()
-        critic_loss = (mixed_scores - alpha).pow(2).mean() + self.critic_(blend).pow(2).mean()
+        blend_scores = self.critic_(blend)
+        critic_loss = (mixed_scores - alpha).pow(2).mean() + blend_scores.pow(2).mean()
 
         # Each backward pass is restricted to its own network's parameters
         # (``inputs``): the autoencoder's loss flows through the critic into
@@ -300,8 +301,8 @@ class ACAIKMeans(AutoencoderKMeans):
     reaches 0.862 +- 0.060 against 0.897 +- 0.035 for AutoencoderKMeans: a
     run either reaches 0.89-0.94 or falls on a partition with one digit split
     and two merged (``benchmarks/NOTES.rst``). On digits it gave 0.802 +-
-    0.011 against 0.782 +- 0.056 (0.753 with ``0.5``). For inputs on another scale, scale
-    ``adversarial_weight`` with the squared reconstruction error.
+    0.011 against 0.782 +- 0.056 (0.753 with ``0.5``). For inputs on another
+    scale, scale ``adversarial_weight`` with the squared reconstruction error.
 
     References
     ----------

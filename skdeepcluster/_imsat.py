@@ -508,8 +508,9 @@ class IMSAT(BaseDeepClusterer):
         for start in range(self.n_init):
             net = self._start_net(random_state, start_epochs, radius)
             net.partial_fit(dataset)
-            self.start_information_[start] = self._information(net, X)
-            if best is None or self.start_information_[start] > self.start_information_[best]:
+            information = self._information(net, X)
+            self.start_information_[start] = information
+            if best is None or information > self.start_information_[best]:
                 best, self.net_ = start, net
         if self.max_epochs > start_epochs:
             self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
