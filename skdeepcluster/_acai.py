@@ -291,18 +291,18 @@ class ACAIKMeans(AutoencoderKMeans):
     Each step costs about two and a half plain autoencoder steps (one more
     decoder pass and two critic passes). The paper clusters all 70,000
     MNIST digits with a convolutional network and a 256-dimensional latent
-    (96.2 % accuracy); the defaults here are the fully connected DEC-style
-    network of :class:`AutoencoderKMeans`, for a like-for-like comparison.
+    (96.2 % accuracy reported); the defaults here are the fully connected
+    DEC-style network of :class:`AutoencoderKMeans`, for a like-for-like
+    comparison.
 
-    The paper scales pixels to ``[-1, 1]``; with inputs in ``[0, 1]`` its
-    ``lambda=0.5`` weighs the critic four times more against reconstruction,
-    which on MNIST-test (seed 0) gave k-means accuracy 0.699, against 0.938
-    with ``0.125`` (AutoencoderKMeans: 0.934). Over seeds 0-4 the default
-    reaches 0.862 +- 0.060 against 0.897 +- 0.035 for AutoencoderKMeans: a
-    run either reaches 0.89-0.94 or falls on a partition with one digit split
-    and two merged (``benchmarks/NOTES.rst``). On digits it gave 0.802 +-
-    0.011 against 0.782 +- 0.056 (0.753 with ``0.5``). For inputs on another
-    scale, scale ``adversarial_weight`` with the squared reconstruction error.
+    The paper scales pixels to ``[-1, 1]``; with inputs in ``[0, 1]`` the
+    squared reconstruction error is a quarter as large, so the paper's
+    ``lambda=0.5`` would weigh the critic four times more against
+    reconstruction than in [1]_. The default ``0.125`` restores the paper's
+    balance. For inputs on another scale, scale ``adversarial_weight`` with
+    the squared reconstruction error. With the default network, results vary
+    more from seed to seed than those of :class:`AutoencoderKMeans` (see the
+    benchmarks page).
 
     References
     ----------

@@ -37,8 +37,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     normalize_embedding : bool, default=True
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
-        directions. On MNIST-test this lifted k-means accuracy by several
-        points over the raw embedding (see ``benchmarks/NOTES.rst``).
+        directions rather than magnitudes, which mostly reflect how much
+        signal a sample carries (see the benchmarks page).
     pretrain_epochs : int, default=100
         Epochs of autoencoder training.
     smoothing_weight : float, default=1.0
@@ -101,17 +101,18 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     ``normalize_embedding``). The targets are recomputed from the whole
     training set at the start of every epoch and held fixed during it.
 
-    Why: an autoencoder's embedding keeps neighbourhoods (on MNIST a
-    10-nearest-neighbour classifier on it is about 95 % accurate) but lays
-    each class out as a long, curved shape, which k-means cuts badly. Each
+    Why: an autoencoder's embedding keeps neighbourhoods (nearest neighbours
+    in it mostly share their class) but lays each class out as a long,
+    curved shape, which k-means cuts badly. Each
     epoch asks the encoder for one mean-shift step, so every sample moves
     towards the dense middle of its neighbourhood and the classes contract
     into compact groups. Reconstruction stops the embedding from
     collapsing. This term is this package's addition, not part of [1]_ or
-    [2]_; ``smoothing_weight=0`` gives the plain autoencoder. On
-    MNIST-test it lifted k-means accuracy from 0.768 to 0.908 (mean of
-    three seeds); on scikit-learn's small digits set it cost accuracy
-    (0.830 to 0.782). See ``benchmarks/NOTES.rst``.
+    [2]_; ``smoothing_weight=0`` gives the plain autoencoder. It is sized
+    for data sets of MNIST's scale (thousands of samples per cluster); on
+    small data sets, with a few hundred samples per cluster, it can cost
+    accuracy, and ``smoothing_weight=0`` is worth trying (see the
+    benchmarks page).
 
     References
     ----------

@@ -195,7 +195,7 @@ class LabelFeatures(nn.Module):
     Batch normalisation sets the scale of the scores, so that from the first
     epoch different samples get clearly different features (without it the
     untrained scores are nearly equal, every pair starts above ``u`` and
-    training collapses into one cluster, as we saw on blobs), a softmax
+    training collapses into one cluster), a softmax
     makes them non-negative and an L2 normalisation puts them on the unit
     sphere, where the dot product of two samples is a similarity in [0, 1].
 
@@ -454,17 +454,18 @@ class DAC(BaseDeepClusterer):
     max_epochs : int, default=20
         Epoch budget: training stops after ``max_epochs`` epochs or when
         ``u <= l``, whichever comes first (the default schedule alone would
-        run 46 epochs). On MNIST-test (10,000 images) with the
-        convolutional network, accuracy peaked within about 20 epochs and
-        the later, wider selections (``u`` below about 0.75) degraded it in
-        two of three seeds, so the budget cuts the schedule there; pass
+        run 46 epochs). With the convolutional network on MNIST-sized data,
+        the late, wide selections (``u`` below about 0.75) label many pairs
+        wrongly and can undo what the earlier epochs learned, so the budget
+        cuts the schedule there (see the benchmarks page); pass
         ``max_epochs=46`` or more to run the whole schedule.
     batch_size : int, default=64
         Mini-batch size; the pairs are formed within each mini-batch. Batches
         are drawn without the last incomplete one (batch norm needs two or
         more samples), and never larger than the data. Smaller than the
         paper's 128: on a 10,000-image data set it gives twice as many
-        updates per epoch, which learned faster in our runs on MNIST.
+        updates per epoch, so the shortened schedule still makes enough
+        updates.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
     device : str, default="cpu"

@@ -145,11 +145,11 @@ class DEC(BaseAutoencoderClusterer):
     normalize_embedding : bool, default=True
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`), as :class:`AutoencoderKMeans`
-        does. The pretraining (with neighbourhood smoothing) then gives a far
-        better start: on MNIST-test, seed 0, k-means on it is 0.934 accurate
-        against 0.83 for the raw embedding. Because all squared distances
-        on the unit sphere are below 4, the Student's t kernel needs a small
-        ``alpha`` there to keep contrast (see ``alpha``).
+        does. The pretraining (with neighbourhood smoothing) then gives a
+        better start for the centres (see the benchmarks page). Because all
+        squared distances on the unit sphere are below 4, the Student's t
+        kernel needs a small ``alpha`` there to keep contrast (see
+        ``alpha``).
     pretrain_epochs : int, default=100
         Epochs of reconstruction training.
     smoothing_weight : float, default=1.0
@@ -176,10 +176,9 @@ class DEC(BaseAutoencoderClusterer):
         Degrees of freedom of the Student's t kernel. [1]_ uses 1 on an
         unbounded embedding. On the unit-length embedding (the default) that
         kernel is nearly flat, Q barely prefers the nearest centre and
-        self-training drifts: on MNIST-test, seed 0, accuracy fell from 0.934
-        at the initialisation to 0.851. With ``alpha=0.1`` the kernel is
-        steeper near the centres and DEC ended at 0.943. Use 1 with
-        ``normalize_embedding=False``.
+        self-training drifts away from the initial partition. With
+        ``alpha=0.1`` the kernel is steeper near the centres and keeps it.
+        Use 1 with ``normalize_embedding=False``.
     update_interval : int, default=1
         The target distribution P is recomputed from all the data every
         ``update_interval`` epochs, and held fixed in between.
@@ -195,11 +194,9 @@ class DEC(BaseAutoencoderClusterer):
         self-training then goes on in the raw embedding, where the Student's
         t kernel has contrast. The norm of an autoencoder's embedding mostly
         follows how much signal a sample has (ink, for digits), which
-        misleads k-means: on MNIST-test this start was 0.74 accurate instead
-        of 0.65, and DEC ended at 0.76 instead of 0.69 (seed 0, see
-        ``benchmarks/NOTES.rst``). With the default unit-length embedding
-        both give the same groups; the centres differ only in that the
-        spherical start uses the groups' means.
+        misleads k-means on the raw embedding. With the default unit-length
+        embedding both give the same groups; the centres differ only in that
+        the spherical start uses the groups' means.
     n_init : int, default=10
         Number of k-means initialisations on the pretrained embedding.
     device : str, default="cpu"

@@ -290,10 +290,10 @@ class IMSAT(BaseDeepClusterer):
         Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
         mini-batch, so batches should hold many samples per cluster. The
         authors used 250 on all 70,000 MNIST images, 280 steps per epoch; on
-        the 10,000 images of MNIST-test that is only 40 steps, and runs often
-        ended with two digits sharing two clusters. 100 samples per batch
-        and 100 epochs (10,000 steps) let most of those splits resolve
-        (see ``benchmarks/NOTES.rst``).
+        a data set of 10,000 images that is only 40 steps, too few for a
+        partition with two classes shared between two clusters to resolve.
+        100 samples per batch and 100 epochs (10,000 steps) give about the
+        number of steps of the paper's schedule (see the benchmarks page).
     lr : float, default=2e-3
         Learning rate of the Adam optimiser.
     device : str, default="cpu"
@@ -347,21 +347,18 @@ class IMSAT(BaseDeepClusterer):
     ``cluster_centers_`` the mean of it per cluster; :meth:`score` compares
     samples with these means.
 
-    Training from different initialisations sometimes ends in a partition
-    that mixes two classes across two clusters and stays there (on
-    MNIST-test, one run in about ten ended near 0.83 accuracy where the
-    others reached 0.93-0.97). As :class:`~sklearn.cluster.KMeans` keeps the
-    best of ``n_init`` runs, IMSAT trains ``n_init`` short starts and keeps
-    the one with the highest information term ``H(Y) - mu * H(Y|X)``,
-    measured on all training samples in evaluation mode. Over twelve
-    10-epoch starts on MNIST-test that term ranked the starts by accuracy
-    (Spearman correlation 0.65). The whole objective did not (0.14): the
-    self-augmentation term is larger for the more accurate starts and
-    cancels the information term's signal, so it is left out. With the
-    defaults, MNIST-test accuracy over six seeds is 0.955 +- 0.018, against
-    0.925 +- 0.047 over five with a single start. When ``init_epochs`` is
-    only a few hundred steps (tiny data sets) the ranking is less reliable,
-    and ``n_init=1`` with the saved epochs may do as well.
+    Training from some initialisations ends in a partition that mixes two
+    classes across two clusters and stays there. As
+    :class:`~sklearn.cluster.KMeans` keeps the best of ``n_init`` runs,
+    IMSAT trains ``n_init`` short starts and keeps the one with the highest
+    information term ``H(Y) - mu * H(Y|X)``, measured on all training
+    samples in evaluation mode. The whole objective is not used for this
+    choice: the self-augmentation term is larger for starts whose
+    predictions are more committed, which are also the better ones, so it
+    cancels the information term's signal. When ``init_epochs`` is only a
+    few hundred steps (small data sets) the ranking is less reliable, and
+    ``n_init=1``, or longer starts, may do as well (see the benchmarks
+    page).
 
     An output that is the argmax for no training sample is dropped, so that
     ``labels_`` stays ``0..n_clusters_found - 1``, and a
@@ -499,7 +496,7 @@ class IMSAT(BaseDeepClusterer):
 
         # Like KMeans' n_init, but the starts are short: every start trains
         # start_epochs, and only the one with the highest information term
-        # trains on to max_epochs (see Notes and benchmarks/NOTES.rst).
+        # trains on to max_epochs (see the Notes of the class docstring).
         start_epochs = self.max_epochs
         if self.n_init > 1:
             start_epochs = min(self.init_epochs, self.max_epochs)

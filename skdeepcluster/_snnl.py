@@ -225,11 +225,10 @@ class SNNLNet(AutoencoderNet):
             pseudo = torch.as_tensor(kmeans.labels_, device=Z.device)
         else:
             # Seeded k-means: each cluster keeps the class it was seeded
-            # with, and the labelled samples keep their own label. (The
-            # earlier rule, the nearest labelled class mean, was 0.82
-            # accurate on a final autoencoder embedding; label spreading over
-            # a 10-NN graph, 0.90 there, collapsed to a few classes when
-            # refreshed during training.)
+            # with, and the labelled samples keep their own label. Simpler
+            # rules (the nearest labelled class mean) ignore the unlabelled
+            # samples' own structure, and label spreading over a k-NN graph
+            # collapses to a few classes when refreshed during training.
             given = given.to(Z.device)
             kmeans = seeded_kmeans(Z, given)
             pseudo = torch.where(
@@ -300,11 +299,10 @@ class SNNLNet(AutoencoderNet):
 
     def clustering_loss(self, embedding, indices, X, training):
         # The term starts with the pseudo-labels, after warmup_epochs of
-        # plain autoencoder training, with or without given labels. On
-        # MNIST-test (seed 0, 1 % of the labels) the term from the first
-        # epoch, with nearest-class-mean pseudo-labels, ended at 0.756,
-        # below the plain autoencoder (0.934); starting it after the
-        # warm-up, with seeded k-means pseudo-labels, 0.931.
+        # plain autoencoder training, with or without given labels: applied
+        # from the first epoch, it pulls the few labelled samples apart
+        # before the embedding has any structure for the unlabelled ones to
+        # follow, and ends below the plain autoencoder.
         if not training or len(self.history) - 1 < self.warmup_epochs:
             self._activations = []
             return None
@@ -416,10 +414,8 @@ class SNNLKMeans(AutoencoderKMeans):
         smoothing term) before the soft nearest neighbour term and the first
         pseudo-labelling, so that the pseudo-labels come from a clustered
         embedding. The term then holds on to the partition it starts from,
-        so it should start after the smoothing term has had time to work:
-        on MNIST-test (seed 0) starting at epoch 80 instead of 60 gave
-        k-means accuracy 0.920 instead of 0.893 (see
-        ``benchmarks/NOTES.rst``). With ``warmup_epochs >= pretrain_epochs``
+        so it should start after the smoothing term has had time to work
+        (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
         the model is a plain autoencoder.
     n_init : int, default=10
         Number of k-means initialisations on the final embedding, and of the

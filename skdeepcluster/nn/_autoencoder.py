@@ -9,8 +9,8 @@ class L2Normalize(nn.Module):
     Placed after an encoder, it puts the embedding on the unit sphere, so that
     k-means compares directions. With ReLU networks the norm of an embedding
     mostly follows how much ink or signal a sample has, which says little
-    about its cluster; dropping it helped k-means on MNIST (see
-    ``benchmarks/NOTES.rst``).
+    about its cluster; dropping it lets k-means group samples by the pattern
+    of their features rather than by their overall magnitude.
 
     Examples
     --------
