@@ -4,10 +4,10 @@ import copy
 from numbers import Real
 
 import torch
+from sklearn.utils._param_validation import Interval
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
-from sklearn.utils._param_validation import Interval
 
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._nets import AutoencoderNet

@@ -1,6 +1,5 @@
 """scikit-learn's estimator checks over every estimator in the package."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from conftest import FAST_PARAMS, all_estimators, fast_estimator
