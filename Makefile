@@ -1,7 +1,8 @@
-# Two entry points for a fresh machine (see README.rst):
+# Entry points for a fresh machine (see README.rst):
 #   make demo   - cluster scikit-learn's digits with every estimator, print a table
 #   make test   - run the test suite
-# Both build a virtual environment in .venv with the CPU build of PyTorch first.
+#   make lint   - check the code with ruff (settings in pyproject.toml)
+# Each builds a virtual environment in .venv with the CPU build of PyTorch first.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 # The CPU build: an unpinned "torch" pulls a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: demo test test-slow docs docs-fast bench clean
+.PHONY: demo test lint test-slow docs docs-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ demo: $(VENV)/.installed
 # processes use two cores better than one process with two threads.
 test: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n 2
+
+lint: $(VENV)/.installed
+	$(BIN)/python -m ruff check skdeepcluster tests benchmarks examples doc/conf.py
 
 # Quality tests on real MNIST (../shared/data); several minutes.
 test-slow: $(VENV)/.installed
