@@ -9,7 +9,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_device
 from torch import nn
 
-from ._nets import ClusteringNet
+from ._nets import ClusteringNet, StopTraining
 from ._torch_utils import batched, to_numpy
 from .base import BaseDeepClusterer
 
@@ -328,8 +328,8 @@ class DACNet(ClusteringNet):
     ``lower``, with the fraction of pairs selected as positives and as
     negatives), then moved one step along :func:`threshold_schedule`; when
     they cross, training stops at the start of the next epoch (raising
-    :class:`KeyboardInterrupt`, as skorch's ``EarlyStopping`` does, so the
-    finished epoch is still logged).
+    :class:`~skdeepcluster._nets.StopTraining`, skorch's way of stopping, so
+    the finished epoch is still logged).
     """
 
     def __init__(
@@ -387,7 +387,7 @@ class DACNet(ClusteringNet):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.schedule_done_:
-            raise KeyboardInterrupt
+            raise StopTraining
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):

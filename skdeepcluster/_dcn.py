@@ -304,7 +304,12 @@ class DCN(BaseAutoencoderClusterer):
             criterion=torch.nn.MSELoss,
             max_epochs=self.clustering_epochs,
             kmeans_weight=self.kmeans_weight,
-            **self._net_kwargs(random_state, lr=self.clustering_lr),
+            **self._net_kwargs(
+                random_state,
+                lr=self.clustering_lr,
+                stage="clustering",
+                lr_name="clustering_lr",
+            ),
         )
         self.net_.initialize()
         device = self._device

@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from ._nets import ClusteringNet
+from ._nets import ClusteringNet, StopTraining
 from ._torch_utils import batched, log_student_t_assignment, to_numpy
 from .base import BaseAutoencoderClusterer
 
@@ -60,8 +60,8 @@ class DECNet(ClusteringNet):
     ``update_interval``-th epoch. At each refresh the fraction of samples
     whose argmax label changed since the previous refresh is recorded in the
     history as ``label_change``; below ``tol``, training stops (raising
-    :class:`KeyboardInterrupt` at the start of the next epoch, as skorch's own
-    ``EarlyStopping`` does, so the finished epoch is still logged).
+    :class:`~skdeepcluster._nets.StopTraining`, skorch's way of stopping, at
+    the start of the next epoch, so the finished epoch is still logged).
     """
 
     def __init__(self, *args, update_interval=1, tol=1e-3, **kwargs):
@@ -97,7 +97,7 @@ class DECNet(ClusteringNet):
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.converged_:
-            raise KeyboardInterrupt
+            raise StopTraining
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -340,7 +340,12 @@ class DEC(BaseAutoencoderClusterer):
             max_epochs=self.clustering_epochs,
             update_interval=self.update_interval,
             tol=self.tol,
-            **self._net_kwargs(random_state, lr=self.clustering_lr),
+            **self._net_kwargs(
+                random_state,
+                lr=self.clustering_lr,
+                stage="clustering",
+                lr_name="clustering_lr",
+            ),
         )
         self.net_.initialize()
         # partial_fit keeps the module as given; it also runs the train-begin

@@ -503,13 +503,17 @@ class IMSAT(BaseDeepClusterer):
         self.start_information_ = np.empty(self.n_init)
         best = None
         for start in range(self.n_init):
-            net = self._start_net(random_state, start_epochs, radius)
+            stage = "training"
+            if self.n_init > 1:
+                stage = f"start {start + 1} of {self.n_init}"
+            net = self._start_net(random_state, start_epochs, radius, stage)
             net.partial_fit(dataset)
             information = self._information(net, X)
             self.start_information_[start] = information
             if best is None or information > self.start_information_[best]:
                 best, self.net_ = start, net
         if self.max_epochs > start_epochs:
+            self.net_.stage = f"training of start {best + 1}"
             self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
         self.n_iter_ = len(self.net_.history)
 
@@ -522,7 +526,7 @@ class IMSAT(BaseDeepClusterer):
             [Z[self.labels_ == k].mean(axis=0) for k in range(len(self._kept))]
         )
 
-    def _start_net(self, random_state, max_epochs, radius):
+    def _start_net(self, random_state, max_epochs, radius, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""
         net = IMSATNet(
             self._build_module(self.n_features_in_),
@@ -535,7 +539,7 @@ class IMSAT(BaseDeepClusterer):
             # Batch norm cannot normalise a batch of one sample, and the
             # entropies are meaningless on it: drop such a trailing batch.
             iterator_train__drop_last=len(radius) % self.batch_size == 1,
-            **self._net_kwargs(random_state),
+            **self._net_kwargs(random_state, stage=stage),
         )
         net.initialize()
         net.radius_ = radius

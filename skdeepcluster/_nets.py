@@ -9,9 +9,22 @@ Every net is fed an :class:`~skdeepcluster._torch_utils.IndexedDataset`, so
 ``y_true`` in ``get_loss`` holds the indices of the batch's samples.
 """
 
+import math
+
 import torch
 from skorch import NeuralNet
 from skorch.utils import to_device
+
+from .exceptions import TrainingDivergedError
+
+
+class StopTraining(KeyboardInterrupt):
+    """Raised by a net's own hooks to end its training early (e.g. on convergence).
+
+    skorch ends training on any :class:`KeyboardInterrupt`, so this is one;
+    :class:`ClusteringNet` tells it apart from the user's Ctrl-C, which must
+    stop the whole ``fit``.
+    """
 
 
 class ClusteringNet(NeuralNet):
@@ -22,9 +35,27 @@ class ClusteringNet(NeuralNet):
     validation hold-out), shuffles batches with a seeded generator, and uses a
     collate function that keeps the already-batched tensors of
     :class:`~skdeepcluster._torch_utils.IndexedDataset`.
+
+    Training fails loudly. A non-finite training loss (checked after every
+    batch, on everything the batch recorded in the history) or a non-finite
+    weight or buffer (checked after every epoch) raises
+    :class:`~skdeepcluster.exceptions.TrainingDivergedError`, whose message
+    names ``estimator_name``, ``stage`` and the epoch, and suggests lowering
+    the learning rate parameter ``lr_name``. A :class:`KeyboardInterrupt`
+    (Ctrl-C) is re-raised by :meth:`partial_fit` once skorch has ended
+    training, instead of being swallowed as skorch does; only
+    :class:`StopTraining` ends training quietly.
     """
 
-    def __init__(self, *args, generator=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        generator=None,
+        stage="training",
+        lr_name="lr",
+        estimator_name="The estimator",
+        **kwargs,
+    ):
         from ._torch_utils import keep_batch
 
         kwargs.setdefault("train_split", None)
@@ -34,11 +65,75 @@ class ClusteringNet(NeuralNet):
         if generator is not None:
             kwargs["iterator_train__generator"] = generator
         super().__init__(*args, **kwargs)
+        self.stage = stage
+        self.lr_name = lr_name
+        self.estimator_name = estimator_name
 
     def batch_state(self, name, indices):
         """Rows ``indices`` of the per-sample tensor attribute ``name``."""
         state = getattr(self, name)
         return state[to_device(indices, state.device)]
+
+    # -- failing loudly ----------------------------------------------------
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self._user_interrupt = None
+        super().partial_fit(X, y, classes, **fit_params)
+        interrupt, self._user_interrupt = self._user_interrupt, None
+        if interrupt is not None:
+            raise interrupt
+        return self
+
+    def fit_loop(self, X, y=None, *args, **kwargs):
+        try:
+            return super().fit_loop(X, y, *args, **kwargs)
+        except KeyboardInterrupt as exc:
+            # skorch's partial_fit swallows every KeyboardInterrupt (its
+            # EarlyStopping raises one); keep the user's for partial_fit to
+            # re-raise after skorch's end-of-training hooks have run.
+            if not isinstance(exc, StopTraining):
+                self._user_interrupt = exc
+            raise
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if not training:
+            return
+        # The batch's row of the history holds train_loss and every loss
+        # term the net recorded (ACAI's critic_loss, IMSAT's sat_loss, ...).
+        batches = self.history[-1, "batches"]
+        for key, value in batches[-1].items():
+            if isinstance(value, float) and not math.isfinite(value):
+                self.diverged(
+                    f"the training loss {key!r} became {value} at batch "
+                    f"{len(batches)} of epoch {len(self.history)}"
+                )
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        # Checked first, so subclasses never refresh their state (DEC's
+        # target, ...) from a broken network. A step after the last batch's
+        # loss was computed can still have overflowed a weight.
+        for name in self._modules:
+            module = getattr(self, name + "_")
+            for tensor in (*module.parameters(), *module.buffers()):
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    self.diverged(
+                        "a network weight became infinite or NaN in epoch "
+                        f"{len(self.history)}"
+                    )
+        super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+
+    def diverged(self, what):
+        """Raise :class:`~skdeepcluster.exceptions.TrainingDivergedError`.
+
+        ``what`` says what became non-finite, and when.
+        """
+        raise TrainingDivergedError(
+            f"{self.estimator_name} diverged during {self.stage}: {what}. "
+            "Scale the input to [0, 1] or standardise it (e.g. with "
+            f"sklearn.preprocessing.StandardScaler), or lower {self.lr_name} "
+            f"(now {self.lr:g})."
+        )
 
 
 class AutoencoderNet(ClusteringNet):

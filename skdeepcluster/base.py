@@ -1,6 +1,7 @@
 """Base class shared by every deep clustering estimator."""
 
 import copy
+import functools
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -28,6 +29,40 @@ from ._torch_utils import (
     to_numpy,
     torch_seed,
 )
+from .exceptions import TrainingDivergedError
+
+
+def _guarded_fit(fit):
+    """Make ``fit`` all-or-nothing, and fail on non-finite cluster centres.
+
+    Fitted attributes are set one after another while training proceeds, so
+    an error in a later stage (or a Ctrl-C) would otherwise leave a mix of
+    new and old (or missing) ones: if ``fit`` raises, the estimator is put
+    back as it was before. The attributes are only rebound, never changed in
+    place, so a shallow copy of ``__dict__`` is enough. A fit that ends with
+    non-finite cluster centres raises
+    :class:`~skdeepcluster.exceptions.TrainingDivergedError`.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        state = dict(self.__dict__)
+        try:
+            fitted = fit(self, *args, **kwargs)
+            if not np.isfinite(self.cluster_centers_).all():
+                raise TrainingDivergedError(
+                    f"{type(self).__name__} ended with non-finite cluster centres. "
+                    "Scale the input to [0, 1] or standardise it (e.g. with "
+                    "sklearn.preprocessing.StandardScaler), or lower the "
+                    "learning rates."
+                )
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+        return fitted
+
+    return wrapper
 
 
 class BaseDeepClusterer(
@@ -62,6 +97,7 @@ class BaseDeepClusterer(
     # -- fitting -----------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_guarded_fit
     def fit(self, X, y=None):
         """Train the network and cluster ``X``.
 
@@ -121,6 +157,7 @@ class BaseDeepClusterer(
     def _net_kwargs(self, random_state, **overrides):
         """Keyword arguments every skorch net of this estimator shares."""
         kwargs = dict(
+            estimator_name=type(self).__name__,
             batch_size=self.batch_size,
             lr=self.lr,
             optimizer=torch.optim.Adam,
@@ -347,7 +384,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             self._build_autoencoder(self.n_features_in_),
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,
-            **self._net_kwargs(random_state, **smoothing, **net_params),
+            **self._net_kwargs(
+                random_state, stage="pretraining", **smoothing, **net_params
+            ),
         )
         net.initialize()
         if net.max_epochs > 0:

@@ -1,0 +1,186 @@
+"""A fit that cannot succeed fails loudly and leaves the estimator consistent.
+
+Divergence (a non-finite loss or weight), Ctrl-C, input beyond float32,
+impossible layer widths and collapsed clusterings, for every estimator.
+"""
+
+import copy
+import functools
+
+import numpy as np
+import pytest
+from skorch import NeuralNet
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from conftest import all_estimators, fast_estimator
+from skdeepcluster import DAC, DCN, DEC, IMSAT, ACAIKMeans
+from skdeepcluster.exceptions import TrainingDivergedError
+
+ESTIMATORS = all_estimators()
+AUTOENCODER_ESTIMATORS = [
+    cls for cls in ESTIMATORS if "embedding_dim" in cls().get_params()
+]
+
+# Learning rates that make each training stage diverge, with the stage
+# name the error must give.
+DIVERGING = [
+    *[(cls, {"lr": 1e20}, "pretraining", "lr") for cls in AUTOENCODER_ESTIMATORS],
+    (DEC, {"clustering_lr": 1e20}, "clustering", "clustering_lr"),
+    (DCN, {"clustering_lr": 1e20}, "clustering", "clustering_lr"),
+    (IMSAT, {"lr": 1e20}, "start 1 of 3", "lr"),
+    (IMSAT, {"lr": 1e20, "n_init": 1}, "training", "lr"),
+    (DAC, {"lr": 1e20}, "training", "lr"),
+]
+
+# Every training stage of every estimator (a prefix of the net's ``stage``),
+# with the parameters that make the estimator run it.
+STAGES = [
+    *[(cls, "pretraining", {}) for cls in AUTOENCODER_ESTIMATORS],
+    (DEC, "clustering", {}),
+    (DCN, "clustering", {}),
+    (IMSAT, "start 1 of 3", {}),
+    (IMSAT, "start 3 of 3", {}),
+    (IMSAT, "training of start", {"init_epochs": 2}),
+    (DAC, "training", {}),
+]
+
+
+def _ids(case):
+    return case.__name__ if isinstance(case, type) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _fitted(cls, X_bytes):
+    X = np.frombuffer(X_bytes, dtype=np.float32).reshape(-1, 4)
+    return fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+
+
+def fitted(cls, X):
+    """A fitted estimator of ``cls`` on ``X`` (a private copy of a cached fit)."""
+    return copy.deepcopy(_fitted(cls, np.ascontiguousarray(X).tobytes()))
+
+
+def fitted_state(estimator):
+    """The fitted attributes (trailing underscore) of ``estimator``, by identity."""
+    return {k: id(v) for k, v in vars(estimator).items() if k.endswith("_")}
+
+
+# -- divergence --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, params, stage, lr_name", DIVERGING, ids=_ids)
+def test_divergence_raises_and_leaves_estimator_unfitted(
+    blobs, cls, params, stage, lr_name
+):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0, **params)
+    before = dict(vars(model))
+    with pytest.raises(TrainingDivergedError) as excinfo:
+        model.fit(X)
+    message = str(excinfo.value)
+    assert f"{cls.__name__} diverged during {stage}" in message
+    assert "epoch 1" in message
+    assert "Scale the input to [0, 1] or standardise it" in message
+    assert f"lower {lr_name} (now 1e+20)" in message
+    assert vars(model) == before
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+def test_acai_diverging_critic_run_is_stopped(blobs):
+    # With its default network ACAI used to train on at lr=1e4 with an
+    # infinite loss (the tiny test network only reaches about 1e33).
+    X, _ = blobs
+    model = ACAIKMeans(3, lr=1e4, pretrain_epochs=3, batch_size=16, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="ACAIKMeans diverged during pre"):
+        model.fit(X)
+
+
+# One estimator per training stage kind.
+REFIT_DIVERGING = [DIVERGING[0], *DIVERGING[-5:]]
+
+
+@pytest.mark.parametrize("cls, params, stage, lr_name", REFIT_DIVERGING, ids=_ids)
+def test_failed_refit_keeps_previous_fit(blobs, cls, params, stage, lr_name):
+    X, _ = blobs
+    model = fitted(cls, X)
+    state, labels = fitted_state(model), model.labels_.copy()
+    model.set_params(**params)
+    with pytest.raises(TrainingDivergedError):
+        model.fit(X)
+    assert fitted_state(model) == state
+    np.testing.assert_array_equal(model.predict(X), labels)
+
+
+def test_nan_centres_raise_even_without_a_nan_loss(blobs, monkeypatch):
+    # The last line of defence, for results the per-batch checks miss.
+    X, _ = blobs
+    original = DEC._fit
+
+    def poisoned_fit(self, X, y, random_state):
+        original(self, X, y, random_state)
+        self.cluster_centers_ = np.full_like(self.cluster_centers_, np.nan)
+
+    monkeypatch.setattr(DEC, "_fit", poisoned_fit)
+    model = fast_estimator(DEC, n_clusters=3, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="non-finite cluster centres"):
+        model.fit(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+# -- Ctrl-C ------------------------------------------------------------------
+
+
+def _interrupt_in(monkeypatch, stage):
+    """Make the first training batch of ``stage`` raise KeyboardInterrupt."""
+    calls = []
+    original = NeuralNet.on_batch_begin
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training and self.stage.startswith(stage):
+            calls.append(self.stage)
+            raise KeyboardInterrupt
+        original(self, net, batch=batch, training=training, **kwargs)
+
+    monkeypatch.setattr(NeuralNet, "on_batch_begin", on_batch_begin)
+    return calls
+
+
+@pytest.mark.parametrize("cls, stage, params", STAGES, ids=_ids)
+def test_interrupt_stops_the_whole_fit(blobs, monkeypatch, cls, stage, params):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0, **params)
+    before = dict(vars(model))
+    calls = _interrupt_in(monkeypatch, stage)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    # Interrupted once, and nothing trained after that.
+    assert len(calls) == 1
+    assert vars(model) == before
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+@pytest.mark.parametrize("cls, stage, params", STAGES, ids=_ids)
+def test_interrupted_refit_keeps_previous_fit(blobs, monkeypatch, cls, stage, params):
+    X, _ = blobs
+    model = fitted(cls, X).set_params(**params)
+    state, labels = fitted_state(model), model.labels_.copy()
+    _interrupt_in(monkeypatch, stage)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    assert fitted_state(model) == state
+    np.testing.assert_array_equal(model.predict(X), labels)
+
+
+@pytest.mark.parametrize("cls", [DEC, DAC], ids=_ids)
+def test_early_stopping_is_not_an_interrupt(blobs, cls):
+    # DEC's tolerance and DAC's threshold schedule stop training early
+    # through skorch; that must still end in a fitted estimator.
+    X, _ = blobs
+    params = {"tol": 1.0} if cls is DEC else {"eta": 0.5, "max_epochs": 20}
+    model = fast_estimator(cls, n_clusters=3, random_state=0, **params).fit(X)
+    assert model.n_iter_ < (3 if cls is DEC else 20)
+    check_is_fitted(model)
