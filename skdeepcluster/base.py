@@ -31,6 +31,11 @@ from ._torch_utils import (
 )
 from .exceptions import TrainingDivergedError
 
+# Largest magnitude whose square is still a finite float32: the networks
+# square their inputs (reconstruction errors, batch-norm variances), so
+# larger values overflow inside training even though they fit in float32.
+_FLOAT32_SQUARE_MAX = float(np.sqrt(np.finfo(np.float32).max))
+
 
 def _guarded_fit(fit):
     """Make ``fit`` all-or-nothing, and fail on non-finite cluster centres.
@@ -145,9 +150,11 @@ class BaseDeepClusterer(
                     f"{int(np.prod(self.input_shape))} features but X has "
                     f"{n_features}."
                 )
+        _warn_if_squares_overflow(X)
 
     def _to_tensor(self, X):
         """float32 tensor on the training device, shaped for the network."""
+        _check_float32_range(X)
         # torch.tensor copies, so read-only or memory-mapped input is safe.
         X_tensor = torch.tensor(np.ascontiguousarray(X), dtype=torch.float32)
         if self.input_shape is not None:
@@ -422,3 +429,32 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         Z = torch.as_tensor(Z, device=self._device)
         decoded = self._batched_eval(self.net_.module_.decoder, Z)
         return to_numpy(decoded).reshape(len(Z), -1)
+
+
+def _check_float32_range(X):
+    """Reject values that become infinite when cast to the networks' float32."""
+    if X.dtype == np.float32 or X.size == 0:
+        return
+    largest = float(np.abs(X).max())
+    if largest > np.finfo(np.float32).max:
+        raise ValueError(
+            f"X contains a value of magnitude {largest:.3g}, beyond the float32 "
+            f"range (about {np.finfo(np.float32).max:.3g}) the network computes "
+            "in; it would become infinite. Scale the input to [0, 1] or "
+            "standardise it (e.g. with sklearn.preprocessing.StandardScaler)."
+        )
+
+
+def _warn_if_squares_overflow(X):
+    """Warn when training on ``X`` will overflow float32 (see _FLOAT32_SQUARE_MAX)."""
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest > _FLOAT32_SQUARE_MAX:
+        warnings.warn(
+            f"X contains a value of magnitude {largest:.3g}, whose square "
+            f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g}): training "
+            "is likely to diverge or collapse to a single cluster. Scale the "
+            "input to [0, 1] or standardise it (e.g. with "
+            "sklearn.preprocessing.StandardScaler).",
+            UserWarning,
+            stacklevel=6,
+        )

@@ -184,3 +184,33 @@ def test_early_stopping_is_not_an_interrupt(blobs, cls):
     model = fast_estimator(cls, n_clusters=3, random_state=0, **params).fit(X)
     assert model.n_iter_ < (3 if cls is DEC else 20)
     check_is_fitted(model)
+
+
+# -- input beyond float32 ----------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_values_beyond_float32_are_rejected(blobs, cls):
+    X, _ = blobs
+    X_huge = X.astype(np.float64)
+    X_huge[0, 0] = 1e39
+    model = fast_estimator(cls, n_clusters=3, random_state=0)
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        model.fit(X_huge)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    model = fitted(cls, X)
+    for method in ("predict", "transform", "predict_proba"):
+        with pytest.raises(ValueError, match="beyond the float32 range"):
+            getattr(model, method)(X_huge)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_values_whose_squares_overflow_warn_and_diverge(blobs, cls):
+    # 1e30 fits in float32 but its square does not: the losses (or the batch
+    # norm statistics) overflow.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0)
+    with pytest.warns(UserWarning, match="whose square overflows float32"):
+        with pytest.raises(TrainingDivergedError, match="Scale the input"):
+            model.fit(X.astype(np.float64) * 1e30)
