@@ -150,6 +150,7 @@ class BaseDeepClusterer(
                     f"{int(np.prod(self.input_shape))} features but X has "
                     f"{n_features}."
                 )
+        _check_hidden_dims(self)
         _warn_if_squares_overflow(X)
 
     def _to_tensor(self, X):
@@ -348,6 +349,21 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     n_neighbors = 10
     smoothing_start = 0.5
 
+    def _check_fit_input(self, X):
+        super()._check_fit_input(X)
+        if (
+            self.normalize_embedding
+            and self.embedding_dim == 1
+            and self.encoder is None
+            and self.n_clusters > 2
+        ):
+            raise ValueError(
+                "embedding_dim=1 with normalize_embedding=True maps every sample "
+                "to -1 or +1 (unit length in one dimension), so at most 2 of "
+                f"n_clusters={self.n_clusters} clusters can be found. Set "
+                "embedding_dim >= 2 or normalize_embedding=False."
+            )
+
     def _build_autoencoder(self, n_features):
         autoencoder = self._build_encoder_decoder(n_features)
         if self.normalize_embedding:
@@ -442,6 +458,24 @@ def _check_float32_range(X):
             f"range (about {np.finfo(np.float32).max:.3g}) the network computes "
             "in; it would become infinite. Scale the input to [0, 1] or "
             "standardise it (e.g. with sklearn.preprocessing.StandardScaler)."
+        )
+
+
+def _check_hidden_dims(estimator):
+    """Reject layer widths that cannot build a network (zero or negative)."""
+    # The parameter constraints only check the container type; the widths
+    # themselves would otherwise fail inside torch (negative) or build a
+    # network whose zero-width layer carries no information.
+    hidden_dims = getattr(estimator, "hidden_dims", None)
+    if hidden_dims is None:
+        return
+    if not all(
+        isinstance(width, Integral) and not isinstance(width, bool) and width > 0
+        for width in hidden_dims
+    ):
+        raise ValueError(
+            f"hidden_dims of {type(estimator).__name__} must contain positive "
+            f"integers (the widths of the hidden layers), got {hidden_dims!r}."
         )
 
 

@@ -10,6 +10,7 @@ import functools
 import numpy as np
 import pytest
 from skorch import NeuralNet
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -214,3 +215,33 @@ def test_values_whose_squares_overflow_warn_and_diverge(blobs, cls):
     with pytest.warns(UserWarning, match="whose square overflows float32"):
         with pytest.raises(TrainingDivergedError, match="Scale the input"):
             model.fit(X.astype(np.float64) * 1e30)
+
+
+# -- impossible networks -----------------------------------------------------
+
+
+@pytest.mark.parametrize("hidden_dims", [(0,), (-5,), (16, 0), (2.5,), (True,)])
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_impossible_hidden_dims_are_rejected(blobs, cls, hidden_dims):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, hidden_dims=hidden_dims)
+    with pytest.raises(ValueError, match=r"hidden_dims of .* must contain positive"):
+        model.fit(X)
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=_ids)
+def test_zero_embedding_dim_is_rejected(blobs, cls):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="'embedding_dim' parameter"):
+        fast_estimator(cls, n_clusters=3, embedding_dim=0).fit(X)
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=_ids)
+def test_one_dimensional_unit_embedding_is_rejected(blobs, cls):
+    # Unit length in one dimension leaves -1 and +1: two clusters at most.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, embedding_dim=1, normalize_embedding=True)
+    with pytest.raises(ValueError, match="at most 2 of n_clusters=3"):
+        model.fit(X)
+    # Without normalisation a one-dimensional embedding is allowed.
+    clone(model).set_params(normalize_embedding=False, pretrain_epochs=1).fit(X)
