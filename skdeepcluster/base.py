@@ -38,7 +38,7 @@ _FLOAT32_SQUARE_MAX = float(np.sqrt(np.finfo(np.float32).max))
 
 
 def _guarded_fit(fit):
-    """Make ``fit`` all-or-nothing, and fail on non-finite cluster centres.
+    """Make ``fit`` all-or-nothing and loud about a degenerate result.
 
     Fitted attributes are set one after another while training proceeds, so
     an error in a later stage (or a Ctrl-C) would otherwise leave a mix of
@@ -46,7 +46,9 @@ def _guarded_fit(fit):
     back as it was before. The attributes are only rebound, never changed in
     place, so a shallow copy of ``__dict__`` is enough. A fit that ends with
     non-finite cluster centres raises
-    :class:`~skdeepcluster.exceptions.TrainingDivergedError`.
+    :class:`~skdeepcluster.exceptions.TrainingDivergedError`, and one whose
+    ``labels_`` use at most half of ``n_clusters`` warns with the likely
+    cause.
     """
 
     @functools.wraps(fit)
@@ -65,6 +67,7 @@ def _guarded_fit(fit):
             self.__dict__.clear()
             self.__dict__.update(state)
             raise
+        _warn_if_collapsed(self)
         return fitted
 
     return wrapper
@@ -492,3 +495,30 @@ def _warn_if_squares_overflow(X):
             UserWarning,
             stacklevel=6,
         )
+
+
+def _warn_if_collapsed(estimator):
+    """Warn when ``labels_`` use at most half of the ``n_clusters`` clusters.
+
+    Fewer clusters than asked for is normal when the data has fewer groups;
+    one cluster, or far fewer than asked for, usually means the network
+    mapped (almost) every sample to the same point.
+    """
+    n_found = len(np.unique(estimator.labels_))
+    if estimator.n_clusters < 2 or n_found > estimator.n_clusters // 2:
+        return
+    params = estimator.get_params(deep=False)
+    remedies = [
+        f"lowering {' or '.join(p for p in ('lr', 'clustering_lr') if p in params)}"
+    ]
+    if "pretrain_epochs" in params:
+        remedies.append("raising pretrain_epochs")
+    remedies.append("scaling the input to [0, 1] or standardising it")
+    warnings.warn(
+        f"{type(estimator).__name__} put the training samples in only {n_found} "
+        f"of n_clusters={estimator.n_clusters} clusters: the network has "
+        "probably collapsed, mapping most samples to the same point (or X has "
+        f"few distinct samples). Try {', '.join(remedies[:-1])} or {remedies[-1]}.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skorch import NeuralNet
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from conftest import all_estimators, fast_estimator
@@ -245,3 +245,27 @@ def test_one_dimensional_unit_embedding_is_rejected(blobs, cls):
         model.fit(X)
     # Without normalisation a one-dimensional embedding is allowed.
     clone(model).set_params(normalize_embedding=False, pretrain_epochs=1).fit(X)
+
+
+# -- collapsed clusterings ---------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_single_cluster_warns_with_likely_cause(cls):
+    # Identical samples: every network maps them to one point.
+    X = np.ones((30, 4), dtype=np.float32)
+    model = fast_estimator(cls, n_clusters=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="only 1 of n_clusters=3") as record:
+        model.fit(X)
+    message = next(str(w.message) for w in record if "only 1 of" in str(w.message))
+    assert "probably collapsed" in message
+    expected_lr = "lr or clustering_lr" if cls in (DEC, DCN) else "lowering lr"
+    assert expected_lr in message
+    assert ("pretrain_epochs" in message) == ("pretrain_epochs" in model.get_params())
+    assert len(np.unique(model.labels_)) == 1
+
+
+def test_no_collapse_warning_for_a_good_fit(blobs, recwarn):
+    X, _ = blobs
+    fast_estimator(DEC, n_clusters=3, random_state=0).fit(X)
+    assert not [w for w in recwarn if "collapsed" in str(w.message)]
