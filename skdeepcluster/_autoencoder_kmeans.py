@@ -179,9 +179,15 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.verbose = verbose
 
     def _fit(self, X, y, random_state):
-        self.net_ = self._pretrain(X, random_state)
+        self._fit_autoencoder_kmeans(X, random_state)
+
+    def _fit_autoencoder_kmeans(self, X, random_state, pretrain_params=None, kmeans_params=None):
+        """Pretrain, then k-means on the embedding; extra arguments go to the hooks."""
+        self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
         self.n_iter_ = len(self.net_.history)
-        self.kmeans_ = self._cluster_embedding(self._embed(X), random_state)
+        self.kmeans_ = self._cluster_embedding(
+            self._embed(X), random_state, **(kmeans_params or {})
+        )
         self.labels_ = self.kmeans_.labels_
         self.cluster_centers_ = self.kmeans_.cluster_centers_
         self.inertia_ = self.kmeans_.inertia_
