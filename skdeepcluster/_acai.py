@@ -262,7 +262,8 @@ class ACAIKMeans(AutoencoderKMeans):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample.
+        Cluster of each training sample: its nearest centre, as
+        :meth:`predict` computes it.
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float

@@ -2,6 +2,8 @@
 
 from numbers import Integral
 
+import numpy as np
+
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
@@ -69,7 +71,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample.
+        Cluster of each training sample: its nearest centre, as
+        :meth:`predict` computes it.
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float
@@ -188,8 +191,11 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.kmeans_ = self._cluster_embedding(
             self._embed(X), random_state, **(kmeans_params or {})
         )
-        self.labels_ = self.kmeans_.labels_
         self.cluster_centers_ = self.kmeans_.cluster_centers_
+        # predict's nearest-centre rule rather than kmeans_.labels_, which
+        # scikit-learn computes in its own arithmetic and may break a near
+        # tie the other way.
+        self.labels_ = to_numpy(self._predict(X)).astype(np.intp)
         self.inertia_ = self.kmeans_.inertia_
 
     def _cluster_embedding(self, Z, random_state):

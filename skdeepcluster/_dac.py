@@ -480,7 +480,9 @@ class DAC(BaseDeepClusterer):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: the argmax of its label feature.
+        Cluster of each training sample: the argmax of its label feature
+        (computed from the scores before the softmax, as :meth:`predict`
+        does).
     cluster_centers_ : ndarray of shape (n_clusters_found, n_clusters)
         Mean label feature (output of :meth:`transform`) of each cluster's
         training samples, so that :meth:`score` measures how tightly the
@@ -637,8 +639,11 @@ class DAC(BaseDeepClusterer):
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
         features = to_numpy(self._embed(X))
+        # The argmax of the scores, as predict computes it: the label feature
+        # is their softmax, whose rounding can tie two clusters the scores
+        # tell apart.
         self.labels_, self._kept_clusters = self._check_n_clusters_found(
-            features.argmax(axis=1)
+            to_numpy(self._scores(X).argmax(dim=1))
         )
         self.cluster_centers_ = np.stack(
             [
@@ -650,16 +655,19 @@ class DAC(BaseDeepClusterer):
     def _embed(self, X):
         return self._batched_eval(self.net_.module_, X)
 
-    def _kept_scores(self, X):
-        kept = torch.as_tensor(self._kept_clusters, device=self._device)
+    def _scores(self, X):
+        """Scores of all ``n_clusters`` outputs (evaluation mode)."""
         module = self.net_.module_
         was_training = module.training
         module.eval()
         try:
-            scores = batched(module.scores, X, max(self.batch_size, 1024))
+            return batched(module.scores, X, max(self.batch_size, 1024))
         finally:
             module.train(was_training)
-        return scores[:, kept]
+
+    def _kept_scores(self, X):
+        scores = self._scores(X)
+        return scores[:, torch.as_tensor(self._kept_clusters, device=scores.device)]
 
     def _predict_proba(self, X):
         # The label feature rescaled to sum to one over the kept clusters is

@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
 from ._nets import AutoencoderNet
-from ._torch_utils import to_numpy
+from ._torch_utils import nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -319,6 +319,6 @@ class DCN(BaseAutoencoderClusterer):
             self.net_.partial_fit(self._dataset(X))
         self.n_iter_ = len(self.net_.history)
         centers = self.net_.centers_
-        labels = to_numpy(torch.cdist(self._embed(X), centers).argmin(dim=1))
+        labels = to_numpy(nearest_center(self._embed(X), centers))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(centers)[kept]

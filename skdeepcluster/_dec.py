@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._nets import ClusteringNet
-from ._torch_utils import batched, log_student_t_assignment, to_numpy
+from ._torch_utils import batched, log_student_t_assignment, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -215,8 +215,8 @@ class DEC(BaseAutoencoderClusterer):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: the argmax of Q under the final
-        model, which is also its nearest centre.
+        Cluster of each training sample: its nearest centre under the final
+        model, which is also the argmax of Q.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The learned centres in the embedding space.
     n_iter_ : int
@@ -246,8 +246,9 @@ class DEC(BaseAutoencoderClusterer):
     centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
     :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
 
-    ``predict_proba`` returns Q and ``predict`` its argmax, so ``predict`` on
-    the training data reproduces ``labels_``. DEC has no
+    ``predict_proba`` returns Q and ``predict`` the nearest centre (the
+    argmax of Q), computed as for ``labels_``, so ``predict`` on the training
+    data reproduces ``labels_``. DEC has no
     ``inverse_transform``: the decoder is discarded after pretraining and no
     longer matches the refined encoder.
 
@@ -350,7 +351,9 @@ class DEC(BaseAutoencoderClusterer):
         # hook (initial target P) when clustering_epochs is 0.
         self.net_.partial_fit(self._dataset(X))
         self.n_iter_ = len(self.net_.history)
-        labels = to_numpy(self.net_.soft_assignments(X).argmax(dim=1))
+        # The nearest centre, which is the argmax of Q, computed as predict
+        # computes it so that predict(X) returns labels_.
+        labels = to_numpy(nearest_center(self._embed(X), self.net_.module_.centers.detach()))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(self.net_.module_.centers)[kept]
 

@@ -445,7 +445,8 @@ class SNNLKMeans(AutoencoderKMeans):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample (k-means on the final embedding).
+        Cluster of each training sample: its nearest k-means centre on the
+        final embedding, as :meth:`predict` computes it.
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float

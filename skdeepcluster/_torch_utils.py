@@ -142,6 +142,39 @@ def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
     return torch.cat(neighbours)
 
 
+def nearest_center(Z, centers):
+    """Index of the nearest centre of each row of ``Z``; ties go to the lowest index.
+
+    Each distance is computed from the differences of one row and one
+    centre, not through the ``|z|^2 - 2 z.c + |c|^2`` matrix-product expansion
+    :func:`torch.cdist` switches to above 25 rows: that expansion loses
+    precision, so the label of a sample would depend on how many samples it
+    is labelled with. Computed this way, ``fit`` and ``predict`` agree.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    centers : torch.Tensor of shape (n_clusters, n_features)
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster._torch_utils import nearest_center
+    >>> # 1.0 is as far from 2.0 as from 0.0: the tie goes to centre 0.
+    >>> nearest_center(torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[2.0], [0.0]]))
+    tensor([1, 0, 0])
+    """
+    distances = torch.cdist(
+        Z, centers.to(Z.dtype), compute_mode="donot_use_mm_for_euclid_dist"
+    )
+    # argmin returns the first of equal minima: the lowest index.
+    return distances.argmin(dim=1)
+
+
 def to_numpy(tensor):
     """Detach, move to the CPU and convert to a NumPy array."""
     return tensor.detach().cpu().numpy()

@@ -23,6 +23,7 @@ from ._torch_utils import (
     IndexedDataset,
     batched,
     make_generator,
+    nearest_center,
     resolve_device,
     student_t_assignment,
     to_numpy,
@@ -46,7 +47,9 @@ class BaseDeepClusterer(
     ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``.
     The default :meth:`_predict_proba` is a Student's t kernel around
     ``cluster_centers_`` and the default :meth:`_predict` the nearest centre;
-    methods with a classification head override both.
+    methods with a classification head override both. ``labels_`` must be
+    computed by the same function as :meth:`_predict` (as ``np.intp``), so
+    that ``predict`` on the training data returns ``labels_``.
     """
 
     _parameter_constraints: dict = {
@@ -183,7 +186,7 @@ class BaseDeepClusterer(
         return student_t_assignment(self._embed(X), self._cluster_centers_tensor())
 
     def _predict(self, X):
-        return torch.cdist(self._embed(X), self._cluster_centers_tensor()).argmin(1)
+        return nearest_center(self._embed(X), self._cluster_centers_tensor())
 
     def transform(self, X):
         """Map ``X`` to the learned embedding.

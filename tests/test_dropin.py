@@ -3,10 +3,12 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
 from conftest import all_estimators, fast_estimator
+from skdeepcluster._torch_utils import nearest_center
 from skdeepcluster.metrics import ari_scorer
 
 ESTIMATORS = all_estimators()
@@ -49,3 +51,40 @@ def test_grid_search_does_not_train_on_y(cls, blobs):
         assert search.cv_results_["mean_test_score"][i] == pytest.approx(np.mean(expected))
     refit = clone(estimator).set_params(**search.best_params_).fit(X)
     np.testing.assert_array_equal(search.best_estimator_.labels_, refit.labels_)
+
+
+@pytest.fixture(scope="module")
+def duplicated_digits():
+    # 40 copies each of 5 distinct rows, more clusters than distinct points:
+    # every distance ties with a copy's, and some centres may coincide.
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:5].astype(np.float32) / 16.0
+    return np.repeat(X, 40, axis=0)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_predict_on_training_data_is_labels(cls, duplicated_digits, blobs):
+    for X in (duplicated_digits, blobs[0]):
+        model = fast_estimator(cls, n_clusters=10, random_state=0).fit(X)
+        labels = model.predict(X)
+        assert model.labels_.dtype == labels.dtype == np.intp
+        np.testing.assert_array_equal(labels, model.labels_)
+        np.testing.assert_array_equal(model.fit_predict(X), labels)
+
+
+def test_nearest_center_is_exact_and_ties_go_to_the_lowest_index():
+    # Far from the origin, torch.cdist's matrix-product path (used above 25
+    # rows) loses the differences between distances; nearest_center does not.
+    generator = torch.Generator().manual_seed(0)
+    Z = 1000 + torch.rand(200, 4, generator=generator)
+    centers = 1000 + torch.rand(10, 4, generator=generator)
+    expected = torch.cdist(Z.double(), centers.double()).argmin(dim=1)
+    np.testing.assert_array_equal(nearest_center(Z, centers), expected)
+    one_by_one = torch.cat([nearest_center(Z[i : i + 1], centers) for i in range(len(Z))])
+    np.testing.assert_array_equal(one_by_one, expected)
+    # A duplicated centre never wins over its first copy.
+    doubled = torch.cat([centers, centers])
+    np.testing.assert_array_equal(nearest_center(Z, doubled), expected)
+    np.testing.assert_array_equal(nearest_center(Z, centers.flip(0).repeat(2, 1)), 9 - expected)
