@@ -248,9 +248,12 @@ class ACAIKMeans(AutoencoderKMeans):
         is trained to output 0; in ``[0, 1]``.
     n_init : int, default=10
         Number of k-means initialisations on the embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation (autoencoder and critic), batch shuffling,
         the interpolation coefficients and k-means. Pass an int for

@@ -59,9 +59,12 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Learning rate of the Adam optimiser.
     n_init : int, default=10
         Number of k-means initialisations on the embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and k-means. Pass an int
         for reproducible labels on the CPU.

@@ -385,6 +385,11 @@ class DACNet(ClusteringNet):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.schedule_done_ = not self.set_thresholds(0)
 
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # The last batch's reference output: training state, not pickled.
+        self.reference_ = None
+        super().on_train_end(net, X=X, y=y, **kwargs)
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.schedule_done_:
             raise KeyboardInterrupt
@@ -467,9 +472,12 @@ class DAC(BaseDeepClusterer):
         updates per epoch, which learned faster in our runs on MNIST.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and the augmentation.
         Pass an int for reproducible labels on the CPU.

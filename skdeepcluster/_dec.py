@@ -56,7 +56,7 @@ class DECNet(ClusteringNet):
     ``target_`` holds P for every training sample (looked up per batch by the
     sample indices that :class:`~skdeepcluster._torch_utils.IndexedDataset`
     passes as ``y``). It is set before training, from the initial centres,
-    and refreshed from the current Q over all the data at the end of every
+    dropped when training ends, and refreshed from the current Q over all the data at the end of every
     ``update_interval``-th epoch. At each refresh the fraction of samples
     whose argmax label changed since the previous refresh is recorded in the
     history as ``label_change``; below ``tol``, training stops (raising
@@ -94,6 +94,12 @@ class DECNet(ClusteringNet):
         self.converged_ = False
         if not hasattr(self, "target_"):
             self.labels_at_refresh_ = self.refresh_target(X.X)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Per-sample training state: not kept, so not pickled with the model.
+        for name in ("target_", "labels_at_refresh_"):
+            self.__dict__.pop(name, None)
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.converged_:
@@ -202,9 +208,12 @@ class DEC(BaseAutoencoderClusterer):
         spherical start uses the groups' means.
     n_init : int, default=10
         Number of k-means initialisations on the pretrained embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and k-means. Pass an int
         for reproducible labels on the CPU.

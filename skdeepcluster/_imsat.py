@@ -296,9 +296,12 @@ class IMSAT(BaseDeepClusterer):
         (see ``benchmarks/NOTES.rst``).
     lr : float, default=2e-3
         Learning rate of the Adam optimiser.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and the random
         directions of the perturbations. Pass an int for reproducible labels
@@ -514,6 +517,9 @@ class IMSAT(BaseDeepClusterer):
                 best, self.net_ = start, net
         if self.max_epochs > start_epochs:
             self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
+        # Per-sample training state (kept as perturbation_radius_): not
+        # pickled with the net.
+        del self.net_.radius_
         self.n_iter_ = len(self.net_.history)
 
         logits = self._batched_eval(self.net_.module_, X)

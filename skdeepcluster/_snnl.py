@@ -152,7 +152,8 @@ class SNNLNet(AutoencoderNet):
     the embedding itself.
 
     The labels live in ``labels_`` (one per training sample, ``-1`` for
-    unknown) and are looked up per batch with the sample indices.
+    unknown, dropped when training ends) and are looked up per batch with
+    the sample indices.
     ``given_labels`` holds the user's labels (or ``None``). The term is
     added from epoch ``warmup_epochs`` (zero-based) on; before that the net
     trains as a plain :class:`AutoencoderNet`. When ``pseudo_labels`` is
@@ -271,7 +272,8 @@ class SNNLNet(AutoencoderNet):
             hook.remove()
         self._hooks = []
         self._activations = []
-        del self.anchor_X_
+        # Per-sample training state: not kept, so not pickled with the model.
+        del self.anchor_X_, self.labels_, self.anchor_indices_
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def _store_activation(self, module, inputs, output):
@@ -433,9 +435,12 @@ class SNNLKMeans(AutoencoderKMeans):
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
         unlabelled samples). When False, ``y`` is ignored and the estimator
         is a clustering method.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the choice of anchors
         and k-means. Pass an int for reproducible labels on the CPU.

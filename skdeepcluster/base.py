@@ -23,7 +23,9 @@ from ._torch_utils import (
     IndexedDataset,
     batched,
     make_generator,
+    move_net,
     nearest_center,
+    net_on_cpu,
     resolve_device,
     student_t_assignment,
     to_numpy,
@@ -57,7 +59,7 @@ class BaseDeepClusterer(
         "input_shape": [tuple, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "device": [str],
+        "device": [str, torch.device, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -270,6 +272,40 @@ class BaseDeepClusterer(
             return batched(module, X, max(self.batch_size, 1024))
         finally:
             module.train(was_training)
+
+    # -- pickling ----------------------------------------------------------
+
+    def _nets(self, state):
+        """Names of the skorch nets among the attributes ``state``."""
+        from skorch import NeuralNet
+
+        return [name for name, value in state.items() if isinstance(value, NeuralNet)]
+
+    def __getstate__(self):
+        # Pickle the nets on the CPU, so that a model trained on a GPU loads
+        # on any machine; __setstate__ moves them to ``device`` when it is
+        # there.
+        # A copy: object.__getstate__ may return the instance's own __dict__.
+        state = dict(super().__getstate__())
+        for name in self._nets(state):
+            state[name] = net_on_cpu(state[name])
+        if "_device" in state:
+            state["_device"] = torch.device("cpu")
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_device" not in state:
+            return
+        try:
+            device = resolve_device(self.device)
+        except ValueError as exc:
+            warnings.warn(f"{exc} The model runs on the CPU instead.", UserWarning)
+            device = torch.device("cpu")
+        if device.type != "cpu":
+            for name in self._nets(state):
+                move_net(getattr(self, name), device)
+        self._device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -8,7 +8,21 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import fast_estimator
 from skdeepcluster import AutoencoderKMeans, SNNLKMeans
-from skdeepcluster._snnl import annealed_temperature, soft_nearest_neighbour_loss
+from skdeepcluster._snnl import SNNLNet, annealed_temperature, soft_nearest_neighbour_loss
+
+
+@pytest.fixture
+def final_net_labels(monkeypatch):
+    """The net's labels as training ends (the net drops them afterwards)."""
+    recorded = []
+    on_train_end = SNNLNet.on_train_end
+
+    def record(self, *args, **kwargs):
+        recorded.append(self.labels_.cpu().numpy())
+        on_train_end(self, *args, **kwargs)
+
+    monkeypatch.setattr(SNNLNet, "on_train_end", record)
+    return recorded
 
 
 def _brute_force_snnl(features, labels, temperature):
@@ -93,7 +107,7 @@ def _square_of_blobs():
 
 
 @pytest.mark.parametrize("axis", [0, 1])
-def test_partial_labels_choose_the_clustering(axis):
+def test_partial_labels_choose_the_clustering(axis, final_net_labels):
     X, position = _square_of_blobs()
     side = (position[:, axis] > 0).astype(int)
     y = np.full(len(X), -1)
@@ -107,7 +121,7 @@ def test_partial_labels_choose_the_clustering(axis):
     assert adjusted_rand_score(side, model.labels_) > 0.9
     np.testing.assert_array_equal(model.classes_, [0, 1])
     # Only the given labels are known to the net: the others stay -1.
-    net_labels = model.net_.labels_.cpu().numpy()
+    (net_labels,) = final_net_labels
     np.testing.assert_array_equal(net_labels[labelled], side[labelled])
     assert (np.delete(net_labels, labelled) == -1).all()
 
@@ -133,13 +147,13 @@ def test_fit_predict_uses_the_labels():
         assert adjusted_rand_score(side, labels) > 0.9
 
 
-def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs):
+def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs, final_net_labels):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
     model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(
         X, y_partial
     )
-    net_labels = model.net_.labels_.cpu().numpy()
+    (net_labels,) = final_net_labels
     labelled = y_partial >= 0
     np.testing.assert_array_equal(net_labels[labelled], y_partial[labelled])
     assert (net_labels >= 0).all()
@@ -191,11 +205,11 @@ def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
     assert calls[1:n_refreshes] == [(1, False)] * (n_refreshes - 1)
 
 
-def test_no_labels_uses_kmeans_pseudo_labels(blobs):
+def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
     X, y = blobs
     model = fast_estimator(SNNLKMeans, n_clusters=3, pretrain_epochs=6, random_state=0).fit(X)
     history = model.net_.history
-    net_labels = model.net_.labels_.cpu().numpy()
+    (net_labels,) = final_net_labels
     assert set(net_labels) == {0, 1, 2}
     assert adjusted_rand_score(y, net_labels) > 0.9
     # Refreshed at each epoch after the warm-up (the first refresh has no
@@ -302,3 +316,12 @@ def test_use_labels_without_y(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="use_labels=True but fit was called without y"):
         fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X)
+
+
+def test_training_state_is_dropped(blobs):
+    X, y = blobs
+    y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0)
+    model.fit(X, y_partial)
+    for name in ("labels_", "anchor_indices_", "anchor_X_"):
+        assert not hasattr(model.net_, name)
