@@ -270,7 +270,8 @@ class ACAIKMeans(AutoencoderKMeans):
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float
-        k-means inertia of the training embedding.
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run.
     net_ : skorch.NeuralNet

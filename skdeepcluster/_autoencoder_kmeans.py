@@ -79,7 +79,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float
-        k-means inertia of the training embedding.
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run.
     net_ : skorch.NeuralNet
@@ -199,7 +200,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         # scikit-learn computes in its own arithmetic and may break a near
         # tie the other way.
         self.labels_ = to_numpy(self._predict(X)).astype(np.intp)
-        self.inertia_ = self.kmeans_.inertia_
+        # From labels_, so that inertia_ is -score(X) on the training data.
+        self._set_inertia(X)
 
     def _cluster_embedding(self, Z, random_state):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""

@@ -495,6 +495,9 @@ class DAC(BaseDeepClusterer):
         Mean label feature (output of :meth:`transform`) of each cluster's
         training samples, so that :meth:`score` measures how tightly the
         label features gather by cluster.
+    inertia_ : float
+        Sum of squared distances of the training label features to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of epochs run.
     net_ : skorch.NeuralNet
@@ -659,6 +662,7 @@ class DAC(BaseDeepClusterer):
                 for k in range(len(self._kept_clusters))
             ]
         )
+        self._set_inertia(X)
 
     def _embed(self, X):
         return self._batched_eval(self.net_.module_, X)

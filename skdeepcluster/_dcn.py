@@ -189,6 +189,9 @@ class DCN(BaseAutoencoderClusterer):
         embedding.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The centres in the embedding space.
+    inertia_ : float
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of joint-training epochs run (pretraining not included).
     net_ : skorch.NeuralNet
@@ -329,3 +332,4 @@ class DCN(BaseAutoencoderClusterer):
         labels = to_numpy(nearest_center(self._embed(X), centers))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(centers)[kept]
+        self._set_inertia(X)

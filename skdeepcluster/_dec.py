@@ -228,6 +228,9 @@ class DEC(BaseAutoencoderClusterer):
         model, which is also the argmax of Q.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The learned centres in the embedding space.
+    inertia_ : float
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of clustering epochs run (pretraining not included).
     net_ : skorch.NeuralNet
@@ -365,6 +368,7 @@ class DEC(BaseAutoencoderClusterer):
         labels = to_numpy(nearest_center(self._embed(X), self.net_.module_.centers.detach()))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(self.net_.module_.centers)[kept]
+        self._set_inertia(X)
 
     def _initial_centers(self, embedding, random_state):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""

@@ -322,6 +322,9 @@ class IMSAT(BaseDeepClusterer):
         ``H(Y) - mu * H(Y|X)`` on the training data of each start at the end
         of its ``init_epochs`` (of its ``max_epochs`` when ``n_init=1``). The
         start with the highest value was kept.
+    inertia_ : float
+        Sum of squared distances of the training embeddings (:meth:`transform`) to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run by the kept network.
     net_ : skorch.NeuralNet
@@ -530,6 +533,7 @@ class IMSAT(BaseDeepClusterer):
         self.cluster_centers_ = np.stack(
             [Z[self.labels_ == k].mean(axis=0) for k in range(len(self._kept))]
         )
+        self._set_inertia(X)
 
     def _start_net(self, random_state, max_epochs, radius):
         """A freshly initialised net: new weights, its own shuffling seed."""

@@ -46,7 +46,8 @@ class BaseDeepClusterer(
     validation.
 
     Subclasses implement :meth:`_fit` and :meth:`_embed`, and set
-    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``.
+    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``,
+    then call :meth:`_set_inertia`.
     The default :meth:`_predict_proba` is a Student's t kernel around
     ``cluster_centers_`` and the default :meth:`_predict` the nearest centre;
     methods with a classification head override both. ``labels_`` must be
@@ -260,9 +261,17 @@ class BaseDeepClusterer(
             Opposite of the sum of squared distances to the assigned centres.
         """
         X_tensor = self._validate_for_inference(X)
-        Z = self._embed(X_tensor)
-        centers = self._cluster_centers_tensor()[self._predict(X_tensor)]
-        return -float((Z - centers).pow(2).sum())
+        return -self._sum_of_squares(X_tensor, self._predict(X_tensor))
+
+    def _sum_of_squares(self, X, labels):
+        """Squared distances of the embeddings of ``X`` to their ``labels``' centres, summed."""
+        Z = self._embed(X)
+        labels = torch.as_tensor(labels, device=Z.device)
+        return float((Z - self._cluster_centers_tensor()[labels]).pow(2).sum())
+
+    def _set_inertia(self, X):
+        """Set ``inertia_`` from ``labels_``: ``-score`` of the training data."""
+        self.inertia_ = self._sum_of_squares(X, self.labels_)
 
     def _batched_eval(self, module, X):
         """Run ``module`` on ``X`` in evaluation mode, in batches, without grad."""

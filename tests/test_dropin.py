@@ -88,3 +88,13 @@ def test_nearest_center_is_exact_and_ties_go_to_the_lowest_index():
     doubled = torch.cat([centers, centers])
     np.testing.assert_array_equal(nearest_center(Z, doubled), expected)
     np.testing.assert_array_equal(nearest_center(Z, centers.flip(0).repeat(2, 1)), 9 - expected)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_inertia_is_the_training_sum_of_squares(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    assert model.inertia_ == -model.score(X)
+    Z = model.transform(X).astype(np.float64)
+    expected = ((Z - model.cluster_centers_[model.labels_]) ** 2).sum()
+    assert model.inertia_ == pytest.approx(expected, rel=1e-4)
