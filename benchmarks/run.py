@@ -12,7 +12,8 @@ One estimator on MNIST-test (``../shared/data``), with parameters::
         --param pretrain_epochs=50
 
 SNNLKMeans given 1 % of the labels (``use_labels=True`` and ``fit(X, y)`` with
-``-1`` for the other 99 %; the scores are still computed on every sample against the true labels)::
+``-1`` for the other 99 %; the scores are still computed on every sample
+against the true labels)::
 
     python benchmarks/run.py SNNLKMeans --dataset mnist-test --label-fraction 0.01
 
@@ -97,8 +98,8 @@ def main(argv=None):
     parser.add_argument("--images", action="store_true", help="pass input_shape of the dataset's images")
     parser.add_argument("--no-kmeans", action="store_true", help="skip the raw k-means baseline")
     parser.add_argument("--label-fraction", type=float, help="pass this stratified fraction of "
-                        "the labels to fit, -1 for the rest, and set use_labels=True (for "
-                        "semi-supervised SNNLKMeans)")
+                        "the labels to fit, -1 for the rest, and set "
+                        "use_labels=True (for semi-supervised SNNLKMeans)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
 

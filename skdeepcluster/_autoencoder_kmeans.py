@@ -3,7 +3,6 @@
 from numbers import Integral
 
 import numpy as np
-
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
@@ -188,7 +187,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     def _fit(self, X, y, random_state):
         self._fit_autoencoder_kmeans(X, random_state)
 
-    def _fit_autoencoder_kmeans(self, X, random_state, pretrain_params=None, kmeans_params=None):
+    def _fit_autoencoder_kmeans(
+        self, X, random_state, pretrain_params=None, kmeans_params=None
+    ):
         """Pretrain, then k-means on the embedding; extra arguments go to the hooks."""
         self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
         self.n_iter_ = len(self.net_.history)

@@ -56,8 +56,8 @@ class DECNet(ClusteringNet):
     ``target_`` holds P for every training sample (looked up per batch by the
     sample indices that :class:`~skdeepcluster._torch_utils.IndexedDataset`
     passes as ``y``). It is set before training, from the initial centres,
-    dropped when training ends, and refreshed from the current Q over all the data at the end of every
-    ``update_interval``-th epoch. At each refresh the fraction of samples
+    refreshed from the current Q over all the data at the end of every
+    ``update_interval``-th epoch, and dropped when training ends. At each refresh the fraction of samples
     whose argmax label changed since the previous refresh is recorded in the
     history as ``label_change``; below ``tol``, training stops (raising
     :class:`KeyboardInterrupt` at the start of the next epoch, as skorch's own
@@ -365,7 +365,8 @@ class DEC(BaseAutoencoderClusterer):
         self.n_iter_ = len(self.net_.history)
         # The nearest centre, which is the argmax of Q, computed as predict
         # computes it so that predict(X) returns labels_.
-        labels = to_numpy(nearest_center(self._embed(X), self.net_.module_.centers.detach()))
+        centers = self.net_.module_.centers.detach()
+        labels = to_numpy(nearest_center(self._embed(X), centers))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(self.net_.module_.centers)[kept]
         self._set_inertia(X)

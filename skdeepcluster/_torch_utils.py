@@ -209,7 +209,8 @@ def nearest_center(Z, centers):
     >>> import torch
     >>> from skdeepcluster._torch_utils import nearest_center
     >>> # 1.0 is as far from 2.0 as from 0.0: the tie goes to centre 0.
-    >>> nearest_center(torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[2.0], [0.0]]))
+    >>> Z, centers = torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[2.0], [0.0]])
+    >>> nearest_center(Z, centers)
     tensor([1, 0, 0])
     """
     distances = torch.cdist(

@@ -264,7 +264,7 @@ class BaseDeepClusterer(
         return -self._sum_of_squares(X_tensor, self._predict(X_tensor))
 
     def _sum_of_squares(self, X, labels):
-        """Squared distances of the embeddings of ``X`` to their ``labels``' centres, summed."""
+        """Sum of squared distances of the embeddings of ``X`` to their centres."""
         Z = self._embed(X)
         labels = torch.as_tensor(labels, device=Z.device)
         return float((Z - self._cluster_centers_tensor()[labels]).pow(2).sum())

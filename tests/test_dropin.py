@@ -48,7 +48,8 @@ def test_grid_search_does_not_train_on_y(cls, blobs):
             )
             for train, test in cv.split(X)
         ]
-        assert search.cv_results_["mean_test_score"][i] == pytest.approx(np.mean(expected))
+        mean_score = search.cv_results_["mean_test_score"][i]
+        assert mean_score == pytest.approx(np.mean(expected))
     refit = clone(estimator).set_params(**search.best_params_).fit(X)
     np.testing.assert_array_equal(search.best_estimator_.labels_, refit.labels_)
 
@@ -82,12 +83,15 @@ def test_nearest_center_is_exact_and_ties_go_to_the_lowest_index():
     centers = 1000 + torch.rand(10, 4, generator=generator)
     expected = torch.cdist(Z.double(), centers.double()).argmin(dim=1)
     np.testing.assert_array_equal(nearest_center(Z, centers), expected)
-    one_by_one = torch.cat([nearest_center(Z[i : i + 1], centers) for i in range(len(Z))])
+    one_by_one = torch.cat(
+        [nearest_center(Z[i : i + 1], centers) for i in range(len(Z))]
+    )
     np.testing.assert_array_equal(one_by_one, expected)
     # A duplicated centre never wins over its first copy.
     doubled = torch.cat([centers, centers])
     np.testing.assert_array_equal(nearest_center(Z, doubled), expected)
-    np.testing.assert_array_equal(nearest_center(Z, centers.flip(0).repeat(2, 1)), 9 - expected)
+    reversed_twice = centers.flip(0).repeat(2, 1)
+    np.testing.assert_array_equal(nearest_center(Z, reversed_twice), 9 - expected)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
