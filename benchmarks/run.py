@@ -11,8 +11,9 @@ One estimator on MNIST-test (``../shared/data``), with parameters::
     python benchmarks/run.py AutoencoderKMeans --dataset mnist-test --seeds 0 \\
         --param pretrain_epochs=50
 
-SNNLKMeans given 1 % of the labels (``fit(X, y)`` with ``-1`` for the other
-99 %; the scores are still computed on every sample against the true labels)::
+SNNLKMeans given 1 % of the labels (``use_labels=True`` and ``fit(X, y)`` with
+``-1`` for the other 99 %; the scores are still computed on every sample
+against the true labels)::
 
     python benchmarks/run.py SNNLKMeans --dataset mnist-test --label-fraction 0.01
 
@@ -97,7 +98,8 @@ def main(argv=None):
     parser.add_argument("--images", action="store_true", help="pass input_shape of the dataset's images")
     parser.add_argument("--no-kmeans", action="store_true", help="skip the raw k-means baseline")
     parser.add_argument("--label-fraction", type=float, help="pass this stratified fraction of "
-                        "the labels to fit, -1 for the rest (for semi-supervised SNNLKMeans)")
+                        "the labels to fit, -1 for the rest, and set "
+                        "use_labels=True (for semi-supervised SNNLKMeans)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
 
@@ -114,7 +116,14 @@ def main(argv=None):
     }
     for name in names:
         cls = getattr(skdeepcluster, name)
-        candidates[name] = lambda seed, cls=cls: cls(n_clusters=n_clusters, random_state=seed, **params)
+        cls_params = dict(params)
+        # Estimators ignore y unless asked to use it (SNNLKMeans' use_labels);
+        # the others cluster without the labels, as before.
+        if args.label_fraction is not None and "use_labels" in cls().get_params():
+            cls_params["use_labels"] = True
+        candidates[name] = lambda seed, cls=cls, cls_params=cls_params: cls(
+            n_clusters=n_clusters, random_state=seed, **cls_params
+        )
 
     print(f"# dataset={args.dataset} n={len(X)} d={X.shape[1]} seeds={args.seeds} params={params}"
           f" label_fraction={args.label_fraction}")

@@ -49,7 +49,7 @@ search = GridSearchCV(
     refit="accuracy",
     cv=StratifiedKFold(n_splits=3, shuffle=True, random_state=0),
 )
-search.fit(X, y)  # y is only used by the scorers, never by fit
+search.fit(X, y)  # fit ignores y; only the scorers compare with it
 print("best parameters:", search.best_params_)
 print(f"best held-out accuracy: {search.best_score_:.3f}")
 

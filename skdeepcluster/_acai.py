@@ -248,9 +248,12 @@ class ACAIKMeans(AutoencoderKMeans):
         is trained to output 0; in ``[0, 1]``.
     n_init : int, default=10
         Number of k-means initialisations on the embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation (autoencoder and critic), batch shuffling,
         the interpolation coefficients and k-means. Pass an int for
@@ -262,11 +265,13 @@ class ACAIKMeans(AutoencoderKMeans):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample.
+        Cluster of each training sample: its nearest centre, as
+        :meth:`predict` computes it.
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float
-        k-means inertia of the training embedding.
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run.
     net_ : skorch.NeuralNet

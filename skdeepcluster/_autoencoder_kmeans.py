@@ -2,6 +2,7 @@
 
 from numbers import Integral
 
+import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
@@ -57,9 +58,12 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Learning rate of the Adam optimiser.
     n_init : int, default=10
         Number of k-means initialisations on the embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and k-means. Pass an int
         for reproducible labels on the CPU.
@@ -69,11 +73,13 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample.
+        Cluster of each training sample: its nearest centre, as
+        :meth:`predict` computes it.
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float
-        k-means inertia of the training embedding.
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run.
     net_ : skorch.NeuralNet
@@ -180,12 +186,24 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.verbose = verbose
 
     def _fit(self, X, y, random_state):
-        self.net_ = self._pretrain(X, random_state)
+        self._fit_autoencoder_kmeans(X, random_state)
+
+    def _fit_autoencoder_kmeans(
+        self, X, random_state, pretrain_params=None, kmeans_params=None
+    ):
+        """Pretrain, then k-means on the embedding; extra arguments go to the hooks."""
+        self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
         self.n_iter_ = len(self.net_.history)
-        self.kmeans_ = self._cluster_embedding(self._embed(X), random_state)
-        self.labels_ = self.kmeans_.labels_
+        self.kmeans_ = self._cluster_embedding(
+            self._embed(X), random_state, **(kmeans_params or {})
+        )
         self.cluster_centers_ = self.kmeans_.cluster_centers_
-        self.inertia_ = self.kmeans_.inertia_
+        # predict's nearest-centre rule rather than kmeans_.labels_, which
+        # scikit-learn computes in its own arithmetic and may break a near
+        # tie the other way.
+        self.labels_ = to_numpy(self._predict(X)).astype(np.intp)
+        # From labels_, so that inertia_ is -score(X) on the training data.
+        self._set_inertia(X)
 
     def _cluster_embedding(self, Z, random_state):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""

@@ -385,6 +385,11 @@ class DACNet(ClusteringNet):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.schedule_done_ = not self.set_thresholds(0)
 
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # The last batch's reference output: training state, not pickled.
+        self.reference_ = None
+        super().on_train_end(net, X=X, y=y, **kwargs)
+
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.schedule_done_:
             raise StopTraining
@@ -468,9 +473,12 @@ class DAC(BaseDeepClusterer):
         updates.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and the augmentation.
         Pass an int for reproducible labels on the CPU.
@@ -481,11 +489,16 @@ class DAC(BaseDeepClusterer):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: the argmax of its label feature.
+        Cluster of each training sample: the argmax of its label feature
+        (computed from the scores before the softmax, as :meth:`predict`
+        does).
     cluster_centers_ : ndarray of shape (n_clusters_found, n_clusters)
         Mean label feature (output of :meth:`transform`) of each cluster's
         training samples, so that :meth:`score` measures how tightly the
         label features gather by cluster.
+    inertia_ : float
+        Sum of squared distances of the training label features to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of epochs run.
     net_ : skorch.NeuralNet
@@ -638,8 +651,11 @@ class DAC(BaseDeepClusterer):
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
         features = to_numpy(self._embed(X))
+        # The argmax of the scores, as predict computes it: the label feature
+        # is their softmax, whose rounding can tie two clusters the scores
+        # tell apart.
         self.labels_, self._kept_clusters = self._check_n_clusters_found(
-            features.argmax(axis=1)
+            to_numpy(self._scores(X).argmax(dim=1))
         )
         self.cluster_centers_ = np.stack(
             [
@@ -647,20 +663,24 @@ class DAC(BaseDeepClusterer):
                 for k in range(len(self._kept_clusters))
             ]
         )
+        self._set_inertia(X)
 
     def _embed(self, X):
         return self._batched_eval(self.net_.module_, X)
 
-    def _kept_scores(self, X):
-        kept = torch.as_tensor(self._kept_clusters, device=self._device)
+    def _scores(self, X):
+        """Scores of all ``n_clusters`` outputs (evaluation mode)."""
         module = self.net_.module_
         was_training = module.training
         module.eval()
         try:
-            scores = batched(module.scores, X, max(self.batch_size, 1024))
+            return batched(module.scores, X, max(self.batch_size, 1024))
         finally:
             module.train(was_training)
-        return scores[:, kept]
+
+    def _kept_scores(self, X):
+        scores = self._scores(X)
+        return scores[:, torch.as_tensor(self._kept_clusters, device=scores.device)]
 
     def _predict_proba(self, X):
         # The label feature rescaled to sum to one over the kept clusters is

@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
 from ._nets import AutoencoderNet
-from ._torch_utils import to_numpy
+from ._torch_utils import nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -50,9 +50,10 @@ def update_centroids(centers, counts, Z, labels):
 class DCNNet(AutoencoderNet):
     """skorch autoencoder net with DCN's k-means term and alternating updates.
 
-    The net carries the k-means state: ``centers_`` (not a parameter: the
-    optimiser never sees it), ``counts_`` and the hard ``assignments_`` of
-    every training sample. Each training step
+    The net carries the k-means state while it trains: ``centers_`` (not a
+    parameter: the optimiser never sees it), ``counts_`` and the hard
+    ``assignments_`` of every training sample; :class:`DCN` sets them before
+    training and removes them after. Each training step
 
     1. updates the network on reconstruction plus
        ``kmeans_weight / 2 * ||f(x_i) - m_{s_i}||^2`` with the assignments
@@ -169,9 +170,12 @@ class DCN(BaseAutoencoderClusterer):
         the centres follow it.
     n_init : int, default=10
         Number of k-means initialisations on the pretrained embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and k-means. Pass an int
         for reproducible labels on the CPU.
@@ -185,6 +189,9 @@ class DCN(BaseAutoencoderClusterer):
         embedding.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The centres in the embedding space.
+    inertia_ : float
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of joint-training epochs run (pretraining not included).
     net_ : skorch.NeuralNet
@@ -324,6 +331,10 @@ class DCN(BaseAutoencoderClusterer):
             self.net_.partial_fit(self._dataset(X))
         self.n_iter_ = len(self.net_.history)
         centers = self.net_.centers_
-        labels = to_numpy(torch.cdist(self._embed(X), centers).argmin(dim=1))
+        # The assignments and counts are per-sample training state, and the
+        # centres live on in cluster_centers_: not kept, so not pickled.
+        del self.net_.assignments_, self.net_.centers_, self.net_.counts_
+        labels = to_numpy(nearest_center(self._embed(X), centers))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(centers)[kept]
+        self._set_inertia(X)

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._nets import ClusteringNet, StopTraining
-from ._torch_utils import batched, log_student_t_assignment, to_numpy
+from ._torch_utils import batched, log_student_t_assignment, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -56,8 +56,8 @@ class DECNet(ClusteringNet):
     ``target_`` holds P for every training sample (looked up per batch by the
     sample indices that :class:`~skdeepcluster._torch_utils.IndexedDataset`
     passes as ``y``). It is set before training, from the initial centres,
-    and refreshed from the current Q over all the data at the end of every
-    ``update_interval``-th epoch. At each refresh the fraction of samples
+    refreshed from the current Q over all the data at the end of every
+    ``update_interval``-th epoch, and dropped when training ends. At each refresh the fraction of samples
     whose argmax label changed since the previous refresh is recorded in the
     history as ``label_change``; below ``tol``, training stops (raising
     :class:`~skdeepcluster._nets.StopTraining`, skorch's way of stopping, at
@@ -94,6 +94,12 @@ class DECNet(ClusteringNet):
         self.converged_ = False
         if not hasattr(self, "target_"):
             self.labels_at_refresh_ = self.refresh_target(X.X)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Per-sample training state: not kept, so not pickled with the model.
+        for name in ("target_", "labels_at_refresh_"):
+            self.__dict__.pop(name, None)
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.converged_:
@@ -199,9 +205,12 @@ class DEC(BaseAutoencoderClusterer):
         the spherical start uses the groups' means.
     n_init : int, default=10
         Number of k-means initialisations on the pretrained embedding.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and k-means. Pass an int
         for reproducible labels on the CPU.
@@ -212,10 +221,13 @@ class DEC(BaseAutoencoderClusterer):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: the argmax of Q under the final
-        model, which is also its nearest centre.
+        Cluster of each training sample: its nearest centre under the final
+        model, which is also the argmax of Q.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The learned centres in the embedding space.
+    inertia_ : float
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of clustering epochs run (pretraining not included).
     net_ : skorch.NeuralNet
@@ -243,8 +255,9 @@ class DEC(BaseAutoencoderClusterer):
     centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
     :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
 
-    ``predict_proba`` returns Q and ``predict`` its argmax, so ``predict`` on
-    the training data reproduces ``labels_``. DEC has no
+    ``predict_proba`` returns Q and ``predict`` the nearest centre (the
+    argmax of Q), computed as for ``labels_``, so ``predict`` on the training
+    data reproduces ``labels_``. DEC has no
     ``inverse_transform``: the decoder is discarded after pretraining and no
     longer matches the refined encoder.
 
@@ -352,9 +365,13 @@ class DEC(BaseAutoencoderClusterer):
         # hook (initial target P) when clustering_epochs is 0.
         self.net_.partial_fit(self._dataset(X))
         self.n_iter_ = len(self.net_.history)
-        labels = to_numpy(self.net_.soft_assignments(X).argmax(dim=1))
+        # The nearest centre, which is the argmax of Q, computed as predict
+        # computes it so that predict(X) returns labels_.
+        centers = self.net_.module_.centers.detach()
+        labels = to_numpy(nearest_center(self._embed(X), centers))
         self.labels_, kept = self._check_n_clusters_found(labels)
         self.cluster_centers_ = to_numpy(self.net_.module_.centers)[kept]
+        self._set_inertia(X)
 
     def _initial_centers(self, embedding, random_state):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""

@@ -296,9 +296,12 @@ class IMSAT(BaseDeepClusterer):
         number of steps of the paper's schedule (see the benchmarks page).
     lr : float, default=2e-3
         Learning rate of the Adam optimiser.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and the random
         directions of the perturbations. Pass an int for reproducible labels
@@ -319,6 +322,9 @@ class IMSAT(BaseDeepClusterer):
         ``H(Y) - mu * H(Y|X)`` on the training data of each start at the end
         of its ``init_epochs`` (of its ``max_epochs`` when ``n_init=1``). The
         start with the highest value was kept.
+    inertia_ : float
+        Sum of squared distances of the training embeddings (:meth:`transform`) to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run by the kept network.
     net_ : skorch.NeuralNet
@@ -515,6 +521,9 @@ class IMSAT(BaseDeepClusterer):
         if self.max_epochs > start_epochs:
             self.net_.stage = f"training of start {best + 1}"
             self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
+        # Per-sample training state (kept as perturbation_radius_): not
+        # pickled with the net.
+        del self.net_.radius_
         self.n_iter_ = len(self.net_.history)
 
         logits = self._batched_eval(self.net_.module_, X)
@@ -525,6 +534,7 @@ class IMSAT(BaseDeepClusterer):
         self.cluster_centers_ = np.stack(
             [Z[self.labels_ == k].mean(axis=0) for k in range(len(self._kept))]
         )
+        self._set_inertia(X)
 
     def _start_net(self, random_state, max_epochs, radius, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

@@ -152,7 +152,8 @@ class SNNLNet(AutoencoderNet):
     the embedding itself.
 
     The labels live in ``labels_`` (one per training sample, ``-1`` for
-    unknown) and are looked up per batch with the sample indices.
+    unknown, dropped when training ends) and are looked up per batch with
+    the sample indices.
     ``given_labels`` holds the user's labels (or ``None``). The term is
     added from epoch ``warmup_epochs`` (zero-based) on; before that the net
     trains as a plain :class:`AutoencoderNet`. When ``pseudo_labels`` is
@@ -270,7 +271,8 @@ class SNNLNet(AutoencoderNet):
             hook.remove()
         self._hooks = []
         self._activations = []
-        del self.anchor_X_
+        # Per-sample training state: not kept, so not pickled with the model.
+        del self.anchor_X_, self.labels_, self.anchor_indices_
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def _store_activation(self, module, inputs, output):
@@ -336,24 +338,29 @@ class SNNLKMeans(AutoencoderKMeans):
     the classes are pulled apart progressively. k-means then clusters the
     embedding, as in :class:`AutoencoderKMeans`.
 
-    The loss needs labels. ``fit(X, y)`` uses them, ``-1`` marking
-    unlabelled samples (scikit-learn's semi-supervised convention). Without
-    labels (``y=None``) the estimator is a clustering method. Either way
-    training starts with ``warmup_epochs`` of plain autoencoder training
-    (with the neighbourhood smoothing term of :class:`AutoencoderKMeans`);
-    from then on every sample without a label gets a pseudo-label at the
-    start of each epoch, from k-means on the current embedding, and the SNNL
-    holds the embedding to these labels (self-training that tightens the
-    clusters k-means finds):
+    The loss needs labels. By default ``y`` is ignored, as by every other
+    clusterer, so that :class:`~sklearn.model_selection.GridSearchCV`,
+    :func:`~sklearn.model_selection.cross_val_score` or a
+    :class:`~sklearn.pipeline.Pipeline`, which pass ``y`` to ``fit``, never
+    train on the labels they score with. With ``use_labels=True``,
+    ``fit(X, y)`` uses them, ``-1`` marking unlabelled samples
+    (scikit-learn's semi-supervised convention). Either way training starts
+    with ``warmup_epochs`` of plain autoencoder training (with the
+    neighbourhood smoothing term of :class:`AutoencoderKMeans`); from then
+    on every sample without a label gets a pseudo-label at the start of
+    each epoch, from k-means on the current embedding, and the SNNL holds
+    the embedding to these labels (self-training that tightens the clusters
+    k-means finds):
 
-    * ``y=None``: k-means with ``n_init`` restarts the first time (the
+    * no labels: k-means with ``n_init`` restarts the first time (the
       partition the SNNL then keeps), warm-started afterwards;
-    * partial ``y``: k-means seeded with the mean embedding of each given
-      class ("seeded k-means" [3]_), the labelled samples keeping their
-      label; every batch is also joined by up to ``batch_size`` labelled
-      samples, so that labelled pairs meet at every step. When ``y`` has
-      ``n_clusters`` classes, the final k-means is seeded the same way, so
-      cluster ``k`` is the ``k``-th class of ``classes_``.
+    * partial ``y`` with ``use_labels=True``: k-means seeded with the mean
+      embedding of each given class ("seeded k-means" [3]_), the labelled
+      samples keeping their label; every batch is also joined by up to
+      ``batch_size`` labelled samples, so that labelled pairs meet at every
+      step. When ``y`` has ``n_clusters`` classes, the final k-means is
+      seeded the same way, so cluster ``k`` is the ``k``-th class of
+      ``classes_``.
 
     Parameters
     ----------
@@ -405,10 +412,10 @@ class SNNLKMeans(AutoencoderKMeans):
         Exponent of the annealed temperature.
     pseudo_labels : bool, default=True
         Give the unlabelled samples pseudo-labels from the current embedding
-        (every epoch after the warm-up): k-means labels when ``y`` is None,
-        k-means seeded with the given classes when some labels are given.
-        When False, unlabelled samples only enter the reconstruction loss,
-        and with ``y=None`` the model is a plain autoencoder.
+        (every epoch after the warm-up): k-means labels when no labels are
+        used, k-means seeded with the given classes when some are. When
+        False, unlabelled samples only enter the reconstruction loss, and
+        without labels the model is a plain autoencoder.
     warmup_epochs : int, default=80
         Epochs of plain autoencoder training (reconstruction and the
         smoothing term) before the soft nearest neighbour term and the first
@@ -419,10 +426,17 @@ class SNNLKMeans(AutoencoderKMeans):
         the model is a plain autoencoder.
     n_init : int, default=10
         Number of k-means initialisations on the final embedding, and of the
-        first pseudo-labelling when ``y`` is None.
-    device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (CUDA when
-        available).
+        first pseudo-labelling when no labels are used.
+    use_labels : bool, default=False
+        Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
+        unlabelled samples). When False, ``y`` is ignored and the estimator
+        is a clustering method.
+    device : str, torch.device or None, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
+        available, else MPS when available, else the CPU), a
+        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
+        pickled with its networks on the CPU; loaded on a machine without
+        ``device``, it runs on the CPU, with a warning.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the choice of anchors
         and k-means. Pass an int for reproducible labels on the CPU.
@@ -432,16 +446,18 @@ class SNNLKMeans(AutoencoderKMeans):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample (k-means on the final embedding).
+        Cluster of each training sample: its nearest k-means centre on the
+        final embedding, as :meth:`predict` computes it.
     cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
         k-means centres in the embedding space.
     inertia_ : float
-        k-means inertia of the training embedding.
+        Sum of squared distances of the training embeddings to their
+        cluster centre (``-score`` of the training data).
     n_iter_ : int
         Number of training epochs run.
     classes_ : ndarray of shape (n_classes,)
         The distinct labels found in ``y`` (``-1`` excluded); empty when
-        ``y`` is None.
+        no labels are used.
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the losses, the temperature
         and the fraction of pseudo-labels that changed at each refresh
@@ -489,7 +505,8 @@ class SNNLKMeans(AutoencoderKMeans):
     >>> X, y = make_blobs(n_samples=60, centers=3, random_state=0)
     >>> y_partial = np.where(np.arange(60) % 10 == 0, y, -1)  # 10 % labelled
     >>> model = SNNLKMeans(n_clusters=3, hidden_dims=(16,), embedding_dim=2,
-    ...                    pretrain_epochs=5, random_state=0).fit(X, y_partial)
+    ...                    pretrain_epochs=5, use_labels=True,
+    ...                    random_state=0).fit(X, y_partial)
     >>> model.labels_.shape
     (60,)
     >>> SNNLKMeans(n_clusters=3, hidden_dims=(16,), embedding_dim=2,
@@ -504,6 +521,7 @@ class SNNLKMeans(AutoencoderKMeans):
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
         "pseudo_labels": ["boolean"],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "use_labels": ["boolean"],
     }
 
     def __init__(
@@ -528,6 +546,7 @@ class SNNLKMeans(AutoencoderKMeans):
         pseudo_labels=True,
         warmup_epochs=80,
         n_init=10,
+        use_labels=False,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -551,6 +570,7 @@ class SNNLKMeans(AutoencoderKMeans):
         self.pseudo_labels = pseudo_labels
         self.warmup_epochs = warmup_epochs
         self.n_init = n_init
+        self.use_labels = use_labels
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -564,8 +584,9 @@ class SNNLKMeans(AutoencoderKMeans):
             Training data. Images are passed flattened; set ``input_shape`` to
             let the network see them as ``(C, H, W)``.
         y : array-like of shape (n_samples,), default=None
-            Class labels guiding the embedding, ``-1`` for unlabelled samples.
-            ``None``: no labels, pseudo-labels from k-means are used (see
+            With ``use_labels=True``, class labels guiding the embedding,
+            ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
+            False (the default): pseudo-labels from k-means are used (see
             ``pseudo_labels``).
 
         Returns
@@ -576,18 +597,20 @@ class SNNLKMeans(AutoencoderKMeans):
         return super().fit(X, y)
 
     def fit_predict(self, X, y=None):
-        """Fit on ``X`` (and the partial labels ``y``) and return ``labels_``.
+        """Fit on ``X`` (and, with ``use_labels=True``, ``y``); return ``labels_``.
 
         scikit-learn's :meth:`~sklearn.base.ClusterMixin.fit_predict` ignores
         ``y``; here it is passed on to :meth:`fit`, so that
-        ``fit_predict(X, y)`` and ``fit(X, y).labels_`` agree.
+        ``fit_predict(X, y)`` and ``fit(X, y).labels_`` agree whatever
+        ``use_labels`` is.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,), default=None
-            Class labels, ``-1`` for unlabelled samples (see :meth:`fit`).
+            Class labels, ``-1`` for unlabelled samples; used only when
+            ``use_labels`` is True (see :meth:`fit`).
 
         Returns
         -------
@@ -598,9 +621,14 @@ class SNNLKMeans(AutoencoderKMeans):
 
     def _encode_labels(self, y, n_samples):
         """Integer codes of ``y`` (``-1`` kept for unlabelled), or None."""
-        if y is None:
+        if not self.use_labels:
             self.classes_ = np.array([], dtype=np.int64)
             return None
+        if y is None:
+            raise ValueError(
+                "use_labels=True but fit was called without y; pass the labels "
+                "(-1 for unlabelled samples) or set use_labels=False."
+            )
         y = column_or_1d(y, warn=True)
         if len(y) != n_samples:
             raise ValueError(
@@ -614,32 +642,31 @@ class SNNLKMeans(AutoencoderKMeans):
         return torch.as_tensor(encoded)
 
     def _fit(self, X, y, random_state):
-        # _pretrain (called by AutoencoderKMeans._fit) reads the labels from
-        # here; they are dropped again once the net has them.
-        self._given_labels = self._encode_labels(y, len(X))
-        try:
-            super()._fit(X, y, random_state)
-        finally:
-            del self._given_labels
+        given = self._encode_labels(y, len(X))
+        self._fit_autoencoder_kmeans(
+            X,
+            random_state,
+            pretrain_params=dict(given_labels=given),
+            kmeans_params=dict(given_labels=given),
+        )
 
-    def _cluster_embedding(self, Z, random_state):
-        given = self._given_labels
-        if given is None or len(self.classes_) != self.n_clusters:
+    def _cluster_embedding(self, Z, random_state, given_labels=None):
+        if given_labels is None or len(self.classes_) != self.n_clusters:
             return super()._cluster_embedding(Z, random_state)
         # One cluster per given class: seed k-means with the classes' mean
         # embeddings, so that the labels pick which of k-means' local optima
         # is found (unsupervised restarts sometimes split a class and merge
         # two others).
-        return seeded_kmeans(Z, given)
+        return seeded_kmeans(Z, given_labels)
 
-    def _pretrain(self, X, random_state, net_cls=None, **net_params):
+    def _pretrain(self, X, random_state, net_cls=None, given_labels=None, **net_params):
         # The only change from AutoencoderKMeans: the autoencoder is trained
         # by SNNLNet. Everything else (network, schedule, k-means) is shared.
         return super()._pretrain(
             X,
             random_state,
             net_cls=net_cls or SNNLNet,
-            given_labels=self._given_labels,
+            given_labels=given_labels,
             alpha=self.alpha,
             temperature=self.temperature,
             temperature_decay=self.temperature_decay,

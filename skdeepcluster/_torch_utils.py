@@ -5,21 +5,23 @@ import re
 
 import torch
 
-_DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps)$")
+_DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps(:0)?)$")
 
 
 def resolve_device(device):
     """Turn the ``device`` parameter into a :class:`torch.device`.
 
-    ``"auto"`` picks the first CUDA device when one is available and the CPU
-    otherwise. Asking for a CUDA device that does not exist is an error rather
-    than a silent fall-back, so a user who asked for a GPU knows they did not
-    get one.
+    ``None`` means the CPU, as in skorch. ``"auto"`` picks the first CUDA
+    device when one is available, else Apple's MPS when available, else the
+    CPU. Asking for a CUDA or MPS device that does not exist is an error
+    rather than a silent fall-back, so a user who asked for a GPU knows they
+    did not get one.
 
     Parameters
     ----------
-    device : str
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``.
+    device : str, torch.device or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``, the
+        :class:`torch.device` of one of these, or ``None``.
 
     Returns
     -------
@@ -27,17 +29,26 @@ def resolve_device(device):
 
     Examples
     --------
+    >>> import torch
     >>> from skdeepcluster._torch_utils import resolve_device
-    >>> resolve_device("cpu")
-    device(type='cpu')
+    >>> resolve_device("cpu"), resolve_device(None), resolve_device(torch.device("cpu"))
+    (device(type='cpu'), device(type='cpu'), device(type='cpu'))
     """
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, torch.device):
+        device = str(device)
     if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
         raise ValueError(
             f"device={device!r} is not understood; use 'cpu', 'cuda', 'cuda:N', "
-            "'mps' or 'auto'."
+            "'mps', 'auto' or None."
         )
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(
@@ -51,9 +62,42 @@ def resolve_device(device):
                 f"device={device!r} was requested but only "
                 f"{torch.cuda.device_count()} CUDA device(s) are visible."
             )
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device='mps' was requested but MPS is not available.")
+    if device.startswith("mps") and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
     return torch.device(device)
+
+
+def net_on_cpu(net):
+    """The skorch ``net``, or a copy of it with every tensor on the CPU.
+
+    skorch pickles a net's modules, criteria and optimisers with their
+    devices; loading them where that device does not exist works only
+    through a fall-back that warns, and any other tensor attribute fails to
+    load. The copy is made through skorch's own ``__getstate__`` and
+    ``__setstate__``, loading the modules with ``map_location="cpu"``, so the
+    original net is left where it is.
+    """
+    if net.device is not None and torch.device(net.device).type == "cpu":
+        return net
+    state = net.__getstate__()
+    state["device"] = "cpu"
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            state[key] = value.cpu()
+    copy = type(net).__new__(type(net))
+    copy.__setstate__(state)
+    return copy
+
+
+def move_net(net, device):
+    """Move the modules and criteria of a skorch ``net`` to ``device``, in place.
+
+    The optimisers' state stays where it is: a fitted estimator only runs
+    the modules, and ``fit`` builds new optimisers.
+    """
+    for name in (*net._modules, *net._criteria):
+        getattr(net, name + "_").to(device)
+    net.device = device
 
 
 @contextlib.contextmanager
@@ -140,6 +184,40 @@ def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
         distances[torch.arange(len(chunk_rows), device=Z.device), chunk_rows] = torch.inf
         neighbours.append(distances.topk(n_neighbors, dim=1, largest=False).indices)
     return torch.cat(neighbours)
+
+
+def nearest_center(Z, centers):
+    """Index of the nearest centre of each row of ``Z``; ties go to the lowest index.
+
+    Each distance is computed from the differences of one row and one
+    centre, not through the ``|z|^2 - 2 z.c + |c|^2`` matrix-product expansion
+    :func:`torch.cdist` switches to above 25 rows: that expansion loses
+    precision, so the label of a sample would depend on how many samples it
+    is labelled with. Computed this way, ``fit`` and ``predict`` agree.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    centers : torch.Tensor of shape (n_clusters, n_features)
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster._torch_utils import nearest_center
+    >>> # 1.0 is as far from 2.0 as from 0.0: the tie goes to centre 0.
+    >>> Z, centers = torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[2.0], [0.0]])
+    >>> nearest_center(Z, centers)
+    tensor([1, 0, 0])
+    """
+    distances = torch.cdist(
+        Z, centers.to(Z.dtype), compute_mode="donot_use_mm_for_euclid_dist"
+    )
+    # argmin returns the first of equal minima: the lowest index.
+    return distances.argmin(dim=1)
 
 
 def to_numpy(tensor):

@@ -24,6 +24,9 @@ from ._torch_utils import (
     IndexedDataset,
     batched,
     make_generator,
+    move_net,
+    nearest_center,
+    net_on_cpu,
     resolve_device,
     student_t_assignment,
     to_numpy,
@@ -86,10 +89,13 @@ class BaseDeepClusterer(
     validation.
 
     Subclasses implement :meth:`_fit` and :meth:`_embed`, and set
-    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``.
+    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``,
+    then call :meth:`_set_inertia`.
     The default :meth:`_predict_proba` is a Student's t kernel around
     ``cluster_centers_`` and the default :meth:`_predict` the nearest centre;
-    methods with a classification head override both.
+    methods with a classification head override both. ``labels_`` must be
+    computed by the same function as :meth:`_predict` (as ``np.intp``), so
+    that ``predict`` on the training data returns ``labels_``.
     """
 
     _parameter_constraints: dict = {
@@ -97,7 +103,7 @@ class BaseDeepClusterer(
         "input_shape": [tuple, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "device": [str],
+        "device": [str, torch.device, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -231,7 +237,7 @@ class BaseDeepClusterer(
         return student_t_assignment(self._embed(X), self._cluster_centers_tensor())
 
     def _predict(self, X):
-        return torch.cdist(self._embed(X), self._cluster_centers_tensor()).argmin(1)
+        return nearest_center(self._embed(X), self._cluster_centers_tensor())
 
     def transform(self, X):
         """Map ``X`` to the learned embedding.
@@ -303,9 +309,17 @@ class BaseDeepClusterer(
             Opposite of the sum of squared distances to the assigned centres.
         """
         X_tensor = self._validate_for_inference(X)
-        Z = self._embed(X_tensor)
-        centers = self._cluster_centers_tensor()[self._predict(X_tensor)]
-        return -float((Z - centers).pow(2).sum())
+        return -self._sum_of_squares(X_tensor, self._predict(X_tensor))
+
+    def _sum_of_squares(self, X, labels):
+        """Sum of squared distances of the embeddings of ``X`` to their centres."""
+        Z = self._embed(X)
+        labels = torch.as_tensor(labels, device=Z.device)
+        return float((Z - self._cluster_centers_tensor()[labels]).pow(2).sum())
+
+    def _set_inertia(self, X):
+        """Set ``inertia_`` from ``labels_``: ``-score`` of the training data."""
+        self.inertia_ = self._sum_of_squares(X, self.labels_)
 
     def _batched_eval(self, module, X):
         """Run ``module`` on ``X`` in evaluation mode, in batches, without grad."""
@@ -315,6 +329,40 @@ class BaseDeepClusterer(
             return batched(module, X, max(self.batch_size, 1024))
         finally:
             module.train(was_training)
+
+    # -- pickling ----------------------------------------------------------
+
+    def _nets(self, state):
+        """Names of the skorch nets among the attributes ``state``."""
+        from skorch import NeuralNet
+
+        return [name for name, value in state.items() if isinstance(value, NeuralNet)]
+
+    def __getstate__(self):
+        # Pickle the nets on the CPU, so that a model trained on a GPU loads
+        # on any machine; __setstate__ moves them to ``device`` when it is
+        # there.
+        # A copy: object.__getstate__ may return the instance's own __dict__.
+        state = dict(super().__getstate__())
+        for name in self._nets(state):
+            state[name] = net_on_cpu(state[name])
+        if "_device" in state:
+            state["_device"] = torch.device("cpu")
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_device" not in state:
+            return
+        try:
+            device = resolve_device(self.device)
+        except ValueError as exc:
+            warnings.warn(f"{exc} The model runs on the CPU instead.", UserWarning, stacklevel=2)
+            device = torch.device("cpu")
+        if device.type != "cpu":
+            for name in self._nets(state):
+                move_net(getattr(self, name), device)
+        self._device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -110,13 +110,26 @@ def test_clustering_loss_scale():
     assert loss.item() == pytest.approx(3.0 / 2 * (25 + 1) / 2 / 6)
 
 
-def test_kmeans_state_is_not_shared_with_kmeans_(overlapping_blobs):
+def test_kmeans_state_is_not_shared_with_kmeans_(overlapping_blobs, monkeypatch):
+    from skdeepcluster._dcn import DCNNet
+
+    counts = []
+    on_train_end = DCNNet.on_train_end
+
+    def record(self, *args, **kwargs):
+        counts.append(self.counts_.sum().item())
+        on_train_end(self, *args, **kwargs)
+
+    monkeypatch.setattr(DCNNet, "on_train_end", record)
     X, _ = overlapping_blobs
     model = fast_estimator(DCN, n_clusters=4, clustering_epochs=5, random_state=0).fit(X)
     assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
     # Each counter started at its k-means cluster size and grew by one per
     # assignment: n_samples per epoch in all.
-    assert model.net_.counts_.sum().item() == pytest.approx(len(X) * (1 + 5))
+    assert counts == [pytest.approx(len(X) * (1 + 5))]
+    # The k-means state is training state, not kept with the fitted model.
+    for name in ("assignments_", "centers_", "counts_"):
+        assert not hasattr(model.net_, name)
 
 
 def test_same_random_state_same_result(overlapping_blobs):

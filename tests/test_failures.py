@@ -9,10 +9,10 @@ import functools
 
 import numpy as np
 import pytest
-from skorch import NeuralNet
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import DAC, DCN, DEC, IMSAT, ACAIKMeans
@@ -51,7 +51,7 @@ def _ids(case):
     return case.__name__ if isinstance(case, type) else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fitted(cls, X_bytes):
     X = np.frombuffer(X_bytes, dtype=np.float32).reshape(-1, 4)
     return fast_estimator(cls, n_clusters=3, random_state=0).fit(X)

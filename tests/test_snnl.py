@@ -8,7 +8,25 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import fast_estimator
 from skdeepcluster import AutoencoderKMeans, SNNLKMeans
-from skdeepcluster._snnl import annealed_temperature, soft_nearest_neighbour_loss
+from skdeepcluster._snnl import (
+    SNNLNet,
+    annealed_temperature,
+    soft_nearest_neighbour_loss,
+)
+
+
+@pytest.fixture
+def final_net_labels(monkeypatch):
+    """The net's labels as training ends (the net drops them afterwards)."""
+    recorded = []
+    on_train_end = SNNLNet.on_train_end
+
+    def record(self, *args, **kwargs):
+        recorded.append(self.labels_.cpu().numpy())
+        on_train_end(self, *args, **kwargs)
+
+    monkeypatch.setattr(SNNLNet, "on_train_end", record)
+    return recorded
 
 
 def _brute_force_snnl(features, labels, temperature):
@@ -71,7 +89,8 @@ def test_annealed_temperature():
 def test_temperature_schedule_in_history(temperature, blobs):
     X, y = blobs
     model = fast_estimator(
-        SNNLKMeans, n_clusters=3, temperature=temperature, temperature_decay=0.7, random_state=0
+        SNNLKMeans, n_clusters=3, temperature=temperature, temperature_decay=0.7,
+        use_labels=True, random_state=0,
     ).fit(X, y)
     recorded = model.net_.history[:, "temperature"]
     if temperature == "annealed":
@@ -92,7 +111,7 @@ def _square_of_blobs():
 
 
 @pytest.mark.parametrize("axis", [0, 1])
-def test_partial_labels_choose_the_clustering(axis):
+def test_partial_labels_choose_the_clustering(axis, final_net_labels):
     X, position = _square_of_blobs()
     side = (position[:, axis] > 0).astype(int)
     y = np.full(len(X), -1)
@@ -100,23 +119,25 @@ def test_partial_labels_choose_the_clustering(axis):
     y[labelled] = side[labelled]
     model = SNNLKMeans(
         2, hidden_dims=(16,), embedding_dim=2, pretrain_epochs=30, batch_size=32, alpha=10.0,
-        pseudo_labels=False, normalize_embedding=False, warmup_epochs=0, random_state=0,
+        pseudo_labels=False, normalize_embedding=False, warmup_epochs=0, use_labels=True,
+        random_state=0,
     ).fit(X, y)
     assert adjusted_rand_score(side, model.labels_) > 0.9
     np.testing.assert_array_equal(model.classes_, [0, 1])
     # Only the given labels are known to the net: the others stay -1.
-    net_labels = model.net_.labels_.cpu().numpy()
+    (net_labels,) = final_net_labels
     np.testing.assert_array_equal(net_labels[labelled], side[labelled])
     assert (np.delete(net_labels, labelled) == -1).all()
 
 
 def test_fit_predict_uses_the_labels():
     # scikit-learn's ClusterMixin.fit_predict drops y; SNNLKMeans passes it
-    # on, so the labels pick the split along either axis of the square.
+    # on (with use_labels=True), so the labels pick the split along either axis of the square.
     X, position = _square_of_blobs()
     params = dict(
         hidden_dims=(16,), embedding_dim=2, pretrain_epochs=30, batch_size=32, alpha=10.0,
-        pseudo_labels=False, normalize_embedding=False, warmup_epochs=0, random_state=0,
+        pseudo_labels=False, normalize_embedding=False, warmup_epochs=0, use_labels=True,
+        random_state=0,
     )
     y = np.full(len(X), -1)
     labelled = np.random.default_rng(0).choice(len(X), 24, replace=False)
@@ -130,11 +151,11 @@ def test_fit_predict_uses_the_labels():
         assert adjusted_rand_score(side, labels) > 0.9
 
 
-def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs):
+def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs, final_net_labels):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
-    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
-    net_labels = model.net_.labels_.cpu().numpy()
+    fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, y_partial)
+    (net_labels,) = final_net_labels
     labelled = y_partial >= 0
     np.testing.assert_array_equal(net_labels[labelled], y_partial[labelled])
     assert (net_labels >= 0).all()
@@ -148,7 +169,9 @@ def test_given_classes_name_the_clusters(blobs):
     X, y = blobs
     names = np.array([30, 10, 20])[y]
     y_partial = np.where(np.arange(len(y)) % 5 == 0, names, -1)
-    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(
+        X, y_partial
+    )
     np.testing.assert_array_equal(model.classes_, [10, 20, 30])
     assert (model.classes_[model.labels_] == names).mean() > 0.9
 
@@ -157,7 +180,7 @@ def test_labels_wait_for_the_warm_up(blobs):
     # The soft nearest neighbour term starts after warmup_epochs, given
     # labels or not.
     X, y = blobs
-    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, y)
     history = model.net_.history
     warm_up_batches = history[0, "batches"] + history[1, "batches"]
     assert all("clustering_loss" not in batch for batch in warm_up_batches)
@@ -184,11 +207,11 @@ def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
     assert calls[1:n_refreshes] == [(1, False)] * (n_refreshes - 1)
 
 
-def test_no_labels_uses_kmeans_pseudo_labels(blobs):
+def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
     X, y = blobs
     model = fast_estimator(SNNLKMeans, n_clusters=3, pretrain_epochs=6, random_state=0).fit(X)
     history = model.net_.history
-    net_labels = model.net_.labels_.cpu().numpy()
+    (net_labels,) = final_net_labels
     assert set(net_labels) == {0, 1, 2}
     assert adjusted_rand_score(y, net_labels) > 0.9
     # Refreshed at each epoch after the warm-up (the first refresh has no
@@ -214,22 +237,26 @@ def test_without_any_label_it_is_a_plain_autoencoder(params, blobs):
 
 def test_hooks_are_removed_after_fit(blobs):
     X, y = blobs
-    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, y)
     assert all(not m._forward_hooks for m in model.net_.module_.modules())
 
 
 def test_same_seed_same_labels(blobs):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 4 == 0, y, -1)
-    a = fast_estimator(SNNLKMeans, n_clusters=3, random_state=3).fit(X, y_partial)
-    b = fast_estimator(SNNLKMeans, n_clusters=3, random_state=3).fit(X, y_partial)
+    a = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=3).fit(
+        X, y_partial
+    )
+    b = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=3).fit(
+        X, y_partial
+    )
     np.testing.assert_array_equal(a.labels_, b.labels_)
 
 
 def test_string_labels_are_accepted(blobs):
     X, y = blobs
     names = np.array(["a", "b", "c"])[y]
-    model = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, names)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, names)
     np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
 
 
@@ -243,6 +270,7 @@ def test_string_labels_are_accepted(blobs):
         (dict(alpha=-1.0), "alpha"),
         (dict(warmup_epochs=-1), "warmup_epochs"),
         (dict(pseudo_labels="yes"), "pseudo_labels"),
+        (dict(use_labels="yes"), "use_labels"),
     ],
 )
 def test_bad_parameters(params, message, blobs):
@@ -254,6 +282,48 @@ def test_bad_parameters(params, message, blobs):
 def test_labels_of_wrong_length(blobs):
     X, y = blobs
     with pytest.raises(ValueError, match="y has 89 labels but X has 90 samples"):
-        fast_estimator(SNNLKMeans, n_clusters=3).fit(X, y[:-1])
+        fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, y[:-1])
     with pytest.raises(ValueError):
-        fast_estimator(SNNLKMeans, n_clusters=3).fit(X, np.c_[y, y])
+        fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, np.c_[y, y])
+
+
+def test_labels_are_ignored_unless_asked(blobs):
+    # By default y is ignored like every other clusterer ignores it, so a
+    # model selection tool that passes y cannot leak the labels into fit.
+    X, y = blobs
+    y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
+    with_y = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
+    without_y = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(with_y.labels_, without_y.labels_)
+    np.testing.assert_array_equal(with_y.transform(X), without_y.transform(X))
+    assert len(with_y.classes_) == 0
+    # Even y of the wrong length is ignored, as by KMeans.
+    fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y[:-1])
+
+
+def test_use_labels_changes_the_training(blobs):
+    X, y = blobs
+    y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
+    unsupervised = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
+    supervised = fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, random_state=0
+    ).fit(X, y_partial)
+    assert not np.allclose(supervised.transform(X), unsupervised.transform(X))
+    np.testing.assert_array_equal(supervised.classes_, [0, 1, 2])
+    # The given classes seed the final k-means: cluster k is class k.
+    assert (supervised.labels_ == y).mean() > 0.9
+
+
+def test_use_labels_without_y(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="use_labels=True but fit was called without y"):
+        fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X)
+
+
+def test_training_state_is_dropped(blobs):
+    X, y = blobs
+    y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0)
+    model.fit(X, y_partial)
+    for name in ("labels_", "anchor_indices_", "anchor_X_"):
+        assert not hasattr(model.net_, name)

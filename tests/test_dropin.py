@@ -1,0 +1,104 @@
+"""Drop-in behaviour for scikit-learn's model selection tools, which pass
+``y`` to ``fit``: no estimator may train on it unless explicitly asked."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+
+from conftest import all_estimators, fast_estimator
+from skdeepcluster._torch_utils import nearest_center
+from skdeepcluster.metrics import ari_scorer
+
+ESTIMATORS = all_estimators()
+ids = [cls.__name__ for cls in ESTIMATORS]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_cross_validation_does_not_train_on_y(cls, blobs):
+    X, y = blobs
+    estimator = fast_estimator(cls, n_clusters=3, random_state=0)
+    cv = KFold(3, shuffle=True, random_state=0)
+    results = cross_validate(
+        estimator, X, y, cv=cv, scoring=ari_scorer, return_estimator=True
+    )
+    for (train, test), fitted, score in zip(
+        cv.split(X), results["estimator"], results["test_score"]
+    ):
+        unsupervised = clone(estimator).fit(X[train])
+        np.testing.assert_array_equal(fitted.labels_, unsupervised.labels_)
+        assert score == ari_scorer(unsupervised, X[test], y[test])
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_grid_search_does_not_train_on_y(cls, blobs):
+    X, y = blobs
+    estimator = fast_estimator(cls, n_clusters=3, random_state=0)
+    cv = KFold(2, shuffle=True, random_state=0)
+    search = GridSearchCV(
+        estimator, {"n_clusters": [2, 3]}, scoring=ari_scorer, cv=cv
+    ).fit(X, y)
+    for i, n_clusters in enumerate(search.cv_results_["param_n_clusters"]):
+        expected = [
+            ari_scorer(
+                clone(estimator).set_params(n_clusters=n_clusters).fit(X[train]),
+                X[test],
+                y[test],
+            )
+            for train, test in cv.split(X)
+        ]
+        mean_score = search.cv_results_["mean_test_score"][i]
+        assert mean_score == pytest.approx(np.mean(expected))
+    refit = clone(estimator).set_params(**search.best_params_).fit(X)
+    np.testing.assert_array_equal(search.best_estimator_.labels_, refit.labels_)
+
+
+@pytest.fixture(scope="module")
+def duplicated_digits():
+    # 40 copies each of 5 distinct rows, more clusters than distinct points:
+    # every distance ties with a copy's, and some centres may coincide.
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:5].astype(np.float32) / 16.0
+    return np.repeat(X, 40, axis=0)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_predict_on_training_data_is_labels(cls, duplicated_digits, blobs):
+    for X in (duplicated_digits, blobs[0]):
+        model = fast_estimator(cls, n_clusters=10, random_state=0).fit(X)
+        labels = model.predict(X)
+        assert model.labels_.dtype == labels.dtype == np.intp
+        np.testing.assert_array_equal(labels, model.labels_)
+        np.testing.assert_array_equal(model.fit_predict(X), labels)
+
+
+def test_nearest_center_is_exact_and_ties_go_to_the_lowest_index():
+    # Far from the origin, torch.cdist's matrix-product path (used above 25
+    # rows) loses the differences between distances; nearest_center does not.
+    generator = torch.Generator().manual_seed(0)
+    Z = 1000 + torch.rand(200, 4, generator=generator)
+    centers = 1000 + torch.rand(10, 4, generator=generator)
+    expected = torch.cdist(Z.double(), centers.double()).argmin(dim=1)
+    np.testing.assert_array_equal(nearest_center(Z, centers), expected)
+    one_by_one = torch.cat(
+        [nearest_center(Z[i : i + 1], centers) for i in range(len(Z))]
+    )
+    np.testing.assert_array_equal(one_by_one, expected)
+    # A duplicated centre never wins over its first copy.
+    doubled = torch.cat([centers, centers])
+    np.testing.assert_array_equal(nearest_center(Z, doubled), expected)
+    reversed_twice = centers.flip(0).repeat(2, 1)
+    np.testing.assert_array_equal(nearest_center(Z, reversed_twice), 9 - expected)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_inertia_is_the_training_sum_of_squares(cls, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    assert model.inertia_ == -model.score(X)
+    Z = model.transform(X).astype(np.float64)
+    expected = ((Z - model.cluster_centers_[model.labels_]) ** 2).sum()
+    assert model.inertia_ == pytest.approx(expected, rel=1e-4)
