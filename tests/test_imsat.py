@@ -14,6 +14,7 @@ from conftest import fast_estimator
 from skdeepcluster import IMSAT
 from skdeepcluster._imsat import (
     IMSATNet,
+    _kth_neighbour_distance,
     entropy_terms,
     frozen_batch_norm_statistics,
     kl_divergence,
@@ -161,6 +162,56 @@ def test_fixed_radius_and_neighbours_capped(four_blobs):
     capped = fast_estimator(IMSAT, n_clusters=2, eps_neighbors=50, random_state=0).fit(few)
     distances, _ = NearestNeighbors(n_neighbors=12).fit(few).kneighbors(few)
     np.testing.assert_allclose(capped.perturbation_radius_, 0.25 * distances[:, -1], rtol=1e-5)
+
+
+def _exact_kth_distance(X, k):
+    distances, _ = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()
+    return distances[:, -1]
+
+
+def test_kth_neighbour_distance_exact_on_small_data():
+    X = np.random.RandomState(0).randn(300, 5)
+    random_state = np.random.RandomState(1)
+    distances = _kth_neighbour_distance(X, 10, 300, random_state)
+    np.testing.assert_array_equal(distances, _exact_kth_distance(X, 10))
+    # No reference sample is drawn, so the fit's later random draws (the
+    # nets' seeds) are those they were before the subsampling existed.
+    assert random_state.randint(1000) == np.random.RandomState(1).randint(1000)
+
+
+@pytest.mark.parametrize("k", [10, 3])
+def test_kth_neighbour_distance_subsampled_is_close_to_exact(k):
+    X = np.random.RandomState(0).randn(5000, 20).astype(np.float32)
+    exact = _exact_kth_distance(X, k)
+    approx = _kth_neighbour_distance(X, k, 1000, np.random.RandomState(0))
+    relative_error = np.abs(approx / exact - 1)
+    # The k-th neighbour among 1,000 of 5,000 points lies about
+    # 5 ** (1 / 20) - 1 = 8% farther than among all of them; the rescaling by
+    # the estimated intrinsic dimension must remove that bias (the median
+    # error measured is 2-3%, the bound leaves room for other seeds).
+    assert np.median(relative_error) < 0.05
+    assert abs(np.median(approx / exact) - 1) < 0.03
+    # Without the rescaling the error would show (about 10% measured).
+    unscaled = NearestNeighbors(n_neighbors=k).fit(X[:1000]).kneighbors(X[1000:])[0]
+    assert np.median(unscaled[:, -1] / exact[1000:]) > 1.05
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_perturbation_radius_subsampled_in_fit(four_blobs):
+    X, _ = four_blobs
+
+    def radius(random_state):
+        model = fast_estimator(IMSAT, n_clusters=4, max_epochs=1, random_state=random_state)
+        model._radius_reference_size = 100  # of the 200 samples
+        return model.fit(X).perturbation_radius_
+
+    first = radius(0)
+    np.testing.assert_array_equal(first, radius(0))
+    assert not np.array_equal(first, radius(1))
+    # Half the data as reference in 6 dimensions: 4-7% median error over
+    # reference seeds 0-4.
+    exact = 0.25 * _exact_kth_distance(X, 10)
+    assert np.median(np.abs(first / exact - 1)) < 0.15
 
 
 @pytest.mark.parametrize("augmentation", ["vat", "rpt"])
