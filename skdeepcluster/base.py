@@ -86,7 +86,7 @@ class BaseDeepClusterer(
     :meth:`_fit`. The public inference methods (``predict``, ``predict_proba``,
     ``transform``, ``score``) check that the estimator is fitted, validate the
     input against the training data and call the private hooks, which do no
-    validation.
+    validation, on one batch at a time (see :meth:`_map_batches`).
 
     Subclasses implement :meth:`_fit` and :meth:`_embed`, and set
     ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``,
@@ -222,9 +222,56 @@ class BaseDeepClusterer(
     # -- inference ---------------------------------------------------------
 
     def _validate_for_inference(self, X):
+        """Check that ``self`` is fitted and ``X`` matches the training data.
+
+        ``X`` is returned as a NumPy array, not converted to a tensor: a
+        memory-mapped array stays one, and :meth:`_map_batches` reads it one
+        batch at a time.
+        """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return self._to_tensor(X)
+        return validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+
+    def _batch_to_tensor(self, X_batch):
+        """float32 tensor of the rows ``X_batch`` on the device, shaped for the net."""
+        _check_float32_range(X_batch)
+        # torch.tensor copies, so read-only or memory-mapped input is safe.
+        X_tensor = torch.tensor(X_batch, dtype=torch.float32)
+        if self.input_shape is not None:
+            X_tensor = X_tensor.view(-1, *self.input_shape)
+        return X_tensor.to(self._device)
+
+    def _map_batches(self, function, X):
+        """Apply the hook ``function`` to ``X`` batch by batch, without grad.
+
+        Each batch of ``max(batch_size, 1024)`` rows (the batches of
+        :meth:`_batched_eval`, so that results equal those computed on the
+        whole training tensor during ``fit``) is converted to float32 and
+        moved to the device on its own, and its output written into one
+        preallocated array: the memory used beyond the input and the output
+        is that of a batch, whatever ``n_samples`` is.
+
+        Parameters
+        ----------
+        function : callable
+            Maps a tensor batch to a tensor with one row per sample.
+        X : ndarray of shape (n_samples, n_features)
+            Validated input; may be a memory map.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, ...)
+            The outputs, with ``function``'s dtype.
+        """
+        batch_size = max(self.batch_size, 1024)
+        out = None
+        with torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                batch = self._batch_to_tensor(X[start : start + batch_size])
+                result = to_numpy(function(batch))
+                if out is None:
+                    out = np.empty((len(X), *result.shape[1:]), dtype=result.dtype)
+                out[start : start + len(result)] = result
+        return out
 
     @abstractmethod
     def _embed(self, X):
@@ -252,7 +299,7 @@ class BaseDeepClusterer(
         X_new : ndarray of shape (n_samples, n_components)
             The embedding, in the space where ``cluster_centers_`` live.
         """
-        return to_numpy(self._embed(self._validate_for_inference(X)))
+        return self._map_batches(self._embed, self._validate_for_inference(X))
 
     def predict(self, X):
         """Predict the cluster each sample in ``X`` belongs to.
@@ -267,7 +314,8 @@ class BaseDeepClusterer(
         labels : ndarray of shape (n_samples,)
             Index of the cluster each sample belongs to.
         """
-        return to_numpy(self._predict(self._validate_for_inference(X))).astype(np.intp)
+        labels = self._map_batches(self._predict, self._validate_for_inference(X))
+        return labels.astype(np.intp, copy=False)
 
     def predict_proba(self, X):
         """Soft cluster assignments of ``X``.
@@ -282,10 +330,12 @@ class BaseDeepClusterer(
         proba : ndarray of shape (n_samples, n_clusters_found)
             Probability of each sample belonging to each cluster; rows sum to 1.
         """
-        proba = to_numpy(self._predict_proba(self._validate_for_inference(X)))
-        # Renormalise in float64 so rows sum to 1 to double precision.
+        proba = self._map_batches(self._predict_proba, self._validate_for_inference(X))
+        # Renormalise in float64 so rows sum to 1 to double precision; in
+        # place, to hold one float64 copy of the output rather than two.
         proba = proba.astype(np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba
 
     def score(self, X, y=None):
         """Opposite of the within-cluster sum of squares in embedding space.
@@ -308,14 +358,25 @@ class BaseDeepClusterer(
         score : float
             Opposite of the sum of squared distances to the assigned centres.
         """
-        X_tensor = self._validate_for_inference(X)
-        return -self._sum_of_squares(X_tensor, self._predict(X_tensor))
+        X = self._validate_for_inference(X)
+
+        def squared_distances(X_batch):
+            return self._squared_distances(X_batch, self._predict(X_batch))
+
+        return -float(self._map_batches(squared_distances, X).sum(dtype=np.float64))
+
+    def _squared_distances(self, X, labels):
+        """Squared distance of the embedding of each row of ``X`` to its centre."""
+        Z = self._embed(X)
+        labels = torch.as_tensor(labels, device=Z.device)
+        return (Z - self._cluster_centers_tensor()[labels]).pow(2).sum(dim=1)
 
     def _sum_of_squares(self, X, labels):
         """Sum of squared distances of the embeddings of ``X`` to their centres."""
-        Z = self._embed(X)
-        labels = torch.as_tensor(labels, device=Z.device)
-        return float((Z - self._cluster_centers_tensor()[labels]).pow(2).sum())
+        # Summed per sample, then over samples in float64, as score() sums
+        # the batches it computes: the two agree exactly on the training data.
+        squared = to_numpy(self._squared_distances(X, labels))
+        return float(squared.sum(dtype=np.float64))
 
     def _set_inertia(self, X):
         """Set ``inertia_`` from ``labels_``: ``-score`` of the training data."""

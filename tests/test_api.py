@@ -72,6 +72,45 @@ def test_score_prefers_own_clusters(cls, blobs):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_inference_streams_memmap_in_batches(cls, blobs, tmp_path):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    # Three inference batches of at most 1024 rows, the last one short.
+    rng = np.random.RandomState(0)
+    X_new = (X[rng.randint(len(X), size=2500)] + rng.normal(0, 0.1, (2500, 4))).astype(
+        np.float32
+    )
+    # The whole-tensor computation the inference methods used to do.
+    with torch.no_grad():
+        whole = model._to_tensor(X_new)
+        Z = model._embed(whole).numpy()
+        labels = model._predict(whole).numpy()
+        proba = model._predict_proba(whole).numpy().astype(np.float64)
+    proba /= proba.sum(axis=1, keepdims=True)
+    centers = model.cluster_centers_[labels]
+    inertia = ((Z - centers) ** 2).sum(axis=1).astype(np.float64).sum()
+
+    stored = np.lib.format.open_memmap(tmp_path / "X.npy", "w+", np.float32, X_new.shape)
+    stored[:] = X_new
+    stored.flush()
+    X_map = np.load(tmp_path / "X.npy", mmap_mode="r")
+    batch_sizes = []
+    to_tensor = model._batch_to_tensor
+
+    def spy(X_batch):
+        batch_sizes.append(len(X_batch))
+        return to_tensor(X_batch)
+
+    model._batch_to_tensor = spy
+    np.testing.assert_array_equal(model.transform(X_map), Z)
+    np.testing.assert_array_equal(model.predict(X_map), labels)
+    np.testing.assert_allclose(model.predict_proba(X_map), proba, rtol=1e-6, atol=1e-12)
+    assert model.score(X_map) == pytest.approx(-inertia, rel=1e-5)
+    # Only batches reach the device, never all of X.
+    assert batch_sizes == [1024, 1024, 452] * 4
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_pickle_roundtrip_keeps_predictions(cls, blobs):
     X, _ = blobs
     model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
