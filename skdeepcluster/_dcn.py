@@ -116,9 +116,13 @@ class DCN(BaseAutoencoderClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
+    hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers (the decoder mirrors them).
         Ignored when ``input_shape`` or ``encoder`` is given.
+        ``"auto"`` uses ``(500, 500, 2000)``, the network of Xie et al.
+        (2016), from 5,000 training samples on and ``(256, 128)`` below:
+        the larger network needs more data and more steps than a small
+        set offers.
     embedding_dim : int, default=10
         Size of the embedding the centres live in.
     input_shape : tuple of int, default=None
@@ -136,13 +140,19 @@ class DCN(BaseAutoencoderClusterer):
         :class:`AutoencoderKMeans`, so the centres are fitted to directions.
         Besides a better k-means start, it keeps the k-means term from being
         lowered by merely shrinking the embedding.
-    pretrain_epochs : int, default=100
+    pretrain_epochs : int or "auto", default="auto"
         Epochs of reconstruction training.
-    smoothing_weight : float, default=1.0
+        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
+        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
+        data sets get enough updates.
+    smoothing_weight : float or "auto", default="auto"
         Weight of the neighbourhood smoothing term of the pretraining, which
         pulls each sample's embedding towards the mean embedding of its
         ``n_neighbors`` nearest neighbours (see :class:`AutoencoderKMeans`).
         ``0`` pretrains a plain autoencoder.
+        ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
+        below: with few samples per cluster the neighbourhoods cross
+        cluster boundaries and the pull merges clusters.
     n_neighbors : int, default=10
         Number of nearest neighbours (in the current embedding) that define a
         sample's neighbourhood for the smoothing term.
@@ -258,14 +268,14 @@ class DCN(BaseAutoencoderClusterer):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(500, 500, 2000),
+        hidden_dims="auto",
         embedding_dim=10,
         input_shape=None,
         encoder=None,
         decoder=None,
         normalize_embedding=True,
-        pretrain_epochs=100,
-        smoothing_weight=1.0,
+        pretrain_epochs="auto",
+        smoothing_weight="auto",
         n_neighbors=10,
         smoothing_start=0.5,
         clustering_epochs=15,

@@ -366,9 +366,13 @@ class SNNLKMeans(AutoencoderKMeans):
     ----------
     n_clusters : int, default=8
         Number of clusters (of k-means, and of the pseudo-labels).
-    hidden_dims : tuple of int, default=(500, 500, 2000)
+    hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers (the decoder mirrors them).
         Ignored when ``input_shape`` or ``encoder`` is given.
+        ``"auto"`` uses ``(500, 500, 2000)``, the network of Xie et al.
+        (2016), from 5,000 training samples on and ``(256, 128)`` below:
+        the larger network needs more data and more steps than a small
+        set offers.
     embedding_dim : int, default=10
         Size of the embedding that k-means clusters.
     input_shape : tuple of int, default=None
@@ -385,14 +389,20 @@ class SNNLKMeans(AutoencoderKMeans):
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
         directions, as in :class:`AutoencoderKMeans`.
-    pretrain_epochs : int, default=100
+    pretrain_epochs : int or "auto", default="auto"
         Epochs of training (reconstruction plus SNNL).
-    smoothing_weight : float, default=1.0
+        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
+        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
+        data sets get enough updates.
+    smoothing_weight : float or "auto", default="auto"
         Weight of the neighbourhood smoothing term of the autoencoder
         training, which pulls each sample's embedding towards the mean
         embedding of its ``n_neighbors`` nearest neighbours (see
         :class:`AutoencoderKMeans`).
         ``0`` trains without it, as in the paper.
+        ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
+        below: with few samples per cluster the neighbourhoods cross
+        cluster boundaries and the pull merges clusters.
     n_neighbors : int, default=10
         Number of nearest neighbours (in the current embedding) that define a
         sample's neighbourhood for the smoothing term.
@@ -416,14 +426,15 @@ class SNNLKMeans(AutoencoderKMeans):
         used, k-means seeded with the given classes when some are. When
         False, unlabelled samples only enter the reconstruction loss, and
         without labels the model is a plain autoencoder.
-    warmup_epochs : int, default=80
+    warmup_epochs : int or "auto", default="auto"
         Epochs of plain autoencoder training (reconstruction and the
         smoothing term) before the soft nearest neighbour term and the first
         pseudo-labelling, so that the pseudo-labels come from a clustered
         embedding. The term then holds on to the partition it starts from,
         so it should start after the smoothing term has had time to work
         (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
-        the model is a plain autoencoder.
+        the model is a plain autoencoder. ``"auto"`` is 80 % of the
+        pretraining epochs (80 of the 100 epochs on large data).
     n_init : int, default=10
         Number of k-means initialisations on the final embedding, and of the
         first pseudo-labelling when no labels are used.
@@ -520,7 +531,10 @@ class SNNLKMeans(AutoencoderKMeans):
         "temperature": [StrOptions({"annealed"}), Interval(Real, 0, None, closed="neither")],
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
         "pseudo_labels": ["boolean"],
-        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "warmup_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "use_labels": ["boolean"],
     }
 
@@ -528,14 +542,14 @@ class SNNLKMeans(AutoencoderKMeans):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(500, 500, 2000),
+        hidden_dims="auto",
         embedding_dim=10,
         input_shape=None,
         encoder=None,
         decoder=None,
         normalize_embedding=True,
-        pretrain_epochs=100,
-        smoothing_weight=1.0,
+        pretrain_epochs="auto",
+        smoothing_weight="auto",
         n_neighbors=10,
         smoothing_start=0.5,
         batch_size=256,
@@ -544,7 +558,7 @@ class SNNLKMeans(AutoencoderKMeans):
         temperature="annealed",
         temperature_decay=0.55,
         pseudo_labels=True,
-        warmup_epochs=80,
+        warmup_epochs="auto",
         n_init=10,
         use_labels=False,
         device="cpu",
@@ -641,6 +655,14 @@ class SNNLKMeans(AutoencoderKMeans):
         encoded[~unlabelled] = codes
         return torch.as_tensor(encoded)
 
+    def _check_params_vs_input(self, X):
+        super()._check_params_vs_input(X)
+        self._warmup_epochs = (
+            int(round(0.8 * self._pretrain_epochs))
+            if isinstance(self.warmup_epochs, str)
+            else self.warmup_epochs
+        )
+
     def _fit(self, X, y, random_state):
         given = self._encode_labels(y, len(X))
         self._fit_autoencoder_kmeans(
@@ -671,7 +693,7 @@ class SNNLKMeans(AutoencoderKMeans):
             temperature=self.temperature,
             temperature_decay=self.temperature_decay,
             pseudo_labels=self.pseudo_labels,
-            warmup_epochs=self.warmup_epochs,
+            warmup_epochs=self._warmup_epochs,
             n_clusters=self.n_clusters,
             kmeans_n_init=self.n_init,
             **net_params,

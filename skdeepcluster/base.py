@@ -17,7 +17,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._torch_utils import (
@@ -443,26 +443,69 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [tuple, list, StrOptions({"auto"})],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "encoder": [torch.nn.Module, None],
         "decoder": [torch.nn.Module, None],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "normalize_embedding": ["boolean"],
-        "smoothing_weight": [Interval(Real, 0, None, closed="left")],
+        "smoothing_weight": [
+            Interval(Real, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "smoothing_start": [Interval(Real, 0, 1, closed="both")],
     }
 
-    # Estimators that do not expose these as parameters keep the raw
-    # (unnormalised) embedding and pretrain on reconstruction alone.
-    normalize_embedding = False
-    smoothing_weight = 0.0
-    n_neighbors = 10
-    smoothing_start = 0.5
+    # The "auto" sizes (see _check_params_vs_input). DEC's d-500-500-2000
+    # network (Xie et al. 2016) has about three million weights: on a few
+    # thousand samples it neither trains in a few thousand steps nor gives an
+    # embedding that clusters better than a smaller one, while from about ten
+    # thousand samples on (MNIST) the larger network clusters better.
+    _LARGE_DATA = 5000
+    _LARGE_HIDDEN_DIMS = (500, 500, 2000)
+    _SMALL_HIDDEN_DIMS = (256, 128)
+    # At least this many epochs and this many optimiser steps: an epoch of a
+    # few hundred samples is one or two steps, far too few to train on.
+    _MIN_PRETRAIN_EPOCHS = 100
+    _MIN_PRETRAIN_STEPS = 2000
+
+    def _check_params_vs_input(self, X):
+        """Resolve the ``"auto"`` sizes for ``X`` into private attributes.
+
+        Sets ``_hidden_dims``, ``_pretrain_epochs`` and ``_smoothing_weight``,
+        the values training uses, as :class:`~sklearn.cluster.KMeans` sets
+        ``_n_init`` from its ``"auto"``.
+        """
+        n_samples = len(X)
+        large = n_samples >= self._LARGE_DATA
+        self._hidden_dims = (
+            (self._LARGE_HIDDEN_DIMS if large else self._SMALL_HIDDEN_DIMS)
+            if _is_auto(self.hidden_dims)
+            else tuple(self.hidden_dims)
+        )
+        if _is_auto(self.pretrain_epochs):
+            steps_per_epoch = int(np.ceil(n_samples / self.batch_size))
+            self._pretrain_epochs = max(
+                self._MIN_PRETRAIN_EPOCHS,
+                int(np.ceil(self._MIN_PRETRAIN_STEPS / steps_per_epoch)),
+            )
+        else:
+            self._pretrain_epochs = self.pretrain_epochs
+        # The smoothing pulls each sample towards its neighbours' mean; with
+        # few samples per cluster those neighbourhoods cross clusters and the
+        # pull merges them, so it is on by default only for large data.
+        if _is_auto(self.smoothing_weight):
+            self._smoothing_weight = 1.0 if large else 0.0
+        else:
+            self._smoothing_weight = self.smoothing_weight
 
     def _check_fit_input(self, X):
         super()._check_fit_input(X)
+        self._check_params_vs_input(X)
         if (
             self.normalize_embedding
             and self.embedding_dim == 1
@@ -498,7 +541,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 ConvEncoder(self.input_shape, self.embedding_dim),
                 ConvDecoder(self.input_shape, self.embedding_dim),
             )
-        hidden_dims = tuple(self.hidden_dims)
+        hidden_dims = self._hidden_dims
         return Autoencoder(
             MLPEncoder(n_features, hidden_dims, self.embedding_dim),
             MLPDecoder(self.embedding_dim, hidden_dims[::-1], n_features),
@@ -508,9 +551,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         """Build and train an autoencoder net on ``X``; return the fitted net."""
         from ._nets import AutoencoderNet
 
-        max_epochs = self.pretrain_epochs if max_epochs is None else max_epochs
+        max_epochs = self._pretrain_epochs if max_epochs is None else max_epochs
         smoothing = dict(
-            smoothing_weight=self.smoothing_weight,
+            smoothing_weight=self._smoothing_weight,
             n_neighbors=self.n_neighbors,
             smoothing_start=int(round(self.smoothing_start * max_epochs)),
             normalize_targets=self.normalize_embedding,
@@ -559,6 +602,10 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         return to_numpy(decoded).reshape(len(Z), -1)
 
 
+def _is_auto(value):
+    return isinstance(value, str) and value == "auto"
+
+
 def _check_float32_range(X):
     """Reject values that become infinite when cast to the networks' float32."""
     if X.dtype == np.float32 or X.size == 0:
@@ -579,7 +626,7 @@ def _check_hidden_dims(estimator):
     # themselves would otherwise fail inside torch (negative) or build a
     # network whose zero-width layer carries no information.
     hidden_dims = getattr(estimator, "hidden_dims", None)
-    if hidden_dims is None:
+    if hidden_dims is None or _is_auto(hidden_dims):
         return
     if not all(
         isinstance(width, Integral) and not isinstance(width, bool) and width > 0

@@ -143,7 +143,12 @@ def test_nearest_neighbours_match_scikit_learn():
 def test_smoothing_starts_at_the_given_fraction_of_training(blobs):
     X, _ = blobs
     model = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, pretrain_epochs=6, smoothing_start=0.5, random_state=0
+        AutoencoderKMeans,
+        n_clusters=3,
+        pretrain_epochs=6,
+        smoothing_weight=1.0,
+        smoothing_start=0.5,
+        random_state=0,
     ).fit(X)
     has_term = ["smoothing_loss" in epoch["batches"][0] for epoch in model.net_.history]
     assert has_term == [False, False, False, True, True, True]
@@ -184,3 +189,30 @@ def test_smoothing_contracts_clusters(blobs):
     smoothed = fast_estimator(AutoencoderKMeans, smoothing_weight=5.0, **params).fit(X)
     plain = fast_estimator(AutoencoderKMeans, smoothing_weight=0.0, **params).fit(X)
     assert spread(smoothed) < spread(plain)
+
+
+@pytest.mark.parametrize("n_samples, large", [(300, False), (6000, True)])
+def test_auto_sizes_follow_the_number_of_samples(n_samples, large, monkeypatch):
+    # "auto" picks the network, the epochs and the smoothing from n_samples;
+    # only the resolution is checked here, so training is skipped.
+    X = np.random.default_rng(0).normal(size=(n_samples, 5)).astype(np.float32)
+    model = AutoencoderKMeans(n_clusters=3, batch_size=100)
+    model._check_params_vs_input(X)
+    assert model._hidden_dims == ((500, 500, 2000) if large else (256, 128))
+    assert model._smoothing_weight == (1.0 if large else 0.0)
+    steps_per_epoch = int(np.ceil(n_samples / 100))
+    assert model._pretrain_epochs == max(100, int(np.ceil(2000 / steps_per_epoch)))
+    assert model._pretrain_epochs * steps_per_epoch >= 2000
+
+
+def test_explicit_sizes_are_used_as_given():
+    X = np.zeros((300, 5), dtype=np.float32)
+    model = AutoencoderKMeans(
+        n_clusters=3, hidden_dims=[7, 3], pretrain_epochs=4, smoothing_weight=0.5
+    )
+    model._check_params_vs_input(X)
+    assert (model._hidden_dims, model._pretrain_epochs, model._smoothing_weight) == (
+        (7, 3),
+        4,
+        0.5,
+    )
