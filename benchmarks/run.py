@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
 
 import skdeepcluster
 from skdeepcluster.datasets import load_digits, load_mnist
@@ -41,14 +42,42 @@ from skdeepcluster.metrics import clustering_accuracy
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+# Small image sets with many classes, as .npz files of uint8 pixels in
+# ../shared/data; images are 32x32 and stored upright.
+IMAGE_SETS = {"coil20": (1, 32, 32), "orl": (1, 32, 32)}
+
+
 def load(name, data_path):
     if name == "digits":
         bunch = load_digits()
     elif name.startswith("mnist-"):
         bunch = load_mnist(name.split("-", 1)[1], path=data_path)
+    elif name in IMAGE_SETS:
+        with np.load(Path(data_path) / f"{name}.npz") as data:
+            X = (data["X"] / 255.0).astype(np.float32)
+            return X, data["y"].astype(np.int64), IMAGE_SETS[name]
     else:
         raise SystemExit(f"unknown dataset {name!r}")
     return bunch.data, bunch.target, bunch.images_shape
+
+
+class UMAPThen:
+    """Reference: UMAP to 10 dimensions (``min_dist=0``), then a clusterer.
+
+    The baseline of McConville et al. (N2D, 2020) applied to the raw
+    features; needs ``umap-learn`` (the ``benchmarks`` extra).
+    """
+
+    def __init__(self, clusterer, seed):
+        self.clusterer, self.seed = clusterer, seed
+
+    def fit_predict(self, X, y=None):
+        import umap
+
+        embedding = umap.UMAP(
+            n_components=10, min_dist=0.0, random_state=self.seed
+        ).fit_transform(X)
+        return self.clusterer.fit_predict(embedding)
 
 
 def parse_params(pairs):
@@ -91,12 +120,15 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("estimators", nargs="*", help="class names (default: all)")
-    parser.add_argument("--dataset", default="digits", help="digits, mnist-test, mnist-train, mnist-all")
+    parser.add_argument("--dataset", default="digits",
+                        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl")
     parser.add_argument("--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--param", action="append", default=[], help="name=value passed to every estimator")
     parser.add_argument("--images", action="store_true", help="pass input_shape of the dataset's images")
     parser.add_argument("--no-kmeans", action="store_true", help="skip the raw k-means baseline")
+    parser.add_argument("--umap", action="store_true", help="add UMAP + KMeans and UMAP + GMM "
+                        "on the raw features as reference rows (needs umap-learn)")
     parser.add_argument("--label-fraction", type=float, help="pass this stratified fraction of "
                         "the labels to fit, -1 for the rest, and set "
                         "use_labels=True (for semi-supervised SNNLKMeans)")
@@ -114,6 +146,13 @@ def main(argv=None):
     candidates = {} if args.no_kmeans else {
         "KMeans(raw)": lambda seed: KMeans(n_clusters, n_init=10, random_state=seed)
     }
+    if args.umap:
+        candidates["UMAP+KMeans(raw)"] = lambda seed: UMAPThen(
+            KMeans(n_clusters, n_init=10, random_state=seed), seed
+        )
+        candidates["UMAP+GMM(raw)"] = lambda seed: UMAPThen(
+            GaussianMixture(n_clusters, random_state=seed), seed
+        )
     for name in names:
         cls = getattr(skdeepcluster, name)
         cls_params = dict(params)
