@@ -10,7 +10,7 @@ from skorch.utils import to_device
 from torch import nn
 
 from ._nets import ClusteringNet, StopTraining
-from ._torch_utils import batched, to_numpy
+from ._torch_utils import module_mode, to_numpy
 from .base import BaseDeepClusterer
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
@@ -304,20 +304,18 @@ def recalibrate_batch_norm(module, X, batch_size):
     if not layers:
         return
     momenta = [layer.momentum for layer in layers]
-    was_training = module.training
-    try:
-        for layer in layers:
-            layer.reset_running_stats()
-            # momentum=None: a cumulative average over the batches seen.
-            layer.momentum = None
-        module.train()
-        with torch.no_grad():
-            for start in range(0, len(X) - batch_size + 1, batch_size):
-                module(X[start : start + batch_size])
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-        module.train(was_training)
+    with module_mode(module, training=True):
+        try:
+            for layer in layers:
+                layer.reset_running_stats()
+                # momentum=None: a cumulative average over the batches seen.
+                layer.momentum = None
+            with torch.no_grad():
+                for start in range(0, len(X) - batch_size + 1, batch_size):
+                    module(X[start : start + batch_size])
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
 
 
 class DACNet(ClusteringNet):
@@ -671,12 +669,7 @@ class DAC(BaseDeepClusterer):
     def _scores(self, X):
         """Scores of all ``n_clusters`` outputs (evaluation mode)."""
         module = self.net_.module_
-        was_training = module.training
-        module.eval()
-        try:
-            return batched(module.scores, X, max(self.batch_size, 1024))
-        finally:
-            module.train(was_training)
+        return self._batched_eval(module, X, module.scores)
 
     def _kept_scores(self, X):
         scores = self._scores(X)

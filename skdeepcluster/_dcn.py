@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
 from ._nets import AutoencoderNet
-from ._torch_utils import nearest_center, to_numpy
+from ._torch_utils import eval_mode, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -83,17 +83,11 @@ class DCNNet(AutoencoderNet):
         if not training:
             return
         X, indices = batch
-        encoder = self.module_.encoder
-        was_training = encoder.training
-        encoder.eval()
-        try:
-            with torch.no_grad():
-                Z = encoder(X.to(self.device))
-                labels = torch.cdist(Z, self.centers_).argmin(dim=1)
-                self.assignments_[indices.to(self.assignments_.device)] = labels
-                update_centroids(self.centers_, self.counts_, Z, labels)
-        finally:
-            encoder.train(was_training)
+        with eval_mode(self.module_.encoder) as encoder, torch.no_grad():
+            Z = encoder(X.to(self.device))
+            labels = torch.cdist(Z, self.centers_).argmin(dim=1)
+            self.assignments_[indices.to(self.assignments_.device)] = labels
+            update_centroids(self.centers_, self.counts_, Z, labels)
 
 
 class DCN(BaseAutoencoderClusterer):

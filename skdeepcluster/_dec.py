@@ -8,7 +8,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._nets import ClusteringNet, StopTraining
-from ._torch_utils import batched, log_student_t_assignment, nearest_center, to_numpy
+from ._torch_utils import (
+    batched_eval,
+    log_student_t_assignment,
+    nearest_center,
+    to_numpy,
+)
 from .base import BaseAutoencoderClusterer
 
 
@@ -71,13 +76,7 @@ class DECNet(ClusteringNet):
 
     def soft_assignments(self, X):
         """Q for all of ``X`` (evaluation mode, no gradient)."""
-        module = self.module_
-        was_training = module.training
-        module.eval()
-        try:
-            return batched(module, X, max(self.batch_size, 1024)).exp()
-        finally:
-            module.train(was_training)
+        return batched_eval(self.module_, X, self.batch_size).exp()
 
     def refresh_target(self, X):
         """Set ``target_`` from the current Q on ``X``; return the labels."""

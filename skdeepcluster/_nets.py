@@ -211,15 +211,9 @@ class AutoencoderNet(ClusteringNet):
 
     def embed(self, X):
         """The encoder's embedding of all of ``X`` (evaluation mode, no gradient)."""
-        from ._torch_utils import batched
+        from ._torch_utils import batched_eval
 
-        encoder = self.module_.encoder
-        was_training = encoder.training
-        encoder.eval()
-        try:
-            return batched(encoder, X, 1024)
-        finally:
-            encoder.train(was_training)
+        return batched_eval(self.module_.encoder, X, self.batch_size)
 
     def neighbourhood_targets(self, X):
         """Smoothing targets of the samples ``X`` (see the class docstring)."""

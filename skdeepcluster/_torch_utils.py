@@ -7,6 +7,12 @@ import torch
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps(:0)?)$")
 
+# Smallest batch that inference runs in (predict, transform, ... and the
+# passes over all the training data during fit: DEC's target, the smoothing
+# targets, ...). One size everywhere, so that a sample's output does not
+# depend on which of these paths computed it.
+INFERENCE_BATCH_SIZE = 1024
+
 
 def resolve_device(device):
     """Turn the ``device`` parameter into a :class:`torch.device`.
@@ -163,6 +169,61 @@ def batched(function, X, batch_size):
     if isinstance(outputs[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*outputs))
     return torch.cat(outputs)
+
+
+def inference_batch_size(batch_size):
+    """Batch size of inference for a training ``batch_size``.
+
+    The training batch size, but at least :data:`INFERENCE_BATCH_SIZE`.
+    """
+    return max(batch_size, INFERENCE_BATCH_SIZE)
+
+
+@contextlib.contextmanager
+def module_mode(module, training):
+    """Put ``module`` in training or evaluation mode inside the block.
+
+    Its previous mode is restored on leaving, even on an error.
+    """
+    was_training = module.training
+    module.train(training)
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def eval_mode(module):
+    """Context manager: ``module`` in evaluation mode inside the block.
+
+    Batch norm uses its running statistics and dropout is off, so the
+    output for a sample does not depend on the others of its batch.
+    """
+    return module_mode(module, training=False)
+
+
+def batched_eval(module, X, batch_size, function=None):
+    """Run ``module`` on ``X`` in evaluation mode, in batches, without gradients.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Put in evaluation mode for the call (see :func:`eval_mode`).
+    X : torch.Tensor of shape (n_samples, ...)
+    batch_size : int
+        The training batch size; inference runs in batches of
+        :func:`inference_batch_size` of it.
+    function : callable, default=None
+        What to apply to each batch, when not ``module`` itself (e.g. one of
+        its methods).
+
+    Returns
+    -------
+    torch.Tensor, or tuple of torch.Tensor
+        The outputs of all batches, concatenated.
+    """
+    with eval_mode(module):
+        return batched(function or module, X, inference_batch_size(batch_size))
 
 
 def nearest_neighbours(Z, n_neighbors, chunk_size=1024):

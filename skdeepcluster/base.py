@@ -22,7 +22,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._torch_utils import (
     IndexedDataset,
-    batched,
+    batched_eval,
+    inference_batch_size,
     make_generator,
     move_net,
     nearest_center,
@@ -243,8 +244,8 @@ class BaseDeepClusterer(
     def _map_batches(self, function, X):
         """Apply the hook ``function`` to ``X`` batch by batch, without grad.
 
-        Each batch of ``max(batch_size, 1024)`` rows (the batches of
-        :meth:`_batched_eval`, so that results equal those computed on the
+        Each batch of ``inference_batch_size(batch_size)`` rows (the batches
+        of :meth:`_batched_eval`, so that results equal those computed on the
         whole training tensor during ``fit``) is converted to float32 and
         moved to the device on its own, and its output written into one
         preallocated array: the memory used beyond the input and the output
@@ -262,7 +263,7 @@ class BaseDeepClusterer(
         ndarray of shape (n_samples, ...)
             The outputs, with ``function``'s dtype.
         """
-        batch_size = max(self.batch_size, 1024)
+        batch_size = inference_batch_size(self.batch_size)
         out = None
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
@@ -382,14 +383,9 @@ class BaseDeepClusterer(
         """Set ``inertia_`` from ``labels_``: ``-score`` of the training data."""
         self.inertia_ = self._sum_of_squares(X, self.labels_)
 
-    def _batched_eval(self, module, X):
-        """Run ``module`` on ``X`` in evaluation mode, in batches, without grad."""
-        was_training = module.training
-        module.eval()
-        try:
-            return batched(module, X, max(self.batch_size, 1024))
-        finally:
-            module.train(was_training)
+    def _batched_eval(self, module, X, function=None):
+        """Run ``module`` (or ``function``) on ``X``: see :func:`batched_eval`."""
+        return batched_eval(module, X, self.batch_size, function)
 
     # -- pickling ----------------------------------------------------------
 
