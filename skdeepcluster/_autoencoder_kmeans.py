@@ -3,10 +3,9 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
-from ._torch_utils import to_numpy
+from ._torch_utils import fit_kmeans, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -217,6 +216,4 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
 
     def _cluster_embedding(self, Z, random_state):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""
-        return KMeans(self.n_clusters, n_init=self.n_init, random_state=random_state).fit(
-            to_numpy(Z)
-        )
+        return fit_kmeans(Z, self.n_clusters, self.n_init, random_state)

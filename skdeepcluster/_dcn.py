@@ -3,11 +3,10 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 
 from ._nets import AutoencoderNet
-from ._torch_utils import eval_mode, nearest_center, to_numpy
+from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -307,9 +306,9 @@ class DCN(BaseAutoencoderClusterer):
         autoencoder = self._pretrain(X, random_state)
         self.pretrain_history_ = autoencoder.history
         module = autoencoder.module_
-        self.kmeans_ = KMeans(
-            self.n_clusters, n_init=self.n_init, random_state=random_state
-        ).fit(to_numpy(self._batched_eval(module.encoder, X)))
+        self.kmeans_ = fit_kmeans(
+            self._batched_eval(module.encoder, X), self.n_clusters, self.n_init, random_state
+        )
         self.net_ = DCNNet(
             module,
             criterion=torch.nn.MSELoss,

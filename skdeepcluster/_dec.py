@@ -3,13 +3,13 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
 from ._nets import ClusteringNet, StopTraining
 from ._torch_utils import (
     batched_eval,
+    fit_kmeans,
     log_student_t_assignment,
     nearest_center,
     to_numpy,
@@ -386,9 +386,7 @@ class DEC(BaseAutoencoderClusterer):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
         spherical = self.init == "spherical-k-means"
         points = torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
-        self.kmeans_ = KMeans(
-            self.n_clusters, n_init=self.n_init, random_state=random_state
-        ).fit(to_numpy(points))
+        self.kmeans_ = fit_kmeans(points, self.n_clusters, self.n_init, random_state)
         # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
             self.kmeans_.cluster_centers_, dtype=embedding.dtype, device=embedding.device

@@ -4,13 +4,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._nets import AutoencoderNet
-from ._torch_utils import to_numpy
+from ._torch_utils import fit_kmeans, to_numpy
 
 # Modules whose outputs count as "hidden layers" for the loss.
 _ACTIVATIONS = (
@@ -139,7 +138,7 @@ def seeded_kmeans(Z, labels):
         Fitted on ``Z``, with one cluster per class.
     """
     centres = to_numpy(class_means(Z, labels.to(Z.device)))
-    return KMeans(len(centres), init=centres, n_init=1).fit(to_numpy(Z))
+    return fit_kmeans(Z, len(centres), n_init=1, init=centres)
 
 
 class SNNLNet(AutoencoderNet):
@@ -216,12 +215,13 @@ class SNNLNet(AutoencoderNet):
             # final k-means (a single restart often splits one class and
             # merges two); later refreshes warm-start from its centres.
             init = getattr(self, "pseudo_centers_", None)
-            kmeans = KMeans(
+            kmeans = fit_kmeans(
+                Z,
                 self.n_clusters,
-                init="k-means++" if init is None else init,
                 n_init=self.kmeans_n_init if init is None else 1,
                 random_state=self.kmeans_seed_,
-            ).fit(to_numpy(Z))
+                init="k-means++" if init is None else init,
+            )
             self.pseudo_centers_ = kmeans.cluster_centers_
             pseudo = torch.as_tensor(kmeans.labels_, device=Z.device)
         else:

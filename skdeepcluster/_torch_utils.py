@@ -1,9 +1,10 @@
-"""Glue between NumPy/scikit-learn and PyTorch: devices, seeding, datasets."""
+"""Glue between NumPy/scikit-learn and PyTorch: devices, seeding, datasets, inference, k-means."""
 
 import contextlib
 import re
 
 import torch
+from sklearn.cluster import KMeans
 
 _DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps(:0)?)$")
 
@@ -284,6 +285,33 @@ def nearest_center(Z, centers):
 def to_numpy(tensor):
     """Detach, move to the CPU and convert to a NumPy array."""
     return tensor.detach().cpu().numpy()
+
+
+def fit_kmeans(Z, n_clusters, n_init, random_state=None, init="k-means++"):
+    """:class:`~sklearn.cluster.KMeans` fitted on the rows of ``Z``.
+
+    Every k-means of the estimators (on an embedding, for initial centres or
+    pseudo-labels) is fitted here.
+
+    Parameters
+    ----------
+    Z : torch.Tensor or ndarray of shape (n_samples, n_features)
+        Points to cluster; a tensor is copied to a NumPy array on the CPU.
+    n_clusters : int
+    n_init : int
+        Number of k-means runs with different seeds; the best is kept.
+    random_state : int, RandomState instance or None, default=None
+    init : "k-means++", "random" or ndarray of shape (n_clusters, n_features)
+        How the centres start; an array gives them (then use ``n_init=1``).
+
+    Returns
+    -------
+    sklearn.cluster.KMeans
+        Fitted.
+    """
+    if isinstance(Z, torch.Tensor):
+        Z = to_numpy(Z)
+    return KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state).fit(Z)
 
 
 def log_student_t_assignment(Z, centers, alpha=1.0):

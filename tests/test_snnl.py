@@ -190,16 +190,17 @@ def test_labels_wait_for_the_warm_up(blobs):
 def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
     # The partition the loss keeps comes from n_init k-means restarts; the
     # later refreshes warm-start from the previous centres.
-    from skdeepcluster import _snnl
+    # Every k-means of the package is fitted by _torch_utils.fit_kmeans.
+    from skdeepcluster import _torch_utils
 
     calls = []
 
-    class RecordingKMeans(_snnl.KMeans):
+    class RecordingKMeans(_torch_utils.KMeans):
         def fit(self, X, y=None, sample_weight=None):
             calls.append((self.n_init, isinstance(self.init, str)))
             return super().fit(X, y, sample_weight)
 
-    monkeypatch.setattr(_snnl, "KMeans", RecordingKMeans)
+    monkeypatch.setattr(_torch_utils, "KMeans", RecordingKMeans)
     X, _ = blobs
     model = fast_estimator(SNNLKMeans, n_clusters=3, n_init=4, random_state=0).fit(X)
     n_refreshes = model.n_iter_ - model.warmup_epochs
