@@ -17,6 +17,22 @@ from .base import BaseDeepClusterer
 _EPS = 1e-7
 
 
+def thresholds_after(n_steps, upper, lower, eta, lower_slope):
+    """Thresholds ``(u, l)`` after ``n_steps`` epochs of :func:`threshold_schedule`.
+
+    ``lambda = n_steps * eta * (1 + lower_slope)``, ``u = upper - lambda``
+    and ``l = lower + lower_slope * lambda``; valid while ``u > l``.
+
+    Examples
+    --------
+    >>> from skdeepcluster._dac import thresholds_after
+    >>> thresholds_after(0, 0.95, 0.455, 0.009, 0.1)
+    (0.95, 0.455)
+    """
+    lam = n_steps * eta * (1.0 + lower_slope)
+    return upper - lam, lower + lower_slope * lam
+
+
 def threshold_schedule(
     upper=0.95, lower=0.455, eta=0.009, lower_slope=0.1, max_epochs=None
 ):
@@ -59,11 +75,9 @@ def threshold_schedule(
     (46, (0.95, 0.455))
     """
     thresholds = []
-    step = eta * (1.0 + lower_slope)
     epoch = 0
     while max_epochs is None or epoch < max_epochs:
-        lam = epoch * step
-        u, l = upper - lam, lower + lower_slope * lam
+        u, l = thresholds_after(epoch, upper, lower, eta, lower_slope)
         if u <= l:
             break
         thresholds.append((u, l))
@@ -349,9 +363,9 @@ class DACNet(ClusteringNet):
 
     def set_thresholds(self, n_steps):
         """Thresholds after ``n_steps`` epochs; ``False`` once they have crossed."""
-        lam = n_steps * self.eta * (1.0 + self.lower_slope)
-        self.upper_ = self.upper - lam
-        self.lower_ = self.lower + self.lower_slope * lam
+        self.upper_, self.lower_ = thresholds_after(
+            n_steps, self.upper, self.lower, self.eta, self.lower_slope
+        )
         return self.upper_ > self.lower_
 
     def train_step_single(self, batch, **fit_params):
