@@ -51,8 +51,13 @@ class _DECModule(torch.nn.Module):
         self.centers = torch.nn.Parameter(centers)
         self.alpha = alpha
 
+    def log_assignment(self, embedding, centers=None):
+        """``log q`` of ``embedding`` to ``centers`` (by default the module's own)."""
+        centers = self.centers if centers is None else centers
+        return log_student_t_assignment(embedding, centers, self.alpha)
+
     def forward(self, x):
-        return log_student_t_assignment(self.encoder(x), self.centers, self.alpha)
+        return self.log_assignment(self.encoder(x))
 
 
 class DECNet(ClusteringNet):
@@ -402,9 +407,9 @@ class DEC(BaseAutoencoderClusterer):
         return centers
 
     def _predict_proba(self, X):
-        return log_student_t_assignment(
-            self._embed(X), self._cluster_centers_tensor(), self.alpha
-        ).exp()
+        # The clustering layer's q, with the centres of the clusters kept.
+        module = self.net_.module_
+        return module.log_assignment(self._embed(X), self._cluster_centers_tensor()).exp()
 
     def _has_decoder(self):
         return False
