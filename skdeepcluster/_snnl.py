@@ -10,18 +10,10 @@ from sklearn.utils.validation import column_or_1d
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._nets import AutoencoderNet
 from ._torch_utils import fit_kmeans, to_numpy
+from .nn._mlp import ACTIVATIONS
 
 # Modules whose outputs count as "hidden layers" for the loss.
-_ACTIVATIONS = (
-    torch.nn.ReLU,
-    torch.nn.LeakyReLU,
-    torch.nn.ELU,
-    torch.nn.GELU,
-    torch.nn.SiLU,
-    torch.nn.Sigmoid,
-    torch.nn.Tanh,
-    torch.nn.Softplus,
-)
+_ACTIVATIONS = tuple(ACTIVATIONS.values())
 
 
 def soft_nearest_neighbour_loss(features, labels, temperature):

@@ -3,7 +3,19 @@
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
+# The activation modules the package knows, by name: the choices of the
+# ``activation`` parameter below, and the modules whose outputs SNNL's loss
+# counts as hidden layers.
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+}
 
 
 def _dense_stack(dims, activation="relu", batch_norm=False, activate_last=False):
@@ -37,8 +49,10 @@ class MLPEncoder(nn.Module):
         Widths of the hidden layers.
     embedding_dim : int, default=10
         Size of the output embedding (kept linear).
-    activation : {"relu", "elu", "gelu", "leaky_relu"}, default="relu"
-        Non-linearity after each hidden layer.
+    activation : str, default="relu"
+        Non-linearity after each hidden layer: ``"relu"``, ``"elu"``,
+        ``"gelu"``, ``"leaky_relu"``, ``"silu"``, ``"sigmoid"``, ``"tanh"`` or
+        ``"softplus"``.
     batch_norm : bool, default=False
         Insert batch normalisation before each hidden activation.
 
@@ -79,8 +93,10 @@ class MLPDecoder(nn.Module):
     output_dim : int or tuple of int
         Number of output features, or the shape of one sample; the output is
         reshaped to it.
-    activation : {"relu", "elu", "gelu", "leaky_relu"}, default="relu"
-        Non-linearity after each hidden layer.
+    activation : str, default="relu"
+        Non-linearity after each hidden layer: ``"relu"``, ``"elu"``,
+        ``"gelu"``, ``"leaky_relu"``, ``"silu"``, ``"sigmoid"``, ``"tanh"`` or
+        ``"softplus"``.
     batch_norm : bool, default=False
         Insert batch normalisation before each hidden activation.
 
