@@ -662,20 +662,12 @@ class DAC(BaseDeepClusterer):
         self.n_iter_ = len(self.net_.history)
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
-        features = to_numpy(self._embed(X))
         # The argmax of the scores, as predict computes it: the label feature
         # is their softmax, whose rounding can tie two clusters the scores
-        # tell apart.
-        self.labels_, self._kept_clusters = self._check_n_clusters_found(
-            to_numpy(self._scores(X).argmax(dim=1))
+        # tell apart. The centres are the mean label features.
+        self._kept_clusters = self._set_clusters(
+            X, to_numpy(self._scores(X).argmax(dim=1))
         )
-        self.cluster_centers_ = np.stack(
-            [
-                features[self.labels_ == k].mean(axis=0)
-                for k in range(len(self._kept_clusters))
-            ]
-        )
-        self._set_inertia(X)
 
     def _embed(self, X):
         return self._batched_eval(self.net_.module_, X)

@@ -338,6 +338,4 @@ class DCN(BaseAutoencoderClusterer):
         # centres live on in cluster_centers_: not kept, so not pickled.
         del self.net_.assignments_, self.net_.centers_, self.net_.counts_
         labels = to_numpy(nearest_center(self._embed(X), centers))
-        self.labels_, kept = self._check_n_clusters_found(labels)
-        self.cluster_centers_ = to_numpy(centers)[kept]
-        self._set_inertia(X)
+        self._set_clusters(X, labels, to_numpy(centers))

@@ -383,9 +383,7 @@ class DEC(BaseAutoencoderClusterer):
         # computes it so that predict(X) returns labels_.
         centers = self.net_.module_.centers.detach()
         labels = to_numpy(nearest_center(self._embed(X), centers))
-        self.labels_, kept = self._check_n_clusters_found(labels)
-        self.cluster_centers_ = to_numpy(self.net_.module_.centers)[kept]
-        self._set_inertia(X)
+        self._set_clusters(X, labels, to_numpy(centers))
 
     def _initial_centers(self, embedding, random_state):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""

@@ -606,14 +606,7 @@ class IMSAT(BaseDeepClusterer):
         self.n_iter_ = len(self.net_.history)
 
         logits = self._batched_eval(self.net_.module_, X)
-        self.labels_, self._kept = self._check_n_clusters_found(
-            to_numpy(logits.argmax(dim=1))
-        )
-        Z = to_numpy(self._embed(X))
-        self.cluster_centers_ = np.stack(
-            [Z[self.labels_ == k].mean(axis=0) for k in range(len(self._kept))]
-        )
-        self._set_inertia(X)
+        self._kept = self._set_clusters(X, to_numpy(logits.argmax(dim=1)))
 
     def _start_net(self, random_state, max_epochs, radius, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

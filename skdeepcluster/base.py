@@ -212,9 +212,41 @@ class BaseDeepClusterer(
                 f"Number of distinct clusters ({len(kept)}) found smaller than "
                 f"n_clusters ({self.n_clusters}); the empty clusters were removed.",
                 ConvergenceWarning,
-                stacklevel=3,
+                # The line of fit that called _fit (via _set_clusters).
+                stacklevel=4,
             )
         return np.searchsorted(kept, labels), kept
+
+    def _set_clusters(self, X, labels, centers=None):
+        """Set ``labels_``, ``cluster_centers_`` and ``inertia_`` at the end of ``_fit``.
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            The training tensor.
+        labels : ndarray of shape (n_samples,)
+            Cluster of each training sample, computed as :meth:`_predict`
+            computes it. Empty clusters are dropped (see
+            :meth:`_check_n_clusters_found`).
+        centers : ndarray of shape (n_clusters, n_components), default=None
+            The centre of every cluster, empty ones included. ``None``: each
+            cluster's centre is the mean embedding of its samples.
+
+        Returns
+        -------
+        kept : ndarray of shape (n_found,)
+            Indices of the clusters that were kept, in order.
+        """
+        self.labels_, kept = self._check_n_clusters_found(labels)
+        if centers is None:
+            Z = to_numpy(self._embed(X))
+            self.cluster_centers_ = np.stack(
+                [Z[self.labels_ == k].mean(axis=0) for k in range(len(kept))]
+            )
+        else:
+            self.cluster_centers_ = centers[kept]
+        self._set_inertia(X)
+        return kept
 
     @abstractmethod
     def _fit(self, X, y, random_state):
