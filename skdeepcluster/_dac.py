@@ -9,7 +9,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_device
 from torch import nn
 
-from ._nets import ClusteringNet, StopTraining
+from ._nets import ClusteringNet
 from ._torch_utils import module_mode, to_numpy
 from .base import BaseDeepClusterer
 
@@ -339,9 +339,8 @@ class DACNet(ClusteringNet):
     end of each epoch they are recorded in the history (``upper`` and
     ``lower``, with the fraction of pairs selected as positives and as
     negatives), then moved one step along :func:`threshold_schedule`; when
-    they cross, training stops at the start of the next epoch (raising
-    :class:`~skdeepcluster._nets.StopTraining`, skorch's way of stopping, so
-    the finished epoch is still logged).
+    they cross, training stops at the start of the next epoch (see
+    :meth:`~skdeepcluster._nets.ClusteringNet.stop_before_next_epoch`).
     """
 
     def __init__(
@@ -395,17 +394,13 @@ class DACNet(ClusteringNet):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.schedule_done_ = not self.set_thresholds(0)
+        if not self.set_thresholds(0):
+            self.stop_before_next_epoch()
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # The last batch's reference output: training state, not pickled.
         self.reference_ = None
         super().on_train_end(net, X=X, y=y, **kwargs)
-
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        if self.schedule_done_:
-            raise StopTraining
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
@@ -414,7 +409,8 @@ class DACNet(ClusteringNet):
         for key in ("positive_pairs", "negative_pairs"):
             values = self.history[-1, "batches", :, key]
             self.history.record(key, float(np.mean(values)))
-        self.schedule_done_ = not self.set_thresholds(len(self.history))
+        if not self.set_thresholds(len(self.history)):
+            self.stop_before_next_epoch()
 
 
 class DAC(BaseDeepClusterer):

@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 
-from ._nets import ClusteringNet, StopTraining
+from ._nets import ClusteringNet
 from ._torch_utils import (
     batched_eval,
     fit_kmeans,
@@ -69,9 +69,8 @@ class DECNet(ClusteringNet):
     refreshed from the current Q over all the data at the end of every
     ``update_interval``-th epoch, and dropped when training ends. At each refresh the fraction of samples
     whose argmax label changed since the previous refresh is recorded in the
-    history as ``label_change``; below ``tol``, training stops (raising
-    :class:`~skdeepcluster._nets.StopTraining`, skorch's way of stopping, at
-    the start of the next epoch, so the finished epoch is still logged).
+    history as ``label_change``; below ``tol``, training stops at the start of
+    the next epoch (see :meth:`~skdeepcluster._nets.ClusteringNet.stop_before_next_epoch`).
     """
 
     def __init__(self, *args, update_interval=1, tol=1e-3, **kwargs):
@@ -95,7 +94,6 @@ class DECNet(ClusteringNet):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
-        self.converged_ = False
         if not hasattr(self, "target_"):
             self.labels_at_refresh_ = self.refresh_target(X.X)
 
@@ -105,11 +103,6 @@ class DECNet(ClusteringNet):
             self.__dict__.pop(name, None)
         super().on_train_end(net, X=X, y=y, **kwargs)
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        if self.converged_:
-            raise StopTraining
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
         if len(self.history) % self.update_interval:
@@ -118,7 +111,8 @@ class DECNet(ClusteringNet):
         change = (labels != self.labels_at_refresh_).float().mean().item()
         self.labels_at_refresh_ = labels
         self.history.record("label_change", change)
-        self.converged_ = change < self.tol
+        if change < self.tol:
+            self.stop_before_next_epoch()
 
 
 class DEC(BaseAutoencoderClusterer):

@@ -45,6 +45,9 @@ class ClusteringNet(NeuralNet):
     (Ctrl-C) is re-raised by :meth:`partial_fit` once skorch has ended
     training, instead of being swallowed as skorch does; only
     :class:`StopTraining` ends training quietly.
+
+    A subclass ends training early (on convergence, ...) by calling
+    :meth:`stop_before_next_epoch`.
     """
 
     def __init__(
@@ -68,6 +71,23 @@ class ClusteringNet(NeuralNet):
         self.stage = stage
         self.lr_name = lr_name
         self.estimator_name = estimator_name
+
+    def stop_before_next_epoch(self):
+        """End training at the start of the next epoch.
+
+        :class:`StopTraining` (skorch's way of stopping) is raised then rather
+        than now, so that the epoch under way is finished and logged.
+        """
+        self.stop_requested_ = True
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.stop_requested_ = False
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        if self.stop_requested_:
+            raise StopTraining
+        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
 
     def batch_state(self, name, indices):
         """Rows ``indices`` of the per-sample tensor attribute ``name``."""
