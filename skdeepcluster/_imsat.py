@@ -381,6 +381,23 @@ class IMSAT(BaseDeepClusterer):
         reproducible labels on the CPU.
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive.
+    callbacks : list of callbacks or (name, callback) tuples, default=None
+        :mod:`skorch.callbacks` added to every net of the fit (stage
+        ``"training"``; with ``n_init > 1``, ``"start i of n"`` for each start,
+        then ``"training of start i"``). Each net gets its own copy, so the
+        list passed here is never changed; a callback can read ``net.stage`` to
+        act in one stage only (see the user guide's training control page).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimiser class of every net of the fit (stage ``"training"``; with
+        ``n_init > 1``, ``"start i of n"`` for each start, then ``"training of
+        start i"``), built with ``lr`` and the ``optimizer__*`` keywords.
+    **kwargs : dict
+        skorch keywords passed on with ``callbacks``:
+        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
+        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
+        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
+        parameters like the others (``get_params``, ``set_params``,
+        ``clone``, grid searches); any other keyword raises a ValueError.
 
     Attributes
     ----------
@@ -501,6 +518,9 @@ class IMSAT(BaseDeepClusterer):
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        optimizer=torch.optim.Adam,
+        **kwargs,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -519,6 +539,9 @@ class IMSAT(BaseDeepClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
 
     def _build_module(self, n_features):
         from .nn import ConvEncoder
