@@ -663,8 +663,11 @@ class DAC(BaseDeepClusterer):
             ),
             # Batch norm cannot normalise a batch of one sample, and a short
             # last batch would have few pairs: drop it.
-            iterator_train__drop_last=True,
-            **self._net_kwargs(random_state, batch_size=min(self.batch_size, len(X))),
+            **self._net_kwargs(
+                random_state,
+                batch_size=min(self.batch_size, len(X)),
+                iterator_train__drop_last=True,
+            ),
         )
         self.net_.initialize()
         self.net_.partial_fit(self._dataset(X))

@@ -649,9 +649,14 @@ class IMSAT(BaseDeepClusterer):
             mu=self.mu,
             xi=self.xi,
             # Batch norm cannot normalise a batch of one sample, and the
-            # entropies are meaningless on it: drop such a trailing batch.
-            iterator_train__drop_last=len(radius) % self.batch_size == 1,
-            **self._net_kwargs(random_state, stage=stage),
+            # entropies are meaningless on it: drop such a trailing batch
+            # (and any short one when the user asks to).
+            **self._net_kwargs(
+                random_state,
+                stage=stage,
+                iterator_train__drop_last=len(radius) % self.batch_size == 1
+                or getattr(self, "iterator_train__drop_last", False),
+            ),
         )
         net.initialize()
         net.radius_ = radius

@@ -13,6 +13,7 @@ import math
 
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
 from skorch.utils import to_device
 
 from .exceptions import TrainingDivergedError
@@ -44,7 +45,9 @@ class ClusteringNet(NeuralNet):
     the learning rate parameter ``lr_name``. A :class:`KeyboardInterrupt`
     (Ctrl-C) is re-raised by :meth:`partial_fit` once skorch has ended
     training, instead of being swallowed as skorch does; only
-    :class:`StopTraining` ends training quietly.
+    :class:`StopTraining`, and the bare :class:`KeyboardInterrupt` with which
+    skorch's :class:`~skorch.callbacks.EarlyStopping` stops, end training
+    quietly.
     """
 
     def __init__(
@@ -68,6 +71,19 @@ class ClusteringNet(NeuralNet):
         self.stage = stage
         self.lr_name = lr_name
         self.estimator_name = estimator_name
+
+    def notify(self, method_name, **cb_kwargs):
+        # skorch's notify, with the one KeyboardInterrupt that is a request
+        # to stop (skorch's EarlyStopping raises a bare one) told apart from
+        # the user's Ctrl-C.
+        getattr(self, method_name)(self, **cb_kwargs)
+        for _, callback in self.callbacks_:
+            try:
+                getattr(callback, method_name)(self, **cb_kwargs)
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, StopTraining) or not _stops_early(callback):
+                    raise
+                raise StopTraining from exc
 
     def batch_state(self, name, indices):
         """Rows ``indices`` of the per-sample tensor attribute ``name``."""
@@ -249,3 +265,8 @@ class AutoencoderNet(ClusteringNet):
         smoothing = self.smoothing_weight * squared.mean()
         self.history.record_batch("smoothing_loss", smoothing.item())
         return smoothing
+
+
+def _stops_early(callback):
+    """Whether ``callback`` has just asked training to stop (EarlyStopping)."""
+    return isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience

@@ -255,7 +255,10 @@ class BaseDeepClusterer(
         return X_tensor.to(self._device)
 
     def _net_kwargs(self, random_state, **overrides):
-        """Keyword arguments every skorch net of this estimator shares."""
+        """Keyword arguments every skorch net of this estimator shares.
+
+        ``overrides`` take precedence over the user's routed keywords.
+        """
         kwargs = dict(
             estimator_name=type(self).__name__,
             batch_size=self.batch_size,
