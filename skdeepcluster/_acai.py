@@ -120,6 +120,10 @@ class ACAINet(AutoencoderNet):
         self.critic_optimizer_ = self.optimizer(*pgroups, **opt_kwargs)
         return self
 
+    def loss_terms(self):
+        terms = ("reconstruction_loss", "adversarial_loss", "critic_loss")
+        return (*terms, "smoothing_loss") if self.smoothing_weight > 0 else terms
+
     def get_default_callbacks(self):
         return [
             *super().get_default_callbacks(),

@@ -263,6 +263,9 @@ class IMSATNet(ClusteringNet):
         marginal, conditional = entropy_terms(logits)
         return marginal - self.mu * conditional, marginal, conditional
 
+    def loss_terms(self):
+        return ("sat_loss", "marginal_entropy", "conditional_entropy")
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred are the logits of the clean batch; y_true its sample indices.
         information, marginal, conditional = self.information(y_pred)

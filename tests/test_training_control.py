@@ -240,3 +240,58 @@ def test_parameter_constraints(params, blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="must be"):
         fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
+
+
+# -- progress output ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
+    X, _ = blobs
+    fast_estimator(cls, n_clusters=3, verbose=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    headings = [line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")]
+    assert [heading.split(": ", 1)[1].split(" (up to ")[0] for heading in headings] == (
+        STAGES[cls.__name__]
+    )
+    # capsys is not a terminal: no ANSI colour codes.
+    assert "\x1b[" not in out
+    # Every row of a table has one value per column of its header.
+    n_columns = None
+    for line in out.splitlines():
+        if line in headings:
+            n_columns = None
+        elif line.split()[0] == "epoch":
+            n_columns = len(line.split())
+        elif set(line) > {"-", " "}:
+            assert len(line.split()) == n_columns, line
+
+
+def test_colours_on_a_terminal(blobs, capsys, monkeypatch):
+    X, _ = blobs
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    fast_estimator(AutoencoderKMeans, n_clusters=3, verbose=1, random_state=0).fit(X)
+    assert "\x1b[" in capsys.readouterr().out
+
+
+def test_loss_terms_are_columns_from_the_first_epoch(blobs, capsys):
+    X, _ = blobs
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, smoothing_weight=1.0, verbose=1, random_state=0
+    ).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "AutoencoderKMeans: pretraining (up to 5 epochs)"
+    assert lines[1].split() == [
+        "epoch", "reconstruction_loss", "smoothing_loss", "train_loss", "dur"
+    ]
+    assert sum(line.split()[0] == "epoch" for line in lines) == 1
+    history = model.net_.history
+    # The smoothing term starts halfway (smoothing_start=0.5): zero before.
+    assert history[:, "smoothing_loss"][:2] == [0.0, 0.0]
+    assert all(value > 0 for value in history[:, "smoothing_loss"][2:])
+    for epoch in history:
+        batches = epoch["batches"]
+        sizes = [batch["train_batch_size"] for batch in batches]
+        for term in ("reconstruction_loss", "train_loss"):
+            values = [batch[term] for batch in batches]
+            assert epoch[term] == pytest.approx(np.average(values, weights=sizes))
