@@ -400,7 +400,8 @@ class IMSAT(BaseDeepClusterer):
         ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
         ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
         parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); any other keyword raises a ValueError.
+        ``clone``, grid searches); ``fit`` raises a ValueError for any
+        other keyword.
 
     Attributes
     ----------

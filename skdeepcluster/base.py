@@ -125,12 +125,25 @@ class BaseDeepClusterer(
     # -- skorch routing ----------------------------------------------------
 
     def _set_routed_params(self, params):
-        """Store ``params``, the dunder-prefixed keywords meant for the nets.
+        """Store ``params``, keywords beyond the signature, meant for the nets.
 
-        Stored as attributes, as skorch does, so that :meth:`get_params`,
-        :meth:`set_params` and :func:`sklearn.base.clone` carry them.
+        Stored as attributes, as skorch does, and listed in
+        ``_extra_params`` so that :meth:`get_params`, :meth:`set_params` and
+        :func:`sklearn.base.clone` carry them. Their names are checked in
+        ``fit`` (:meth:`_check_routed_params`), as scikit-learn estimators
+        validate nothing when constructed or when parameters are set.
         """
-        for name in params:
+        known = getattr(self, "_extra_params", ())
+        for name, value in params.items():
+            setattr(self, name, value)
+        # A new tuple: a clone or copy must not share the list with self.
+        self._extra_params = (*known, *(name for name in params if name not in known))
+
+    def _routed_params(self):
+        return {name: getattr(self, name) for name in getattr(self, "_extra_params", ())}
+
+    def _check_routed_params(self):
+        for name in self._routed_params():
             if not name.startswith(self._ROUTED_PREFIXES) or name.endswith("__"):
                 raise ValueError(
                     f"{type(self).__name__} got an unexpected parameter {name!r}. "
@@ -143,15 +156,6 @@ class BaseDeepClusterer(
                     f"{type(self).__name__} does not accept {name!r}: "
                     f"{self._RESERVED_ROUTES[name]}."
                 )
-        for name, value in params.items():
-            setattr(self, name, value)
-
-    def _routed_params(self):
-        return {
-            name: value
-            for name, value in vars(self).items()
-            if name.startswith(self._ROUTED_PREFIXES)
-        }
 
     def get_params(self, deep=True):
         """Get parameters for this estimator.
@@ -179,16 +183,19 @@ class BaseDeepClusterer(
         **params : dict
             Estimator parameters, and keywords starting with
             ``optimizer__``, ``iterator_train__`` or ``callbacks__``, which
-            are passed on to the skorch nets.
+            are passed on to the skorch nets (other names raise a
+            ValueError in ``fit``).
 
         Returns
         -------
         self : estimator instance
             Estimator instance.
         """
-        routed = {name: value for name, value in params.items() if "__" in name}
-        own = {name: value for name, value in params.items() if "__" not in name}
-        self._set_routed_params(routed)
+        own_names = set(super().get_params(deep=False))
+        own = {name: value for name, value in params.items() if name in own_names}
+        self._set_routed_params(
+            {name: value for name, value in params.items() if name not in own_names}
+        )
         return super().set_params(**own)
 
     # -- fitting -----------------------------------------------------------
@@ -211,6 +218,7 @@ class BaseDeepClusterer(
         self : object
             Fitted estimator.
         """
+        self._check_routed_params()
         X = validate_data(self, X, dtype=[np.float32, np.float64])
         self._check_fit_input(X)
         self._device = resolve_device(self.device)

@@ -226,11 +226,13 @@ def test_routed_keywords_are_parameters():
         ({"iterator_train__batch_size": 8}, "set batch_size instead"),
     ],
 )
-def test_unknown_or_reserved_keywords_raise(params, message):
+def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
+    X, _ = blobs
+    # As scikit-learn requires, neither construction nor set_params raises.
     with pytest.raises(ValueError, match=message):
-        AutoencoderKMeans(**params)
+        fast_estimator(AutoencoderKMeans, **params).fit(X)
     with pytest.raises(ValueError, match=message):
-        AutoencoderKMeans().set_params(**params)
+        fast_estimator(AutoencoderKMeans).set_params(**params).fit(X)
 
 
 @pytest.mark.parametrize(
