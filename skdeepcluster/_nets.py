@@ -330,8 +330,9 @@ class StagePrintLog(PrintLog):
 
     Every call to ``partial_fit`` (every stage) starts with a heading line
     such as ``"DEC: clustering (up to 150 epochs)"`` and the table's column
-    names; so does an epoch that adds a column. Values are not coloured (skorch marks the best loss so far with
-    ANSI colour codes) unless the output is printed to a terminal.
+    names, which are repeated when an epoch's columns differ from the
+    previous epoch's. Values are not coloured (skorch marks the best loss so
+    far with ANSI colour codes) unless the output is printed to a terminal.
     """
 
     def initialize(self):
