@@ -120,6 +120,10 @@ class ACAINet(AutoencoderNet):
         self.critic_optimizer_ = self.optimizer(*pgroups, **opt_kwargs)
         return self
 
+    def loss_terms(self):
+        terms = ("reconstruction_loss", "adversarial_loss", "critic_loss")
+        return (*terms, "smoothing_loss") if self.smoothing_weight > 0 else terms
+
     def get_default_callbacks(self):
         return [
             *super().get_default_callbacks(),
@@ -271,6 +275,24 @@ class ACAIKMeans(AutoencoderKMeans):
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive (with the
         critic's loss).
+    callbacks : list of callbacks or (name, callback) tuples, default=None
+        :mod:`skorch.callbacks` added to the autoencoder's net (stage
+        ``"pretraining"``). Each net gets its own copy, so the list passed here
+        is never changed; a callback can read ``net.stage`` to act in one stage
+        only (see the user guide's training control page).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimiser class of the autoencoder's net (stage ``"pretraining"``),
+        built with ``lr`` and the ``optimizer__*`` keywords. The critic's
+        optimiser has the same class and ``lr`` but not the ``optimizer__*``
+        keywords.
+    **kwargs : dict
+        skorch keywords passed on with ``callbacks``:
+        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
+        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
+        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
+        parameters like the others (``get_params``, ``set_params``,
+        ``clone``, grid searches); ``fit`` raises a ValueError for any
+        other keyword.
 
     Attributes
     ----------
@@ -366,6 +388,9 @@ class ACAIKMeans(AutoencoderKMeans):
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        optimizer=torch.optim.Adam,
+        **kwargs,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -386,6 +411,9 @@ class ACAIKMeans(AutoencoderKMeans):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
 
     def _pretrain(self, X, random_state, net_cls=None, **net_params):
         # The only change from AutoencoderKMeans: the autoencoder is trained

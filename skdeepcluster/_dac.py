@@ -493,6 +493,22 @@ class DAC(BaseDeepClusterer):
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive, with the
         thresholds and the fractions of pairs selected.
+    callbacks : list of callbacks or (name, callback) tuples, default=None
+        :mod:`skorch.callbacks` added to the net (stage ``"training"``). Each
+        net gets its own copy, so the list passed here is never changed; a
+        callback can read ``net.stage`` to act in one stage only (see the user
+        guide's training control page).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimiser class of the net (stage ``"training"``), built with ``lr``
+        and the ``optimizer__*`` keywords.
+    **kwargs : dict
+        skorch keywords passed on with ``callbacks``:
+        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
+        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
+        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
+        parameters like the others (``get_params``, ``set_params``,
+        ``clone``, grid searches); ``fit`` raises a ValueError for any
+        other keyword.
 
     Attributes
     ----------
@@ -594,6 +610,9 @@ class DAC(BaseDeepClusterer):
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        optimizer=torch.optim.Adam,
+        **kwargs,
     ):
         self.n_clusters = n_clusters
         self.input_shape = input_shape
@@ -609,6 +628,9 @@ class DAC(BaseDeepClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
 
     def _check_fit_input(self, X):
         super()._check_fit_input(X)
@@ -650,8 +672,11 @@ class DAC(BaseDeepClusterer):
             ),
             # Batch norm cannot normalise a batch of one sample, and a short
             # last batch would have few pairs: drop it.
-            iterator_train__drop_last=True,
-            **self._net_kwargs(random_state, batch_size=min(self.batch_size, len(X))),
+            **self._net_kwargs(
+                random_state,
+                batch_size=min(self.batch_size, len(X)),
+                iterator_train__drop_last=True,
+            ),
         )
         self.net_.initialize()
         self.net_.partial_fit(self._dataset(X))

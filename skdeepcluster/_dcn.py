@@ -184,6 +184,23 @@ class DCN(BaseAutoencoderClusterer):
         for reproducible labels on the CPU.
     verbose : int, default=0
         Print skorch's per-epoch progress tables when positive.
+    callbacks : list of callbacks or (name, callback) tuples, default=None
+        :mod:`skorch.callbacks` added to both nets of the fit (stages
+        ``"pretraining"`` and ``"clustering"``). Each net gets its own copy, so
+        the list passed here is never changed; a callback can read
+        ``net.stage`` to act in one stage only (see the user guide's training
+        control page).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimiser class of both nets of the fit (stages ``"pretraining"`` and
+        ``"clustering"``), built with ``lr`` and the ``optimizer__*`` keywords.
+    **kwargs : dict
+        skorch keywords passed on with ``callbacks``:
+        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
+        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
+        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
+        parameters like the others (``get_params``, ``set_params``,
+        ``clone``, grid searches); ``fit`` raises a ValueError for any
+        other keyword.
 
     Attributes
     ----------
@@ -280,6 +297,9 @@ class DCN(BaseAutoencoderClusterer):
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        optimizer=torch.optim.Adam,
+        **kwargs,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -301,6 +321,9 @@ class DCN(BaseAutoencoderClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
 
     def _fit(self, X, y, random_state):
         autoencoder = self._pretrain(X, random_state)

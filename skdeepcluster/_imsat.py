@@ -263,6 +263,9 @@ class IMSATNet(ClusteringNet):
         marginal, conditional = entropy_terms(logits)
         return marginal - self.mu * conditional, marginal, conditional
 
+    def loss_terms(self):
+        return ("sat_loss", "marginal_entropy", "conditional_entropy")
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred are the logits of the clean batch; y_true its sample indices.
         information, marginal, conditional = self.information(y_pred)
@@ -381,6 +384,24 @@ class IMSAT(BaseDeepClusterer):
         reproducible labels on the CPU.
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive.
+    callbacks : list of callbacks or (name, callback) tuples, default=None
+        :mod:`skorch.callbacks` added to every net of the fit (stage
+        ``"training"``; with ``n_init > 1``, ``"start i of n"`` for each start,
+        then ``"training of start i"``). Each net gets its own copy, so the
+        list passed here is never changed; a callback can read ``net.stage`` to
+        act in one stage only (see the user guide's training control page).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimiser class of every net of the fit (stage ``"training"``; with
+        ``n_init > 1``, ``"start i of n"`` for each start, then ``"training of
+        start i"``), built with ``lr`` and the ``optimizer__*`` keywords.
+    **kwargs : dict
+        skorch keywords passed on with ``callbacks``:
+        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
+        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
+        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
+        parameters like the others (``get_params``, ``set_params``,
+        ``clone``, grid searches); ``fit`` raises a ValueError for any
+        other keyword.
 
     Attributes
     ----------
@@ -501,6 +522,9 @@ class IMSAT(BaseDeepClusterer):
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        optimizer=torch.optim.Adam,
+        **kwargs,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -519,6 +543,9 @@ class IMSAT(BaseDeepClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
 
     def _build_module(self, n_features):
         from .nn import ConvEncoder
@@ -619,9 +646,14 @@ class IMSAT(BaseDeepClusterer):
             mu=self.mu,
             xi=self.xi,
             # Batch norm cannot normalise a batch of one sample, and the
-            # entropies are meaningless on it: drop such a trailing batch.
-            iterator_train__drop_last=len(radius) % self.batch_size == 1,
-            **self._net_kwargs(random_state, stage=stage),
+            # entropies are meaningless on it: drop such a trailing batch
+            # (and any short one when the user asks to).
+            **self._net_kwargs(
+                random_state,
+                stage=stage,
+                iterator_train__drop_last=len(radius) % self.batch_size == 1
+                or getattr(self, "iterator_train__drop_last", False),
+            ),
         )
         net.initialize()
         net.radius_ = radius

@@ -10,9 +10,12 @@ Every net is fed an :class:`~skdeepcluster._torch_utils.IndexedDataset`, so
 """
 
 import math
+import sys
 
+import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping, PrintLog
 from skorch.utils import to_device
 
 from .exceptions import TrainingDivergedError
@@ -44,7 +47,9 @@ class ClusteringNet(NeuralNet):
     the learning rate parameter ``lr_name``. A :class:`KeyboardInterrupt`
     (Ctrl-C) is re-raised by :meth:`partial_fit` once skorch has ended
     training, instead of being swallowed as skorch does; only
-    :class:`StopTraining` ends training quietly.
+    :class:`StopTraining`, and the bare :class:`KeyboardInterrupt` with which
+    skorch's :class:`~skorch.callbacks.EarlyStopping` stops, end training
+    quietly.
 
     A subclass ends training early (on convergence, ...) by calling
     :meth:`stop_before_next_epoch`.
@@ -89,6 +94,34 @@ class ClusteringNet(NeuralNet):
             raise StopTraining
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
 
+    # -- progress ----------------------------------------------------------
+
+    def loss_terms(self):
+        """Names of the batch-level loss terms to show per epoch (see LossTerms)."""
+        return ()
+
+    def get_default_callbacks(self):
+        callbacks = []
+        for name, callback in super().get_default_callbacks():
+            if name == "print_log":
+                callbacks.append(("loss_terms", LossTerms()))
+                callback = StagePrintLog()
+            callbacks.append((name, callback))
+        return callbacks
+
+    def notify(self, method_name, **cb_kwargs):
+        # skorch's notify, with the one KeyboardInterrupt that is a request
+        # to stop (skorch's EarlyStopping raises a bare one) told apart from
+        # the user's Ctrl-C.
+        getattr(self, method_name)(self, **cb_kwargs)
+        for _, callback in self.callbacks_:
+            try:
+                getattr(callback, method_name)(self, **cb_kwargs)
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, StopTraining) or not _stops_early(callback):
+                    raise
+                raise StopTraining from exc
+
     def batch_state(self, name, indices):
         """Rows ``indices`` of the per-sample tensor attribute ``name``."""
         state = getattr(self, name)
@@ -98,6 +131,8 @@ class ClusteringNet(NeuralNet):
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         self._user_interrupt = None
+        # For the heading of the progress table (see StagePrintLog).
+        self.planned_epochs_ = fit_params.get("epochs") or self.max_epochs
         super().partial_fit(X, y, classes, **fit_params)
         interrupt, self._user_interrupt = self._user_interrupt, None
         if interrupt is not None:
@@ -204,9 +239,18 @@ class AutoencoderNet(ClusteringNet):
             if training:
                 self.history.record_batch("clustering_loss", extra.item())
             loss = loss + extra
-        if training and loss is not reconstruction_loss:
+        if training and self.loss_terms():
             self.history.record_batch("reconstruction_loss", reconstruction_loss.item())
         return loss
+
+    def loss_terms(self):
+        # Reconstruction alone is train_loss; with other terms, every term.
+        terms = []
+        if type(self).clustering_loss is not AutoencoderNet.clustering_loss:
+            terms.append("clustering_loss")
+        if self.smoothing_weight > 0:
+            terms.append("smoothing_loss")
+        return ("reconstruction_loss", *terms) if terms else ()
 
     def clustering_loss(self, embedding, indices, X, training):
         """Extra loss term on the embedding; ``None`` for a plain autoencoder."""
@@ -263,3 +307,73 @@ class AutoencoderNet(ClusteringNet):
         smoothing = self.smoothing_weight * squared.mean()
         self.history.record_batch("smoothing_loss", smoothing.item())
         return smoothing
+
+
+def _stops_early(callback):
+    """Whether ``callback`` has just asked training to stop (EarlyStopping)."""
+    return isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
+
+
+class LossTerms(Callback):
+    """Record each epoch the mean of the net's batch-level loss terms.
+
+    The nets record the terms of a composite loss per batch
+    (``reconstruction_loss``, ``clustering_loss``, ...); skorch's
+    :class:`~skorch.callbacks.PrintLog` shows epoch-level entries only. Each
+    term named by ``net.loss_terms()`` gets its mean over the epoch's batches
+    (weighted by batch size, as skorch's ``train_loss``), and ``0.0`` in
+    epochs where it is not yet part of the loss (the smoothing term before
+    ``smoothing_start``), so that the table has the same columns from the
+    first epoch on.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        batches = net.history[-1, "batches"]
+        for term in net.loss_terms():
+            rows = [row for row in batches if term in row]
+            if not rows:
+                net.history.record(term, 0.0)
+                continue
+            values = [row[term] for row in rows]
+            weights = [row.get("train_batch_size", 1) for row in rows]
+            net.history.record(term, float(np.average(values, weights=weights)))
+
+
+class StagePrintLog(PrintLog):
+    """skorch's progress table, under a heading naming the estimator and stage.
+
+    Every call to ``partial_fit`` (every stage) starts with a heading line
+    such as ``"DEC: clustering (up to 150 epochs)"`` and the table's column
+    names, which are repeated when an epoch's columns differ from the
+    previous epoch's. Values are not coloured (skorch marks the best loss so
+    far with ANSI colour codes) unless the output is printed to a terminal.
+    """
+
+    def initialize(self):
+        super().initialize()
+        self.colour_ = self.sink is print and sys.stdout.isatty()
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_iteration_ = True
+        self.columns_ = None
+        heading = f"{net.estimator_name}: {net.stage}"
+        epochs = getattr(net, "planned_epochs_", None)
+        if epochs:
+            heading += f" (up to {epochs} epochs)"
+        self._sink(heading, net.verbose)
+
+    def on_epoch_end(self, net, **kwargs):
+        # A column that appears later (a value first recorded after a
+        # warm-up) starts a new table header instead of shifting the rows.
+        columns = self._sorted_keys(net.history[-1].keys())
+        if columns != getattr(self, "columns_", None):
+            self.first_iteration_ = True
+            self.columns_ = columns
+        super().on_epoch_end(net, **kwargs)
+
+    def format_row(self, row, key, color):
+        if not self.colour_:
+            # Without the "<key>_best" entry, PrintLog adds no colour code.
+            row = {key: row[key]}
+        return super().format_row(row, key, color)

@@ -445,6 +445,22 @@ class SNNLKMeans(AutoencoderKMeans):
         and k-means. Pass an int for reproducible labels on the CPU.
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive.
+    callbacks : list of callbacks or (name, callback) tuples, default=None
+        :mod:`skorch.callbacks` added to the autoencoder's net (stage
+        ``"pretraining"``). Each net gets its own copy, so the list passed here
+        is never changed; a callback can read ``net.stage`` to act in one stage
+        only (see the user guide's training control page).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimiser class of the autoencoder's net (stage ``"pretraining"``),
+        built with ``lr`` and the ``optimizer__*`` keywords.
+    **kwargs : dict
+        skorch keywords passed on with ``callbacks``:
+        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
+        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
+        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
+        parameters like the others (``get_params``, ``set_params``,
+        ``clone``, grid searches); ``fit`` raises a ValueError for any
+        other keyword.
 
     Attributes
     ----------
@@ -556,6 +572,9 @@ class SNNLKMeans(AutoencoderKMeans):
         device="cpu",
         random_state=None,
         verbose=0,
+        callbacks=None,
+        optimizer=torch.optim.Adam,
+        **kwargs,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -580,6 +599,9 @@ class SNNLKMeans(AutoencoderKMeans):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
 
     def fit(self, X, y=None):
         """Train the autoencoder with the soft nearest neighbour loss; cluster ``X``.

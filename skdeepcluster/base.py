@@ -107,7 +107,97 @@ class BaseDeepClusterer(
         "device": [str, torch.device, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
+        "optimizer": [callable],
     }
+
+    # Keyword arguments with these prefixes are passed on to every skorch net
+    # of a fit, as skorch's own NeuralNet accepts them.
+    _ROUTED_PREFIXES = ("optimizer__", "iterator_train__", "callbacks__")
+    # Routes that would bypass an estimator parameter or the package's own
+    # batching and seeding, with what to use instead.
+    _RESERVED_ROUTES = {
+        "optimizer__lr": "set lr instead",
+        "iterator_train__batch_size": "set batch_size instead",
+        "iterator_train__generator": "set random_state instead",
+        "iterator_train__collate_fn": "the package batches its data itself",
+    }
+
+    # -- skorch routing ----------------------------------------------------
+
+    def _set_routed_params(self, params):
+        """Store ``params``, keywords beyond the signature, meant for the nets.
+
+        Stored as attributes, as skorch does, and listed in
+        ``_extra_params`` so that :meth:`get_params`, :meth:`set_params` and
+        :func:`sklearn.base.clone` carry them. Their names are checked in
+        ``fit`` (:meth:`_check_routed_params`), as scikit-learn estimators
+        validate nothing when constructed or when parameters are set.
+        """
+        known = getattr(self, "_extra_params", ())
+        for name, value in params.items():
+            setattr(self, name, value)
+        # A new tuple: a clone or copy must not share the list with self.
+        self._extra_params = (*known, *(name for name in params if name not in known))
+
+    def _routed_params(self):
+        return {name: getattr(self, name) for name in getattr(self, "_extra_params", ())}
+
+    def _check_routed_params(self):
+        for name in self._routed_params():
+            if not name.startswith(self._ROUTED_PREFIXES) or name.endswith("__"):
+                raise ValueError(
+                    f"{type(self).__name__} got an unexpected parameter {name!r}. "
+                    "Besides its own parameters it accepts keywords starting "
+                    f"with {', '.join(map(repr, self._ROUTED_PREFIXES))}, which "
+                    "are passed on to its skorch nets."
+                )
+            if name in self._RESERVED_ROUTES:
+                raise ValueError(
+                    f"{type(self).__name__} does not accept {name!r}: "
+                    f"{self._RESERVED_ROUTES[name]}."
+                )
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            If True, will return the parameters for this estimator and
+            contained subobjects that are estimators.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values, including the
+            ``optimizer__*``, ``iterator_train__*`` and ``callbacks__*``
+            keywords passed on to the skorch nets.
+        """
+        return {**super().get_params(deep=deep), **self._routed_params()}
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, and keywords starting with
+            ``optimizer__``, ``iterator_train__`` or ``callbacks__``, which
+            are passed on to the skorch nets (other names raise a
+            ValueError in ``fit``).
+
+        Returns
+        -------
+        self : estimator instance
+            Estimator instance.
+        """
+        own_names = set(super().get_params(deep=False))
+        own = {name: value for name, value in params.items() if name in own_names}
+        self._set_routed_params(
+            {name: value for name, value in params.items() if name not in own_names}
+        )
+        return super().set_params(**own)
 
     # -- fitting -----------------------------------------------------------
 
@@ -129,6 +219,7 @@ class BaseDeepClusterer(
         self : object
             Fitted estimator.
         """
+        self._check_routed_params()
         X = validate_data(self, X, dtype=[np.float32, np.float64])
         self._check_fit_input(X)
         self._device = resolve_device(self.device)
@@ -173,15 +264,23 @@ class BaseDeepClusterer(
         return X_tensor.to(self._device)
 
     def _net_kwargs(self, random_state, **overrides):
-        """Keyword arguments every skorch net of this estimator shares."""
+        """Keyword arguments every skorch net of this estimator shares.
+
+        ``overrides`` take precedence over the user's routed keywords.
+        """
         kwargs = dict(
             estimator_name=type(self).__name__,
             batch_size=self.batch_size,
             lr=self.lr,
-            optimizer=torch.optim.Adam,
+            optimizer=self.optimizer,
             device=self._device,
             verbose=self.verbose,
             generator=make_generator(random_state.randint(np.iinfo(np.int32).max)),
+            # A copy for every net: callbacks keep state (EarlyStopping's
+            # count, a checkpoint's best score), which must not leak from one
+            # stage or fit into the next, nor change the parameter itself.
+            callbacks=copy.deepcopy(self.callbacks),
+            **self._routed_params(),
         )
         kwargs.update(overrides)
         return kwargs

@@ -1,0 +1,299 @@
+"""skorch's controls on the estimators: callbacks, optimiser, routed keywords.
+
+Every estimator passes ``callbacks``, ``optimizer`` and the
+``optimizer__*``, ``iterator_train__*`` and ``callbacks__*`` keywords on to
+each skorch net of its fit; ``verbose=1`` prints one headed table per stage.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+
+from conftest import all_estimators, fast_estimator
+from skdeepcluster import DAC, DCN, DEC, IMSAT, AutoencoderKMeans
+
+# The stages of a fit with the test settings (tests/conftest.py): IMSAT's
+# three starts are as long as its whole training, so no stage follows them.
+STAGES = {
+    "ACAIKMeans": ["pretraining"],
+    "AutoencoderKMeans": ["pretraining"],
+    "DAC": ["training"],
+    "DCN": ["pretraining", "clustering"],
+    "DEC": ["pretraining", "clustering"],
+    "IMSAT": ["start 1 of 3", "start 2 of 3", "start 3 of 3"],
+    "SNNLKMeans": ["pretraining"],
+}
+
+# Filled by EpochRecorder. Each net trains a copy of the callbacks given to
+# the estimator, so the copies report here rather than on the instance the
+# test holds.
+SEEN = []
+
+
+class EpochRecorder(Callback):
+    """Record ``(stage, epoch)`` in SEEN at the end of every epoch."""
+
+    def on_epoch_end(self, net, **kwargs):
+        SEEN.append((net.stage, len(net.history)))
+
+
+class CountEpochs(Callback):
+    """Count epochs on the instance itself (state a shared copy would leak)."""
+
+    def initialize(self):
+        self.epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+
+
+class ClusteringOnlyEarlyStopping(EarlyStopping):
+    """EarlyStopping that watches the clustering stage only."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.stage == "clustering":
+            super().on_epoch_end(net, **kwargs)
+
+
+def _never_improves(**params):
+    # A relative threshold of 0.5: no epoch after the first lowers the loss
+    # by half, so training stops after 1 + patience epochs.
+    return EarlyStopping(monitor="train_loss", threshold=0.5, sink=lambda _: None, **params)
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_callbacks_see_every_stage(cls, blobs):
+    X, _ = blobs
+    SEEN.clear()
+    model = fast_estimator(cls, n_clusters=3, callbacks=[EpochRecorder()], random_state=0)
+    model.fit(X)
+    stages = list(dict.fromkeys(stage for stage, _ in SEEN))
+    assert stages == STAGES[cls.__name__]
+    for stage in stages:
+        epochs = [epoch for seen_stage, epoch in SEEN if seen_stage == stage]
+        assert epochs == list(range(1, len(epochs) + 1))
+    # The last stage trained the fitted net.
+    assert epochs[-1] == len(model.net_.history)
+
+
+def test_named_callbacks_and_callbacks_keywords(blobs):
+    X, _ = blobs
+    model = fast_estimator(
+        AutoencoderKMeans,
+        n_clusters=3,
+        callbacks=[("count", CountEpochs())],
+        callbacks__print_log__floatfmt=".2f",
+        random_state=0,
+    ).fit(X)
+    callbacks = dict(model.net_.callbacks_)
+    assert callbacks["count"].epochs_ == model.n_iter_
+    assert callbacks["print_log"].floatfmt == ".2f"
+
+
+def test_callbacks_are_copied_per_net_and_fit(blobs):
+    X, _ = blobs
+    counter = CountEpochs()
+    model = fast_estimator(DCN, n_clusters=3, callbacks=[counter], random_state=0)
+    model.fit(X)
+    model.fit(X)
+    # The parameter itself never trains: get_params is unchanged by fit.
+    assert model.callbacks[0] is counter
+    assert not hasattr(counter, "epochs_")
+    # The fitted clustering net counted its own epochs only: neither the
+    # pretraining net's nor the first fit's.
+    fitted = dict(model.net_.callbacks_)["CountEpochs"]
+    assert fitted is not counter
+    assert fitted.epochs_ == len(model.net_.history) == 3
+    assert clone(model).callbacks[0] is not counter
+
+
+def test_early_stopping_ends_the_stage_not_the_fit(blobs):
+    X, _ = blobs
+    model = fast_estimator(
+        AutoencoderKMeans,
+        n_clusters=3,
+        pretrain_epochs=50,
+        callbacks=[_never_improves(patience=2)],
+        random_state=0,
+    ).fit(X)
+    assert model.n_iter_ == 3
+    assert model.labels_.shape == (len(X),)
+
+
+def test_early_stopping_in_one_stage(blobs):
+    X, _ = blobs
+    SEEN.clear()
+    stop = ClusteringOnlyEarlyStopping(
+        monitor="train_loss", threshold=0.5, patience=1, sink=lambda _: None
+    )
+    fast_estimator(
+        DCN, n_clusters=3, clustering_epochs=20, callbacks=[EpochRecorder(), stop],
+        random_state=0,
+    ).fit(X)
+    stages = [stage for stage, _ in SEEN]
+    assert stages.count("pretraining") == 5
+    assert stages.count("clustering") == 2
+
+
+def test_lr_scheduler(blobs):
+    X, _ = blobs
+    scheduler = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    model = fast_estimator(DAC, n_clusters=3, lr=1e-3, callbacks=[scheduler], random_state=0)
+    model.fit(X)
+    lr = model.net_.optimizer_.param_groups[0]["lr"]
+    assert lr == pytest.approx(1e-3 * 0.5 ** len(model.net_.history))
+
+
+def test_checkpoint_per_stage(blobs, tmp_path):
+    X, _ = blobs
+    checkpoint = Checkpoint(
+        monitor=None,
+        dirname=str(tmp_path),
+        f_params="{net.stage}.pt",
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+    )
+    model = fast_estimator(DCN, n_clusters=3, callbacks=[checkpoint], random_state=0).fit(X)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clustering.pt", "pretraining.pt"]
+    saved = torch.load(tmp_path / "clustering.pt", weights_only=True)
+    for name, value in model.net_.module_.state_dict().items():
+        torch.testing.assert_close(saved[name], value)
+
+
+def test_optimizer_and_its_keywords(blobs):
+    X, _ = blobs
+    model = fast_estimator(
+        DEC,
+        n_clusters=3,
+        optimizer=torch.optim.SGD,
+        optimizer__momentum=0.5,
+        random_state=0,
+    ).fit(X)
+    optimizer = model.net_.optimizer_
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.5
+    assert optimizer.param_groups[0]["lr"] == model.clustering_lr
+
+
+def test_iterator_train_keywords(blobs):
+    X, _ = blobs
+    # 90 samples in batches of 16: the last, short batch is dropped.
+    model = fast_estimator(
+        IMSAT, n_clusters=3, n_init=1, iterator_train__drop_last=True, random_state=0
+    ).fit(X)
+    sizes = {batch["train_batch_size"] for batch in model.net_.history[:, "batches"][0]}
+    assert sizes == {16}
+
+
+def test_grid_search_over_optimizer_keyword(blobs):
+    X, _ = blobs
+
+    def weight_decay(estimator, X, y=None):
+        return estimator.net_.optimizer_.param_groups[0]["weight_decay"]
+
+    search = GridSearchCV(
+        fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0),
+        {"optimizer__weight_decay": [0.0, 1e-3]},
+        scoring=weight_decay,
+        cv=2,
+    ).fit(X)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], [0.0, 1e-3])
+    assert search.best_estimator_.optimizer__weight_decay == 1e-3
+
+
+def test_routed_keywords_are_parameters():
+    model = AutoencoderKMeans(optimizer__weight_decay=1e-4)
+    assert model.get_params()["optimizer__weight_decay"] == 1e-4
+    model.set_params(optimizer__weight_decay=1e-2, iterator_train__num_workers=2, lr=0.1)
+    assert model.get_params()["optimizer__weight_decay"] == 1e-2
+    assert model.get_params()["iterator_train__num_workers"] == 2
+    assert model.lr == 0.1
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert "optimizer__weight_decay" not in AutoencoderKMeans().get_params()
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"module__hidden": 3}, "'optimizer__', 'iterator_train__', 'callbacks__'"),
+        ({"optimizer__lr": 0.1}, "set lr instead"),
+        ({"iterator_train__batch_size": 8}, "set batch_size instead"),
+    ],
+)
+def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
+    X, _ = blobs
+    # As scikit-learn requires, neither construction nor set_params raises.
+    with pytest.raises(ValueError, match=message):
+        fast_estimator(AutoencoderKMeans, **params).fit(X)
+    with pytest.raises(ValueError, match=message):
+        fast_estimator(AutoencoderKMeans).set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params", [{"callbacks": EpochRecorder()}, {"optimizer": "adam"}]
+)
+def test_parameter_constraints(params, blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="must be"):
+        fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
+
+
+# -- progress output ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
+    X, _ = blobs
+    fast_estimator(cls, n_clusters=3, verbose=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    headings = [line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")]
+    assert [heading.split(": ", 1)[1].split(" (up to ")[0] for heading in headings] == (
+        STAGES[cls.__name__]
+    )
+    # capsys is not a terminal: no ANSI colour codes.
+    assert "\x1b[" not in out
+    # Every row of a table has one value per column of its header.
+    n_columns = None
+    for line in out.splitlines():
+        if line in headings:
+            n_columns = None
+        elif line.split()[0] == "epoch":
+            n_columns = len(line.split())
+        elif set(line) > {"-", " "}:
+            assert len(line.split()) == n_columns, line
+
+
+def test_colours_on_a_terminal(blobs, capsys, monkeypatch):
+    X, _ = blobs
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    fast_estimator(AutoencoderKMeans, n_clusters=3, verbose=1, random_state=0).fit(X)
+    assert "\x1b[" in capsys.readouterr().out
+
+
+def test_loss_terms_are_columns_from_the_first_epoch(blobs, capsys):
+    X, _ = blobs
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, smoothing_weight=1.0, verbose=1, random_state=0
+    ).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "AutoencoderKMeans: pretraining (up to 5 epochs)"
+    assert lines[1].split() == [
+        "epoch", "reconstruction_loss", "smoothing_loss", "train_loss", "dur"
+    ]
+    assert sum(line.split()[0] == "epoch" for line in lines) == 1
+    history = model.net_.history
+    # The smoothing term starts halfway (smoothing_start=0.5): zero before.
+    assert history[:, "smoothing_loss"][:2] == [0.0, 0.0]
+    assert all(value > 0 for value in history[:, "smoothing_loss"][2:])
+    for epoch in history:
+        batches = epoch["batches"]
+        sizes = [batch["train_batch_size"] for batch in batches]
+        for term in ("reconstruction_loss", "train_loss"):
+            values = [batch[term] for batch in batches]
+            assert epoch[term] == pytest.approx(np.average(values, weights=sizes))
