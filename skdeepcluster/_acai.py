@@ -275,6 +275,13 @@ class ACAIKMeans(AutoencoderKMeans):
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive (with the
         critic's loss).
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained autoencoder: the path of a cache directory or
+        a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
+        one (same data, network, pretraining parameters and seed, so an int
+        ``random_state``) loads the trained autoencoder instead of training
+        it, and gives the same result. ACAIKMeans pretrains with its critic,
+        in entries of its own. ``None`` caches nothing.
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to the autoencoder's net (stage
         ``"pretraining"``). Each net gets its own copy, so the list passed here
@@ -388,6 +395,7 @@ class ACAIKMeans(AutoencoderKMeans):
         device="cpu",
         random_state=None,
         verbose=0,
+        memory=None,
         callbacks=None,
         optimizer=torch.optim.Adam,
         **kwargs,
@@ -411,6 +419,7 @@ class ACAIKMeans(AutoencoderKMeans):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
         self.callbacks = callbacks
         self.optimizer = optimizer
         self._set_routed_params(kwargs)

@@ -184,6 +184,15 @@ class DCN(BaseAutoencoderClusterer):
         for reproducible labels on the CPU.
     verbose : int, default=0
         Print skorch's per-epoch progress tables when positive.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained autoencoder: the path of a cache directory or
+        a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
+        one (same data, network, pretraining parameters and seed, so an int
+        ``random_state``) loads the trained autoencoder instead of training
+        it, and gives the same result. AutoencoderKMeans, DEC and DCN pretrain
+        the same way and share entries, so a grid search over their clustering
+        parameters trains the autoencoder once per training set. ``None``
+        caches nothing.
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to both nets of the fit (stages
         ``"pretraining"`` and ``"clustering"``). Each net gets its own copy, so
@@ -297,6 +306,7 @@ class DCN(BaseAutoencoderClusterer):
         device="cpu",
         random_state=None,
         verbose=0,
+        memory=None,
         callbacks=None,
         optimizer=torch.optim.Adam,
         **kwargs,
@@ -321,6 +331,7 @@ class DCN(BaseAutoencoderClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
         self.callbacks = callbacks
         self.optimizer = optimizer
         self._set_routed_params(kwargs)

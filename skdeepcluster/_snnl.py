@@ -445,6 +445,13 @@ class SNNLKMeans(AutoencoderKMeans):
         and k-means. Pass an int for reproducible labels on the CPU.
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained autoencoder: the path of a cache directory or
+        a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
+        one (same data, network, pretraining parameters and seed, so an int
+        ``random_state``) loads the trained autoencoder instead of training
+        it, and gives the same result. SNNLKMeans pretrains with its own loss,
+        in entries of its own. ``None`` caches nothing.
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to the autoencoder's net (stage
         ``"pretraining"``). Each net gets its own copy, so the list passed here
@@ -572,6 +579,7 @@ class SNNLKMeans(AutoencoderKMeans):
         device="cpu",
         random_state=None,
         verbose=0,
+        memory=None,
         callbacks=None,
         optimizer=torch.optim.Adam,
         **kwargs,
@@ -599,6 +607,7 @@ class SNNLKMeans(AutoencoderKMeans):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
         self.callbacks = callbacks
         self.optimizer = optimizer
         self._set_routed_params(kwargs)

@@ -17,9 +17,10 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._memory import pretrain_with_memory
 from ._torch_utils import (
     IndexedDataset,
     batched_eval,
@@ -564,8 +565,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     Builds the encoder and decoder (fully connected by default, convolutional
     when ``input_shape`` is given, or copies of the user's modules), pretrains
-    them on reconstruction, embeds with the encoder and decodes with
-    :meth:`inverse_transform`.
+    them on reconstruction (through the cache ``memory`` when set), embeds
+    with the encoder and decodes with :meth:`inverse_transform`.
     """
 
     _parameter_constraints: dict = {
@@ -585,6 +586,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         ],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "smoothing_start": [Interval(Real, 0, 1, closed="both")],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     # The "auto" sizes (see _check_params_vs_input). DEC's d-500-500-2000
@@ -694,8 +696,12 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             ),
         )
         net.initialize()
-        if net.max_epochs > 0:
+        if net.max_epochs == 0:
+            return net
+        if self.memory is None:
             net.partial_fit(self._dataset(X))
+        else:
+            pretrain_with_memory(self.memory, net, self._dataset(X))
         return net
 
     def _embed(self, X):

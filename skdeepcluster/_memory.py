@@ -1,0 +1,152 @@
+"""Caching of the autoencoder pretraining (the ``memory`` parameter)."""
+
+import io
+
+import torch
+from sklearn.utils.validation import check_memory
+from skorch.history import History
+
+from ._torch_utils import to_numpy
+
+# Attributes skorch's ``initialize`` sets up: the net rebuilt on a cache hit
+# already has them, so they are not part of what training produced.
+_SKORCH_ATTRIBUTES = frozenset(
+    {
+        "history_",
+        "initialized_",
+        "virtual_params_",
+        "init_context_",
+        "callbacks_",
+        "prefixes_",
+        "cuda_dependent_attributes_",
+    }
+)
+
+# Net parameters left out of the key: they do not change what training
+# computes (``verbose``, the names used in messages), or the key holds what
+# matters about them in another form (the module's architecture and weights,
+# the shuffling generator's seed, the device type).
+_NOT_IN_KEY = frozenset(
+    {
+        "module",
+        "verbose",
+        "estimator_name",
+        "lr_name",
+        "iterator_train__generator",
+        "device",
+    }
+)
+
+
+def pretrain_with_memory(memory, net, dataset):
+    """Train the initialized ``net`` on ``dataset``, through the cache ``memory``.
+
+    ``memory`` is the estimator's parameter: a path or a :class:`joblib.Memory`.
+
+    On a miss the net is trained and its trained state stored; on a hit the
+    stored state is loaded into ``net`` instead. Either way ``net`` ends as
+    training leaves it, and torch's global generators (CPU, and the net's
+    CUDA device) are left in the state training leaves them, so that the
+    rest of the fit draws the same numbers whether the cache was hit or not.
+    """
+    fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
+    _load_trained_state(net, fit(net, dataset, _pretraining_key(net, dataset.X)))
+
+
+def _fit_pretraining(net, dataset, key):
+    """Train ``net``; return its trained state as bytes.
+
+    ``key`` is not used here: joblib hashes it (and not the ignored ``net``
+    and ``dataset``) to find the cache entry.
+    """
+    net.partial_fit(dataset)
+    device = torch.device(net.device)
+    fitted = {
+        name: value
+        for name, value in vars(net).items()
+        if name.endswith("_")
+        and not name.startswith("_")
+        and name not in _SKORCH_ATTRIBUTES
+        and name[:-1] not in _learned_components(net)
+    }
+    state = dict(
+        state_dicts={
+            name: getattr(net, name + "_").state_dict() for name in _learned_components(net)
+        },
+        attributes=fitted,
+        history=net.history.to_list(),
+        # As arrays, so that loading with map_location leaves them on the CPU,
+        # where torch.set_rng_state expects them.
+        rng_state=torch.get_rng_state().numpy(),
+        cuda_rng_state=(
+            torch.cuda.get_rng_state(device).numpy() if device.type == "cuda" else None
+        ),
+    )
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _load_trained_state(net, trained):
+    # The cache is written by this package through joblib, which unpickles
+    # its entries anyway: loading the pickled attributes adds no new trust.
+    state = torch.load(io.BytesIO(trained), map_location=net.device, weights_only=False)
+    for name, state_dict in state["state_dicts"].items():
+        getattr(net, name + "_").load_state_dict(state_dict)
+    for name, value in state["attributes"].items():
+        setattr(net, name, value)
+    net.history_ = History(state["history"])
+    torch.set_rng_state(torch.from_numpy(state["rng_state"]))
+    if state["cuda_rng_state"] is not None:
+        torch.cuda.set_rng_state(
+            torch.from_numpy(state["cuda_rng_state"]), torch.device(net.device)
+        )
+
+
+def _learned_components(net):
+    """Names of the net's modules, criteria and optimisers (skorch's ``name_``)."""
+    return (*net._modules, *net._criteria, *net._optimizers)
+
+
+def _pretraining_key(net, X):
+    """Everything that decides what training the initialized ``net`` on ``X`` gives.
+
+    The class and parameters of the net; the architecture and initial weights
+    of its modules (which follow from the sizes, the user's encoder and
+    decoder, and the seed); the seed of its batch shuffling; the state of
+    torch's global generator, which training draws from (dropout, ACAI's
+    interpolation, SNNL's pseudo-labelling); the device type; and the data.
+    Arrays are passed as NumPy arrays, which joblib hashes by content.
+    """
+    all_params = net.get_params(deep=False)
+    params = {
+        name: _tensors_as_arrays(value)
+        for name, value in all_params.items()
+        if not name.startswith("_") and name not in _NOT_IN_KEY
+    }
+    modules = {
+        name: (
+            repr(getattr(net, name + "_")),
+            [type(m).__module__ + "." + type(m).__qualname__
+             for m in getattr(net, name + "_").modules()],
+            {k: to_numpy(v) for k, v in getattr(net, name + "_").state_dict().items()},
+        )
+        for name in net._modules
+    }
+    device = torch.device(net.device)
+    return dict(
+        net_class=type(net).__module__ + "." + type(net).__qualname__,
+        params=params,
+        modules=modules,
+        shuffle_seed=all_params["iterator_train__generator"].initial_seed(),
+        rng_state=torch.get_rng_state().numpy(),
+        cuda_rng_state=(
+            torch.cuda.get_rng_state(device).numpy() if device.type == "cuda" else None
+        ),
+        device=device.type,
+        X=to_numpy(X),
+    )
+
+
+def _tensors_as_arrays(value):
+    return to_numpy(value) if isinstance(value, torch.Tensor) else value
