@@ -1,0 +1,196 @@
+"""The ``memory`` parameter (cached pretraining) and reusing a fitted autoencoder."""
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+import skdeepcluster.base
+from conftest import fast_estimator
+from skdeepcluster import DCN, DEC, ACAIKMeans, AutoencoderKMeans, SNNLKMeans
+from skdeepcluster._nets import ClusteringNet
+from skdeepcluster.base import BaseAutoencoderClusterer
+
+AUTOENCODER_ESTIMATORS = [AutoencoderKMeans, ACAIKMeans, SNNLKMeans, DEC, DCN]
+
+
+@pytest.fixture
+def pretrainings(monkeypatch):
+    """A list that gets one entry for every pretraining net actually trained."""
+    calls = []
+    partial_fit = ClusteringNet.partial_fit
+
+    def counting_partial_fit(net, *args, **kwargs):
+        if net.stage == "pretraining":
+            calls.append(type(net).__name__)
+        return partial_fit(net, *args, **kwargs)
+
+    monkeypatch.setattr(ClusteringNet, "partial_fit", counting_partial_fit)
+    return calls
+
+
+def _fit(cls, X, **params):
+    return fast_estimator(cls, **{"n_clusters": 3, "random_state": 0, **params}).fit(X)
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS)
+def test_hit_skips_pretraining_and_gives_the_same_fit(cls, blobs, tmp_path, pretrainings):
+    X, _ = blobs
+    reference = _fit(cls, X)
+    miss = _fit(cls, X, memory=str(tmp_path))
+    hit = _fit(cls, X, memory=str(tmp_path))
+    assert len(pretrainings) == 2  # the reference and the miss, not the hit
+    for model in (miss, hit):
+        assert_array_equal(model.labels_, reference.labels_)
+        assert_allclose(model.cluster_centers_, reference.cluster_centers_, rtol=1e-6)
+        assert_allclose(model.transform(X), reference.transform(X), rtol=1e-6)
+    history = getattr(hit, "pretrain_history_", hit.net_.history)
+    expected = getattr(reference, "pretrain_history_", reference.net_.history)
+    assert history[:, "train_loss"] == expected[:, "train_loss"]
+
+
+def test_hit_leaves_torch_generator_as_training_does(blobs, tmp_path, monkeypatch):
+    # ACAI's training draws from torch's global generator, so a hit that did
+    # not restore its state would hand the rest of the fit different numbers.
+    X, _ = blobs
+    states = []
+    pretrain = BaseAutoencoderClusterer._pretrain
+
+    def recording_pretrain(self, *args, **kwargs):
+        net = pretrain(self, *args, **kwargs)
+        states.append(torch.get_rng_state())
+        return net
+
+    monkeypatch.setattr(BaseAutoencoderClusterer, "_pretrain", recording_pretrain)
+    _fit(ACAIKMeans, X)
+    _fit(ACAIKMeans, X, memory=str(tmp_path))
+    _fit(ACAIKMeans, X, memory=str(tmp_path))
+    assert torch.equal(states[0], states[1])
+    assert torch.equal(states[0], states[2])
+
+
+def test_joblib_memory_instance(blobs, tmp_path, pretrainings):
+    X, _ = blobs
+    memory = joblib.Memory(tmp_path, verbose=0)
+    first = _fit(DEC, X, memory=memory)
+    second = _fit(DEC, X, memory=memory)
+    assert len(pretrainings) == 1
+    assert_array_equal(first.labels_, second.labels_)
+
+
+def test_miss_when_data_changes(blobs, tmp_path, pretrainings):
+    X, _ = blobs
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    X_changed = X.copy()
+    X_changed[0, 0] += 0.5
+    _fit(AutoencoderKMeans, X_changed, memory=str(tmp_path))
+    assert len(pretrainings) == 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(embedding_dim=3),
+        dict(hidden_dims=(8,)),
+        dict(pretrain_epochs=4),
+        dict(lr=1e-2),
+        dict(batch_size=8),
+        dict(normalize_embedding=False),
+        dict(optimizer=torch.optim.SGD),
+        dict(optimizer__weight_decay=1e-3),
+        dict(random_state=1),
+    ],
+    ids=lambda params: next(iter(params)),
+)
+def test_miss_when_a_pretraining_parameter_changes(blobs, tmp_path, pretrainings, params):
+    X, _ = blobs
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path), **params)
+    assert len(pretrainings) == 2
+
+
+def test_miss_when_the_given_encoder_changes(blobs, tmp_path, pretrainings):
+    X, _ = blobs
+
+    def modules(seed):
+        torch.manual_seed(seed)
+        encoder = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        decoder = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+        return dict(encoder=encoder, decoder=decoder)
+
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path), **modules(0))
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path), **modules(0))
+    assert len(pretrainings) == 1
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path), **modules(1))
+    assert len(pretrainings) == 2
+
+
+def test_estimators_with_the_same_pretraining_share_entries(blobs, tmp_path, pretrainings):
+    X, _ = blobs
+    reference = _fit(DEC, X)
+    assert len(pretrainings) == 1
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    assert len(pretrainings) == 2
+    # The clustering parameters do not change the pretraining.
+    dec = _fit(DEC, X, memory=str(tmp_path))
+    _fit(DEC, X, memory=str(tmp_path), clustering_epochs=1, alpha=2.0)
+    _fit(DCN, X, memory=str(tmp_path))
+    assert len(pretrainings) == 2
+    assert_array_equal(dec.labels_, reference.labels_)
+    # ACAI and SNNL train another net class: entries of their own.
+    _fit(ACAIKMeans, X, memory=str(tmp_path))
+    _fit(SNNLKMeans, X, memory=str(tmp_path))
+    assert pretrainings[2:] == ["ACAINet", "SNNLNet"]
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS)
+def test_clone_and_get_params_keep_memory(cls, tmp_path):
+    memory = joblib.Memory(tmp_path, verbose=0)
+    model = fast_estimator(cls, memory=memory)
+    assert model.get_params()["memory"] is memory
+    # clone deep-copies parameters that are not estimators: the copy caches
+    # in the same place.
+    assert clone(model).memory.location == memory.location
+    assert clone(fast_estimator(cls, memory=str(tmp_path))).memory == str(tmp_path)
+    assert fast_estimator(cls).memory is None
+
+
+def test_memory_none_trains_without_the_cache(blobs, monkeypatch, pretrainings):
+    X, _ = blobs
+
+    def fail(*args, **kwargs):
+        raise AssertionError("memory=None must not go through the cache")
+
+    monkeypatch.setattr(skdeepcluster.base, "pretrain_with_memory", fail)
+    first = _fit(DEC, X)
+    second = _fit(DEC, X)
+    assert len(pretrainings) == 2
+    assert_array_equal(first.labels_, second.labels_)
+
+
+def test_invalid_memory_raises(blobs):
+    X, _ = blobs
+    with pytest.raises(InvalidParameterError, match="memory"):
+        _fit(DEC, X, memory=5)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderKMeans, DEC, DCN])
+def test_fitted_autoencoder_reused_with_pretrain_epochs_zero(cls, blobs, pretrainings):
+    X, _ = blobs
+    fitted = _fit(AutoencoderKMeans, X)
+    modules = fitted.net_.module_
+    extra = {} if cls is AutoencoderKMeans else dict(clustering_epochs=0)
+    reused = _fit(
+        cls, X, encoder=modules.encoder, decoder=modules.decoder, pretrain_epochs=0, **extra
+    )
+    assert len(pretrainings) == 1
+    # The given weights are used as they are: same embedding, hence (k-means
+    # with the same seed) the same clusters.
+    assert_allclose(reused.transform(X), fitted.transform(X), rtol=1e-6, atol=1e-7)
+    assert_array_equal(reused.labels_, fitted.labels_)
+    # Copied, not trained in place.
+    assert modules.encoder is not reused.net_.module_.encoder
+    assert np.isfinite(reused.cluster_centers_).all()
