@@ -77,6 +77,7 @@ if os.environ.get("SKDC_DOCS_ONLINE") == "1":
         "sklearn": ("https://scikit-learn.org/stable/", None),
         "torch": ("https://docs.pytorch.org/docs/stable/", None),
         "skorch": ("https://skorch.readthedocs.io/en/stable/", None),
+        "joblib": ("https://joblib.readthedocs.io/en/stable/", None),
     }
 else:
     intersphinx_mapping = {}
