@@ -299,8 +299,9 @@ class ACAIKMeans(AutoencoderKMeans):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest centre, as
         :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
-        k-means centres in the embedding space.
+    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+        k-means centres in the embedding space, without those no training
+        sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
         cluster centre (``-score`` of the training data).
@@ -312,7 +313,8 @@ class ACAIKMeans(AutoencoderKMeans):
         (``reconstruction_loss``, ``adversarial_loss`` and ``critic_loss``
         per batch, ``train_loss`` and ``critic_loss`` per epoch).
     kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding.
+        The k-means model fitted on the embedding, with all ``n_clusters``
+        centres.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -325,6 +327,12 @@ class ACAIKMeans(AutoencoderKMeans):
 
     Notes
     -----
+    A k-means centre that no training sample is nearest to (fewer distinct
+    embeddings than clusters) is dropped, so that ``labels_`` stays
+    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
+    keeps all ``n_clusters`` centres.
+
     Each step costs about two and a half plain autoencoder steps (one more
     decoder pass and two critic passes). The paper clusters all 70,000
     MNIST digits with a convolutional network and a 256-dimensional latent

@@ -467,8 +467,9 @@ class SNNLKMeans(AutoencoderKMeans):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest k-means centre on the
         final embedding, as :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
-        k-means centres in the embedding space.
+    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+        k-means centres in the embedding space, without those no training
+        sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
         cluster centre (``-score`` of the training data).
@@ -482,7 +483,8 @@ class SNNLKMeans(AutoencoderKMeans):
         and the fraction of pseudo-labels that changed at each refresh
         (``label_change``).
     kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding.
+        The k-means model fitted on the embedding, with all ``n_clusters``
+        centres.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -495,6 +497,12 @@ class SNNLKMeans(AutoencoderKMeans):
 
     Notes
     -----
+    A k-means centre that no training sample is nearest to (fewer distinct
+    embeddings than clusters) is dropped, so that ``labels_`` stays
+    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
+    keeps all ``n_clusters`` centres.
+
     The paper uses a sigmoid output and binary cross-entropy; here the
     reconstruction loss is the mean squared error shared with
     :class:`AutoencoderKMeans`, since the input is not assumed to lie in

@@ -89,9 +89,21 @@ class BaseDeepClusterer(
     input against the training data and call the private hooks, which do no
     validation, on one batch at a time (see :meth:`_map_batches`).
 
-    Subclasses implement :meth:`_fit` and :meth:`_embed`, and set
-    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``,
-    then call :meth:`_set_inertia`.
+    Subclasses implement :meth:`_fit` and :meth:`_embed`, set ``n_iter_``
+    and end ``_fit`` with :meth:`_set_clusters`, which sets ``labels_``,
+    ``cluster_centers_`` (in embedding space) and ``inertia_``.
+
+    Every estimator handles empty clusters the same way. A cluster that no
+    training sample ends up in (a k-means centre nobody is nearest to, a
+    centroid that lost all its members, an output that is nobody's argmax) is
+    dropped: ``labels_`` are relabelled to ``0..n_clusters_found - 1`` with
+    every label used, ``cluster_centers_`` has ``n_clusters_found`` rows,
+    ``predict_proba`` has ``n_clusters_found`` columns, ``predict`` never
+    returns a dropped cluster, and ``fit`` raises a
+    :class:`~sklearn.exceptions.ConvergenceWarning`. scikit-learn's
+    clustering convention (checked by its ``check_clustering``) is that the
+    labels are consecutive from 0; :class:`~sklearn.cluster.KMeans` instead
+    keeps ``n_clusters`` centres, some of them unused or duplicated.
     The default :meth:`_predict_proba` is a Student's t kernel around
     ``cluster_centers_`` and the default :meth:`_predict` the nearest centre;
     methods with a classification head override both. ``labels_`` must be
@@ -292,11 +304,12 @@ class BaseDeepClusterer(
     def _check_n_clusters_found(self, labels):
         """Relabel to consecutive integers, dropping clusters nobody joined.
 
-        A clustering head or a centroid can end up with no sample. scikit-learn
-        expects ``labels_`` to be ``0..k-1`` with every label used, so empty
-        clusters are removed (their centres too, so ``predict`` never returns
-        them) and a :class:`~sklearn.exceptions.ConvergenceWarning` says so,
-        as :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters.
+        A clustering head, a centroid or a k-means centre can end up with no
+        sample. scikit-learn expects ``labels_`` to be ``0..k-1`` with every
+        label used, so empty clusters are removed (their centres too, so
+        ``predict`` never returns them) and a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says so, as
+        :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters.
 
         Returns
         -------

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
 from conftest import all_estimators, fast_estimator
@@ -73,6 +74,23 @@ def test_predict_on_training_data_is_labels(cls, duplicated_digits, blobs):
         assert model.labels_.dtype == labels.dtype == np.intp
         np.testing.assert_array_equal(labels, model.labels_)
         np.testing.assert_array_equal(model.fit_predict(X), labels)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+@pytest.mark.filterwarnings("ignore:.*put the training samples in only")
+def test_empty_clusters_are_dropped_by_every_estimator(cls, duplicated_digits):
+    # 5 distinct rows and 10 clusters: at most 5 clusters can hold a sample,
+    # whether the clusters come from k-means, centroids or an output layer.
+    X = duplicated_digits
+    with pytest.warns(ConvergenceWarning, match="empty clusters were removed"):
+        model = fast_estimator(cls, n_clusters=10, random_state=0).fit(X)
+    n_found = len(model.cluster_centers_)
+    assert n_found <= 5
+    np.testing.assert_array_equal(np.unique(model.labels_), np.arange(n_found))
+    assert model.cluster_centers_.shape[1] == model.transform(X[:1]).shape[1]
+    noise = np.random.default_rng(0).normal(size=(50, X.shape[1])).astype(np.float32)
+    assert model.predict_proba(noise).shape == (50, n_found)
+    assert 0 <= model.predict(noise).min() and model.predict(noise).max() < n_found
 
 
 def test_nearest_center_is_exact_and_ties_go_to_the_lowest_index():
