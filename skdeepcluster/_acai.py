@@ -260,8 +260,11 @@ class ACAIKMeans(AutoencoderKMeans):
     gamma : float, default=0.2
         Blend ``gamma * x + (1 - gamma) * reconstruction`` on which the critic
         is trained to output 0; in ``[0, 1]``.
-    n_init : int, default=10
-        Number of k-means initialisations on the embedding.
+    n_init : int or "auto", default=10
+        Number of k-means initialisations on the embedding; the run with the
+        lowest inertia is kept. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
     device : str, torch.device or None, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
         available, else MPS when available, else the CPU), a

@@ -3,7 +3,7 @@
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
@@ -65,8 +65,11 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Mini-batch size.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
-    n_init : int, default=10
-        Number of k-means initialisations on the embedding.
+    n_init : int or "auto", default=10
+        Number of k-means initialisations on the embedding; the run with the
+        lowest inertia is kept. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
     device : str, torch.device or None, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
         available, else MPS when available, else the CPU), a
@@ -176,7 +179,7 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
 
     _parameter_constraints: dict = {
         **BaseAutoencoderClusterer._parameter_constraints,
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -250,4 +253,4 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
 
     def _cluster_embedding(self, Z, random_state):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""
-        return fit_kmeans(Z, self.n_clusters, self.n_init, random_state)
+        return fit_kmeans(Z, self.n_clusters, self._n_init, random_state)

@@ -427,9 +427,11 @@ class SNNLKMeans(AutoencoderKMeans):
         (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
         the model is a plain autoencoder. ``"auto"`` is 80 % of the
         pretraining epochs (80 of the 100 epochs on large data).
-    n_init : int, default=10
+    n_init : int or "auto", default=10
         Number of k-means initialisations on the final embedding, and of the
-        first pseudo-labelling when no labels are used.
+        first pseudo-labelling when no labels are used. ``"auto"`` is 10,
+        accepted for compatibility with :class:`~sklearn.cluster.KMeans`
+        (whose ``"auto"`` means one run with k-means++ initialisation).
     use_labels : bool, default=False
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
         unlabelled samples). When False, ``y`` is ignored and the estimator
@@ -717,6 +719,6 @@ class SNNLKMeans(AutoencoderKMeans):
             pseudo_labels=self.pseudo_labels,
             warmup_epochs=self._warmup_epochs,
             n_clusters=self.n_clusters,
-            kmeans_n_init=self.n_init,
+            kmeans_n_init=self._n_init,
             **net_params,
         )

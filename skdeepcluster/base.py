@@ -123,6 +123,11 @@ class BaseDeepClusterer(
         "optimizer": [callable],
     }
 
+    # What n_init="auto" resolves to in the estimators that have an n_init
+    # parameter: their numeric default, the number of runs their method
+    # was tuned with.
+    _AUTO_N_INIT = 10
+
     # Keyword arguments with these prefixes are passed on to every skorch net
     # of a fit, as skorch's own NeuralNet accepts them.
     _ROUTED_PREFIXES = ("optimizer__", "iterator_train__", "callbacks__")
@@ -265,6 +270,9 @@ class BaseDeepClusterer(
                 )
         _check_hidden_dims(self)
         _warn_if_squares_overflow(X)
+        if hasattr(self, "n_init"):
+            # Resolved into a private attribute, as KMeans sets _n_init.
+            self._n_init = self._AUTO_N_INIT if _is_auto(self.n_init) else self.n_init
 
     def _to_tensor(self, X):
         """float32 tensor on the training device, shaped for the network."""

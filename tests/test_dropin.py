@@ -93,6 +93,28 @@ def test_empty_clusters_are_dropped_by_every_estimator(cls, duplicated_digits):
     assert 0 <= model.predict(noise).min() and model.predict(noise).max() < n_found
 
 
+WITH_N_INIT = [cls for cls in ESTIMATORS if "n_init" in cls().get_params()]
+
+
+def test_n_init_is_on_every_estimator_but_dac():
+    names = {cls.__name__ for cls in WITH_N_INIT}
+    assert names == {"ACAIKMeans", "AutoencoderKMeans", "DCN", "DEC", "IMSAT", "SNNLKMeans"}
+
+
+@pytest.mark.parametrize("cls", WITH_N_INIT, ids=[cls.__name__ for cls in WITH_N_INIT])
+def test_n_init_auto_is_the_numeric_default(cls, blobs):
+    X, _ = blobs
+    default = cls().n_init
+    assert isinstance(default, int)
+    auto = fast_estimator(cls, n_clusters=3, n_init="auto", random_state=0).fit(X)
+    numeric = fast_estimator(cls, n_clusters=3, n_init=default, random_state=0).fit(X)
+    assert auto._n_init == default
+    np.testing.assert_array_equal(auto.labels_, numeric.labels_)
+    np.testing.assert_array_equal(auto.cluster_centers_, numeric.cluster_centers_)
+    with pytest.raises(ValueError, match="n_init"):
+        fast_estimator(cls, n_init="best").fit(X)
+
+
 def test_nearest_center_is_exact_and_ties_go_to_the_lowest_index():
     # Far from the origin, torch.cdist's matrix-product path (used above 25
     # rows) loses the differences between distances; nearest_center does not.
