@@ -618,9 +618,10 @@ class SNNLKMeans(AutoencoderKMeans):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``.
+            let the network see them as ``(C, H, W)``. A sparse matrix is
+            converted to a dense float32 array, which training needs whole.
         y : array-like of shape (n_samples,), default=None
             With ``use_labels=True``, class labels guiding the embedding,
             ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
@@ -644,7 +645,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,), default=None
             Class labels, ``-1`` for unlabelled samples; used only when
