@@ -260,8 +260,11 @@ class ACAIKMeans(AutoencoderKMeans):
     gamma : float, default=0.2
         Blend ``gamma * x + (1 - gamma) * reconstruction`` on which the critic
         is trained to output 0; in ``[0, 1]``.
-    n_init : int, default=10
-        Number of k-means initialisations on the embedding.
+    n_init : int or "auto", default=10
+        Number of k-means initialisations on the embedding; the run with the
+        lowest inertia is kept. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
     device : str, torch.device or None, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
         available, else MPS when available, else the CPU), a
@@ -306,8 +309,9 @@ class ACAIKMeans(AutoencoderKMeans):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest centre, as
         :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
-        k-means centres in the embedding space.
+    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+        k-means centres in the embedding space, without those no training
+        sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
         cluster centre (``-score`` of the training data).
@@ -319,7 +323,8 @@ class ACAIKMeans(AutoencoderKMeans):
         (``reconstruction_loss``, ``adversarial_loss`` and ``critic_loss``
         per batch, ``train_loss`` and ``critic_loss`` per epoch).
     kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding.
+        The k-means model fitted on the embedding, with all ``n_clusters``
+        centres.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -332,6 +337,12 @@ class ACAIKMeans(AutoencoderKMeans):
 
     Notes
     -----
+    A k-means centre that no training sample is nearest to (fewer distinct
+    embeddings than clusters) is dropped, so that ``labels_`` stays
+    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
+    keeps all ``n_clusters`` centres.
+
     Each step costs about two and a half plain autoencoder steps (one more
     decoder pass and two critic passes). The paper clusters all 70,000
     MNIST digits with a convolutional network and a 256-dimensional latent

@@ -2,11 +2,10 @@
 
 from numbers import Integral
 
-import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._torch_utils import fit_kmeans, to_numpy
+from ._torch_utils import fit_kmeans, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
 
 
@@ -66,8 +65,11 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Mini-batch size.
     lr : float, default=1e-3
         Learning rate of the Adam optimiser.
-    n_init : int, default=10
-        Number of k-means initialisations on the embedding.
+    n_init : int or "auto", default=10
+        Number of k-means initialisations on the embedding; the run with the
+        lowest inertia is kept. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
     device : str, torch.device or None, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
         available, else MPS when available, else the CPU), a
@@ -110,8 +112,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest centre, as
         :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
-        k-means centres in the embedding space.
+    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+        k-means centres in the embedding space, without those no training
+        sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
         cluster centre (``-score`` of the training data).
@@ -120,7 +123,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     net_ : skorch.NeuralNet
         The fitted autoencoder net; ``net_.history`` holds the losses.
     kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding.
+        The k-means model fitted on the embedding, with all ``n_clusters``
+        centres.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -133,6 +137,12 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
 
     Notes
     -----
+    A k-means centre that no training sample is nearest to (fewer distinct
+    embeddings than clusters) is dropped, so that ``labels_`` stays
+    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
+    keeps all ``n_clusters`` centres.
+
     Training has two phases. For the first ``smoothing_start`` fraction of
     the epochs the autoencoder learns on reconstruction alone [1]_. Then a
     neighbourhood smoothing term joins the loss:
@@ -178,7 +188,7 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
 
     _parameter_constraints: dict = {
         **BaseAutoencoderClusterer._parameter_constraints,
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -240,14 +250,18 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.kmeans_ = self._cluster_embedding(
             self._embed(X), random_state, **(kmeans_params or {})
         )
-        self.cluster_centers_ = self.kmeans_.cluster_centers_
+        centers = self.kmeans_.cluster_centers_
         # predict's nearest-centre rule rather than kmeans_.labels_, which
         # scikit-learn computes in its own arithmetic and may break a near
-        # tie the other way.
-        self.labels_ = to_numpy(self._predict(X)).astype(np.intp)
-        # From labels_, so that inertia_ is -score(X) on the training data.
-        self._set_inertia(X)
+        # tie the other way. A centre that wins no sample (fewer distinct
+        # embeddings than clusters) is dropped by _set_clusters, as the other
+        # estimators drop theirs; removing a centre nobody is nearest to
+        # changes no sample's nearest centre, so predict still gives labels_.
+        labels = to_numpy(
+            nearest_center(self._embed(X), torch.as_tensor(centers, device=X.device))
+        )
+        self._set_clusters(X, labels, centers)
 
     def _cluster_embedding(self, Z, random_state):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""
-        return fit_kmeans(Z, self.n_clusters, self.n_init, random_state)
+        return fit_kmeans(Z, self.n_clusters, self._n_init, random_state)

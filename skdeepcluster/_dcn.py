@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._nets import AutoencoderNet
 from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
@@ -171,8 +171,11 @@ class DCN(BaseAutoencoderClusterer):
         about the same, ``0.05 * 784``. Larger values pull the embedding more
         strongly towards the centres; 0 trains the autoencoder alone while
         the centres follow it.
-    n_init : int, default=10
-        Number of k-means initialisations on the pretrained embedding.
+    n_init : int or "auto", default=10
+        Number of k-means initialisations on the pretrained embedding; the
+        run with the lowest inertia is kept. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
     device : str, torch.device or None, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
         available, else MPS when available, else the CPU), a
@@ -280,7 +283,7 @@ class DCN(BaseAutoencoderClusterer):
         "clustering_epochs": [Interval(Integral, 0, None, closed="left")],
         "clustering_lr": [Interval(Real, 0, None, closed="neither")],
         "kmeans_weight": [Interval(Real, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -341,7 +344,7 @@ class DCN(BaseAutoencoderClusterer):
         self.pretrain_history_ = autoencoder.history
         module = autoencoder.module_
         self.kmeans_ = fit_kmeans(
-            self._batched_eval(module.encoder, X), self.n_clusters, self.n_init, random_state
+            self._batched_eval(module.encoder, X), self.n_clusters, self._n_init, random_state
         )
         self.net_ = DCNNet(
             module,

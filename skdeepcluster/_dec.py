@@ -211,8 +211,11 @@ class DEC(BaseAutoencoderClusterer):
         misleads k-means on the raw embedding. With the default unit-length
         embedding both give the same groups; the centres differ only in that
         the spherical start uses the groups' means.
-    n_init : int, default=10
-        Number of k-means initialisations on the pretrained embedding.
+    n_init : int or "auto", default=10
+        Number of k-means initialisations on the pretrained embedding; the
+        run with the lowest inertia is kept. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
     device : str, torch.device or None, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
         available, else MPS when available, else the CPU), a
@@ -321,7 +324,7 @@ class DEC(BaseAutoencoderClusterer):
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "init": [StrOptions({"spherical-k-means", "k-means"})],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -417,7 +420,7 @@ class DEC(BaseAutoencoderClusterer):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
         spherical = self.init == "spherical-k-means"
         points = torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
-        self.kmeans_ = fit_kmeans(points, self.n_clusters, self.n_init, random_state)
+        self.kmeans_ = fit_kmeans(points, self.n_clusters, self._n_init, random_state)
         # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
             self.kmeans_.cluster_centers_, dtype=embedding.dtype, device=embedding.device

@@ -352,12 +352,13 @@ class IMSAT(BaseDeepClusterer):
     max_epochs : int, default=100
         Number of training epochs of the network that is kept, its start
         included.
-    n_init : int, default=3
+    n_init : int or "auto", default=3
         Number of differently initialised starts. Each trains for
         ``init_epochs``; the one with the highest ``H(Y) - mu * H(Y|X)`` on
         the training data then trains on to ``max_epochs``. Training costs
         ``max_epochs + (n_init - 1) * init_epochs`` epochs in all. With
-        ``n_init=1`` the single start trains for ``max_epochs``.
+        ``n_init=1`` the single start trains for ``max_epochs``. ``"auto"``
+        is 3, accepted for compatibility with :class:`~sklearn.cluster.KMeans`.
     init_epochs : int, default=10
         Length in epochs of each start when ``n_init > 1`` (at most
         ``max_epochs``).
@@ -488,6 +489,8 @@ class IMSAT(BaseDeepClusterer):
     (60, 3)
     """
 
+    _AUTO_N_INIT = 3
+
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "hidden_dims": [tuple, list],
@@ -498,7 +501,7 @@ class IMSAT(BaseDeepClusterer):
         "lam": [Interval(Real, 0, None, closed="left")],
         "mu": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -610,14 +613,14 @@ class IMSAT(BaseDeepClusterer):
         # start_epochs, and only the one with the highest information term
         # trains on to max_epochs (see the Notes of the class docstring).
         start_epochs = self.max_epochs
-        if self.n_init > 1:
+        if self._n_init > 1:
             start_epochs = min(self.init_epochs, self.max_epochs)
-        self.start_information_ = np.empty(self.n_init)
+        self.start_information_ = np.empty(self._n_init)
         best = None
-        for start in range(self.n_init):
+        for start in range(self._n_init):
             stage = "training"
-            if self.n_init > 1:
-                stage = f"start {start + 1} of {self.n_init}"
+            if self._n_init > 1:
+                stage = f"start {start + 1} of {self._n_init}"
             net = self._start_net(random_state, start_epochs, radius, stage)
             net.partial_fit(dataset)
             information = self._information(net, X)

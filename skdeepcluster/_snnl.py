@@ -427,9 +427,11 @@ class SNNLKMeans(AutoencoderKMeans):
         (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
         the model is a plain autoencoder. ``"auto"`` is 80 % of the
         pretraining epochs (80 of the 100 epochs on large data).
-    n_init : int, default=10
+    n_init : int or "auto", default=10
         Number of k-means initialisations on the final embedding, and of the
-        first pseudo-labelling when no labels are used.
+        first pseudo-labelling when no labels are used. ``"auto"`` is 10,
+        accepted for compatibility with :class:`~sklearn.cluster.KMeans`
+        (whose ``"auto"`` means one run with k-means++ initialisation).
     use_labels : bool, default=False
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
         unlabelled samples). When False, ``y`` is ignored and the estimator
@@ -474,8 +476,9 @@ class SNNLKMeans(AutoencoderKMeans):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest k-means centre on the
         final embedding, as :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
-        k-means centres in the embedding space.
+    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+        k-means centres in the embedding space, without those no training
+        sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
         cluster centre (``-score`` of the training data).
@@ -489,7 +492,8 @@ class SNNLKMeans(AutoencoderKMeans):
         and the fraction of pseudo-labels that changed at each refresh
         (``label_change``).
     kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding.
+        The k-means model fitted on the embedding, with all ``n_clusters``
+        centres.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -502,6 +506,12 @@ class SNNLKMeans(AutoencoderKMeans):
 
     Notes
     -----
+    A k-means centre that no training sample is nearest to (fewer distinct
+    embeddings than clusters) is dropped, so that ``labels_`` stays
+    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
+    keeps all ``n_clusters`` centres.
+
     The paper uses a sigmoid output and binary cross-entropy; here the
     reconstruction loss is the mean squared error shared with
     :class:`AutoencoderKMeans`, since the input is not assumed to lie in
@@ -617,9 +627,10 @@ class SNNLKMeans(AutoencoderKMeans):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``.
+            let the network see them as ``(C, H, W)``. A sparse matrix is
+            converted to a dense float32 array, which training needs whole.
         y : array-like of shape (n_samples,), default=None
             With ``use_labels=True``, class labels guiding the embedding,
             ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
@@ -643,7 +654,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,), default=None
             Class labels, ``-1`` for unlabelled samples; used only when
@@ -718,6 +729,6 @@ class SNNLKMeans(AutoencoderKMeans):
             pseudo_labels=self.pseudo_labels,
             warmup_epochs=self._warmup_epochs,
             n_clusters=self.n_clusters,
-            kmeans_n_init=self.n_init,
+            kmeans_n_init=self._n_init,
             **net_params,
         )

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -90,9 +91,25 @@ class BaseDeepClusterer(
     input against the training data and call the private hooks, which do no
     validation, on one batch at a time (see :meth:`_map_batches`).
 
-    Subclasses implement :meth:`_fit` and :meth:`_embed`, and set
-    ``labels_``, ``cluster_centers_`` (in embedding space) and ``n_iter_``,
-    then call :meth:`_set_inertia`.
+    Subclasses implement :meth:`_fit` and :meth:`_embed`, set ``n_iter_``
+    and end ``_fit`` with :meth:`_set_clusters`, which sets ``labels_``,
+    ``cluster_centers_`` (in embedding space) and ``inertia_``.
+
+    Sparse input (any SciPy sparse format) is accepted everywhere ``X`` is:
+    ``fit`` converts it to one dense float32 array, as training needs all
+    samples at hand, while inference densifies one batch at a time.
+
+    Every estimator handles empty clusters the same way. A cluster that no
+    training sample ends up in (a k-means centre nobody is nearest to, a
+    centroid that lost all its members, an output that is nobody's argmax) is
+    dropped: ``labels_`` are relabelled to ``0..n_clusters_found - 1`` with
+    every label used, ``cluster_centers_`` has ``n_clusters_found`` rows,
+    ``predict_proba`` has ``n_clusters_found`` columns, ``predict`` never
+    returns a dropped cluster, and ``fit`` raises a
+    :class:`~sklearn.exceptions.ConvergenceWarning`. scikit-learn's
+    clustering convention (checked by its ``check_clustering``) is that the
+    labels are consecutive from 0; :class:`~sklearn.cluster.KMeans` instead
+    keeps ``n_clusters`` centres, some of them unused or duplicated.
     The default :meth:`_predict_proba` is a Student's t kernel around
     ``cluster_centers_`` and the default :meth:`_predict` the nearest centre;
     methods with a classification head override both. ``labels_`` must be
@@ -111,6 +128,11 @@ class BaseDeepClusterer(
         "callbacks": [list, None],
         "optimizer": [callable],
     }
+
+    # What n_init="auto" resolves to in the estimators that have an n_init
+    # parameter: their numeric default, the number of runs their method
+    # was tuned with.
+    _AUTO_N_INIT = 10
 
     # Keyword arguments with these prefixes are passed on to every skorch net
     # of a fit, as skorch's own NeuralNet accepts them.
@@ -209,9 +231,10 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``.
+            let the network see them as ``(C, H, W)``. A sparse matrix is
+            converted to a dense float32 array, which training needs whole.
         y : Ignored
             Not used, present here for API consistency by convention.
 
@@ -221,7 +244,10 @@ class BaseDeepClusterer(
             Fitted estimator.
         """
         self._check_routed_params()
-        X = validate_data(self, X, dtype=[np.float32, np.float64])
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=[np.float32, np.float64]
+        )
+        X = _densify(X)
         self._check_fit_input(X)
         self._device = resolve_device(self.device)
         random_state = check_random_state(self.random_state)
@@ -254,6 +280,9 @@ class BaseDeepClusterer(
                 )
         _check_hidden_dims(self)
         _warn_if_squares_overflow(X)
+        if hasattr(self, "n_init"):
+            # Resolved into a private attribute, as KMeans sets _n_init.
+            self._n_init = self._AUTO_N_INIT if _is_auto(self.n_init) else self.n_init
 
     def _to_tensor(self, X):
         """float32 tensor on the training device, shaped for the network."""
@@ -293,11 +322,12 @@ class BaseDeepClusterer(
     def _check_n_clusters_found(self, labels):
         """Relabel to consecutive integers, dropping clusters nobody joined.
 
-        A clustering head or a centroid can end up with no sample. scikit-learn
-        expects ``labels_`` to be ``0..k-1`` with every label used, so empty
-        clusters are removed (their centres too, so ``predict`` never returns
-        them) and a :class:`~sklearn.exceptions.ConvergenceWarning` says so,
-        as :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters.
+        A clustering head, a centroid or a k-means centre can end up with no
+        sample. scikit-learn expects ``labels_`` to be ``0..k-1`` with every
+        label used, so empty clusters are removed (their centres too, so
+        ``predict`` never returns them) and a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says so, as
+        :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters.
 
         Returns
         -------
@@ -357,15 +387,21 @@ class BaseDeepClusterer(
     def _validate_for_inference(self, X):
         """Check that ``self`` is fitted and ``X`` matches the training data.
 
-        ``X`` is returned as a NumPy array, not converted to a tensor: a
-        memory-mapped array stays one, and :meth:`_map_batches` reads it one
-        batch at a time.
+        ``X`` is returned as a NumPy array or a CSR matrix, not converted to a
+        tensor: a memory-mapped array stays one, a sparse matrix stays sparse,
+        and :meth:`_map_batches` reads it one batch at a time.
         """
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        # CSR, whose row slices (the batches) are cheap; CSC is converted.
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
+        )
 
     def _batch_to_tensor(self, X_batch):
         """float32 tensor of the rows ``X_batch`` on the device, shaped for the net."""
+        # A sparse batch is densified here, so that only one batch is ever
+        # dense in memory.
+        X_batch = _densify(X_batch)
         _check_float32_range(X_batch)
         # torch.tensor copies, so read-only or memory-mapped input is safe.
         X_tensor = torch.tensor(X_batch, dtype=torch.float32)
@@ -387,7 +423,7 @@ class BaseDeepClusterer(
         ----------
         function : callable
             Maps a tensor batch to a tensor with one row per sample.
-        X : ndarray of shape (n_samples, n_features)
+        X : ndarray or CSR matrix of shape (n_samples, n_features)
             Validated input; may be a memory map.
 
         Returns
@@ -397,12 +433,14 @@ class BaseDeepClusterer(
         """
         batch_size = inference_batch_size(self.batch_size)
         out = None
+        # shape[0], not len(): a sparse matrix has no length.
+        n_samples = X.shape[0]
         with torch.no_grad():
-            for start in range(0, len(X), batch_size):
+            for start in range(0, n_samples, batch_size):
                 batch = self._batch_to_tensor(X[start : start + batch_size])
                 result = to_numpy(function(batch))
                 if out is None:
-                    out = np.empty((len(X), *result.shape[1:]), dtype=result.dtype)
+                    out = np.empty((n_samples, *result.shape[1:]), dtype=result.dtype)
                 out[start : start + len(result)] = result
         return out
 
@@ -424,7 +462,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to embed.
 
         Returns
@@ -439,7 +477,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
 
         Returns
@@ -455,7 +493,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
 
         Returns
@@ -481,7 +519,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
         y : Ignored
             Not used, present here for API consistency by convention.
@@ -557,6 +595,7 @@ class BaseDeepClusterer(
         tags = super().__sklearn_tags__()
         # The network computes in float32 whatever the input dtype.
         tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -735,6 +774,15 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         return to_numpy(decoded).reshape(len(Z), -1)
 
 
+def _densify(X):
+    """``X`` as a dense array: a sparse matrix becomes float32, the networks' dtype."""
+    if not sp.issparse(X):
+        return X
+    # Checked before the cast, which would turn such values into infinities.
+    _check_float32_range(X.data)
+    return X.astype(np.float32).toarray()
+
+
 def _is_auto(value):
     return isinstance(value, str) and value == "auto"
 
@@ -744,7 +792,9 @@ def _check_float32_range(X):
     if X.dtype == np.float32 or X.size == 0:
         return
     largest = float(np.abs(X).max())
-    if largest > np.finfo(np.float32).max:
+    # As a Python float: compared with the float32 scalar, largest would be
+    # cast to float32 and overflow (with a RuntimeWarning) first.
+    if largest > float(np.finfo(np.float32).max):
         raise ValueError(
             f"X contains a value of magnitude {largest:.3g}, beyond the float32 "
             f"range (about {np.finfo(np.float32).max:.3g}) the network computes "
