@@ -33,6 +33,7 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/python -m ruff check skdeepcluster tests benchmarks examples doc/conf.py
+	$(BIN)/python -m ruff format --check skdeepcluster tests benchmarks examples doc/conf.py
 
 # Quality tests on real MNIST (../shared/data); several minutes.
 test-slow: $(VENV)/.installed

@@ -23,7 +23,9 @@ from skdeepcluster import DEC
 
 
 def search(estimator, grid, X, y, cv):
-    search = GridSearchCV(estimator, grid, scoring="adjusted_rand_score", cv=cv, n_jobs=1)
+    search = GridSearchCV(
+        estimator, grid, scoring="adjusted_rand_score", cv=cv, n_jobs=1
+    )
     start = time.perf_counter()
     search.fit(X, y)
     return time.perf_counter() - start, search
@@ -36,16 +38,32 @@ def main():
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--pretrain-epochs", default="auto")
     parser.add_argument("--clustering-epochs", type=int, default=50)
-    parser.add_argument("--hidden-dims", default="auto", help='"auto" or comma-separated widths')
+    parser.add_argument(
+        "--hidden-dims", default="auto", help='"auto" or comma-separated widths'
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     X, y, _ = load(args.dataset, args.data_path)
     n_classes = len(np.unique(y))
-    grid = {"n_clusters": [n_classes - 2, n_classes - 1, n_classes, n_classes + 1, n_classes + 2]}
-    pretrain_epochs = args.pretrain_epochs if args.pretrain_epochs == "auto" else int(args.pretrain_epochs)
+    grid = {
+        "n_clusters": [
+            n_classes - 2,
+            n_classes - 1,
+            n_classes,
+            n_classes + 1,
+            n_classes + 2,
+        ]
+    }
+    pretrain_epochs = (
+        args.pretrain_epochs
+        if args.pretrain_epochs == "auto"
+        else int(args.pretrain_epochs)
+    )
     hidden_dims = (
-        "auto" if args.hidden_dims == "auto" else tuple(int(w) for w in args.hidden_dims.split(","))
+        "auto"
+        if args.hidden_dims == "auto"
+        else tuple(int(w) for w in args.hidden_dims.split(","))
     )
     params = dict(
         n_clusters=n_classes,
@@ -55,9 +73,11 @@ def main():
         random_state=args.seed,
     )
     cv = KFold(args.cv, shuffle=True, random_state=args.seed)
-    print(f"{args.dataset}: {X.shape[0]} samples, {X.shape[1]} features; "
-          f"DEC({', '.join(f'{k}={v!r}' for k, v in params.items())}); "
-          f"grid n_clusters={grid['n_clusters']}, {args.cv} folds")
+    print(
+        f"{args.dataset}: {X.shape[0]} samples, {X.shape[1]} features; "
+        f"DEC({', '.join(f'{k}={v!r}' for k, v in params.items())}); "
+        f"grid n_clusters={grid['n_clusters']}, {args.cv} folds"
+    )
 
     start = time.perf_counter()
     DEC(**params).fit(X)
@@ -67,12 +87,16 @@ def main():
     print(f"grid, no cache:     {plain_time:8.1f} s")
     with tempfile.TemporaryDirectory() as cache:
         cached_time, cached = search(DEC(**params, memory=cache), grid, X, y, cv)
-    print(f"grid, memory=dir:   {cached_time:8.1f} s  ({plain_time / cached_time:.1f}x faster)")
+    print(
+        f"grid, memory=dir:   {cached_time:8.1f} s  ({plain_time / cached_time:.1f}x faster)"
+    )
     same = np.array_equal(
         plain.cv_results_["mean_test_score"], cached.cv_results_["mean_test_score"]
     )
-    print(f"same scores: {same}; best n_clusters {plain.best_params_['n_clusters']} "
-          f"(ARI {plain.best_score_:.3f})")
+    print(
+        f"same scores: {same}; best n_clusters {plain.best_params_['n_clusters']} "
+        f"(ARI {plain.best_score_:.3f})"
+    )
 
 
 if __name__ == "__main__":

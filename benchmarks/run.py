@@ -120,18 +120,40 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("estimators", nargs="*", help="class names (default: all)")
-    parser.add_argument("--dataset", default="digits",
-                        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl")
-    parser.add_argument("--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA))
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl",
+    )
+    parser.add_argument(
+        "--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA)
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--param", action="append", default=[], help="name=value passed to every estimator")
-    parser.add_argument("--images", action="store_true", help="pass input_shape of the dataset's images")
-    parser.add_argument("--no-kmeans", action="store_true", help="skip the raw k-means baseline")
-    parser.add_argument("--umap", action="store_true", help="add UMAP + KMeans and UMAP + GMM "
-                        "on the raw features as reference rows (needs umap-learn)")
-    parser.add_argument("--label-fraction", type=float, help="pass this stratified fraction of "
-                        "the labels to fit, -1 for the rest, and set "
-                        "use_labels=True (for semi-supervised SNNLKMeans)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        help="name=value passed to every estimator",
+    )
+    parser.add_argument(
+        "--images", action="store_true", help="pass input_shape of the dataset's images"
+    )
+    parser.add_argument(
+        "--no-kmeans", action="store_true", help="skip the raw k-means baseline"
+    )
+    parser.add_argument(
+        "--umap",
+        action="store_true",
+        help="add UMAP + KMeans and UMAP + GMM "
+        "on the raw features as reference rows (needs umap-learn)",
+    )
+    parser.add_argument(
+        "--label-fraction",
+        type=float,
+        help="pass this stratified fraction of "
+        "the labels to fit, -1 for the rest, and set "
+        "use_labels=True (for semi-supervised SNNLKMeans)",
+    )
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
 
@@ -141,11 +163,17 @@ def main(argv=None):
     if args.images:
         params["input_shape"] = images_shape
     names = args.estimators or [
-        name for name in skdeepcluster.__all__ if isinstance(getattr(skdeepcluster, name), type)
+        name
+        for name in skdeepcluster.__all__
+        if isinstance(getattr(skdeepcluster, name), type)
     ]
-    candidates = {} if args.no_kmeans else {
-        "KMeans(raw)": lambda seed: KMeans(n_clusters, n_init=10, random_state=seed)
-    }
+    candidates = (
+        {}
+        if args.no_kmeans
+        else {
+            "KMeans(raw)": lambda seed: KMeans(n_clusters, n_init=10, random_state=seed)
+        }
+    )
     if args.umap:
         candidates["UMAP+KMeans(raw)"] = lambda seed: UMAPThen(
             KMeans(n_clusters, n_init=10, random_state=seed), seed
@@ -164,17 +192,30 @@ def main(argv=None):
             n_clusters=n_clusters, random_state=seed, **cls_params
         )
 
-    print(f"# dataset={args.dataset} n={len(X)} d={X.shape[1]} seeds={args.seeds} params={params}"
-          f" label_fraction={args.label_fraction}")
-    print(f"{'estimator':<22}{'seed':>5}{'acc':>8}{'nmi':>8}{'ari':>8}{'fit_s':>9}", flush=True)
+    print(
+        f"# dataset={args.dataset} n={len(X)} d={X.shape[1]} seeds={args.seeds} params={params}"
+        f" label_fraction={args.label_fraction}"
+    )
+    print(
+        f"{'estimator':<22}{'seed':>5}{'acc':>8}{'nmi':>8}{'ari':>8}{'fit_s':>9}",
+        flush=True,
+    )
     rows = []
     for name, make_model in candidates.items():
         for seed in args.seeds:
-            row = dict(estimator=name, seed=seed, dataset=args.dataset, params=repr(params),
-                       label_fraction=args.label_fraction,
-                       **evaluate(make_model, X, y, seed, args.label_fraction))
+            row = dict(
+                estimator=name,
+                seed=seed,
+                dataset=args.dataset,
+                params=repr(params),
+                label_fraction=args.label_fraction,
+                **evaluate(make_model, X, y, seed, args.label_fraction),
+            )
             rows.append(row)
-            print(f"{name:<22}{seed:>5}{row['acc']:>8.4f}{row['nmi']:>8.4f}{row['ari']:>8.4f}{row['fit_s']:>9.1f}", flush=True)
+            print(
+                f"{name:<22}{seed:>5}{row['acc']:>8.4f}{row['nmi']:>8.4f}{row['ari']:>8.4f}{row['fit_s']:>9.1f}",
+                flush=True,
+            )
     print("\n# summary: mean ± std over seeds")
     for name in candidates:
         sub = [r for r in rows if r["estimator"] == name]

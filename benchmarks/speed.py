@@ -56,7 +56,9 @@ def main():
     parser.add_argument("--data-path", default=DEFAULT_DATA)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--smoothing", action="store_true", help="include the smoothing term")
+    parser.add_argument(
+        "--smoothing", action="store_true", help="include the smoothing term"
+    )
     args = parser.parse_args()
     X, _, _ = load(args.dataset, args.data_path)
 
@@ -96,8 +98,12 @@ def main():
         f"threads={torch.get_num_threads()} n={len(X)} batch={args.batch_size} "
         f"epochs={args.epochs} smoothing={args.smoothing}"
     )
-    print(f"skorch epoch   median {skorch_s:.3f}s  all {np.round(skorch_times, 3).tolist()}")
-    print(f"hand loop epoch median {hand_s:.3f}s  all {np.round(hand_times, 3).tolist()}")
+    print(
+        f"skorch epoch   median {skorch_s:.3f}s  all {np.round(skorch_times, 3).tolist()}"
+    )
+    print(
+        f"hand loop epoch median {hand_s:.3f}s  all {np.round(hand_times, 3).tolist()}"
+    )
     print(f"ratio skorch/hand = {skorch_s / hand_s:.3f}")
 
 

@@ -209,12 +209,24 @@ def write_api_pages():
     GENERATED.mkdir(exist_ok=True)
     lines = []
     for heading, module, intro in API_SECTIONS:
-        lines += [heading, "-" * len(heading), "", f".. automodule:: {module.__name__}",
-                  "   :no-members:", ""]
+        lines += [
+            heading,
+            "-" * len(heading),
+            "",
+            f".. automodule:: {module.__name__}",
+            "   :no-members:",
+            "",
+        ]
         if intro:
             lines += [intro, ""]
-        lines += [f".. currentmodule:: {module.__name__}", "", ".. autosummary::",
-                  "   :toctree: generated/", "   :nosignatures:", ""]
+        lines += [
+            f".. currentmodule:: {module.__name__}",
+            "",
+            ".. autosummary::",
+            "   :toctree: generated/",
+            "   :nosignatures:",
+            "",
+        ]
         for name in _public_names(module):
             lines.append(f"   {name}")
             page = GENERATED / f"{module.__name__}.{name}.rst"

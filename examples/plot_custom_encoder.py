@@ -38,12 +38,12 @@ embedding_dim = 10
 
 encoder = nn.Sequential(
     nn.Unflatten(1, (1, 8, 8)),
-    nn.Conv2d(1, 16, kernel_size=3, padding=1),   # 16 x 8 x 8
+    nn.Conv2d(1, 16, kernel_size=3, padding=1),  # 16 x 8 x 8
     nn.ReLU(),
-    nn.MaxPool2d(2),                              # 16 x 4 x 4
+    nn.MaxPool2d(2),  # 16 x 4 x 4
     nn.Conv2d(16, 32, kernel_size=3, padding=1),  # 32 x 4 x 4
     nn.ReLU(),
-    nn.MaxPool2d(2),                              # 32 x 2 x 2
+    nn.MaxPool2d(2),  # 32 x 2 x 2
     nn.Flatten(),
     nn.Linear(32 * 2 * 2, embedding_dim),
 )
@@ -64,12 +64,17 @@ custom = AutoencoderKMeans(
     n_clusters=10, encoder=encoder, decoder=decoder, pretrain_epochs=50, random_state=0
 ).fit(X)
 default = AutoencoderKMeans(
-    n_clusters=10, hidden_dims=(128, 64), embedding_dim=embedding_dim,
-    pretrain_epochs=50, random_state=0,
+    n_clusters=10,
+    hidden_dims=(128, 64),
+    embedding_dim=embedding_dim,
+    pretrain_epochs=50,
+    random_state=0,
 ).fit(X)
 for name, model in [("custom convolutional", custom), ("default MLP", default)]:
-    print(f"{name:<24} accuracy={clustering_accuracy(y, model.labels_):.3f} "
-          f"final reconstruction MSE={model.net_.history[-1, 'train_loss']:.4f}")
+    print(
+        f"{name:<24} accuracy={clustering_accuracy(y, model.labels_):.3f} "
+        f"final reconstruction MSE={model.net_.history[-1, 'train_loss']:.4f}"
+    )
 
 # %%
 # The fitted network is in ``net_.module_``: a trained copy of your modules.

@@ -57,8 +57,11 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 bins = np.linspace(0, 1, 41)
 ax.hist(proba_init.max(axis=1), bins=bins, alpha=0.6, label="after k-means init")
 ax.hist(proba.max(axis=1), bins=bins, alpha=0.6, label="after self-training")
-ax.set(xlabel="largest soft assignment of a sample", ylabel="number of samples",
-       title="DEC: confidence of the soft assignments")
+ax.set(
+    xlabel="largest soft assignment of a sample",
+    ylabel="number of samples",
+    title="DEC: confidence of the soft assignments",
+)
 ax.legend()
 fig.tight_layout()
 
@@ -80,8 +83,12 @@ strip = np.vstack([X[i].reshape(8, 8) for i in rows])
 ax_img.imshow(strip, cmap="gray_r", aspect="auto")
 ax_img.set_axis_off()
 image = ax_p.imshow(proba[rows], cmap="viridis", vmin=0, vmax=1, aspect="auto")
-ax_p.set(xlabel="cluster", yticks=[], xticks=range(proba.shape[1]),
-         title="predict_proba of twelve digits")
+ax_p.set(
+    xlabel="cluster",
+    yticks=[],
+    xticks=range(proba.shape[1]),
+    title="predict_proba of twelve digits",
+)
 fig.colorbar(image, cax=ax_bar, label="probability")
 
 # %%
@@ -111,7 +118,10 @@ fig.tight_layout()
 # decodes each centre of the embedding space into an 8x8 image: the
 # prototype the network has learned for that cluster.
 dcn = DCN(
-    n_clusters=10, hidden_dims=(128, 64), pretrain_epochs=50, clustering_epochs=20,
+    n_clusters=10,
+    hidden_dims=(128, 64),
+    pretrain_epochs=50,
+    clustering_epochs=20,
     random_state=0,
 ).fit(X)
 print(f"DCN accuracy: {clustering_accuracy(y, dcn.labels_):.3f}")

@@ -76,13 +76,26 @@ labels = [
 ]
 position = np.arange(len(labels))
 fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.bar(position - 0.2, results["mean_test_accuracy"], 0.4,
-       yerr=results["std_test_accuracy"], label="accuracy")
-ax.bar(position + 0.2, results["mean_test_nmi"], 0.4,
-       yerr=results["std_test_nmi"], label="NMI")
+ax.bar(
+    position - 0.2,
+    results["mean_test_accuracy"],
+    0.4,
+    yerr=results["std_test_accuracy"],
+    label="accuracy",
+)
+ax.bar(
+    position + 0.2,
+    results["mean_test_nmi"],
+    0.4,
+    yerr=results["std_test_nmi"],
+    label="NMI",
+)
 ax.set_xticks(position, labels)
-ax.set(ylim=(0, 1), ylabel="held-out score (3 folds)",
-       title="AutoencoderKMeans: embedding size and hidden widths")
+ax.set(
+    ylim=(0, 1),
+    ylabel="held-out score (3 folds)",
+    title="AutoencoderKMeans: embedding size and hidden widths",
+)
 ax.legend(loc="lower right")
 fig.tight_layout()
 

@@ -40,7 +40,9 @@ axes[0].set_yscale("log")
 axes[1].plot(clustering[:, "epoch"], clustering[:, "train_loss"])
 axes[1].set(title="clustering", xlabel="epoch", ylabel="KL(P || Q)")
 refreshes = [row for row in clustering if "label_change" in row]
-axes[2].plot([row["epoch"] for row in refreshes], [row["label_change"] for row in refreshes])
+axes[2].plot(
+    [row["epoch"] for row in refreshes], [row["label_change"] for row in refreshes]
+)
 axes[2].axhline(dec.tol, color="grey", linestyle="--", label="tol (stop below)")
 axes[2].set(title="clustering", xlabel="epoch", ylabel="fraction of labels changed")
 axes[2].legend()

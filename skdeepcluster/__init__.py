@@ -15,4 +15,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["ACAIKMeans", "AutoencoderKMeans", "DAC", "DCN", "DEC", "IMSAT", "SNNLKMeans", "__version__"]
+__all__ = [
+    "ACAIKMeans",
+    "AutoencoderKMeans",
+    "DAC",
+    "DCN",
+    "DEC",
+    "IMSAT",
+    "SNNLKMeans",
+    "__version__",
+]

@@ -666,9 +666,7 @@ class DAC(BaseDeepClusterer):
             eta=self.eta,
             lower_slope=self.lower_slope,
             augment=(
-                random_affine
-                if self.augment and self.input_shape is not None
-                else None
+                random_affine if self.augment and self.input_shape is not None else None
             ),
             # Batch norm cannot normalise a batch of one sample, and a short
             # last batch would have few pairs: drop it.

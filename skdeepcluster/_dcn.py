@@ -344,7 +344,10 @@ class DCN(BaseAutoencoderClusterer):
         self.pretrain_history_ = autoencoder.history
         module = autoencoder.module_
         self.kmeans_ = fit_kmeans(
-            self._batched_eval(module.encoder, X), self.n_clusters, self._n_init, random_state
+            self._batched_eval(module.encoder, X),
+            self.n_clusters,
+            self._n_init,
+            random_state,
         )
         self.net_ = DCNNet(
             module,

@@ -419,11 +419,15 @@ class DEC(BaseAutoencoderClusterer):
     def _initial_centers(self, embedding, random_state):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
         spherical = self.init == "spherical-k-means"
-        points = torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
+        points = (
+            torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
+        )
         self.kmeans_ = fit_kmeans(points, self.n_clusters, self._n_init, random_state)
         # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
-            self.kmeans_.cluster_centers_, dtype=embedding.dtype, device=embedding.device
+            self.kmeans_.cluster_centers_,
+            dtype=embedding.dtype,
+            device=embedding.device,
         )
         if spherical:
             labels = torch.as_tensor(self.kmeans_.labels_, device=embedding.device)
@@ -438,7 +442,9 @@ class DEC(BaseAutoencoderClusterer):
     def _predict_proba(self, X):
         # The clustering layer's q, with the centres of the clusters kept.
         module = self.net_.module_
-        return module.log_assignment(self._embed(X), self._cluster_centers_tensor()).exp()
+        return module.log_assignment(
+            self._embed(X), self._cluster_centers_tensor()
+        ).exp()
 
     def _has_decoder(self):
         return False

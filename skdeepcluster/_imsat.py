@@ -190,9 +190,7 @@ def _kth_neighbour_distance(X, k, reference_size, random_state):
     # Enough neighbours for a stable dimension estimate even when k is small.
     n_neighbors = min(max(k, 10), reference_size - 1)
     distances, _ = (
-        NearestNeighbors(n_neighbors=n_neighbors + 1)
-        .fit(X[reference])
-        .kneighbors(X)
+        NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X[reference]).kneighbors(X)
     )
     # A reference sample finds itself first; the others drop the extra one.
     in_reference = np.zeros(n_samples, dtype=bool)
@@ -273,7 +271,9 @@ class IMSATNet(ClusteringNet):
         if not training:
             return loss
         X = X.to(self.device)
-        sat = self.self_augmentation_loss(X, y_pred, self.batch_state("radius_", y_true))
+        sat = self.self_augmentation_loss(
+            X, y_pred, self.batch_state("radius_", y_true)
+        )
         self.history.record_batch("sat_loss", sat.item())
         self.history.record_batch("marginal_entropy", marginal.item())
         self.history.record_batch("conditional_entropy", conditional.item())
@@ -574,7 +574,9 @@ class IMSAT(BaseDeepClusterer):
         else:
             body = nn.Sequential(
                 nn.Flatten(),
-                *_dense_stack((n_features, *hidden_dims), batch_norm=True, activate_last=True),
+                *_dense_stack(
+                    (n_features, *hidden_dims), batch_norm=True, activate_last=True
+                ),
             )
         width = hidden_dims[-1] if hidden_dims else n_features
         module = _IMSATModule(body, nn.Linear(width, self.n_clusters))

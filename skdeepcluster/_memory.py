@@ -71,7 +71,8 @@ def _fit_pretraining(net, dataset, key):
     }
     state = dict(
         state_dicts={
-            name: getattr(net, name + "_").state_dict() for name in _learned_components(net)
+            name: getattr(net, name + "_").state_dict()
+            for name in _learned_components(net)
         },
         attributes=fitted,
         history=net.history.to_list(),
@@ -127,8 +128,10 @@ def _pretraining_key(net, X):
     modules = {
         name: (
             repr(getattr(net, name + "_")),
-            [type(m).__module__ + "." + type(m).__qualname__
-             for m in getattr(net, name + "_").modules()],
+            [
+                type(m).__module__ + "." + type(m).__qualname__
+                for m in getattr(net, name + "_").modules()
+            ],
             {k: to_numpy(v) for k, v in getattr(net, name + "_").state_dict().items()},
         )
         for name in net._modules

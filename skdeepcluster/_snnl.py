@@ -194,7 +194,9 @@ class SNNLNet(AutoencoderNet):
     def current_temperature(self):
         """Temperature of the current epoch (zero-based)."""
         if self.temperature == "annealed":
-            return annealed_temperature(max(len(self.history) - 1, 0), self.temperature_decay)
+            return annealed_temperature(
+                max(len(self.history) - 1, 0), self.temperature_decay
+            )
         return float(self.temperature)
 
     def refresh_pseudo_labels(self, X):
@@ -247,7 +249,9 @@ class SNNLNet(AutoencoderNet):
         self.anchor_X_ = X.X
         anchors = self.labels_ >= 0
         self.anchor_indices_ = (
-            torch.nonzero(anchors).flatten() if 2 <= int(anchors.sum()) < n_samples else None
+            torch.nonzero(anchors).flatten()
+            if 2 <= int(anchors.sum()) < n_samples
+            else None
         )
         # Hooks exist only during training, so the fitted module pickles
         # and evaluates without them.
@@ -275,8 +279,14 @@ class SNNLNet(AutoencoderNet):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         self.history.record("temperature", self.current_temperature())
         epoch = len(self.history) - 1
-        n_given = 0 if self.given_labels is None else int((self.given_labels >= 0).sum())
-        if self.pseudo_labels and epoch >= self.warmup_epochs and n_given < len(self.labels_):
+        n_given = (
+            0 if self.given_labels is None else int((self.given_labels >= 0).sum())
+        )
+        if (
+            self.pseudo_labels
+            and epoch >= self.warmup_epochs
+            and n_given < len(self.labels_)
+        ):
             previous = self.labels_
             self.labels_ = self.refresh_pseudo_labels(dataset_train.X).to(self.device)
             if epoch > self.warmup_epochs:
@@ -553,7 +563,10 @@ class SNNLKMeans(AutoencoderKMeans):
     _parameter_constraints: dict = {
         **AutoencoderKMeans._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "temperature": [StrOptions({"annealed"}), Interval(Real, 0, None, closed="neither")],
+        "temperature": [
+            StrOptions({"annealed"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
         "temperature_decay": [Interval(Real, 0, None, closed="left")],
         "pseudo_labels": ["boolean"],
         "warmup_epochs": [

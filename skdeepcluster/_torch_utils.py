@@ -166,7 +166,9 @@ def keep_batch(batch):
 def batched(function, X, batch_size):
     """Apply ``function`` to ``X`` in batches without gradients; concatenate."""
     with torch.no_grad():
-        outputs = [function(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+        outputs = [
+            function(X[i : i + batch_size]) for i in range(0, len(X), batch_size)
+        ]
     if isinstance(outputs[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*outputs))
     return torch.cat(outputs)
@@ -243,7 +245,9 @@ def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
         distances = torch.cdist(Z[start : start + chunk_size], Z)
         # A sample is not its own neighbour.
         chunk_rows = rows[start : start + chunk_size]
-        distances[torch.arange(len(chunk_rows), device=Z.device), chunk_rows] = torch.inf
+        distances[torch.arange(len(chunk_rows), device=Z.device), chunk_rows] = (
+            torch.inf
+        )
         neighbours.append(distances.topk(n_neighbors, dim=1, largest=False).indices)
     return torch.cat(neighbours)
 
@@ -311,7 +315,9 @@ def fit_kmeans(Z, n_clusters, n_init, random_state=None, init="k-means++"):
     """
     if isinstance(Z, torch.Tensor):
         Z = to_numpy(Z)
-    return KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state).fit(Z)
+    return KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state).fit(
+        Z
+    )
 
 
 def log_student_t_assignment(Z, centers, alpha=1.0):

@@ -164,7 +164,9 @@ class BaseDeepClusterer(
         self._extra_params = (*known, *(name for name in params if name not in known))
 
     def _routed_params(self):
-        return {name: getattr(self, name) for name in getattr(self, "_extra_params", ())}
+        return {
+            name: getattr(self, name) for name in getattr(self, "_extra_params", ())
+        }
 
     def _check_routed_params(self):
         for name in self._routed_params():
@@ -584,7 +586,9 @@ class BaseDeepClusterer(
         try:
             device = resolve_device(self.device)
         except ValueError as exc:
-            warnings.warn(f"{exc} The model runs on the CPU instead.", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{exc} The model runs on the CPU instead.", UserWarning, stacklevel=2
+            )
             device = torch.device("cpu")
         if device.type != "cpu":
             for name in self._nets(state):
@@ -692,7 +696,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         if self.normalize_embedding:
             from .nn import L2Normalize
 
-            autoencoder.encoder = torch.nn.Sequential(autoencoder.encoder, L2Normalize())
+            autoencoder.encoder = torch.nn.Sequential(
+                autoencoder.encoder, L2Normalize()
+            )
         return autoencoder
 
     def _build_encoder_decoder(self, n_features):

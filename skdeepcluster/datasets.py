@@ -248,11 +248,20 @@ def load_mnist(
         raise ValueError(f"subset must be 'test', 'train' or 'all', got {subset!r}.")
     if subset == "all":
         parts = [
-            load_mnist(s, data_home=data_home, path=path, download=download,
-                       scale=scale, return_X_y=True)
+            load_mnist(
+                s,
+                data_home=data_home,
+                path=path,
+                download=download,
+                scale=scale,
+                return_X_y=True,
+            )
             for s in ("train", "test")
         ]
-        X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        X, y = (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+        )
     else:
         X, y = _load_mnist_subset(subset, data_home, path, download)
         if scale:

@@ -16,13 +16,35 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # 0.4 on three blobs) in a fraction of a second each. Every estimator in the
 # package must appear here; test_common.py fails if one is missing.
 FAST_PARAMS = {
-    "ACAIKMeans": dict(hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, batch_size=16),
-    "AutoencoderKMeans": dict(hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, batch_size=16),
+    "ACAIKMeans": dict(
+        hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, batch_size=16
+    ),
+    "AutoencoderKMeans": dict(
+        hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, batch_size=16
+    ),
     "DAC": dict(hidden_dims=(32, 32), eta=0.05, batch_size=16),
-    "DCN": dict(hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=3, batch_size=16),
-    "DEC": dict(hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=3, batch_size=16),
+    "DCN": dict(
+        hidden_dims=(16,),
+        embedding_dim=2,
+        pretrain_epochs=5,
+        clustering_epochs=3,
+        batch_size=16,
+    ),
+    "DEC": dict(
+        hidden_dims=(16,),
+        embedding_dim=2,
+        pretrain_epochs=5,
+        clustering_epochs=3,
+        batch_size=16,
+    ),
     "IMSAT": dict(hidden_dims=(16,), max_epochs=5, batch_size=16),
-    "SNNLKMeans": dict(hidden_dims=(16,), embedding_dim=2, pretrain_epochs=5, warmup_epochs=2, batch_size=16),
+    "SNNLKMeans": dict(
+        hidden_dims=(16,),
+        embedding_dim=2,
+        pretrain_epochs=5,
+        warmup_epochs=2,
+        batch_size=16,
+    ),
 }
 
 
@@ -47,5 +69,7 @@ def fast_estimator(cls, **params):
 
 @pytest.fixture(scope="session")
 def blobs():
-    X, y = make_blobs(n_samples=90, centers=3, n_features=4, cluster_std=0.6, random_state=0)
+    X, y = make_blobs(
+        n_samples=90, centers=3, n_features=4, cluster_std=0.6, random_state=0
+    )
     return X.astype(np.float32), y

@@ -30,7 +30,10 @@ def test_critic_is_a_fresh_copy_of_the_encoder():
     critic = InterpolationCritic(encoder)
     shapes = [p.shape for p in critic.body.parameters()]
     assert shapes == [p.shape for p in encoder.parameters()]
-    assert all(not torch.equal(p, q) for p, q in zip(critic.body.parameters(), encoder.parameters()))
+    assert all(
+        not torch.equal(p, q)
+        for p, q in zip(critic.body.parameters(), encoder.parameters())
+    )
     assert critic(torch.zeros(4, 6)).shape == (4,)
 
 
@@ -123,7 +126,9 @@ def test_each_network_gets_the_gradient_of_its_own_loss_only(fitted, monkeypatch
 
 def test_history_records_both_losses(blobs):
     X, _ = blobs
-    model = fast_estimator(ACAIKMeans, n_clusters=3, pretrain_epochs=8, random_state=0).fit(X)
+    model = fast_estimator(
+        ACAIKMeans, n_clusters=3, pretrain_epochs=8, random_state=0
+    ).fit(X)
     history = model.net_.history
     assert model.n_iter_ == len(history) == 8
     for key in ("reconstruction_loss", "adversarial_loss", "critic_loss"):
@@ -147,7 +152,9 @@ def test_zero_weight_is_a_plain_autoencoder(blobs):
     # adversarial_weight=0: the critic is trained but has no say, so the
     # autoencoder (and the clustering) is AutoencoderKMeans's, step for step.
     X, _ = blobs
-    acai = fast_estimator(ACAIKMeans, n_clusters=3, adversarial_weight=0.0, random_state=0).fit(X)
+    acai = fast_estimator(
+        ACAIKMeans, n_clusters=3, adversarial_weight=0.0, random_state=0
+    ).fit(X)
     plain = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
     np.testing.assert_allclose(acai.transform(X), plain.transform(X), atol=1e-5)
     np.testing.assert_array_equal(acai.labels_, plain.labels_)
@@ -167,7 +174,9 @@ def test_same_seed_same_labels(blobs):
 def test_convolutional_critic():
     rng = np.random.default_rng(0)
     X = rng.random((32, 64), dtype=np.float32)
-    model = ACAIKMeans(2, input_shape=(1, 8, 8), pretrain_epochs=1, batch_size=16, random_state=0).fit(X)
+    model = ACAIKMeans(
+        2, input_shape=(1, 8, 8), pretrain_epochs=1, batch_size=16, random_state=0
+    ).fit(X)
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.net_.critic_.modules())
     assert model.net_.critic_(torch.zeros(3, 1, 8, 8)).shape == (3,)
 

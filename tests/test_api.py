@@ -90,7 +90,9 @@ def test_inference_streams_memmap_in_batches(cls, blobs, tmp_path):
     centers = model.cluster_centers_[labels]
     inertia = ((Z - centers) ** 2).sum(axis=1).astype(np.float64).sum()
 
-    stored = np.lib.format.open_memmap(tmp_path / "X.npy", "w+", np.float32, X_new.shape)
+    stored = np.lib.format.open_memmap(
+        tmp_path / "X.npy", "w+", np.float32, X_new.shape
+    )
     stored[:] = X_new
     stored.flush()
     X_map = np.load(tmp_path / "X.npy", mmap_mode="r")
@@ -131,7 +133,9 @@ def test_clone_is_unfitted_copy(cls, blobs):
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_pipeline_and_grid_search(cls, blobs):
     X, y = blobs
-    pipe = make_pipeline(StandardScaler(), fast_estimator(cls, n_clusters=3, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), fast_estimator(cls, n_clusters=3, random_state=0)
+    )
     labels = pipe.fit_predict(X)
     assert labels.shape == (len(X),)
     name = pipe.steps[-1][0]
@@ -146,12 +150,28 @@ def test_pipeline_and_grid_search(cls, blobs):
 
 
 BAD_INPUTS = {
-    "nan": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 0, np.nan, X), ValueError, "NaN"),
-    "inf": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 0, np.inf, X), ValueError, "infinity"),
-    "strings": (lambda X: np.full(X.shape, "a", dtype=object), ValueError, "could not convert"),
+    "nan": (
+        lambda X: np.where(np.arange(X.size).reshape(X.shape) == 0, np.nan, X),
+        ValueError,
+        "NaN",
+    ),
+    "inf": (
+        lambda X: np.where(np.arange(X.size).reshape(X.shape) == 0, np.inf, X),
+        ValueError,
+        "infinity",
+    ),
+    "strings": (
+        lambda X: np.full(X.shape, "a", dtype=object),
+        ValueError,
+        "could not convert",
+    ),
     "empty": (lambda X: X[:0], ValueError, "0 sample"),
     "one_dimensional": (lambda X: X[:, 0], ValueError, "Expected 2D array"),
-    "too_few_samples": (lambda X: X[:2], ValueError, "n_samples=2 should be >= n_clusters=3"),
+    "too_few_samples": (
+        lambda X: X[:2],
+        ValueError,
+        "n_samples=2 should be >= n_clusters=3",
+    ),
 }
 
 
@@ -176,7 +196,11 @@ def test_wrong_feature_count_at_predict(cls, blobs):
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 @pytest.mark.parametrize(
     "device, message",
-    [("gpu", "not understood"), ("cuda:x", "not understood"), (0, "must be an instance of 'str'")],
+    [
+        ("gpu", "not understood"),
+        ("cuda:x", "not understood"),
+        (0, "must be an instance of 'str'"),
+    ],
 )
 def test_unknown_device_is_rejected(cls, device, message, blobs):
     X, _ = blobs

@@ -28,7 +28,11 @@ def test_training_reduces_reconstruction_loss(blobs):
     # Raw 2-D embedding: on the unit circle (normalize_embedding=True) a
     # 2-D code cannot hold 4-D blobs well enough to halve the error.
     model = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, pretrain_epochs=20, normalize_embedding=False, random_state=0
+        AutoencoderKMeans,
+        n_clusters=3,
+        pretrain_epochs=20,
+        normalize_embedding=False,
+        random_state=0,
     ).fit(X)
     losses = model.net_.history[:, "train_loss"]
     assert len(losses) == 20 == model.n_iter_
@@ -37,7 +41,9 @@ def test_training_reduces_reconstruction_loss(blobs):
 
 def test_separates_blobs(blobs):
     X, y = blobs
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, pretrain_epochs=30, random_state=0)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, pretrain_epochs=30, random_state=0
+    )
     assert clustering_accuracy(y, model.fit_predict(X)) > 0.9
 
 
@@ -67,7 +73,9 @@ def test_user_modules_are_copied_not_trained(blobs):
     X, _ = blobs
     encoder, decoder = MLPEncoder(4, (8,), 2), MLPDecoder(2, (8,), 4)
     before = [p.detach().clone() for p in encoder.parameters()]
-    model = AutoencoderKMeans(3, encoder=encoder, decoder=decoder, pretrain_epochs=5, random_state=0).fit(X)
+    model = AutoencoderKMeans(
+        3, encoder=encoder, decoder=decoder, pretrain_epochs=5, random_state=0
+    ).fit(X)
     for p, q in zip(encoder.parameters(), before):
         torch.testing.assert_close(p, q)
     assert model.net_.module_.encoder is not encoder
@@ -83,24 +91,34 @@ def test_encoder_without_decoder_is_an_error(blobs):
 def test_normalized_embedding_has_unit_norm(blobs):
     X, _ = blobs
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
-    np.testing.assert_allclose(np.linalg.norm(model.transform(X), axis=1), 1.0, rtol=1e-5)
-    raw = fast_estimator(AutoencoderKMeans, n_clusters=3, normalize_embedding=False, random_state=0).fit(X)
+    np.testing.assert_allclose(
+        np.linalg.norm(model.transform(X), axis=1), 1.0, rtol=1e-5
+    )
+    raw = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, normalize_embedding=False, random_state=0
+    ).fit(X)
     assert not np.allclose(np.linalg.norm(raw.transform(X), axis=1), 1.0)
 
 
 def test_input_shape_uses_convolutions():
     rng = np.random.default_rng(0)
     X = rng.random((40, 2 * 8 * 8), dtype=np.float32)
-    model = AutoencoderKMeans(2, input_shape=(2, 8, 8), pretrain_epochs=2, random_state=0).fit(X)
+    model = AutoencoderKMeans(
+        2, input_shape=(2, 8, 8), pretrain_epochs=2, random_state=0
+    ).fit(X)
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.net_.module_.modules())
     assert model.inverse_transform(model.cluster_centers_).shape == (2, 128)
 
 
 def test_zero_pretrain_epochs_is_kmeans_on_random_projection(blobs):
     X, _ = blobs
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, pretrain_epochs=0, random_state=0).fit(X)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, pretrain_epochs=0, random_state=0
+    ).fit(X)
     assert len(model.net_.history) == 0
-    expected = KMeans(3, n_init=10, random_state=model.kmeans_.random_state).fit(model.transform(X))
+    expected = KMeans(3, n_init=10, random_state=model.kmeans_.random_state).fit(
+        model.transform(X)
+    )
     np.testing.assert_allclose(model.inertia_, expected.inertia_, rtol=1e-4)
 
 
@@ -156,19 +174,29 @@ def test_smoothing_starts_at_the_given_fraction_of_training(blobs):
     assert model.net_.smoothing_targets_ is None
 
     plain = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, pretrain_epochs=6, smoothing_weight=0.0, random_state=0
+        AutoencoderKMeans,
+        n_clusters=3,
+        pretrain_epochs=6,
+        smoothing_weight=0.0,
+        random_state=0,
     ).fit(X)
-    assert not any("smoothing_loss" in epoch["batches"][0] for epoch in plain.net_.history)
+    assert not any(
+        "smoothing_loss" in epoch["batches"][0] for epoch in plain.net_.history
+    )
 
 
 def test_smoothing_targets_are_halfway_to_the_neighbourhood_mean(blobs):
     X, _ = blobs
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, n_neighbors=5, random_state=0).fit(X)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, n_neighbors=5, random_state=0
+    ).fit(X)
     net = model.net_
     X_tensor = torch.as_tensor(X)
     targets = net.neighbourhood_targets(X_tensor).numpy()
     Z = model.transform(X)
-    neighbours = NearestNeighbors(n_neighbors=5).fit(Z).kneighbors(return_distance=False)
+    neighbours = (
+        NearestNeighbors(n_neighbors=5).fit(Z).kneighbors(return_distance=False)
+    )
     expected = (Z + Z[neighbours].mean(axis=1)) / 2
     # The embedding is on the unit sphere, so the targets are put back on it.
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
@@ -185,7 +213,9 @@ def test_smoothing_contracts_clusters(blobs):
         within = np.mean([Z[y == k].var(axis=0).sum() for k in range(3)])
         return within / Z.var(axis=0).sum()
 
-    params = dict(n_clusters=3, pretrain_epochs=40, smoothing_start=0.25, random_state=0)
+    params = dict(
+        n_clusters=3, pretrain_epochs=40, smoothing_start=0.25, random_state=0
+    )
     smoothed = fast_estimator(AutoencoderKMeans, smoothing_weight=5.0, **params).fit(X)
     plain = fast_estimator(AutoencoderKMeans, smoothing_weight=0.0, **params).fit(X)
     assert spread(smoothed) < spread(plain)

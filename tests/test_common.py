@@ -35,7 +35,9 @@ def test_every_estimator_has_fast_params():
 
 @parametrize_with_checks(
     [fast_estimator(cls, random_state=0) for cls in all_estimators()],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(
+        type(est).__name__, {}
+    ),
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -68,8 +68,15 @@ def test_schedule_truncated_by_max_epochs():
 
 def test_net_follows_schedule_and_stops(separated_blobs):
     X, _ = separated_blobs
-    model = DAC(3, hidden_dims=(16,), eta=0.1, lower_slope=0.5, max_epochs=50,
-                batch_size=32, random_state=0).fit(X)
+    model = DAC(
+        3,
+        hidden_dims=(16,),
+        eta=0.1,
+        lower_slope=0.5,
+        max_epochs=50,
+        batch_size=32,
+        random_state=0,
+    ).fit(X)
     history = model.net_.history
     expected = threshold_schedule(0.95, 0.455, 0.1, 0.5)
     assert model.n_iter_ == len(expected) < 50
@@ -229,8 +236,9 @@ def two_kinds_of_images():
 
 def test_conv_network_on_images(two_kinds_of_images):
     X, y = two_kinds_of_images
-    model = DAC(2, input_shape=(1, 8, 8), augment=False, eta=0.1, batch_size=20,
-                random_state=0).fit(X)
+    model = DAC(
+        2, input_shape=(1, 8, 8), augment=False, eta=0.1, batch_size=20, random_state=0
+    ).fit(X)
     assert isinstance(model.net_.module_.body, ConvClassifier)
     assert clustering_accuracy(y, model.labels_) == 1.0
 

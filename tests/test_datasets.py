@@ -21,7 +21,9 @@ def test_load_digits_scaled():
 
 
 def _idx_bytes(array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        int(s).to_bytes(4, "big") for s in array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 
@@ -34,14 +36,20 @@ def test_load_mnist_reads_idx_files(tmp_path):
     images = np.arange(3 * 784).reshape(3, 28, 28) % 256
     _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([7, 2, 1]))
-    X, y = load_mnist("test", path=tmp_path, data_home=tmp_path / "home", return_X_y=True)
+    X, y = load_mnist(
+        "test", path=tmp_path, data_home=tmp_path / "home", return_X_y=True
+    )
     assert X.shape == (3, 784) and X.dtype == np.float32
     np.testing.assert_allclose(X * 255, images.reshape(3, -1))
     np.testing.assert_array_equal(y, [7, 2, 1])
 
 
 def test_load_mnist_reads_npz(tmp_path):
-    np.savez(tmp_path / "mnist_test.npz", X=np.full((2, 784), 255, np.uint8), y=np.array([1, 2]))
+    np.savez(
+        tmp_path / "mnist_test.npz",
+        X=np.full((2, 784), 255, np.uint8),
+        y=np.array([1, 2]),
+    )
     bunch = load_mnist(path=tmp_path, data_home=tmp_path / "home", scale=False)
     assert bunch.data.dtype == np.uint8 and bunch.data.max() == 255
     assert bunch.images_shape == (1, 28, 28)
@@ -57,7 +65,10 @@ def test_load_mnist_rejects_unknown_subset():
         load_mnist("validation")
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mnist_test.npz").exists(), reason="../shared/data/mnist_test.npz is absent")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "mnist_test.npz").exists(),
+    reason="../shared/data/mnist_test.npz is absent",
+)
 def test_load_shared_mnist_test():
     X, y = load_mnist("test", path=SHARED_DATA, return_X_y=True)
     assert X.shape == (10000, 784)
@@ -138,7 +149,9 @@ def test_load_mnist_offline_error_says_where_to_put_files(tmp_path, monkeypatch)
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-    with pytest.raises(ConnectionError, match="failed.*place t10k-images-idx3-ubyte.gz"):
+    with pytest.raises(
+        ConnectionError, match="failed.*place t10k-images-idx3-ubyte.gz"
+    ):
         load_mnist(data_home=tmp_path, download=True)
     assert list((tmp_path / "mnist").iterdir()) == []
 
@@ -160,7 +173,9 @@ def test_load_mnist_rejects_invalid_idx_header(tmp_path):
 
 def test_load_mnist_rejects_truncated_user_file(tmp_path):
     # An uncompressed idx file whose data stops short of its header's shape.
-    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(_FAKE["t10k-images-idx3-ubyte"][:-5])
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(
+        _FAKE["t10k-images-idx3-ubyte"][:-5]
+    )
     _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", _LABELS)
     with pytest.raises(OSError, match="truncated"):
         load_mnist(path=tmp_path, data_home=tmp_path / "home")

@@ -28,7 +28,9 @@ def test_update_centroids_hand_checked():
     counts = torch.tensor([1.0, 3.0, 2.0])
     Z = torch.tensor([[2.0, 0.0], [4.0, 0.0], [10.0, 14.0]])
     update_centroids(centers, counts, Z, torch.tensor([0, 0, 1]))
-    torch.testing.assert_close(centers, torch.tensor([[2.0, 0.0], [10.0, 11.0], [5.0, 5.0]]))
+    torch.testing.assert_close(
+        centers, torch.tensor([[2.0, 0.0], [10.0, 11.0], [5.0, 5.0]])
+    )
     torch.testing.assert_close(counts, torch.tensor([3.0, 4.0, 2.0]))
 
 
@@ -55,8 +57,13 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
     starts, ends = [], []
     for seed in range(3):
         model = DCN(
-            4, hidden_dims=(32,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=30,
-            batch_size=32, random_state=seed,
+            4,
+            hidden_dims=(32,),
+            embedding_dim=2,
+            pretrain_epochs=5,
+            clustering_epochs=30,
+            batch_size=32,
+            random_state=seed,
         ).fit(X)
         starts.append(clustering_accuracy(y, model.kmeans_.labels_))
         ends.append(clustering_accuracy(y, model.labels_))
@@ -65,7 +72,10 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
 
 
 def _within_over_total(Z, labels):
-    within = sum(((Z[labels == k] - Z[labels == k].mean(0)) ** 2).sum() for k in np.unique(labels))
+    within = sum(
+        ((Z[labels == k] - Z[labels == k].mean(0)) ** 2).sum()
+        for k in np.unique(labels)
+    )
     return within / ((Z - Z.mean(0)) ** 2).sum()
 
 
@@ -85,7 +95,9 @@ def test_kmeans_term_tightens_the_clusters(overlapping_blobs):
 
 def test_history_records_both_loss_terms(overlapping_blobs):
     X, _ = overlapping_blobs
-    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=4, random_state=0).fit(X)
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=4, random_state=0).fit(
+        X
+    )
     assert model.n_iter_ == 4 == len(model.net_.history)
     batch = model.net_.history[-1, "batches", 0]
     assert batch["train_loss"] == pytest.approx(
@@ -101,7 +113,8 @@ def test_clustering_loss_scale():
 
     net = DCNNet(
         Autoencoder(MLPEncoder(6, (4,), 2), MLPDecoder(2, (4,), 6)),
-        criterion=torch.nn.MSELoss, kmeans_weight=3.0,
+        criterion=torch.nn.MSELoss,
+        kmeans_weight=3.0,
     ).initialize()
     net.centers_ = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
     net.assignments_ = torch.tensor([0, 1])
@@ -122,7 +135,9 @@ def test_kmeans_state_is_not_shared_with_kmeans_(overlapping_blobs, monkeypatch)
 
     monkeypatch.setattr(DCNNet, "on_train_end", record)
     X, _ = overlapping_blobs
-    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=5, random_state=0).fit(X)
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=5, random_state=0).fit(
+        X
+    )
     assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
     # Each counter started at its k-means cluster size and grew by one per
     # assignment: n_samples per epoch in all.
@@ -142,7 +157,9 @@ def test_same_random_state_same_result(overlapping_blobs):
 
 def test_predict_agrees_with_labels(overlapping_blobs):
     X, _ = overlapping_blobs
-    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=10, random_state=0).fit(X)
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=10, random_state=0).fit(
+        X
+    )
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     np.testing.assert_array_equal(model.predict_proba(X).argmax(1), model.labels_)
 

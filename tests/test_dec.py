@@ -74,9 +74,18 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
     # init="k-means" and the paper's alpha.)
     X, y = overlapping_blobs
     model = DEC(
-        4, hidden_dims=(32,), embedding_dim=2, pretrain_epochs=5, clustering_epochs=30,
-        batch_size=32, clustering_lr=1e-3, tol=0, init="k-means", random_state=seed,
-        normalize_embedding=False, alpha=1.0,
+        4,
+        hidden_dims=(32,),
+        embedding_dim=2,
+        pretrain_epochs=5,
+        clustering_epochs=30,
+        batch_size=32,
+        clustering_lr=1e-3,
+        tol=0,
+        init="k-means",
+        random_state=seed,
+        normalize_embedding=False,
+        alpha=1.0,
     ).fit(X)
     start = clustering_accuracy(y, model.kmeans_.labels_)
     end = clustering_accuracy(y, model.labels_)
@@ -84,14 +93,20 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
     assert end > 0.95
 
 
-def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(overlapping_blobs):
+def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(
+    overlapping_blobs,
+):
     X, _ = overlapping_blobs
-    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(X)
+    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(
+        X
+    )
     assert model.init == "spherical-k-means"
     Z = model.transform(X)
     directions = Z / np.linalg.norm(Z, axis=1, keepdims=True)
     # kmeans_ clustered the directions ...
-    np.testing.assert_array_equal(model.kmeans_.predict(directions), model.kmeans_.labels_)
+    np.testing.assert_array_equal(
+        model.kmeans_.predict(directions), model.kmeans_.labels_
+    )
     # ... and each starting centre is the mean raw embedding of its group.
     expected = np.stack([Z[model.kmeans_.labels_ == k].mean(axis=0) for k in range(4)])
     np.testing.assert_allclose(model.cluster_centers_, expected, rtol=1e-4, atol=1e-5)
@@ -102,7 +117,9 @@ def test_kmeans_init_centres_are_the_kmeans_centres(overlapping_blobs):
     model = fast_estimator(
         DEC, n_clusters=4, clustering_epochs=0, init="k-means", random_state=0
     ).fit(X)
-    np.testing.assert_allclose(model.cluster_centers_, model.kmeans_.cluster_centers_, rtol=1e-5)
+    np.testing.assert_allclose(
+        model.cluster_centers_, model.kmeans_.cluster_centers_, rtol=1e-5
+    )
 
 
 def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
@@ -111,8 +128,13 @@ def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
     # KL is one objective that the optimiser must decrease. (With a refresh
     # every epoch P sharpens as Q does, and the logged KL may rise.)
     model = fast_estimator(
-        DEC, n_clusters=4, clustering_epochs=20, clustering_lr=1e-3, tol=0,
-        update_interval=100, random_state=0,
+        DEC,
+        n_clusters=4,
+        clustering_epochs=20,
+        clustering_lr=1e-3,
+        tol=0,
+        update_interval=100,
+        random_state=0,
     ).fit(X)
     losses = model.net_.history[:, "train_loss"]
     assert len(losses) == 20 == model.n_iter_
@@ -134,7 +156,9 @@ def test_same_random_state_same_result(overlapping_blobs):
 
 def test_predict_and_predict_proba_agree_with_labels(overlapping_blobs):
     X, _ = overlapping_blobs
-    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=10, random_state=0).fit(X)
+    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=10, random_state=0).fit(
+        X
+    )
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
@@ -154,7 +178,12 @@ def test_tol_one_stops_at_first_refresh(overlapping_blobs):
     # refresh of P, i.e. after update_interval epochs.
     X, _ = overlapping_blobs
     model = fast_estimator(
-        DEC, n_clusters=4, clustering_epochs=20, update_interval=3, tol=1.0, random_state=0
+        DEC,
+        n_clusters=4,
+        clustering_epochs=20,
+        update_interval=3,
+        tol=1.0,
+        random_state=0,
     ).fit(X)
     assert model.n_iter_ == 3
     assert "label_change" in model.net_.history[-1]

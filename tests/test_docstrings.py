@@ -22,7 +22,10 @@ import skdeepcluster.nn
 numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 MODULES = [
-    skdeepcluster, skdeepcluster.metrics, skdeepcluster.datasets, skdeepcluster.nn
+    skdeepcluster,
+    skdeepcluster.metrics,
+    skdeepcluster.datasets,
+    skdeepcluster.nn,
 ]
 
 # numpydoc error codes that make a docstring wrong rather than unidiomatic:
@@ -51,8 +54,11 @@ CALLABLES = [
     for path, _, obj in PUBLIC
     if inspect.isclass(obj) or inspect.isfunction(obj)
 ]
-DATA = [(path, module, path.rsplit(".", 1)[1]) for path, module, obj in PUBLIC
-        if not (inspect.isclass(obj) or inspect.isfunction(obj))]
+DATA = [
+    (path, module, path.rsplit(".", 1)[1])
+    for path, module, obj in PUBLIC
+    if not (inspect.isclass(obj) or inspect.isfunction(obj))
+]
 
 
 def _has_attribute_without_fitting(cls, name):
@@ -101,7 +107,8 @@ def test_every_public_name_is_covered():
     expected = {"AutoencoderKMeans", "clustering_accuracy", "load_digits", "MLPEncoder"}
     assert expected <= names
     estimators = [
-        name for name in skdeepcluster.__all__
+        name
+        for name in skdeepcluster.__all__
         if inspect.isclass(getattr(skdeepcluster, name, None))
     ]
     assert estimators, "skdeepcluster.__all__ exports no class"
@@ -122,7 +129,9 @@ def _inherits_foreign_init(obj):
 
 @pytest.mark.parametrize("path, obj", CALLABLES, ids=[p for p, _ in CALLABLES])
 def test_docstring_matches_signature(path, obj):
-    codes = SIGNATURE_CODES - {"PR01"} if _inherits_foreign_init(obj) else SIGNATURE_CODES
+    codes = (
+        SIGNATURE_CODES - {"PR01"} if _inherits_foreign_init(obj) else SIGNATURE_CODES
+    )
     errors = _errors(path, codes)
     assert not errors, f"{path}:\n" + "\n".join(errors)
 

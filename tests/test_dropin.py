@@ -101,7 +101,14 @@ WITH_N_INIT = [cls for cls in ESTIMATORS if "n_init" in cls().get_params()]
 
 def test_n_init_is_on_every_estimator_but_dac():
     names = {cls.__name__ for cls in WITH_N_INIT}
-    assert names == {"ACAIKMeans", "AutoencoderKMeans", "DCN", "DEC", "IMSAT", "SNNLKMeans"}
+    assert names == {
+        "ACAIKMeans",
+        "AutoencoderKMeans",
+        "DCN",
+        "DEC",
+        "IMSAT",
+        "SNNLKMeans",
+    }
 
 
 @pytest.mark.parametrize("cls", WITH_N_INIT, ids=[cls.__name__ for cls in WITH_N_INIT])

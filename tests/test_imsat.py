@@ -88,8 +88,12 @@ def test_random_direction_has_unit_norm_per_sample():
 @pytest.mark.parametrize("augmentation", ["vat", "rpt"])
 def test_perturbation_norm_equals_radius(augmentation):
     torch.manual_seed(0)
-    module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-    net = IMSATNet(module, criterion=torch.nn.KLDivLoss, augmentation=augmentation).initialize()
+    module = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    )
+    net = IMSATNet(
+        module, criterion=torch.nn.KLDivLoss, augmentation=augmentation
+    ).initialize()
     X = torch.randn(6, 4)
     radius = torch.tensor([0.1, 0.5, 1.0, 2.0, 3.0, 0.0])
     r = net.perturbation(X, net.module_(X), radius)
@@ -114,7 +118,9 @@ def test_vat_direction_finds_the_sensitive_input():
 
 def test_vat_increases_divergence_more_than_random():
     torch.manual_seed(0)
-    module = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
+    module = torch.nn.Sequential(
+        torch.nn.Linear(10, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)
+    )
     X = torch.randn(64, 10)
     logits = module(X).detach()
     vat = vat_direction(module, X, logits, xi=1e-2)
@@ -147,21 +153,33 @@ def test_frozen_batch_norm_keeps_running_statistics():
 
 def test_perturbation_radius_is_scaled_kth_neighbour_distance(four_blobs):
     X, _ = four_blobs
-    model = fast_estimator(IMSAT, n_clusters=4, eps=0.5, eps_neighbors=3, random_state=0).fit(X)
+    model = fast_estimator(
+        IMSAT, n_clusters=4, eps=0.5, eps_neighbors=3, random_state=0
+    ).fit(X)
     # Fourth column: the sample itself, then its 3 nearest neighbours.
     distances, _ = NearestNeighbors(n_neighbors=4).fit(X).kneighbors(X)
-    np.testing.assert_allclose(model.perturbation_radius_, 0.5 * distances[:, 3], rtol=1e-5)
+    np.testing.assert_allclose(
+        model.perturbation_radius_, 0.5 * distances[:, 3], rtol=1e-5
+    )
 
 
 def test_fixed_radius_and_neighbours_capped(four_blobs):
     X, _ = four_blobs
-    fixed = fast_estimator(IMSAT, n_clusters=4, eps=0.3, eps_neighbors=0, random_state=0).fit(X)
-    np.testing.assert_array_equal(fixed.perturbation_radius_, np.full(len(X), 0.3, np.float32))
+    fixed = fast_estimator(
+        IMSAT, n_clusters=4, eps=0.3, eps_neighbors=0, random_state=0
+    ).fit(X)
+    np.testing.assert_array_equal(
+        fixed.perturbation_radius_, np.full(len(X), 0.3, np.float32)
+    )
     # More neighbours than samples: the farthest sample sets the scale.
     few = X[:12]
-    capped = fast_estimator(IMSAT, n_clusters=2, eps_neighbors=50, random_state=0).fit(few)
+    capped = fast_estimator(IMSAT, n_clusters=2, eps_neighbors=50, random_state=0).fit(
+        few
+    )
     distances, _ = NearestNeighbors(n_neighbors=12).fit(few).kneighbors(few)
-    np.testing.assert_allclose(capped.perturbation_radius_, 0.25 * distances[:, -1], rtol=1e-5)
+    np.testing.assert_allclose(
+        capped.perturbation_radius_, 0.25 * distances[:, -1], rtol=1e-5
+    )
 
 
 def _exact_kth_distance(X, k):
@@ -201,7 +219,9 @@ def test_perturbation_radius_subsampled_in_fit(four_blobs):
     X, _ = four_blobs
 
     def radius(random_state):
-        model = fast_estimator(IMSAT, n_clusters=4, max_epochs=1, random_state=random_state)
+        model = fast_estimator(
+            IMSAT, n_clusters=4, max_epochs=1, random_state=random_state
+        )
         model._radius_reference_size = 100  # of the 200 samples
         return model.fit(X).perturbation_radius_
 
@@ -220,7 +240,11 @@ def test_clusters_blobs_with_both_augmentations(augmentation, four_blobs):
     # With 16 hidden units a third of the seeds ended by splitting one blob
     # and merging two; with 64, random_state 0-9 all reached at least 0.99.
     model = fast_estimator(
-        IMSAT, n_clusters=4, augmentation=augmentation, hidden_dims=(64,), max_epochs=30,
+        IMSAT,
+        n_clusters=4,
+        augmentation=augmentation,
+        hidden_dims=(64,),
+        max_epochs=30,
         random_state=0,
     ).fit(X)
     assert clustering_accuracy(y, model.labels_) > 0.95
@@ -253,7 +277,9 @@ def test_keeps_the_start_with_the_highest_information(four_blobs):
     kept = model._information(model.net_, torch.as_tensor(X))
     assert kept == pytest.approx(information.max(), rel=1e-6)
     # The information term itself: H(Y) - mu * H(Y|X) on all samples.
-    marginal, conditional = entropy_terms(torch.log(torch.as_tensor(model.predict_proba(X))))
+    marginal, conditional = entropy_terms(
+        torch.log(torch.as_tensor(model.predict_proba(X)))
+    )
     assert kept == pytest.approx(float(marginal - model.mu * conditional), rel=1e-4)
 
 
@@ -297,7 +323,9 @@ def test_prediction_does_not_depend_on_the_batch(four_blobs):
     full = model.predict_proba(X)
     np.testing.assert_allclose(model.predict_proba(X[:3]), full[:3], rtol=1e-5)
     # (a copy: the base does not accept negative strides yet)
-    np.testing.assert_allclose(model.predict_proba(X[::-1].copy()), full[::-1], rtol=1e-5)
+    np.testing.assert_allclose(
+        model.predict_proba(X[::-1].copy()), full[::-1], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("augmentation", ["vat", "rpt"])
@@ -307,9 +335,14 @@ def test_training_step_updates_running_statistics_from_clean_batch_only(augmenta
     # with a huge radius, must not move it further.
     torch.manual_seed(0)
     module = torch.nn.Sequential(
-        torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 3)
+        torch.nn.Linear(5, 4),
+        torch.nn.BatchNorm1d(4),
+        torch.nn.ReLU(),
+        torch.nn.Linear(4, 3),
     )
-    net = IMSATNet(module, criterion=torch.nn.KLDivLoss, augmentation=augmentation).initialize()
+    net = IMSATNet(
+        module, criterion=torch.nn.KLDivLoss, augmentation=augmentation
+    ).initialize()
     net.radius_ = torch.full((12,), 100.0)
     X, indices = torch.randn(12, 5), torch.arange(12)
     bn = net.module_[1]
@@ -345,8 +378,12 @@ def test_convolutional_variant():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = IMSAT(
-            n_clusters=2, input_shape=(1, 8, 8), hidden_dims=(8,), max_epochs=2,
-            batch_size=20, random_state=0,
+            n_clusters=2,
+            input_shape=(1, 8, 8),
+            hidden_dims=(8,),
+            max_epochs=2,
+            batch_size=20,
+            random_state=0,
         ).fit(X)
     assert model.transform(X).shape == (40, 8)
     assert model.predict(X).shape == (40,)

@@ -37,7 +37,9 @@ def _fit(cls, X, **params):
 
 
 @pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS)
-def test_hit_skips_pretraining_and_gives_the_same_fit(cls, blobs, tmp_path, pretrainings):
+def test_hit_skips_pretraining_and_gives_the_same_fit(
+    cls, blobs, tmp_path, pretrainings
+):
     X, _ = blobs
     reference = _fit(cls, X)
     miss = _fit(cls, X, memory=str(tmp_path))
@@ -105,7 +107,9 @@ def test_miss_when_data_changes(blobs, tmp_path, pretrainings):
     ],
     ids=lambda params: next(iter(params)),
 )
-def test_miss_when_a_pretraining_parameter_changes(blobs, tmp_path, pretrainings, params):
+def test_miss_when_a_pretraining_parameter_changes(
+    blobs, tmp_path, pretrainings, params
+):
     X, _ = blobs
     _fit(AutoencoderKMeans, X, memory=str(tmp_path))
     _fit(AutoencoderKMeans, X, memory=str(tmp_path), **params)
@@ -117,8 +121,12 @@ def test_miss_when_the_given_encoder_changes(blobs, tmp_path, pretrainings):
 
     def modules(seed):
         torch.manual_seed(seed)
-        encoder = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-        decoder = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+        encoder = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)
+        )
+        decoder = torch.nn.Sequential(
+            torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)
+        )
         return dict(encoder=encoder, decoder=decoder)
 
     _fit(AutoencoderKMeans, X, memory=str(tmp_path), **modules(0))
@@ -128,7 +136,9 @@ def test_miss_when_the_given_encoder_changes(blobs, tmp_path, pretrainings):
     assert len(pretrainings) == 2
 
 
-def test_estimators_with_the_same_pretraining_share_entries(blobs, tmp_path, pretrainings):
+def test_estimators_with_the_same_pretraining_share_entries(
+    blobs, tmp_path, pretrainings
+):
     X, _ = blobs
     reference = _fit(DEC, X)
     assert len(pretrainings) == 1
@@ -184,7 +194,12 @@ def test_fitted_autoencoder_reused_with_pretrain_epochs_zero(cls, blobs, pretrai
     modules = fitted.net_.module_
     extra = {} if cls is AutoencoderKMeans else dict(clustering_epochs=0)
     reused = _fit(
-        cls, X, encoder=modules.encoder, decoder=modules.decoder, pretrain_epochs=0, **extra
+        cls,
+        X,
+        encoder=modules.encoder,
+        decoder=modules.decoder,
+        pretrain_epochs=0,
+        **extra,
     )
     assert len(pretrainings) == 1
     # The given weights are used as they are: same embedding, hence (k-means

@@ -30,13 +30,18 @@ def nets(model):
 
 
 def tensor_attributes(net):
-    return [name for name, value in vars(net).items() if isinstance(value, torch.Tensor)]
+    return [
+        name for name, value in vars(net).items() if isinstance(value, torch.Tensor)
+    ]
 
 
 @pytest.fixture(scope="module")
 def fitted(blobs):
     X, _ = blobs
-    return {cls.__name__: fast_estimator(cls, n_clusters=3, random_state=0).fit(X) for cls in ESTIMATORS}
+    return {
+        cls.__name__: fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+        for cls in ESTIMATORS
+    }
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
@@ -96,14 +101,18 @@ def test_loading_where_the_device_is_missing_falls_back_to_the_cpu(cls, fitted, 
     model.__dict__.update(fitted[cls.__name__].__dict__)
     model.set_params(device="cuda")
     data = pickle.dumps(model)
-    with pytest.warns(UserWarning, match="CUDA is not available.*runs on the CPU instead"):
+    with pytest.warns(
+        UserWarning, match="CUDA is not available.*runs on the CPU instead"
+    ):
         loaded = pickle.loads(data)
     assert loaded.device == "cuda"
     np.testing.assert_array_equal(loaded.predict(X), fitted[cls.__name__].predict(X))
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
-@pytest.mark.parametrize("device", [None, torch.device("cpu")], ids=["None", "torch.device"])
+@pytest.mark.parametrize(
+    "device", [None, torch.device("cpu")], ids=["None", "torch.device"]
+)
 def test_device_objects_and_none_mean_the_cpu(cls, device, fitted, blobs):
     X, _ = blobs
     model = fast_estimator(cls, n_clusters=3, random_state=0, device=device)

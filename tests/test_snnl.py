@@ -56,7 +56,9 @@ def test_loss_matches_its_definition():
         loss = soft_nearest_neighbour_loss(
             torch.as_tensor(features), torch.as_tensor(labels), temperature
         )
-        assert loss.item() == pytest.approx(_brute_force_snnl(features, labels, temperature), rel=1e-6)
+        assert loss.item() == pytest.approx(
+            _brute_force_snnl(features, labels, temperature), rel=1e-6
+        )
 
 
 def test_loss_is_low_when_classes_are_apart_and_scale_free():
@@ -68,7 +70,9 @@ def test_loss_is_low_when_classes_are_apart_and_scale_free():
     shuffled = labels[torch.randperm(20, generator=torch.Generator().manual_seed(0))]
     low = soft_nearest_neighbour_loss(apart, labels, 0.1)
     assert low < soft_nearest_neighbour_loss(apart, shuffled, 0.1)
-    assert low == pytest.approx(soft_nearest_neighbour_loss(100 * apart, labels, 0.1).item())
+    assert low == pytest.approx(
+        soft_nearest_neighbour_loss(100 * apart, labels, 0.1).item()
+    )
 
 
 def test_loss_without_positive_pairs_is_zero_and_differentiable():
@@ -89,8 +93,12 @@ def test_annealed_temperature():
 def test_temperature_schedule_in_history(temperature, blobs):
     X, y = blobs
     model = fast_estimator(
-        SNNLKMeans, n_clusters=3, temperature=temperature, temperature_decay=0.7,
-        use_labels=True, random_state=0,
+        SNNLKMeans,
+        n_clusters=3,
+        temperature=temperature,
+        temperature_decay=0.7,
+        use_labels=True,
+        random_state=0,
     ).fit(X, y)
     recorded = model.net_.history[:, "temperature"]
     if temperature == "annealed":
@@ -106,7 +114,9 @@ def _square_of_blobs():
     # tests using it keep the raw 2-D embedding: on the unit circle the
     # four blobs would become four arcs, a different geometry.)
     corners = [(-4, -4), (-4, 4), (4, -4), (4, 4)]
-    X, corner = make_blobs(n_samples=160, centers=corners, cluster_std=0.7, random_state=0)
+    X, corner = make_blobs(
+        n_samples=160, centers=corners, cluster_std=0.7, random_state=0
+    )
     return X.astype(np.float32), np.array(corners)[corner]
 
 
@@ -118,8 +128,16 @@ def test_partial_labels_choose_the_clustering(axis, final_net_labels):
     labelled = np.random.default_rng(0).choice(len(X), 24, replace=False)  # 15 %
     y[labelled] = side[labelled]
     model = SNNLKMeans(
-        2, hidden_dims=(16,), embedding_dim=2, pretrain_epochs=30, batch_size=32, alpha=10.0,
-        pseudo_labels=False, normalize_embedding=False, warmup_epochs=0, use_labels=True,
+        2,
+        hidden_dims=(16,),
+        embedding_dim=2,
+        pretrain_epochs=30,
+        batch_size=32,
+        alpha=10.0,
+        pseudo_labels=False,
+        normalize_embedding=False,
+        warmup_epochs=0,
+        use_labels=True,
         random_state=0,
     ).fit(X, y)
     assert adjusted_rand_score(side, model.labels_) > 0.9
@@ -135,8 +153,15 @@ def test_fit_predict_uses_the_labels():
     # on (with use_labels=True), so the labels pick the split along either axis of the square.
     X, position = _square_of_blobs()
     params = dict(
-        hidden_dims=(16,), embedding_dim=2, pretrain_epochs=30, batch_size=32, alpha=10.0,
-        pseudo_labels=False, normalize_embedding=False, warmup_epochs=0, use_labels=True,
+        hidden_dims=(16,),
+        embedding_dim=2,
+        pretrain_epochs=30,
+        batch_size=32,
+        alpha=10.0,
+        pseudo_labels=False,
+        normalize_embedding=False,
+        warmup_epochs=0,
+        use_labels=True,
         random_state=0,
     )
     y = np.full(len(X), -1)
@@ -151,10 +176,14 @@ def test_fit_predict_uses_the_labels():
         assert adjusted_rand_score(side, labels) > 0.9
 
 
-def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(blobs, final_net_labels):
+def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(
+    blobs, final_net_labels
+):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
-    fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, y_partial)
+    fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(
+        X, y_partial
+    )
     (net_labels,) = final_net_labels
     labelled = y_partial >= 0
     np.testing.assert_array_equal(net_labels[labelled], y_partial[labelled])
@@ -169,9 +198,9 @@ def test_given_classes_name_the_clusters(blobs):
     X, y = blobs
     names = np.array([30, 10, 20])[y]
     y_partial = np.where(np.arange(len(y)) % 5 == 0, names, -1)
-    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(
-        X, y_partial
-    )
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, random_state=0
+    ).fit(X, y_partial)
     np.testing.assert_array_equal(model.classes_, [10, 20, 30])
     assert (model.classes_[model.labels_] == names).mean() > 0.9
 
@@ -180,7 +209,9 @@ def test_labels_wait_for_the_warm_up(blobs):
     # The soft nearest neighbour term starts after warmup_epochs, given
     # labels or not.
     X, y = blobs
-    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, y)
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, random_state=0
+    ).fit(X, y)
     history = model.net_.history
     warm_up_batches = history[0, "batches"] + history[1, "batches"]
     assert all("clustering_loss" not in batch for batch in warm_up_batches)
@@ -210,7 +241,9 @@ def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
 
 def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
     X, y = blobs
-    model = fast_estimator(SNNLKMeans, n_clusters=3, pretrain_epochs=6, random_state=0).fit(X)
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, pretrain_epochs=6, random_state=0
+    ).fit(X)
     history = model.net_.history
     (net_labels,) = final_net_labels
     assert set(net_labels) == {0, 1, 2}
@@ -238,7 +271,9 @@ def test_without_any_label_it_is_a_plain_autoencoder(params, blobs):
 
 def test_hooks_are_removed_after_fit(blobs):
     X, y = blobs
-    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, y)
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, random_state=0
+    ).fit(X, y)
     assert all(not m._forward_hooks for m in model.net_.module_.modules())
 
 
@@ -257,7 +292,9 @@ def test_same_seed_same_labels(blobs):
 def test_string_labels_are_accepted(blobs):
     X, y = blobs
     names = np.array(["a", "b", "c"])[y]
-    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(X, names)
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, random_state=0
+    ).fit(X, names)
     np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
 
 
@@ -305,7 +342,9 @@ def test_labels_are_ignored_unless_asked(blobs):
 def test_use_labels_changes_the_training(blobs):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
-    unsupervised = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X, y_partial)
+    unsupervised = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(
+        X, y_partial
+    )
     supervised = fast_estimator(
         SNNLKMeans, n_clusters=3, use_labels=True, random_state=0
     ).fit(X, y_partial)
@@ -317,7 +356,9 @@ def test_use_labels_changes_the_training(blobs):
 
 def test_use_labels_without_y(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="use_labels=True but fit was called without y"):
+    with pytest.raises(
+        ValueError, match="use_labels=True but fit was called without y"
+    ):
         fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X)
 
 

@@ -62,14 +62,18 @@ class ClusteringOnlyEarlyStopping(EarlyStopping):
 def _never_improves(**params):
     # A relative threshold of 0.5: no epoch after the first lowers the loss
     # by half, so training stops after 1 + patience epochs.
-    return EarlyStopping(monitor="train_loss", threshold=0.5, sink=lambda _: None, **params)
+    return EarlyStopping(
+        monitor="train_loss", threshold=0.5, sink=lambda _: None, **params
+    )
 
 
 @pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
 def test_callbacks_see_every_stage(cls, blobs):
     X, _ = blobs
     SEEN.clear()
-    model = fast_estimator(cls, n_clusters=3, callbacks=[EpochRecorder()], random_state=0)
+    model = fast_estimator(
+        cls, n_clusters=3, callbacks=[EpochRecorder()], random_state=0
+    )
     model.fit(X)
     stages = list(dict.fromkeys(stage for stage, _ in SEEN))
     assert stages == STAGES[cls.__name__]
@@ -131,7 +135,10 @@ def test_early_stopping_in_one_stage(blobs):
         monitor="train_loss", threshold=0.5, patience=1, sink=lambda _: None
     )
     fast_estimator(
-        DCN, n_clusters=3, clustering_epochs=20, callbacks=[EpochRecorder(), stop],
+        DCN,
+        n_clusters=3,
+        clustering_epochs=20,
+        callbacks=[EpochRecorder(), stop],
         random_state=0,
     ).fit(X)
     stages = [stage for stage, _ in SEEN]
@@ -142,7 +149,9 @@ def test_early_stopping_in_one_stage(blobs):
 def test_lr_scheduler(blobs):
     X, _ = blobs
     scheduler = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
-    model = fast_estimator(DAC, n_clusters=3, lr=1e-3, callbacks=[scheduler], random_state=0)
+    model = fast_estimator(
+        DAC, n_clusters=3, lr=1e-3, callbacks=[scheduler], random_state=0
+    )
     model.fit(X)
     lr = model.net_.optimizer_.param_groups[0]["lr"]
     assert lr == pytest.approx(1e-3 * 0.5 ** len(model.net_.history))
@@ -158,8 +167,13 @@ def test_checkpoint_per_stage(blobs, tmp_path):
         f_criterion=None,
         f_history=None,
     )
-    model = fast_estimator(DCN, n_clusters=3, callbacks=[checkpoint], random_state=0).fit(X)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["clustering.pt", "pretraining.pt"]
+    model = fast_estimator(
+        DCN, n_clusters=3, callbacks=[checkpoint], random_state=0
+    ).fit(X)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "clustering.pt",
+        "pretraining.pt",
+    ]
     saved = torch.load(tmp_path / "clustering.pt", weights_only=True)
     for name, value in model.net_.module_.state_dict().items():
         torch.testing.assert_close(saved[name], value)
@@ -209,7 +223,9 @@ def test_grid_search_over_optimizer_keyword(blobs):
 def test_routed_keywords_are_parameters():
     model = AutoencoderKMeans(optimizer__weight_decay=1e-4)
     assert model.get_params()["optimizer__weight_decay"] == 1e-4
-    model.set_params(optimizer__weight_decay=1e-2, iterator_train__num_workers=2, lr=0.1)
+    model.set_params(
+        optimizer__weight_decay=1e-2, iterator_train__num_workers=2, lr=0.1
+    )
     assert model.get_params()["optimizer__weight_decay"] == 1e-2
     assert model.get_params()["iterator_train__num_workers"] == 2
     assert model.lr == 0.1
@@ -252,7 +268,9 @@ def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
     X, _ = blobs
     fast_estimator(cls, n_clusters=3, verbose=1, random_state=0).fit(X)
     out = capsys.readouterr().out
-    headings = [line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")]
+    headings = [
+        line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")
+    ]
     assert [heading.split(": ", 1)[1].split(" (up to ")[0] for heading in headings] == (
         STAGES[cls.__name__]
     )
@@ -284,7 +302,11 @@ def test_loss_terms_are_columns_from_the_first_epoch(blobs, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "AutoencoderKMeans: pretraining (up to 5 epochs)"
     assert lines[1].split() == [
-        "epoch", "reconstruction_loss", "smoothing_loss", "train_loss", "dur"
+        "epoch",
+        "reconstruction_loss",
+        "smoothing_loss",
+        "train_loss",
+        "dur",
     ]
     assert sum(line.split()[0] == "epoch" for line in lines) == 1
     history = model.net_.history

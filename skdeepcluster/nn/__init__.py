@@ -4,4 +4,11 @@ from ._autoencoder import Autoencoder, L2Normalize
 from ._conv import ConvDecoder, ConvEncoder
 from ._mlp import MLPDecoder, MLPEncoder
 
-__all__ = ["Autoencoder", "L2Normalize", "ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder"]
+__all__ = [
+    "Autoencoder",
+    "L2Normalize",
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+]

@@ -89,7 +89,10 @@ class ConvDecoder(nn.Module):
                     3,
                     stride=2,
                     padding=1,
-                    output_padding=(target_h - (2 * src_h - 1), target_w - (2 * src_w - 1)),
+                    output_padding=(
+                        target_h - (2 * src_h - 1),
+                        target_w - (2 * src_w - 1),
+                    ),
                 )
             )
             if i < len(outs) - 1:
