@@ -411,29 +411,31 @@ class ACAIKMeans(AutoencoderKMeans):
         optimizer=torch.optim.Adam,
         **kwargs,
     ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.embedding_dim = embedding_dim
-        self.input_shape = input_shape
-        self.encoder = encoder
-        self.decoder = decoder
-        self.normalize_embedding = normalize_embedding
-        self.pretrain_epochs = pretrain_epochs
-        self.smoothing_weight = smoothing_weight
-        self.n_neighbors = n_neighbors
-        self.smoothing_start = smoothing_start
-        self.batch_size = batch_size
-        self.lr = lr
         self.adversarial_weight = adversarial_weight
         self.gamma = gamma
-        self.n_init = n_init
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.memory = memory
-        self.callbacks = callbacks
-        self.optimizer = optimizer
-        self._set_routed_params(kwargs)
+        super().__init__(
+            n_clusters=n_clusters,
+            hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim,
+            input_shape=input_shape,
+            encoder=encoder,
+            decoder=decoder,
+            normalize_embedding=normalize_embedding,
+            pretrain_epochs=pretrain_epochs,
+            smoothing_weight=smoothing_weight,
+            n_neighbors=n_neighbors,
+            smoothing_start=smoothing_start,
+            batch_size=batch_size,
+            lr=lr,
+            n_init=n_init,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            memory=memory,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _pretrain(self, X, random_state, net_cls=None, **net_params):
         # The only change from AutoencoderKMeans: the autoencoder is trained

@@ -1,9 +1,6 @@
 """Autoencoder followed by k-means on its embedding."""
 
-from numbers import Integral
-
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer
@@ -186,11 +183,6 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     (60, 2)
     """
 
-    _parameter_constraints: dict = {
-        **BaseAutoencoderClusterer._parameter_constraints,
-        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-    }
-
     def __init__(
         self,
         n_clusters=8,
@@ -216,27 +208,29 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         optimizer=torch.optim.Adam,
         **kwargs,
     ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.embedding_dim = embedding_dim
-        self.input_shape = input_shape
-        self.encoder = encoder
-        self.decoder = decoder
-        self.normalize_embedding = normalize_embedding
-        self.pretrain_epochs = pretrain_epochs
-        self.smoothing_weight = smoothing_weight
-        self.n_neighbors = n_neighbors
-        self.smoothing_start = smoothing_start
-        self.batch_size = batch_size
-        self.lr = lr
-        self.n_init = n_init
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.memory = memory
-        self.callbacks = callbacks
-        self.optimizer = optimizer
-        self._set_routed_params(kwargs)
+        super().__init__(
+            n_clusters=n_clusters,
+            hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim,
+            input_shape=input_shape,
+            encoder=encoder,
+            decoder=decoder,
+            normalize_embedding=normalize_embedding,
+            pretrain_epochs=pretrain_epochs,
+            smoothing_weight=smoothing_weight,
+            n_neighbors=n_neighbors,
+            smoothing_start=smoothing_start,
+            batch_size=batch_size,
+            lr=lr,
+            n_init=n_init,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            memory=memory,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _fit(self, X, y, random_state):
         self._fit_autoencoder_kmeans(X, random_state)

@@ -614,8 +614,6 @@ class DAC(BaseDeepClusterer):
         optimizer=torch.optim.Adam,
         **kwargs,
     ):
-        self.n_clusters = n_clusters
-        self.input_shape = input_shape
         self.hidden_dims = hidden_dims
         self.upper = upper
         self.lower = lower
@@ -623,14 +621,18 @@ class DAC(BaseDeepClusterer):
         self.lower_slope = lower_slope
         self.augment = augment
         self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.optimizer = optimizer
-        self._set_routed_params(kwargs)
+        super().__init__(
+            n_clusters=n_clusters,
+            input_shape=input_shape,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _check_fit_input(self, X):
         super()._check_fit_input(X)

@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
 from ._nets import AutoencoderNet
 from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
@@ -283,7 +283,6 @@ class DCN(BaseAutoencoderClusterer):
         "clustering_epochs": [Interval(Integral, 0, None, closed="left")],
         "clustering_lr": [Interval(Real, 0, None, closed="neither")],
         "kmeans_weight": [Interval(Real, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -314,30 +313,32 @@ class DCN(BaseAutoencoderClusterer):
         optimizer=torch.optim.Adam,
         **kwargs,
     ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.embedding_dim = embedding_dim
-        self.input_shape = input_shape
-        self.encoder = encoder
-        self.decoder = decoder
-        self.normalize_embedding = normalize_embedding
-        self.pretrain_epochs = pretrain_epochs
-        self.smoothing_weight = smoothing_weight
-        self.n_neighbors = n_neighbors
-        self.smoothing_start = smoothing_start
         self.clustering_epochs = clustering_epochs
-        self.batch_size = batch_size
-        self.lr = lr
         self.clustering_lr = clustering_lr
         self.kmeans_weight = kmeans_weight
-        self.n_init = n_init
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.memory = memory
-        self.callbacks = callbacks
-        self.optimizer = optimizer
-        self._set_routed_params(kwargs)
+        super().__init__(
+            n_clusters=n_clusters,
+            hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim,
+            input_shape=input_shape,
+            encoder=encoder,
+            decoder=decoder,
+            normalize_embedding=normalize_embedding,
+            pretrain_epochs=pretrain_epochs,
+            smoothing_weight=smoothing_weight,
+            n_neighbors=n_neighbors,
+            smoothing_start=smoothing_start,
+            batch_size=batch_size,
+            lr=lr,
+            n_init=n_init,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            memory=memory,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _fit(self, X, y, random_state):
         autoencoder = self._pretrain(X, random_state)

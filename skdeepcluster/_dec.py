@@ -324,7 +324,6 @@ class DEC(BaseAutoencoderClusterer):
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "init": [StrOptions({"spherical-k-means", "k-means"})],
-        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -358,33 +357,35 @@ class DEC(BaseAutoencoderClusterer):
         optimizer=torch.optim.Adam,
         **kwargs,
     ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.embedding_dim = embedding_dim
-        self.input_shape = input_shape
-        self.encoder = encoder
-        self.decoder = decoder
-        self.normalize_embedding = normalize_embedding
-        self.pretrain_epochs = pretrain_epochs
-        self.smoothing_weight = smoothing_weight
-        self.n_neighbors = n_neighbors
-        self.smoothing_start = smoothing_start
         self.clustering_epochs = clustering_epochs
-        self.batch_size = batch_size
-        self.lr = lr
         self.clustering_lr = clustering_lr
         self.alpha = alpha
         self.update_interval = update_interval
         self.tol = tol
         self.init = init
-        self.n_init = n_init
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.memory = memory
-        self.callbacks = callbacks
-        self.optimizer = optimizer
-        self._set_routed_params(kwargs)
+        super().__init__(
+            n_clusters=n_clusters,
+            hidden_dims=hidden_dims,
+            embedding_dim=embedding_dim,
+            input_shape=input_shape,
+            encoder=encoder,
+            decoder=decoder,
+            normalize_embedding=normalize_embedding,
+            pretrain_epochs=pretrain_epochs,
+            smoothing_weight=smoothing_weight,
+            n_neighbors=n_neighbors,
+            smoothing_start=smoothing_start,
+            batch_size=batch_size,
+            lr=lr,
+            n_init=n_init,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            memory=memory,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _fit(self, X, y, random_state):
         autoencoder = self._pretrain(X, random_state)

@@ -529,9 +529,7 @@ class IMSAT(BaseDeepClusterer):
         optimizer=torch.optim.Adam,
         **kwargs,
     ):
-        self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
-        self.input_shape = input_shape
         self.augmentation = augmentation
         self.eps = eps
         self.eps_neighbors = eps_neighbors
@@ -541,14 +539,18 @@ class IMSAT(BaseDeepClusterer):
         self.max_epochs = max_epochs
         self.n_init = n_init
         self.init_epochs = init_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        self.optimizer = optimizer
-        self._set_routed_params(kwargs)
+        super().__init__(
+            n_clusters=n_clusters,
+            input_shape=input_shape,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _build_module(self, n_features):
         from .nn import ConvEncoder

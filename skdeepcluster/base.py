@@ -146,6 +146,35 @@ class BaseDeepClusterer(
         "iterator_train__collate_fn": "the package batches its data itself",
     }
 
+    def __init__(
+        self,
+        *,
+        n_clusters,
+        input_shape,
+        batch_size,
+        lr,
+        device,
+        random_state,
+        verbose,
+        callbacks,
+        optimizer,
+        **kwargs,
+    ):
+        # The parameters every estimator shares; each estimator keeps its own
+        # explicit signature (scikit-learn's get_params reads it) and passes
+        # them on, as KMeans does with _BaseKMeans. ``kwargs`` are the routed
+        # skorch keywords (see _set_routed_params).
+        self.n_clusters = n_clusters
+        self.input_shape = input_shape
+        self.batch_size = batch_size
+        self.lr = lr
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.optimizer = optimizer
+        self._set_routed_params(kwargs)
+
     # -- skorch routing ----------------------------------------------------
 
     def _set_routed_params(self, params):
@@ -630,6 +659,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "smoothing_start": [Interval(Real, 0, 1, closed="both")],
         "memory": [None, str, HasMethods(["cache"])],
+        "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
     # The "auto" sizes (see _check_params_vs_input). DEC's d-500-500-2000
@@ -644,6 +674,56 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     # few hundred samples is one or two steps, far too few to train on.
     _MIN_PRETRAIN_EPOCHS = 100
     _MIN_PRETRAIN_STEPS = 2000
+
+    def __init__(
+        self,
+        *,
+        n_clusters,
+        hidden_dims,
+        embedding_dim,
+        input_shape,
+        encoder,
+        decoder,
+        normalize_embedding,
+        pretrain_epochs,
+        smoothing_weight,
+        n_neighbors,
+        smoothing_start,
+        batch_size,
+        lr,
+        n_init,
+        device,
+        random_state,
+        verbose,
+        memory,
+        callbacks,
+        optimizer,
+        **kwargs,
+    ):
+        # The autoencoder parameters the five estimators built on it share.
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.encoder = encoder
+        self.decoder = decoder
+        self.normalize_embedding = normalize_embedding
+        self.pretrain_epochs = pretrain_epochs
+        self.smoothing_weight = smoothing_weight
+        self.n_neighbors = n_neighbors
+        self.smoothing_start = smoothing_start
+        self.n_init = n_init
+        self.memory = memory
+        super().__init__(
+            n_clusters=n_clusters,
+            input_shape=input_shape,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+            optimizer=optimizer,
+            **kwargs,
+        )
 
     def _check_params_vs_input(self, X):
         """Resolve the ``"auto"`` sizes for ``X`` into private attributes.
