@@ -162,15 +162,6 @@ def _public_names(module):
     return [name for name in module.__all__ if not name.startswith("_")]
 
 
-def _lacks(cls, attribute):
-    """Whether an instance with default parameters hides ``cls.attribute``."""
-    try:
-        instance = cls()
-    except Exception:  # an estimator with a required parameter
-        return False
-    return hasattr(cls, attribute) and not hasattr(instance, attribute)
-
-
 def _stub(module, name):
     """reST of the page of ``module.name``."""
     obj = getattr(module, name)
@@ -188,11 +179,6 @@ def _stub(module, name):
             inherited = ""
         else:
             inherited = "   :inherited-members:\n"
-            # Methods behind sklearn's available_if (DEC has no decoder, so
-            # no inverse_transform) are hidden when an instance lacks them.
-            hidden = [m for m in dir(obj) if not m.startswith("_") and _lacks(obj, m)]
-            if hidden:
-                inherited += f"   :exclude-members: {', '.join(hidden)}\n"
         return CLASS_TEMPLATE.format(inherited=inherited, **fields)
     directive = "autofunction" if inspect.isfunction(obj) else "autodata"
     return OTHER_TEMPLATE.format(directive=directive, **fields)

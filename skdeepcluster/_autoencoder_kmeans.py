@@ -3,10 +3,10 @@
 import torch
 
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
-from .base import BaseAutoencoderClusterer
+from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
-class AutoencoderKMeans(BaseAutoencoderClusterer):
+class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     """Train an autoencoder, then run k-means on its embedding.
 
     The simplest deep clustering baseline: the network learns a compact code

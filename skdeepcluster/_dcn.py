@@ -7,7 +7,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._nets import AutoencoderNet
 from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
-from .base import BaseAutoencoderClusterer
+from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
 def update_centroids(centers, counts, Z, labels):
@@ -89,7 +89,7 @@ class DCNNet(AutoencoderNet):
             update_centroids(self.centers_, self.counts_, Z, labels)
 
 
-class DCN(BaseAutoencoderClusterer):
+class DCN(DecoderMixin, BaseAutoencoderClusterer):
     """Deep Clustering Network: an autoencoder made k-means friendly.
 
     The autoencoder is pretrained on reconstruction (the same stage as

@@ -4,7 +4,6 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 
 from ._nets import ClusteringNet
 from ._torch_utils import (
@@ -446,11 +445,3 @@ class DEC(BaseAutoencoderClusterer):
         return module.log_assignment(
             self._embed(X), self._cluster_centers_tensor()
         ).exp()
-
-    def _has_decoder(self):
-        return False
-
-    @available_if(_has_decoder)
-    def inverse_transform(self, X):
-        """Not available: DEC discards the decoder after pretraining."""
-        raise AttributeError("DEC has no decoder.")  # pragma: no cover

@@ -632,13 +632,51 @@ class BaseDeepClusterer(
         return tags
 
 
+class DecoderMixin:
+    """``inverse_transform`` for the estimators that keep their decoder.
+
+    Mixed into the autoencoder estimators whose fitted ``net_.module_`` has a
+    decoder that matches the final encoder (AutoencoderKMeans, ACAIKMeans,
+    SNNLKMeans, DCN). DEC discards its decoder after pretraining, so it has
+    no ``inverse_transform``.
+    """
+
+    def inverse_transform(self, X):
+        """Decode embeddings back to input space.
+
+        ``inverse_transform(cluster_centers_)`` shows the prototype of each
+        cluster.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Points in the embedding space.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Their reconstructions, flattened.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=np.float32)
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has shape {Z.shape}; inverse_transform expects embeddings of "
+                f"shape (n_samples, {self._n_features_out})."
+            )
+        Z = torch.as_tensor(Z, device=self._device)
+        decoded = self._batched_eval(self.net_.module_.decoder, Z)
+        return to_numpy(decoded).reshape(len(Z), -1)
+
+
 class BaseAutoencoderClusterer(BaseDeepClusterer):
     """Base for the methods built on an autoencoder.
 
     Builds the encoder and decoder (fully connected by default, convolutional
     when ``input_shape`` is given, or copies of the user's modules), pretrains
-    them on reconstruction (through the cache ``memory`` when set), embeds
-    with the encoder and decodes with :meth:`inverse_transform`.
+    them on reconstruction (through the cache ``memory`` when set) and embeds
+    with the encoder. The estimators that keep the decoder after training
+    decode with :class:`DecoderMixin`'s ``inverse_transform``.
     """
 
     _parameter_constraints: dict = {
@@ -831,33 +869,6 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     def _embed(self, X):
         return self._batched_eval(self.net_.module_.encoder, X)
-
-    def inverse_transform(self, X):
-        """Decode embeddings back to input space.
-
-        ``inverse_transform(cluster_centers_)`` shows the prototype of each
-        cluster.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Points in the embedding space.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features)
-            Their reconstructions, flattened.
-        """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=np.float32)
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"X has shape {Z.shape}; inverse_transform expects embeddings of "
-                f"shape (n_samples, {self._n_features_out})."
-            )
-        Z = torch.as_tensor(Z, device=self._device)
-        decoded = self._batched_eval(self.net_.module_.decoder, Z)
-        return to_numpy(decoded).reshape(len(Z), -1)
 
 
 def _densify(X):

@@ -231,3 +231,13 @@ def test_input_shape_must_match_features(cls, blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="input_shape"):
         fast_estimator(cls, n_clusters=3, input_shape=(1, 3, 3)).fit(X)
+
+
+# The estimators whose fitted autoencoder keeps a decoder that matches the
+# final encoder; DEC discards its decoder, IMSAT and DAC never had one.
+DECODING = {"AutoencoderKMeans", "ACAIKMeans", "SNNLKMeans", "DCN"}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_inverse_transform_only_with_a_decoder(cls):
+    assert hasattr(cls(), "inverse_transform") == (cls.__name__ in DECODING)

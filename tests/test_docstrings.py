@@ -61,15 +61,6 @@ DATA = [
 ]
 
 
-def _has_attribute_without_fitting(cls, name):
-    """False for methods hidden by ``available_if`` (e.g. DEC.inverse_transform)."""
-    try:
-        instance = cls()
-    except TypeError:  # a class with required parameters (the torch modules)
-        return True
-    return hasattr(instance, name)
-
-
 def _own_public_methods():
     """(path, import path) of public methods defined in this package's classes."""
     for path, obj in CALLABLES:
@@ -88,8 +79,7 @@ def _own_public_methods():
                 ):
                     continue
                 seen.add(name)
-                if _has_attribute_without_fitting(obj, name):
-                    yield f"{path}.{name}"
+                yield f"{path}.{name}"
 
 
 METHODS = sorted(set(_own_public_methods()))
