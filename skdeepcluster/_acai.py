@@ -10,6 +10,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
 from ._autoencoder_kmeans import AutoencoderKMeans
+from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from .nn import L2Normalize
 
@@ -185,6 +186,7 @@ class ACAINet(AutoencoderNet):
         return {"loss": loss.detach(), "y_pred": (reconstruction, embedding)}
 
 
+@fill_doc
 class ACAIKMeans(AutoencoderKMeans):
     """Autoencoder trained with an adversarial interpolation critic, then k-means.
 
@@ -201,8 +203,7 @@ class ACAIKMeans(AutoencoderKMeans):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
+    {n_clusters}
     hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers (the decoder mirrors them, and
         the critic copies the encoder). Ignored when ``input_shape`` or
@@ -211,8 +212,7 @@ class ACAIKMeans(AutoencoderKMeans):
         (2016), from 5,000 training samples on and ``(256, 128)`` below:
         the larger network needs more data and more steps than a small
         set offers.
-    embedding_dim : int, default=10
-        Size of the embedding that k-means clusters.
+    {embedding_dim}
     input_shape : tuple of int, default=None
         ``(channels, height, width)`` of one sample. When given, ``X`` (still
         passed flat) is reshaped to images and a convolutional autoencoder
@@ -222,32 +222,16 @@ class ACAIKMeans(AutoencoderKMeans):
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
         They are copied before training, so the instances you pass stay
         untouched. The critic is a re-initialised copy of the encoder.
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
-        directions, as in :class:`AutoencoderKMeans`.
+    {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
         Epochs of adversarially regularised autoencoder training.
         ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
         steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
         data sets get enough updates.
-    smoothing_weight : float or "auto", default="auto"
-        Weight of the neighbourhood smoothing term of the autoencoder
-        training, which pulls each sample's embedding towards the mean
-        embedding of its ``n_neighbors`` nearest neighbours (see
-        :class:`AutoencoderKMeans`).
-        ``0`` trains without it, as in the paper.
-        ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
-        below: with few samples per cluster the neighbourhoods cross
-        cluster boundaries and the pull merges clusters.
-    n_neighbors : int, default=10
-        Number of nearest neighbours (in the current embedding) that define a
-        sample's neighbourhood for the smoothing term.
-    smoothing_start : float in [0, 1], default=0.5
-        Fraction of ``pretrain_epochs`` trained without the smoothing term
-        before it starts.
-    batch_size : int, default=256
-        Mini-batch size.
+    {smoothing_weight_as_autoencoder_kmeans}
+    {n_neighbors}
+    {smoothing_start}
+    {batch_size}
     lr : float, default=1e-3
         Learning rate of the two Adam optimisers (autoencoder and critic).
     adversarial_weight : float, default=0.125
@@ -260,17 +244,8 @@ class ACAIKMeans(AutoencoderKMeans):
     gamma : float, default=0.2
         Blend ``gamma * x + (1 - gamma) * reconstruction`` on which the critic
         is trained to output 0; in ``[0, 1]``.
-    n_init : int or "auto", default=10
-        Number of k-means initialisations on the embedding; the run with the
-        lowest inertia is kept. ``"auto"`` is 10, accepted for
-        compatibility with :class:`~sklearn.cluster.KMeans` (whose
-        ``"auto"`` means one run with k-means++ initialisation).
-    device : str, torch.device or None, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
-        available, else MPS when available, else the CPU), a
-        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
-        pickled with its networks on the CPU; loaded on a machine without
-        ``device``, it runs on the CPU, with a warning.
+    {n_init_kmeans}
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation (autoencoder and critic), batch shuffling,
         the interpolation coefficients and k-means. Pass an int for
@@ -285,24 +260,13 @@ class ACAIKMeans(AutoencoderKMeans):
         ``random_state``) loads the trained autoencoder instead of training
         it, and gives the same result. ACAIKMeans pretrains with its critic,
         in entries of its own. ``None`` caches nothing.
-    callbacks : list of callbacks or (name, callback) tuples, default=None
-        :mod:`skorch.callbacks` added to the autoencoder's net (stage
-        ``"pretraining"``). Each net gets its own copy, so the list passed here
-        is never changed; a callback can read ``net.stage`` to act in one stage
-        only (see the user guide's training control page).
+    {callbacks_pretraining}
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of the autoencoder's net (stage ``"pretraining"``),
         built with ``lr`` and the ``optimizer__*`` keywords. The critic's
         optimiser has the same class and ``lr`` but not the ``optimizer__*``
         keywords.
-    **kwargs : dict
-        skorch keywords passed on with ``callbacks``:
-        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
-        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-        parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); ``fit`` raises a ValueError for any
-        other keyword.
+    {kwargs}
 
     Attributes
     ----------

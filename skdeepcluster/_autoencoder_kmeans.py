@@ -2,10 +2,12 @@
 
 import torch
 
+from ._docstrings import fill_doc
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
+@fill_doc
 class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     """Train an autoencoder, then run k-means on its embedding.
 
@@ -15,26 +17,11 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
-    hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``input_shape`` or ``encoder`` is given.
-        ``"auto"`` uses ``(500, 500, 2000)``, the network of Xie et al.
-        (2016), from 5,000 training samples on and ``(256, 128)`` below:
-        the larger network needs more data and more steps than a small
-        set offers.
-    embedding_dim : int, default=10
-        Size of the embedding that k-means clusters.
-    input_shape : tuple of int, default=None
-        ``(channels, height, width)`` of one sample. When given, ``X`` (still
-        passed flat) is reshaped to images and a convolutional autoencoder is
-        used.
-    encoder, decoder : torch.nn.Module, default=None
-        Your own modules. The encoder maps a batch of samples (flat, or shaped
-        by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
-        They are copied before training, so the instances you pass stay
-        untouched.
+    {n_clusters}
+    {hidden_dims}
+    {embedding_dim}
+    {input_shape}
+    {encoder_decoder}
     normalize_embedding : bool, default=True
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
@@ -52,57 +39,20 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
         below: with few samples per cluster the neighbourhoods cross
         cluster boundaries and the pull merges clusters.
-    n_neighbors : int, default=10
-        Number of nearest neighbours (in the current embedding) that define a
-        sample's neighbourhood for the smoothing term.
+    {n_neighbors}
     smoothing_start : float in [0, 1], default=0.5
         Fraction of ``pretrain_epochs`` trained on reconstruction alone
         before the smoothing term starts.
-    batch_size : int, default=256
-        Mini-batch size.
-    lr : float, default=1e-3
-        Learning rate of the Adam optimiser.
-    n_init : int or "auto", default=10
-        Number of k-means initialisations on the embedding; the run with the
-        lowest inertia is kept. ``"auto"`` is 10, accepted for
-        compatibility with :class:`~sklearn.cluster.KMeans` (whose
-        ``"auto"`` means one run with k-means++ initialisation).
-    device : str, torch.device or None, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
-        available, else MPS when available, else the CPU), a
-        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
-        pickled with its networks on the CPU; loaded on a machine without
-        ``device``, it runs on the CPU, with a warning.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch shuffling and k-means. Pass an int
-        for reproducible labels on the CPU.
-    verbose : int, default=0
-        Print skorch's per-epoch progress table when positive.
-    memory : str, joblib.Memory or None, default=None
-        Cache of the pretrained autoencoder: the path of a cache directory or
-        a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
-        one (same data, network, pretraining parameters and seed, so an int
-        ``random_state``) loads the trained autoencoder instead of training
-        it, and gives the same result. AutoencoderKMeans, DEC and DCN pretrain
-        the same way and share entries, so a grid search over their clustering
-        parameters trains the autoencoder once per training set. ``None``
-        caches nothing.
-    callbacks : list of callbacks or (name, callback) tuples, default=None
-        :mod:`skorch.callbacks` added to the autoencoder's net (stage
-        ``"pretraining"``). Each net gets its own copy, so the list passed here
-        is never changed; a callback can read ``net.stage`` to act in one stage
-        only (see the user guide's training control page).
-    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
-        Optimiser class of the autoencoder's net (stage ``"pretraining"``),
-        built with ``lr`` and the ``optimizer__*`` keywords.
-    **kwargs : dict
-        skorch keywords passed on with ``callbacks``:
-        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
-        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-        parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); ``fit`` raises a ValueError for any
-        other keyword.
+    {batch_size}
+    {lr}
+    {n_init_kmeans}
+    {device}
+    {random_state}
+    {verbose}
+    {memory_shared}
+    {callbacks_pretraining}
+    {optimizer_pretraining}
+    {kwargs}
 
     Attributes
     ----------

@@ -9,6 +9,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_device
 from torch import nn
 
+from ._docstrings import fill_doc
 from ._nets import ClusteringNet
 from ._torch_utils import module_mode, to_numpy
 from .base import BaseDeepClusterer
@@ -413,6 +414,7 @@ class DACNet(ClusteringNet):
             self.stop_before_next_epoch()
 
 
+@fill_doc
 class DAC(BaseDeepClusterer):
     """Deep Adaptive Clustering: learn a classifier from pairwise self-labels.
 
@@ -479,14 +481,8 @@ class DAC(BaseDeepClusterer):
         paper's 128: on a 10,000-image data set it gives twice as many
         updates per epoch, so the shortened schedule still makes enough
         updates.
-    lr : float, default=1e-3
-        Learning rate of the Adam optimiser.
-    device : str, torch.device or None, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
-        available, else MPS when available, else the CPU), a
-        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
-        pickled with its networks on the CPU; loaded on a machine without
-        ``device``, it runs on the CPU, with a warning.
+    {lr}
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and the augmentation.
         Pass an int for reproducible labels on the CPU.
@@ -501,14 +497,7 @@ class DAC(BaseDeepClusterer):
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of the net (stage ``"training"``), built with ``lr``
         and the ``optimizer__*`` keywords.
-    **kwargs : dict
-        skorch keywords passed on with ``callbacks``:
-        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
-        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-        parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); ``fit`` raises a ValueError for any
-        other keyword.
+    {kwargs}
 
     Attributes
     ----------

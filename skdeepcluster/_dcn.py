@@ -5,6 +5,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
+from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
 from .base import BaseAutoencoderClusterer, DecoderMixin
@@ -89,6 +90,7 @@ class DCNNet(AutoencoderNet):
             update_centroids(self.centers_, self.counts_, Z, labels)
 
 
+@fill_doc
 class DCN(DecoderMixin, BaseAutoencoderClusterer):
     """Deep Clustering Network: an autoencoder made k-means friendly.
 
@@ -107,57 +109,25 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
-    hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``input_shape`` or ``encoder`` is given.
-        ``"auto"`` uses ``(500, 500, 2000)``, the network of Xie et al.
-        (2016), from 5,000 training samples on and ``(256, 128)`` below:
-        the larger network needs more data and more steps than a small
-        set offers.
-    embedding_dim : int, default=10
-        Size of the embedding the centres live in.
-    input_shape : tuple of int, default=None
-        ``(channels, height, width)`` of one sample. When given, ``X`` (still
-        passed flat) is reshaped to images and a convolutional autoencoder is
-        used.
-    encoder, decoder : torch.nn.Module, default=None
-        Your own modules. The encoder maps a batch of samples (flat, or shaped
-        by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
-        They are copied before training, so the instances you pass stay
-        untouched.
+    {n_clusters}
+    {hidden_dims}
+    {embedding_dim_centres}
+    {input_shape}
+    {encoder_decoder}
     normalize_embedding : bool, default=True
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`), as in
         :class:`AutoencoderKMeans`, so the centres are fitted to directions.
         Besides a better k-means start, it keeps the k-means term from being
         lowered by merely shrinking the embedding.
-    pretrain_epochs : int or "auto", default="auto"
-        Epochs of reconstruction training.
-        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-        data sets get enough updates.
-    smoothing_weight : float or "auto", default="auto"
-        Weight of the neighbourhood smoothing term of the pretraining, which
-        pulls each sample's embedding towards the mean embedding of its
-        ``n_neighbors`` nearest neighbours (see :class:`AutoencoderKMeans`).
-        ``0`` pretrains a plain autoencoder.
-        ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
-        below: with few samples per cluster the neighbourhoods cross
-        cluster boundaries and the pull merges clusters.
-    n_neighbors : int, default=10
-        Number of nearest neighbours (in the current embedding) that define a
-        sample's neighbourhood for the smoothing term.
-    smoothing_start : float in [0, 1], default=0.5
-        Fraction of ``pretrain_epochs`` trained without the smoothing term
-        before it starts.
+    {pretrain_epochs_reconstruction}
+    {smoothing_weight_pretraining}
+    {n_neighbors}
+    {smoothing_start}
     clustering_epochs : int, default=15
         Epochs of the joint training.
-    batch_size : int, default=256
-        Mini-batch size of both stages.
-    lr : float, default=1e-3
-        Learning rate of the Adam optimiser during pretraining.
+    {batch_size_two_stages}
+    {lr_pretraining}
     clustering_lr : float, default=1e-3
         Learning rate of the Adam optimiser during the joint training.
     kmeans_weight : float, default=40.0
@@ -171,48 +141,15 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         about the same, ``0.05 * 784``. Larger values pull the embedding more
         strongly towards the centres; 0 trains the autoencoder alone while
         the centres follow it.
-    n_init : int or "auto", default=10
-        Number of k-means initialisations on the pretrained embedding; the
-        run with the lowest inertia is kept. ``"auto"`` is 10, accepted for
-        compatibility with :class:`~sklearn.cluster.KMeans` (whose
-        ``"auto"`` means one run with k-means++ initialisation).
-    device : str, torch.device or None, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
-        available, else MPS when available, else the CPU), a
-        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
-        pickled with its networks on the CPU; loaded on a machine without
-        ``device``, it runs on the CPU, with a warning.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch shuffling and k-means. Pass an int
-        for reproducible labels on the CPU.
+    {n_init_pretrained}
+    {device}
+    {random_state}
     verbose : int, default=0
         Print skorch's per-epoch progress tables when positive.
-    memory : str, joblib.Memory or None, default=None
-        Cache of the pretrained autoencoder: the path of a cache directory or
-        a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
-        one (same data, network, pretraining parameters and seed, so an int
-        ``random_state``) loads the trained autoencoder instead of training
-        it, and gives the same result. AutoencoderKMeans, DEC and DCN pretrain
-        the same way and share entries, so a grid search over their clustering
-        parameters trains the autoencoder once per training set. ``None``
-        caches nothing.
-    callbacks : list of callbacks or (name, callback) tuples, default=None
-        :mod:`skorch.callbacks` added to both nets of the fit (stages
-        ``"pretraining"`` and ``"clustering"``). Each net gets its own copy, so
-        the list passed here is never changed; a callback can read
-        ``net.stage`` to act in one stage only (see the user guide's training
-        control page).
-    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
-        Optimiser class of both nets of the fit (stages ``"pretraining"`` and
-        ``"clustering"``), built with ``lr`` and the ``optimizer__*`` keywords.
-    **kwargs : dict
-        skorch keywords passed on with ``callbacks``:
-        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
-        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-        parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); ``fit`` raises a ValueError for any
-        other keyword.
+    {memory_shared}
+    {callbacks_two_stages}
+    {optimizer_two_stages}
+    {kwargs}
 
     Attributes
     ----------

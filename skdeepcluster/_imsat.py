@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
+from ._docstrings import fill_doc
 from ._nets import ClusteringNet
 from ._torch_utils import to_numpy
 from .base import BaseDeepClusterer
@@ -280,6 +281,7 @@ class IMSATNet(ClusteringNet):
         return sat + loss
 
 
+@fill_doc
 class IMSAT(BaseDeepClusterer):
     """Information Maximizing Self-Augmented Training (IMSAT) for clustering.
 
@@ -372,19 +374,13 @@ class IMSAT(BaseDeepClusterer):
         number of steps of the paper's schedule (see the benchmarks page).
     lr : float, default=2e-3
         Learning rate of the Adam optimiser.
-    device : str, torch.device or None, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
-        available, else MPS when available, else the CPU), a
-        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
-        pickled with its networks on the CPU; loaded on a machine without
-        ``device``, it runs on the CPU, with a warning.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the random
         directions of the perturbations and, above 5,000 training samples,
         the reference samples of the perturbation radius. Pass an int for
         reproducible labels on the CPU.
-    verbose : int, default=0
-        Print skorch's per-epoch progress table when positive.
+    {verbose}
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to every net of the fit (stage
         ``"training"``; with ``n_init > 1``, ``"start i of n"`` for each start,
@@ -395,14 +391,7 @@ class IMSAT(BaseDeepClusterer):
         Optimiser class of every net of the fit (stage ``"training"``; with
         ``n_init > 1``, ``"start i of n"`` for each start, then ``"training of
         start i"``), built with ``lr`` and the ``optimizer__*`` keywords.
-    **kwargs : dict
-        skorch keywords passed on with ``callbacks``:
-        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
-        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-        parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); ``fit`` raises a ValueError for any
-        other keyword.
+    {kwargs}
 
     Attributes
     ----------

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from ._autoencoder_kmeans import AutoencoderKMeans
+from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import fit_kmeans, to_numpy
 from .nn._mlp import ACTIVATIONS
@@ -329,6 +330,7 @@ class SNNLNet(AutoencoderNet):
         return self.alpha * snnl
 
 
+@fill_doc
 class SNNLKMeans(AutoencoderKMeans):
     """Autoencoder disentangled with the soft nearest neighbour loss, then k-means.
 
@@ -368,53 +370,26 @@ class SNNLKMeans(AutoencoderKMeans):
     ----------
     n_clusters : int, default=8
         Number of clusters (of k-means, and of the pseudo-labels).
-    hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the encoder's hidden layers (the decoder mirrors them).
-        Ignored when ``input_shape`` or ``encoder`` is given.
-        ``"auto"`` uses ``(500, 500, 2000)``, the network of Xie et al.
-        (2016), from 5,000 training samples on and ``(256, 128)`` below:
-        the larger network needs more data and more steps than a small
-        set offers.
-    embedding_dim : int, default=10
-        Size of the embedding that k-means clusters.
-    input_shape : tuple of int, default=None
-        ``(channels, height, width)`` of one sample. When given, ``X`` (still
-        passed flat) is reshaped to images and a convolutional autoencoder is
-        used.
+    {hidden_dims}
+    {embedding_dim}
+    {input_shape}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
         They are copied before training. The loss is applied to the outputs
         of their ``torch.nn`` activation modules (``ReLU``, ``ELU``, ...) and
         to the embedding.
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
-        directions, as in :class:`AutoencoderKMeans`.
+    {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
         Epochs of training (reconstruction plus SNNL).
         ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
         steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
         data sets get enough updates.
-    smoothing_weight : float or "auto", default="auto"
-        Weight of the neighbourhood smoothing term of the autoencoder
-        training, which pulls each sample's embedding towards the mean
-        embedding of its ``n_neighbors`` nearest neighbours (see
-        :class:`AutoencoderKMeans`).
-        ``0`` trains without it, as in the paper.
-        ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
-        below: with few samples per cluster the neighbourhoods cross
-        cluster boundaries and the pull merges clusters.
-    n_neighbors : int, default=10
-        Number of nearest neighbours (in the current embedding) that define a
-        sample's neighbourhood for the smoothing term.
-    smoothing_start : float in [0, 1], default=0.5
-        Fraction of ``pretrain_epochs`` trained without the smoothing term
-        before it starts.
-    batch_size : int, default=256
-        Mini-batch size.
-    lr : float, default=1e-3
-        Learning rate of the Adam optimiser.
+    {smoothing_weight_as_autoencoder_kmeans}
+    {n_neighbors}
+    {smoothing_start}
+    {batch_size}
+    {lr}
     alpha : float, default=100.0
         Weight of the soft nearest neighbour loss (100 in [1]_).
     temperature : "annealed" or float, default="annealed"
@@ -446,17 +421,11 @@ class SNNLKMeans(AutoencoderKMeans):
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
         unlabelled samples). When False, ``y`` is ignored and the estimator
         is a clustering method.
-    device : str, torch.device or None, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"`` (CUDA when
-        available, else MPS when available, else the CPU), a
-        :class:`torch.device`, or ``None`` (the CPU). A fitted model is
-        pickled with its networks on the CPU; loaded on a machine without
-        ``device``, it runs on the CPU, with a warning.
+    {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the choice of anchors
         and k-means. Pass an int for reproducible labels on the CPU.
-    verbose : int, default=0
-        Print skorch's per-epoch progress table when positive.
+    {verbose}
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained autoencoder: the path of a cache directory or
         a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
@@ -464,22 +433,9 @@ class SNNLKMeans(AutoencoderKMeans):
         ``random_state``) loads the trained autoencoder instead of training
         it, and gives the same result. SNNLKMeans pretrains with its own loss,
         in entries of its own. ``None`` caches nothing.
-    callbacks : list of callbacks or (name, callback) tuples, default=None
-        :mod:`skorch.callbacks` added to the autoencoder's net (stage
-        ``"pretraining"``). Each net gets its own copy, so the list passed here
-        is never changed; a callback can read ``net.stage`` to act in one stage
-        only (see the user guide's training control page).
-    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
-        Optimiser class of the autoencoder's net (stage ``"pretraining"``),
-        built with ``lr`` and the ``optimizer__*`` keywords.
-    **kwargs : dict
-        skorch keywords passed on with ``callbacks``:
-        ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
-        ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-        ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-        parameters like the others (``get_params``, ``set_params``,
-        ``clone``, grid searches); ``fit`` raises a ValueError for any
-        other keyword.
+    {callbacks_pretraining}
+    {optimizer_pretraining}
+    {kwargs}
 
     Attributes
     ----------

@@ -162,3 +162,39 @@ def test_examples_run(path, obj):
     runner.run(examples, out=output.append)
     results = runner.summarize(verbose=False)
     assert results.failed == 0, "".join(output)
+
+
+def test_shared_parameter_placeholders_are_filled():
+    # The estimators' docstrings name the shared parameter entries of
+    # skdeepcluster._docstrings with "{key}" lines, which fill_doc replaces.
+    from skdeepcluster._docstrings import _PLACEHOLDER
+
+    for path, obj in CALLABLES:
+        assert not _PLACEHOLDER.search(obj.__doc__ or ""), path
+
+
+def test_fill_doc_keeps_other_braces_and_rejects_unknown_keys():
+    from skdeepcluster._docstrings import fill_doc
+
+    class Documented:
+        """Summary.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix}
+            Data.
+        {device}
+        """
+
+    doc = fill_doc(Documented).__doc__
+    assert "X : {array-like, sparse matrix}" in doc
+    assert '\n        device : str, torch.device or None, default="cpu"\n' in doc
+
+    class Misspelt:
+        """Summary.
+
+        {devise}
+        """
+
+    with pytest.raises(KeyError, match="devise"):
+        fill_doc(Misspelt)
