@@ -91,7 +91,9 @@ def main():
             *table(rows),
             "",
         ]
-    OUTPUT.write_text("\n".join(out))
+    if len(out) == 3:
+        out.append("No benchmark results have been recorded yet.")
+    OUTPUT.write_text("\n".join(out) + "\n")
     print(f"wrote {OUTPUT.relative_to(ROOT)}")
 
 
