@@ -6,7 +6,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,7 +94,7 @@ def _guarded_fit(fit: _Fit) -> _Fit:
         _warn_if_collapsed(self)
         return fitted
 
-    return wrapper
+    return cast(_Fit, wrapper)
 
 
 class BaseDeepClusterer(
@@ -463,7 +463,9 @@ class BaseDeepClusterer(
         return X_tensor.to(self._device)
 
     def _map_batches(
-        self, function: Callable[[torch.Tensor], torch.Tensor], X: MatrixLike
+        self,
+        function: Callable[[torch.Tensor], torch.Tensor],
+        X: np.ndarray | sp.spmatrix | sp.sparray,
     ) -> np.ndarray:
         """Apply the hook ``function`` to ``X`` batch by batch, without grad.
 

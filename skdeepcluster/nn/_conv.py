@@ -39,7 +39,7 @@ class ConvEncoder(nn.Module):
     ) -> None:
         super().__init__()
         n_channels, height, width = input_shape
-        layers = []
+        layers: list[nn.Module] = []
         for n_out in channels:
             layers += [nn.Conv2d(n_channels, n_out, 3, stride=2, padding=1), nn.ReLU()]
             n_channels = n_out
@@ -88,7 +88,7 @@ class ConvDecoder(nn.Module):
             sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
         self.feature_shape = (channels[-1], *sizes[-1])
         self.fc = nn.Linear(embedding_dim, math.prod(self.feature_shape))
-        layers = []
+        layers: list[nn.Module] = []
         outs = list(reversed(channels[:-1])) + [n_channels]
         n_in = channels[-1]
         for i, n_out in enumerate(outs):
