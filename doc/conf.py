@@ -58,6 +58,10 @@ autosummary_generate = False
 autodoc_default_options = {"member-order": "groupwise"}
 # Signatures show ``n_clusters=8, *, hidden_dims=...`` as written.
 autodoc_preserve_defaults = True
+# The code carries type hints for type checkers and editors; the documented
+# types are the numpydoc ones of the docstrings ("int or 'auto'"), so the
+# hints are left out of the rendered signatures and descriptions.
+autodoc_typehints = "none"
 
 # numpydoc renders the Parameters/Attributes tables; the method list comes
 # from autodoc in the stub pages, not from numpydoc's member tables.

@@ -2,6 +2,7 @@
 
 import copy
 from numbers import Real
+from typing import Any, Literal
 
 import torch
 from sklearn.utils._param_validation import Interval
@@ -12,6 +13,17 @@ from skorch.utils import to_device
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
+from ._typing import (
+    Callbacks,
+    Device,
+    FloatOrAuto,
+    HiddenDims,
+    InputShape,
+    IntOrAuto,
+    MemoryLike,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .nn import L2Normalize
 
 
@@ -350,31 +362,31 @@ class ACAIKMeans(AutoencoderKMeans):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        hidden_dims="auto",
-        embedding_dim=10,
-        input_shape=None,
-        encoder=None,
-        decoder=None,
-        normalize_embedding=True,
-        pretrain_epochs="auto",
-        smoothing_weight="auto",
-        n_neighbors=10,
-        smoothing_start=0.5,
-        batch_size=256,
-        lr=1e-3,
-        adversarial_weight=0.125,
-        gamma=0.2,
-        n_init=10,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        memory=None,
-        callbacks=None,
-        optimizer=torch.optim.Adam,
-        **kwargs,
-    ):
+        hidden_dims: HiddenDims | Literal["auto"] = "auto",
+        embedding_dim: int = 10,
+        input_shape: InputShape = None,
+        encoder: torch.nn.Module | None = None,
+        decoder: torch.nn.Module | None = None,
+        normalize_embedding: bool = True,
+        pretrain_epochs: IntOrAuto = "auto",
+        smoothing_weight: FloatOrAuto = "auto",
+        n_neighbors: int = 10,
+        smoothing_start: float = 0.5,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        adversarial_weight: float = 0.125,
+        gamma: float = 0.2,
+        n_init: IntOrAuto = 10,
+        device: Device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        memory: MemoryLike = None,
+        callbacks: Callbacks = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
+        **kwargs: Any,
+    ) -> None:
         self.adversarial_weight = adversarial_weight
         self.gamma = gamma
         super().__init__(

@@ -1,9 +1,22 @@
 """Autoencoder followed by k-means on its embedding."""
 
+from typing import Any, Literal
+
 import torch
 
 from ._docstrings import fill_doc
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
+from ._typing import (
+    Callbacks,
+    Device,
+    FloatOrAuto,
+    HiddenDims,
+    InputShape,
+    IntOrAuto,
+    MemoryLike,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
@@ -135,29 +148,29 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        hidden_dims="auto",
-        embedding_dim=10,
-        input_shape=None,
-        encoder=None,
-        decoder=None,
-        normalize_embedding=True,
-        pretrain_epochs="auto",
-        smoothing_weight="auto",
-        n_neighbors=10,
-        smoothing_start=0.5,
-        batch_size=256,
-        lr=1e-3,
-        n_init=10,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        memory=None,
-        callbacks=None,
-        optimizer=torch.optim.Adam,
-        **kwargs,
-    ):
+        hidden_dims: HiddenDims | Literal["auto"] = "auto",
+        embedding_dim: int = 10,
+        input_shape: InputShape = None,
+        encoder: torch.nn.Module | None = None,
+        decoder: torch.nn.Module | None = None,
+        normalize_embedding: bool = True,
+        pretrain_epochs: IntOrAuto = "auto",
+        smoothing_weight: FloatOrAuto = "auto",
+        n_neighbors: int = 10,
+        smoothing_start: float = 0.5,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        n_init: IntOrAuto = 10,
+        device: Device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        memory: MemoryLike = None,
+        callbacks: Callbacks = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             n_clusters=n_clusters,
             hidden_dims=hidden_dims,

@@ -1,6 +1,7 @@
 """Deep Adaptive Clustering (DAC): clustering as pairwise self-labelling."""
 
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,6 +13,14 @@ from torch import nn
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet
 from ._torch_utils import module_mode, to_numpy
+from ._typing import (
+    Callbacks,
+    Device,
+    HiddenDims,
+    InputShape,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .base import BaseDeepClusterer
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
@@ -584,25 +593,25 @@ class DAC(BaseDeepClusterer):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        input_shape=None,
-        hidden_dims=(500, 500, 2000),
-        upper=0.95,
-        lower=0.455,
-        eta=0.009,
-        lower_slope=0.1,
-        augment=True,
-        max_epochs=20,
-        batch_size=64,
-        lr=1e-3,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        optimizer=torch.optim.Adam,
-        **kwargs,
-    ):
+        input_shape: InputShape = None,
+        hidden_dims: HiddenDims = (500, 500, 2000),
+        upper: float = 0.95,
+        lower: float = 0.455,
+        eta: float = 0.009,
+        lower_slope: float = 0.1,
+        augment: bool = True,
+        max_epochs: int = 20,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        device: Device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        callbacks: Callbacks = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
+        **kwargs: Any,
+    ) -> None:
         self.hidden_dims = hidden_dims
         self.upper = upper
         self.lower = lower

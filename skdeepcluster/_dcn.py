@@ -1,6 +1,7 @@
 """Deep Clustering Network (DCN): an autoencoder trained with a k-means loss."""
 
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import torch
 from sklearn.utils._param_validation import Interval
@@ -8,6 +9,17 @@ from sklearn.utils._param_validation import Interval
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
+from ._typing import (
+    Callbacks,
+    Device,
+    FloatOrAuto,
+    HiddenDims,
+    InputShape,
+    IntOrAuto,
+    MemoryLike,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
@@ -224,32 +236,32 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        hidden_dims="auto",
-        embedding_dim=10,
-        input_shape=None,
-        encoder=None,
-        decoder=None,
-        normalize_embedding=True,
-        pretrain_epochs="auto",
-        smoothing_weight="auto",
-        n_neighbors=10,
-        smoothing_start=0.5,
-        clustering_epochs=15,
-        batch_size=256,
-        lr=1e-3,
-        clustering_lr=1e-3,
-        kmeans_weight=40.0,
-        n_init=10,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        memory=None,
-        callbacks=None,
-        optimizer=torch.optim.Adam,
-        **kwargs,
-    ):
+        hidden_dims: HiddenDims | Literal["auto"] = "auto",
+        embedding_dim: int = 10,
+        input_shape: InputShape = None,
+        encoder: torch.nn.Module | None = None,
+        decoder: torch.nn.Module | None = None,
+        normalize_embedding: bool = True,
+        pretrain_epochs: IntOrAuto = "auto",
+        smoothing_weight: FloatOrAuto = "auto",
+        n_neighbors: int = 10,
+        smoothing_start: float = 0.5,
+        clustering_epochs: int = 15,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        clustering_lr: float = 1e-3,
+        kmeans_weight: float = 40.0,
+        n_init: IntOrAuto = 10,
+        device: Device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        memory: MemoryLike = None,
+        callbacks: Callbacks = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
+        **kwargs: Any,
+    ) -> None:
         self.clustering_epochs = clustering_epochs
         self.clustering_lr = clustering_lr
         self.kmeans_weight = kmeans_weight

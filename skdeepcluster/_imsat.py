@@ -2,6 +2,7 @@
 
 import contextlib
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -13,6 +14,15 @@ from torch.nn import functional as F
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet
 from ._torch_utils import to_numpy
+from ._typing import (
+    Callbacks,
+    Device,
+    HiddenDims,
+    InputShape,
+    IntOrAuto,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .base import BaseDeepClusterer
 
 
@@ -496,28 +506,28 @@ class IMSAT(BaseDeepClusterer):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        hidden_dims=(1200, 1200),
-        input_shape=None,
-        augmentation="vat",
-        eps=0.25,
-        eps_neighbors=10,
-        xi=10.0,
-        lam=0.4,
-        mu=0.25,
-        max_epochs=100,
-        n_init=3,
-        init_epochs=10,
-        batch_size=100,
-        lr=2e-3,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        optimizer=torch.optim.Adam,
-        **kwargs,
-    ):
+        hidden_dims: HiddenDims = (1200, 1200),
+        input_shape: InputShape = None,
+        augmentation: Literal["vat", "rpt"] = "vat",
+        eps: float = 0.25,
+        eps_neighbors: int = 10,
+        xi: float = 10.0,
+        lam: float = 0.4,
+        mu: float = 0.25,
+        max_epochs: int = 100,
+        n_init: IntOrAuto = 3,
+        init_epochs: int = 10,
+        batch_size: int = 100,
+        lr: float = 2e-3,
+        device: Device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        callbacks: Callbacks = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
+        **kwargs: Any,
+    ) -> None:
         self.hidden_dims = hidden_dims
         self.augmentation = augmentation
         self.eps = eps

@@ -1,9 +1,11 @@
 """SNNL: an autoencoder disentangled with the soft nearest neighbour loss, then k-means."""
 
 from numbers import Integral, Real
+from typing import Any, Literal, Self
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
@@ -11,6 +13,18 @@ from ._autoencoder_kmeans import AutoencoderKMeans
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import fit_kmeans, to_numpy
+from ._typing import (
+    Callbacks,
+    Device,
+    FloatOrAuto,
+    HiddenDims,
+    InputShape,
+    IntOrAuto,
+    MatrixLike,
+    MemoryLike,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .nn._mlp import ACTIVATIONS
 
 # Modules whose outputs count as "hidden layers" for the loss.
@@ -534,35 +548,35 @@ class SNNLKMeans(AutoencoderKMeans):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters: int = 8,
         *,
-        hidden_dims="auto",
-        embedding_dim=10,
-        input_shape=None,
-        encoder=None,
-        decoder=None,
-        normalize_embedding=True,
-        pretrain_epochs="auto",
-        smoothing_weight="auto",
-        n_neighbors=10,
-        smoothing_start=0.5,
-        batch_size=256,
-        lr=1e-3,
-        alpha=100.0,
-        temperature="annealed",
-        temperature_decay=0.55,
-        pseudo_labels=True,
-        warmup_epochs="auto",
-        n_init=10,
-        use_labels=False,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        memory=None,
-        callbacks=None,
-        optimizer=torch.optim.Adam,
-        **kwargs,
-    ):
+        hidden_dims: HiddenDims | Literal["auto"] = "auto",
+        embedding_dim: int = 10,
+        input_shape: InputShape = None,
+        encoder: torch.nn.Module | None = None,
+        decoder: torch.nn.Module | None = None,
+        normalize_embedding: bool = True,
+        pretrain_epochs: IntOrAuto = "auto",
+        smoothing_weight: FloatOrAuto = "auto",
+        n_neighbors: int = 10,
+        smoothing_start: float = 0.5,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        alpha: float = 100.0,
+        temperature: float | Literal["annealed"] = "annealed",
+        temperature_decay: float = 0.55,
+        pseudo_labels: bool = True,
+        warmup_epochs: IntOrAuto = "auto",
+        n_init: IntOrAuto = 10,
+        use_labels: bool = False,
+        device: Device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        memory: MemoryLike = None,
+        callbacks: Callbacks = None,
+        optimizer: OptimizerFactory = torch.optim.Adam,
+        **kwargs: Any,
+    ) -> None:
         self.alpha = alpha
         self.temperature = temperature
         self.temperature_decay = temperature_decay
@@ -593,7 +607,7 @@ class SNNLKMeans(AutoencoderKMeans):
             **kwargs,
         )
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Train the autoencoder with the soft nearest neighbour loss; cluster ``X``.
 
         Parameters
@@ -615,7 +629,9 @@ class SNNLKMeans(AutoencoderKMeans):
         """
         return super().fit(X, y)
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(
+        self, X: MatrixLike, y: ArrayLike | None = None
+    ) -> NDArray[np.intp]:
         """Fit on ``X`` (and, with ``use_labels=True``, ``y``); return ``labels_``.
 
         scikit-learn's :meth:`~sklearn.base.ClusterMixin.fit_predict` ignores

@@ -4,11 +4,14 @@ import copy
 import functools
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from numbers import Integral, Real
+from typing import Any, Literal, Self, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -35,6 +38,18 @@ from ._torch_utils import (
     to_numpy,
     torch_seed,
 )
+from ._typing import (
+    Callbacks,
+    Device,
+    FloatOrAuto,
+    HiddenDims,
+    InputShape,
+    IntOrAuto,
+    MatrixLike,
+    MemoryLike,
+    OptimizerFactory,
+    RandomStateLike,
+)
 from .exceptions import TrainingDivergedError
 
 # Largest magnitude whose square is still a finite float32: the networks
@@ -43,7 +58,10 @@ from .exceptions import TrainingDivergedError
 _FLOAT32_SQUARE_MAX = float(np.sqrt(np.finfo(np.float32).max))
 
 
-def _guarded_fit(fit):
+_Fit = TypeVar("_Fit", bound=Callable[..., Any])
+
+
+def _guarded_fit(fit: _Fit) -> _Fit:
     """Make ``fit`` all-or-nothing and loud about a degenerate result.
 
     Fitted attributes are set one after another while training proceeds, so
@@ -76,7 +94,7 @@ def _guarded_fit(fit):
         _warn_if_collapsed(self)
         return fitted
 
-    return wrapper
+    return cast(_Fit, wrapper)
 
 
 class BaseDeepClusterer(
@@ -149,17 +167,17 @@ class BaseDeepClusterer(
     def __init__(
         self,
         *,
-        n_clusters,
-        input_shape,
-        batch_size,
-        lr,
-        device,
-        random_state,
-        verbose,
-        callbacks,
-        optimizer,
-        **kwargs,
-    ):
+        n_clusters: int,
+        input_shape: InputShape,
+        batch_size: int,
+        lr: float,
+        device: Device,
+        random_state: RandomStateLike,
+        verbose: int,
+        callbacks: Callbacks,
+        optimizer: OptimizerFactory,
+        **kwargs: Any,
+    ) -> None:
         # The parameters every estimator shares; each estimator keeps its own
         # explicit signature (scikit-learn's get_params reads it) and passes
         # them on, as KMeans does with _BaseKMeans. ``kwargs`` are the routed
@@ -212,7 +230,7 @@ class BaseDeepClusterer(
                     f"{self._RESERVED_ROUTES[name]}."
                 )
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get parameters for this estimator.
 
         Parameters
@@ -230,7 +248,7 @@ class BaseDeepClusterer(
         """
         return {**super().get_params(deep=deep), **self._routed_params()}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set the parameters of this estimator.
 
         Parameters
@@ -257,7 +275,7 @@ class BaseDeepClusterer(
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_guarded_fit
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Train the network and cluster ``X``.
 
         Parameters
@@ -378,7 +396,9 @@ class BaseDeepClusterer(
             )
         return np.searchsorted(kept, labels), kept
 
-    def _set_clusters(self, X, labels, centers=None):
+    def _set_clusters(
+        self, X: torch.Tensor, labels: np.ndarray, centers: np.ndarray | None = None
+    ) -> np.ndarray:
         """Set ``labels_``, ``cluster_centers_`` and ``inertia_`` at the end of ``_fit``.
 
         Parameters
@@ -410,7 +430,9 @@ class BaseDeepClusterer(
         return kept
 
     @abstractmethod
-    def _fit(self, X, y, random_state):
+    def _fit(
+        self, X: torch.Tensor, y: ArrayLike | None, random_state: np.random.RandomState
+    ) -> None:
         """Train and set ``labels_``, ``cluster_centers_``, ``n_iter_``, nets."""
 
     # -- inference ---------------------------------------------------------
@@ -440,7 +462,11 @@ class BaseDeepClusterer(
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
 
-    def _map_batches(self, function, X):
+    def _map_batches(
+        self,
+        function: Callable[[torch.Tensor], torch.Tensor],
+        X: np.ndarray | sp.spmatrix | sp.sparray,
+    ) -> np.ndarray:
         """Apply the hook ``function`` to ``X`` batch by batch, without grad.
 
         Each batch of ``inference_batch_size(batch_size)`` rows (the batches
@@ -476,19 +502,19 @@ class BaseDeepClusterer(
         return out
 
     @abstractmethod
-    def _embed(self, X):
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
         """Embedding of the tensor ``X`` as a tensor (no validation, no grad)."""
 
     def _cluster_centers_tensor(self):
         return torch.as_tensor(self.cluster_centers_, device=self._device)
 
-    def _predict_proba(self, X):
+    def _predict_proba(self, X: torch.Tensor) -> torch.Tensor:
         return student_t_assignment(self._embed(X), self._cluster_centers_tensor())
 
-    def _predict(self, X):
+    def _predict(self, X: torch.Tensor) -> torch.Tensor:
         return nearest_center(self._embed(X), self._cluster_centers_tensor())
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> NDArray[np.float32]:
         """Map ``X`` to the learned embedding.
 
         Parameters
@@ -503,7 +529,7 @@ class BaseDeepClusterer(
         """
         return self._map_batches(self._embed, self._validate_for_inference(X))
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[np.intp]:
         """Predict the cluster each sample in ``X`` belongs to.
 
         Parameters
@@ -519,7 +545,7 @@ class BaseDeepClusterer(
         labels = self._map_batches(self._predict, self._validate_for_inference(X))
         return labels.astype(np.intp, copy=False)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[np.float64]:
         """Soft cluster assignments of ``X``.
 
         Parameters
@@ -539,7 +565,7 @@ class BaseDeepClusterer(
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
-    def score(self, X, y=None):
+    def score(self, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Opposite of the within-cluster sum of squares in embedding space.
 
         Each sample is compared with the centre of the cluster :meth:`predict`
@@ -641,7 +667,7 @@ class DecoderMixin:
     no ``inverse_transform``.
     """
 
-    def inverse_transform(self, X):
+    def inverse_transform(self, X: ArrayLike) -> NDArray[np.float32]:
         """Decode embeddings back to input space.
 
         ``inverse_transform(cluster_centers_)`` shows the prototype of each
@@ -716,28 +742,28 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def __init__(
         self,
         *,
-        n_clusters,
-        hidden_dims,
-        embedding_dim,
-        input_shape,
-        encoder,
-        decoder,
-        normalize_embedding,
-        pretrain_epochs,
-        smoothing_weight,
-        n_neighbors,
-        smoothing_start,
-        batch_size,
-        lr,
-        n_init,
-        device,
-        random_state,
-        verbose,
-        memory,
-        callbacks,
-        optimizer,
-        **kwargs,
-    ):
+        n_clusters: int,
+        hidden_dims: HiddenDims | Literal["auto"],
+        embedding_dim: int,
+        input_shape: InputShape,
+        encoder: torch.nn.Module | None,
+        decoder: torch.nn.Module | None,
+        normalize_embedding: bool,
+        pretrain_epochs: IntOrAuto,
+        smoothing_weight: FloatOrAuto,
+        n_neighbors: int,
+        smoothing_start: float,
+        batch_size: int,
+        lr: float,
+        n_init: IntOrAuto,
+        device: Device,
+        random_state: RandomStateLike,
+        verbose: int,
+        memory: MemoryLike,
+        callbacks: Callbacks,
+        optimizer: OptimizerFactory,
+        **kwargs: Any,
+    ) -> None:
         # The autoencoder parameters the five estimators built on it share.
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
@@ -867,7 +893,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             pretrain_with_memory(self.memory, net, self._dataset(X))
         return net
 
-    def _embed(self, X):
+    def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self._batched_eval(self.net_.module_.encoder, X)
 
 

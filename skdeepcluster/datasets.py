@@ -8,6 +8,7 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from sklearn.datasets import get_data_home
@@ -23,7 +24,9 @@ _IDX_FILES = {
 }
 
 
-def load_digits(*, scale=True, return_X_y=False):
+def load_digits(
+    *, scale: bool = True, return_X_y: bool = False
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """The 8x8 digits that ship with scikit-learn (1,797 images, 10 classes).
 
     Parameters
@@ -182,14 +185,14 @@ def _download(stem, kind, folder):
 
 
 def load_mnist(
-    subset="test",
+    subset: Literal["test", "train", "all"] = "test",
     *,
-    data_home=None,
-    path=None,
-    download=False,
-    scale=True,
-    return_X_y=False,
-):
+    data_home: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    scale: bool = True,
+    return_X_y: bool = False,
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load MNIST from local files, downloading them only when asked.
 
     Looks, in order, for ``mnist_{subset}.npz`` (arrays ``X`` and ``y``) and for

@@ -1,5 +1,6 @@
 """Clustering metrics that compare predicted clusters with true classes."""
 
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -17,7 +18,7 @@ __all__ = [
 ]
 
 
-def clustering_accuracy(labels_true, labels_pred):
+def clustering_accuracy(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
     """Accuracy under the best one-to-one matching of clusters to classes.
 
     The matching that maximises the number of correctly assigned samples is

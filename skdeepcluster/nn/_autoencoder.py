@@ -1,5 +1,6 @@
 """Pairing of an encoder and a decoder."""
 
+import torch
 from torch import nn
 
 
@@ -20,7 +21,7 @@ class L2Normalize(nn.Module):
     tensor([[0.6000, 0.8000]])
     """
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(z, dim=1)
 
 
@@ -47,11 +48,11 @@ class Autoencoder(nn.Module):
     (torch.Size([3, 8]), torch.Size([3, 2]))
     """
 
-    def __init__(self, encoder, decoder):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(x)
         return self.decoder(z), z

@@ -1,7 +1,9 @@
 """Small convolutional encoder and decoder for image input ``(C, H, W)``."""
 
 import math
+from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 
@@ -29,10 +31,15 @@ class ConvEncoder(nn.Module):
     torch.Size([2, 10])
     """
 
-    def __init__(self, input_shape, embedding_dim=10, channels=(32, 64, 128)):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        embedding_dim: int = 10,
+        channels: Sequence[int] = (32, 64, 128),
+    ) -> None:
         super().__init__()
         n_channels, height, width = input_shape
-        layers = []
+        layers: list[nn.Module] = []
         for n_out in channels:
             layers += [nn.Conv2d(n_channels, n_out, 3, stride=2, padding=1), nn.ReLU()]
             n_channels = n_out
@@ -41,7 +48,7 @@ class ConvEncoder(nn.Module):
         self.feature_shape = (n_channels, height, width)
         self.fc = nn.Linear(n_channels * height * width, embedding_dim)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x).flatten(start_dim=1))
 
 
@@ -65,7 +72,12 @@ class ConvDecoder(nn.Module):
     torch.Size([2, 1, 28, 28])
     """
 
-    def __init__(self, input_shape, embedding_dim=10, channels=(32, 64, 128)):
+    def __init__(
+        self,
+        input_shape: tuple[int, int, int],
+        embedding_dim: int = 10,
+        channels: Sequence[int] = (32, 64, 128),
+    ) -> None:
         super().__init__()
         n_channels, height, width = input_shape
         # Spatial sizes the encoder went through, so that each transposed
@@ -76,7 +88,7 @@ class ConvDecoder(nn.Module):
             sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
         self.feature_shape = (channels[-1], *sizes[-1])
         self.fc = nn.Linear(embedding_dim, math.prod(self.feature_shape))
-        layers = []
+        layers: list[nn.Module] = []
         outs = list(reversed(channels[:-1])) + [n_channels]
         n_in = channels[-1]
         for i, n_out in enumerate(outs):
@@ -100,5 +112,5 @@ class ConvDecoder(nn.Module):
             n_in = n_out
         self.deconv = nn.Sequential(*layers)
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.deconv(nn.functional.relu(self.fc(z)).view(-1, *self.feature_shape))

@@ -1,5 +1,7 @@
 """Fully connected encoders and decoders."""
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -66,18 +68,18 @@ class MLPEncoder(nn.Module):
 
     def __init__(
         self,
-        input_dim,
-        hidden_dims=(500, 500, 2000),
-        embedding_dim=10,
-        activation="relu",
-        batch_norm=False,
-    ):
+        input_dim: int,
+        hidden_dims: Sequence[int] = (500, 500, 2000),
+        embedding_dim: int = 10,
+        activation: str = "relu",
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
         self.layers = _dense_stack(
             [input_dim, *hidden_dims, embedding_dim], activation, batch_norm
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x.flatten(start_dim=1))
 
 
@@ -110,12 +112,12 @@ class MLPDecoder(nn.Module):
 
     def __init__(
         self,
-        embedding_dim,
-        hidden_dims=(2000, 500, 500),
-        output_dim=784,
-        activation="relu",
-        batch_norm=False,
-    ):
+        embedding_dim: int,
+        hidden_dims: Sequence[int] = (2000, 500, 500),
+        output_dim: int | Sequence[int] = 784,
+        activation: str = "relu",
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
         self.output_shape = (
             (output_dim,) if isinstance(output_dim, int) else tuple(output_dim)
@@ -125,5 +127,5 @@ class MLPDecoder(nn.Module):
             [embedding_dim, *hidden_dims, n_out], activation, batch_norm
         )
 
-    def forward(self, z):
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.layers(z).view(-1, *self.output_shape)
