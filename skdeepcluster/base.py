@@ -304,8 +304,24 @@ class BaseDeepClusterer(
         X_tensor = self._to_tensor(X)
         with torch_seed(seed, self._device):
             self._fit(X_tensor, y, random_state)
+        self._drop_optimizer_state()
         self._n_features_out = self.cluster_centers_.shape[1]
         return self
+
+    def _drop_optimizer_state(self):
+        """Empty the optimisers' per-parameter state of the fitted nets.
+
+        Adam keeps two running moments per weight, twice the size of the
+        network, which only further training would use; a fitted estimator
+        predicts without them, so they are not kept (or pickled). The
+        optimisers themselves stay, with their settings (``param_groups``).
+        """
+        for name in self._nets(self.__dict__):
+            net = getattr(self, name)
+            for optimizer_name in net._optimizers:
+                optimizer = getattr(net, optimizer_name + "_", None)
+                if optimizer is not None:
+                    optimizer.state.clear()
 
     def _check_fit_input(self, X):
         n_samples, n_features = X.shape

@@ -137,3 +137,20 @@ def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
 def test_unknown_devices_are_rejected(device):
     with pytest.raises(ValueError, match="not understood"):
         resolve_device(device)
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_fitted_nets_keep_no_optimizer_state(cls, blobs):
+    # Adam's moments are twice the size of the network and only further
+    # training would read them: a fitted model does not keep (or pickle) them.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    nets = [value for value in vars(model).values() if isinstance(value, NeuralNet)]
+    assert nets
+    for net in nets:
+        for name in net._optimizers:
+            optimizer = getattr(net, name + "_")
+            assert optimizer.param_groups, name
+            assert not optimizer.state, name
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), model.labels_)
