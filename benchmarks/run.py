@@ -212,6 +212,9 @@ def main(argv=None):
                 **evaluate(make_model, X, y, seed, args.label_fraction),
             )
             rows.append(row)
+            if args.json:
+                # After every run, so an interrupted benchmark keeps its rows.
+                Path(args.json).write_text(json.dumps(rows, indent=2))
             print(
                 f"{name:<22}{seed:>5}{row['acc']:>8.4f}{row['nmi']:>8.4f}{row['ari']:>8.4f}{row['fit_s']:>9.1f}",
                 flush=True,
@@ -224,8 +227,6 @@ def main(argv=None):
             for key in ("acc", "nmi", "ari", "fit_s")
         )
         print(f"{name:<22}{summary}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
     return rows
 
 
