@@ -369,3 +369,15 @@ def test_training_state_is_dropped(blobs):
     model.fit(X, y_partial)
     for name in ("labels_", "anchor_indices_", "anchor_X_"):
         assert not hasattr(model.net_, name)
+
+
+def test_auto_warmup_is_four_fifths_of_the_pretraining():
+    # warmup_epochs="auto" follows the resolved pretraining length, so the
+    # SNNL term starts at the same point of training on small and large data.
+    X = np.zeros((300, 5), dtype=np.float32)
+    model = SNNLKMeans(n_clusters=3, pretrain_epochs=50)
+    model._check_params_vs_input(X)
+    assert model._warmup_epochs == 40
+    model = SNNLKMeans(n_clusters=3, pretrain_epochs=50, warmup_epochs=7)
+    model._check_params_vs_input(X)
+    assert model._warmup_epochs == 7
