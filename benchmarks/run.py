@@ -72,6 +72,18 @@ class UMAPThen:
         self.clusterer, self.seed = clusterer, seed
 
     def fit_predict(self, X, y=None):
+        import torch
+
+        # UMAP's numba back end raises torch's thread count as a side effect;
+        # restore it so the estimators run after it keep the thread count
+        # they were started with (it changes their training trajectory).
+        threads = torch.get_num_threads()
+        try:
+            return self._fit_predict(X)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit_predict(self, X):
         import umap
 
         embedding = umap.UMAP(
