@@ -25,6 +25,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
+from .base import _is_auto
 from .nn._mlp import ACTIVATIONS
 
 # Modules whose outputs count as "hidden layers" for the loss.
@@ -680,7 +681,7 @@ class SNNLKMeans(AutoencoderKMeans):
         super()._check_params_vs_input(X)
         self._warmup_epochs = (
             int(round(0.8 * self._pretrain_epochs))
-            if isinstance(self.warmup_epochs, str)
+            if _is_auto(self.warmup_epochs)
             else self.warmup_epochs
         )
 

@@ -345,8 +345,15 @@ class BaseDeepClusterer(
                 )
         _check_hidden_dims(self)
         _warn_if_squares_overflow(X)
+        self._check_params_vs_input(X)
+
+    def _check_params_vs_input(self, X):
+        """Resolve ``"auto"`` parameters for ``X`` into private attributes.
+
+        As :class:`~sklearn.cluster.KMeans` sets ``_n_init``; subclasses with
+        more ``"auto"`` parameters extend it.
+        """
         if hasattr(self, "n_init"):
-            # Resolved into a private attribute, as KMeans sets _n_init.
             self._n_init = self._AUTO_N_INIT if _is_auto(self.n_init) else self.n_init
 
     def _to_tensor(self, X):
@@ -809,9 +816,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         """Resolve the ``"auto"`` sizes for ``X`` into private attributes.
 
         Sets ``_hidden_dims``, ``_pretrain_epochs`` and ``_smoothing_weight``,
-        the values training uses, as :class:`~sklearn.cluster.KMeans` sets
-        ``_n_init`` from its ``"auto"``.
+        the values training uses (and ``_n_init``, see the base class).
         """
+        super()._check_params_vs_input(X)
         n_samples = len(X)
         large = n_samples >= self._LARGE_DATA
         self._hidden_dims = (
@@ -837,7 +844,6 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     def _check_fit_input(self, X):
         super()._check_fit_input(X)
-        self._check_params_vs_input(X)
         if (
             self.normalize_embedding
             and self.embedding_dim == 1
