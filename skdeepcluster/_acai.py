@@ -257,6 +257,7 @@ class ACAIKMeans(AutoencoderKMeans):
         Blend ``gamma * x + (1 - gamma) * reconstruction`` on which the critic
         is trained to output 0; in ``[0, 1]``.
     {n_init_kmeans}
+    {clustering}
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation (autoencoder and critic), batch shuffling,
@@ -379,6 +380,7 @@ class ACAIKMeans(AutoencoderKMeans):
         adversarial_weight: float = 0.125,
         gamma: float = 0.2,
         n_init: IntOrAuto = 10,
+        clustering: Literal["spectral", "kmeans"] = "spectral",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -404,6 +406,7 @@ class ACAIKMeans(AutoencoderKMeans):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            clustering=clustering,
             device=device,
             random_state=random_state,
             verbose=verbose,

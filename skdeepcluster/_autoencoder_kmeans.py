@@ -2,9 +2,13 @@
 
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
+from sklearn.utils._param_validation import StrOptions
+
 from ._docstrings import fill_doc
+from ._graph import neighbour_votes, reference_indices, spectral_partition
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
 from ._typing import (
     Callbacks,
@@ -59,6 +63,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     {batch_size}
     {lr}
     {n_init_kmeans}
+    {clustering}
     {device}
     {random_state}
     {verbose}
@@ -146,6 +151,11 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     (60, 2)
     """
 
+    _parameter_constraints: dict = {
+        **BaseAutoencoderClusterer._parameter_constraints,
+        "clustering": [StrOptions({"spectral", "kmeans"})],
+    }
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -163,6 +173,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         batch_size: int = 256,
         lr: float = 1e-3,
         n_init: IntOrAuto = 10,
+        clustering: Literal["spectral", "kmeans"] = "spectral",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -194,6 +205,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             optimizer=optimizer,
             **kwargs,
         )
+        self.clustering = clustering
 
     def _fit(self, X, y, random_state):
         self._fit_autoencoder_kmeans(X, random_state)
@@ -201,12 +213,18 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     def _fit_autoencoder_kmeans(
         self, X, random_state, pretrain_params=None, kmeans_params=None
     ):
-        """Pretrain, then k-means on the embedding; extra arguments go to the hooks."""
+        """Pretrain, then cluster the embedding; extra arguments go to the hooks."""
+        kmeans_params = kmeans_params or {}
+        # A refit starts without the previous fit's vote reference.
+        self.__dict__.pop("reference_embedding_", None)
+        self._reference_labels = None
         self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
         self.n_iter_ = len(self.net_.history)
-        self.kmeans_ = self._cluster_embedding(
-            self._embed(X), random_state, **(kmeans_params or {})
-        )
+        Z = self._embed(X)
+        if self._final_clustering(**kmeans_params) == "spectral":
+            self._fit_neighbour_vote(X, Z, random_state)
+            return
+        self.kmeans_ = self._cluster_embedding(Z, random_state, **kmeans_params)
         centers = self.kmeans_.cluster_centers_
         # predict's nearest-centre rule rather than kmeans_.labels_, which
         # scikit-learn computes in its own arithmetic and may break a near
@@ -218,6 +236,67 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             nearest_center(self._embed(X), torch.as_tensor(centers, device=X.device))
         )
         self._set_clusters(X, labels, centers)
+
+    def _final_clustering(self, **kmeans_params):
+        """How the trained embedding is clustered: ``"spectral"`` or ``"kmeans"``."""
+        return self.clustering
+
+    def _fit_neighbour_vote(self, X, Z, random_state):
+        """Spectral clustering of the embedding, extended by a neighbour vote.
+
+        The reference samples (all training samples, or a random subset of
+        :data:`~skdeepcluster._graph.MAX_REFERENCE_SAMPLES` of them) are
+        partitioned by spectral clustering; then every sample, in training
+        as in :meth:`predict`, takes the cluster most common among its
+        ``n_neighbors`` nearest reference samples. ``labels_`` is computed by
+        that same rule, so ``predict(X_train)`` reproduces it.
+        """
+        reference = reference_indices(len(Z), random_state)
+        Z_reference = Z[torch.as_tensor(reference, device=Z.device)]
+        reference_labels = spectral_partition(
+            to_numpy(Z_reference), self.n_clusters, self.n_neighbors, random_state
+        )
+        self.reference_embedding_ = to_numpy(Z_reference)
+        while True:
+            self._reference_labels = reference_labels
+            labels = to_numpy(self._predict(X))
+            won = np.isin(reference_labels, labels)
+            if won.all():
+                break
+            # A cluster no sample votes for would be dropped from labels_
+            # but could still win the vote of a new sample: its reference
+            # samples take the cluster they were voted into, and the vote is
+            # counted again with the clusters that remain (the set of
+            # clusters shrinks, so this ends).
+            reference_labels = np.where(won, reference_labels, labels[reference])
+        kept = self._set_clusters(X, labels)
+        self._reference_labels = np.searchsorted(kept, reference_labels)
+
+    def _neighbour_votes(self, X):
+        """Votes of the nearest reference samples of each row of the tensor ``X``."""
+        Z = self._embed(X)
+        return neighbour_votes(
+            Z,
+            torch.as_tensor(self.reference_embedding_, device=Z.device),
+            torch.as_tensor(self._reference_labels, device=Z.device),
+            self.n_neighbors,
+            int(self._reference_labels.max()) + 1,
+        )
+
+    def _uses_neighbour_vote(self):
+        return getattr(self, "_reference_labels", None) is not None
+
+    def _predict(self, X):
+        if not self._uses_neighbour_vote():
+            return super()._predict(X)
+        return self._neighbour_votes(X).argmax(dim=1)
+
+    def _predict_proba(self, X):
+        if not self._uses_neighbour_vote():
+            return super()._predict_proba(X)
+        votes = self._neighbour_votes(X)
+        # Every sample has the same number of voters.
+        return votes / votes.sum(dim=1, keepdim=True)
 
     def _cluster_embedding(self, Z, random_state):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""

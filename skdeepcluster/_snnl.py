@@ -428,10 +428,15 @@ class SNNLKMeans(AutoencoderKMeans):
         the model is a plain autoencoder. ``"auto"`` is 80 % of the
         pretraining epochs (80 of the 100 epochs on large data).
     n_init : int or "auto", default=10
-        Number of k-means initialisations on the final embedding, and of the
-        first pseudo-labelling when no labels are used. ``"auto"`` is 10,
-        accepted for compatibility with :class:`~sklearn.cluster.KMeans`
-        (whose ``"auto"`` means one run with k-means++ initialisation).
+        Number of k-means initialisations of the first pseudo-labelling
+        when no labels are used, and on the final embedding with
+        ``clustering="kmeans"``. ``"auto"`` is 10, accepted for
+        compatibility with :class:`~sklearn.cluster.KMeans` (whose
+        ``"auto"`` means one run with k-means++ initialisation).
+    {clustering}
+        With labels for every cluster (``use_labels=True``), the final
+        clustering is k-means started from the classes' mean embeddings
+        whatever this parameter says.
     use_labels : bool, default=False
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
         unlabelled samples). When False, ``y`` is ignored and the estimator
@@ -569,6 +574,7 @@ class SNNLKMeans(AutoencoderKMeans):
         pseudo_labels: bool = True,
         warmup_epochs: IntOrAuto = "auto",
         n_init: IntOrAuto = 10,
+        clustering: Literal["spectral", "kmeans"] = "spectral",
         use_labels: bool = False,
         device: Device = "cpu",
         random_state: RandomStateLike = None,
@@ -599,6 +605,7 @@ class SNNLKMeans(AutoencoderKMeans):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            clustering=clustering,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -693,6 +700,14 @@ class SNNLKMeans(AutoencoderKMeans):
             pretrain_params=dict(given_labels=given),
             kmeans_params=dict(given_labels=given),
         )
+
+    def _final_clustering(self, given_labels=None):
+        # Given one label per cluster, the seeded k-means below lets the
+        # labels choose the partition; the spectral partition would ignore
+        # them.
+        if given_labels is not None and len(self.classes_) == self.n_clusters:
+            return "kmeans"
+        return super()._final_clustering()
 
     def _cluster_embedding(self, Z, random_state, given_labels=None):
         if given_labels is None or len(self.classes_) != self.n_clusters:

@@ -14,9 +14,12 @@ from skdeepcluster.nn import MLPDecoder, MLPEncoder
 
 
 def test_labels_are_kmeans_of_the_embedding(blobs):
-    # labels_ and cluster_centers_ are exactly k-means on transform(X).
+    # With clustering="kmeans", labels_ and cluster_centers_ are exactly
+    # k-means on transform(X).
     X, _ = blobs
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, clustering="kmeans", random_state=0
+    ).fit(X)
     Z = model.transform(X)
     distances = ((Z[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(distances.argmin(1), model.labels_)
@@ -113,7 +116,11 @@ def test_input_shape_uses_convolutions():
 def test_zero_pretrain_epochs_is_kmeans_on_random_projection(blobs):
     X, _ = blobs
     model = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, pretrain_epochs=0, random_state=0
+        AutoencoderKMeans,
+        n_clusters=3,
+        pretrain_epochs=0,
+        clustering="kmeans",
+        random_state=0,
     ).fit(X)
     assert len(model.net_.history) == 0
     expected = KMeans(3, n_init=10, random_state=model.kmeans_.random_state).fit(

@@ -1,0 +1,113 @@
+"""Clustering an embedding through its nearest-neighbour graph.
+
+k-means on an embedding looks for round, equally sized groups around
+centres. A deep embedding of images rarely has that shape: the views of one
+object, or the handwritings of one digit, lie along curved strands, and
+k-means then cuts one class in two and merges two others. Spectral
+clustering of the k-nearest-neighbour graph (von Luxburg 2007) follows the
+strands instead, and a vote among the nearest training samples extends the
+partition to new data with the same rule that labels the training data.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.cluster import SpectralClustering
+
+#: Training samples kept as the reference of the neighbour vote. The vote of
+#: a sample costs one distance per reference sample; capping the reference
+#: keeps ``fit`` and ``predict`` linear in ``n_samples``.
+MAX_REFERENCE_SAMPLES = 10_000
+
+#: Rows of distances computed at once by :func:`neighbour_votes`, bounding its
+#: memory to about this many floats.
+_DISTANCE_BLOCK = 1 << 24
+
+
+def reference_indices(n_samples, random_state):
+    """Sorted indices of the training samples kept as the vote's reference.
+
+    All of them up to :data:`MAX_REFERENCE_SAMPLES`, a random subset of that
+    size above it.
+    """
+    if n_samples <= MAX_REFERENCE_SAMPLES:
+        return np.arange(n_samples)
+    return np.sort(random_state.choice(n_samples, MAX_REFERENCE_SAMPLES, replace=False))
+
+
+def spectral_partition(Z, n_clusters, n_neighbors, random_state):
+    """Spectral clustering of the rows of ``Z`` on their k-nearest-neighbour graph.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    n_neighbors : int
+        Neighbours of each sample in the graph (capped at ``n_samples - 1``).
+    random_state : RandomState instance
+        Seeds the eigensolver's starting vector.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+    """
+    n_neighbors = max(1, min(n_neighbors, len(Z) - 1))
+    spectral = SpectralClustering(
+        n_clusters,
+        affinity="nearest_neighbors",
+        n_neighbors=n_neighbors,
+        # Deterministic, with no k-means restarts to choose among (Damle et
+        # al. 2019).
+        assign_labels="cluster_qr",
+        random_state=random_state,
+    )
+    with warnings.catch_warnings():
+        # A graph of several components is clustered all the same (each
+        # component is a cluster of its own or part of one); the warning
+        # would only repeat what the labels show.
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        return spectral.fit(Z).labels_
+
+
+def neighbour_votes(Z, reference, reference_labels, n_neighbors, n_clusters):
+    """Votes of the ``n_neighbors`` nearest reference samples of each row of ``Z``.
+
+    Distances are computed from differences, not through the matrix-product
+    expansion (see :func:`~skdeepcluster._torch_utils.nearest_center`), and
+    equal distances are ordered by reference index, so the votes of a sample
+    do not depend on the other rows it is computed with: ``predict`` on the
+    training data reproduces ``labels_``.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    reference : torch.Tensor of shape (n_reference, n_features)
+    reference_labels : torch.Tensor of shape (n_reference,)
+        Integer labels in ``[0, n_clusters)``.
+    n_neighbors : int
+    n_clusters : int
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples, n_clusters)
+        Number of neighbours in each cluster, as float32.
+    """
+    n_neighbors = min(n_neighbors, len(reference))
+    votes = torch.zeros(len(Z), n_clusters, device=Z.device)
+    block = max(1, _DISTANCE_BLOCK // max(len(reference), 1))
+    ones = torch.ones(1, device=Z.device).expand(block, n_neighbors)
+    for start in range(0, len(Z), block):
+        rows = Z[start : start + block]
+        distances = torch.cdist(
+            rows,
+            reference.to(rows.dtype),
+            compute_mode="donot_use_mm_for_euclid_dist",
+        )
+        # A stable sort: ties keep the reference order (topk gives no such
+        # guarantee).
+        nearest = torch.sort(distances, dim=1, stable=True).indices[:, :n_neighbors]
+        votes[start : start + block].scatter_add_(
+            1, reference_labels[nearest], ones[: len(rows)]
+        )
+    return votes

@@ -1,0 +1,114 @@
+"""The nearest-neighbour graph clustering of embeddings (skdeepcluster._graph)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.exceptions import ConvergenceWarning
+
+from conftest import fast_estimator
+from skdeepcluster import AutoencoderKMeans
+from skdeepcluster import _graph
+from skdeepcluster._graph import neighbour_votes, spectral_partition
+from skdeepcluster.metrics import clustering_accuracy
+
+
+def test_spectral_partition_follows_curved_clusters():
+    # Two interleaved half circles: k-means cuts them straight across, the
+    # neighbour graph keeps each one whole.
+    X, y = make_moons(300, noise=0.05, random_state=0)
+    kmeans = KMeans(2, n_init=10, random_state=0).fit_predict(X)
+    spectral = spectral_partition(X, 2, 10, np.random.RandomState(0))
+    assert clustering_accuracy(y, kmeans) < 0.9
+    assert clustering_accuracy(y, spectral) > 0.99
+
+
+def test_spectral_partition_handles_fewer_samples_than_neighbours():
+    X = np.array([[0.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.1]])
+    labels = spectral_partition(X, 2, 10, np.random.RandomState(0))
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_neighbour_votes_count_the_nearest_reference_labels():
+    reference = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0]])
+    reference_labels = torch.tensor([0, 0, 1, 0, 1])
+    # 1.4: nearest 1.0, 2.0, 0.0; 6.5: nearest 10.0, then 2.0 and 11.0.
+    Z = torch.tensor([[1.4], [6.5]])
+    votes = neighbour_votes(Z, reference, reference_labels, 3, 2)
+    np.testing.assert_array_equal(votes.numpy(), [[2, 1], [1, 2]])
+
+
+def test_neighbour_votes_of_a_row_do_not_depend_on_the_other_rows(monkeypatch):
+    # Duplicated reference points put exact ties at the k-th neighbour; the
+    # stable order must give every row the same votes in any block size.
+    rng = np.random.RandomState(0)
+    reference = torch.as_tensor(
+        np.repeat(rng.rand(20, 3), 3, axis=0), dtype=torch.float32
+    )
+    reference_labels = torch.as_tensor(rng.randint(0, 4, len(reference)))
+    Z = reference[rng.permutation(len(reference))]
+    whole = neighbour_votes(Z, reference, reference_labels, 4, 4)
+    monkeypatch.setattr(_graph, "_DISTANCE_BLOCK", 7 * len(reference))
+    blocked = neighbour_votes(Z, reference, reference_labels, 4, 4)
+    one_by_one = torch.cat(
+        [neighbour_votes(z[None], reference, reference_labels, 4, 4) for z in Z]
+    )
+    torch.testing.assert_close(whole, blocked)
+    torch.testing.assert_close(whole, one_by_one)
+
+
+@pytest.fixture
+def blobs():
+    X, _ = make_blobs(120, n_features=6, centers=3, random_state=0)
+    return X.astype(np.float32)
+
+
+def test_spectral_clustering_predict_reproduces_labels(blobs):
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(blobs)
+    assert model.reference_embedding_.shape == (len(blobs), model.embedding_dim)
+    np.testing.assert_array_equal(model.predict(blobs), model.labels_)
+    proba = model.predict_proba(blobs)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.labels_)
+    # The centres are the clusters' mean embeddings.
+    Z = model.transform(blobs)
+    for k, center in enumerate(model.cluster_centers_):
+        np.testing.assert_allclose(
+            center, Z[model.labels_ == k].mean(axis=0), rtol=1e-4
+        )
+
+
+def test_reference_is_a_subset_above_the_cap(blobs, monkeypatch):
+    monkeypatch.setattr(_graph, "MAX_REFERENCE_SAMPLES", 50)
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(blobs)
+    assert len(model.reference_embedding_) == 50
+    np.testing.assert_array_equal(model.predict(blobs), model.labels_)
+
+
+def test_refit_with_kmeans_forgets_the_reference(blobs):
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(blobs)
+    model.set_params(clustering="kmeans").fit(blobs)
+    assert not hasattr(model, "reference_embedding_")
+    centers = torch.as_tensor(model.cluster_centers_)
+    Z = torch.as_tensor(model.transform(blobs))
+    np.testing.assert_array_equal(
+        model.predict(blobs), torch.cdist(Z, centers).argmin(dim=1).numpy()
+    )
+
+
+def test_clusters_nobody_votes_for_are_dropped_everywhere():
+    # Five distinct points and eight clusters: some clusters win no vote;
+    # they leave labels_ and can never be predicted.
+    X = np.repeat(np.eye(5, dtype=np.float32), 8, axis=0)
+    model = fast_estimator(AutoencoderKMeans, n_clusters=8, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="smaller than n_clusters"):
+        model.fit(X)
+    n_found = len(model.cluster_centers_)
+    assert n_found < 8
+    np.testing.assert_array_equal(np.unique(model.labels_), np.arange(n_found))
+    rng = np.random.RandomState(0)
+    new = rng.rand(200, 5).astype(np.float32)
+    assert model.predict(new).max() < n_found
+    assert model.predict_proba(new).shape == (200, n_found)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
