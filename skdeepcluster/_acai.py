@@ -380,7 +380,7 @@ class ACAIKMeans(AutoencoderKMeans):
         adversarial_weight: float = 0.125,
         gamma: float = 0.2,
         n_init: IntOrAuto = 10,
-        clustering: Literal["spectral", "kmeans"] = "spectral",
+        clustering: Literal["auto", "spectral", "kmeans"] = "auto",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,

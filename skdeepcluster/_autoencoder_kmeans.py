@@ -8,7 +8,13 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from ._docstrings import fill_doc
-from ._graph import neighbour_votes, reference_indices, spectral_partition
+from ._graph import (
+    modularity,
+    neighbour_graph,
+    neighbour_votes,
+    reference_indices,
+    spectral_partition,
+)
 from ._torch_utils import fit_kmeans, nearest_center, to_numpy
 from ._typing import (
     Callbacks,
@@ -153,7 +159,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     _parameter_constraints: dict = {
         **BaseAutoencoderClusterer._parameter_constraints,
-        "clustering": [StrOptions({"spectral", "kmeans"})],
+        "clustering": [StrOptions({"auto", "spectral", "kmeans"})],
     }
 
     def __init__(
@@ -173,7 +179,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         batch_size: int = 256,
         lr: float = 1e-3,
         n_init: IntOrAuto = 10,
-        clustering: Literal["spectral", "kmeans"] = "spectral",
+        clustering: Literal["auto", "spectral", "kmeans"] = "auto",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -215,16 +221,35 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     ):
         """Pretrain, then cluster the embedding; extra arguments go to the hooks."""
         kmeans_params = kmeans_params or {}
-        # A refit starts without the previous fit's vote reference.
-        self.__dict__.pop("reference_embedding_", None)
+        # A refit starts without the previous fit's clusterings.
+        for name in ("reference_embedding_", "kmeans_"):
+            self.__dict__.pop(name, None)
         self._reference_labels = None
         self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
         self.n_iter_ = len(self.net_.history)
         Z = self._embed(X)
-        if self._final_clustering(**kmeans_params) == "spectral":
-            self._fit_neighbour_vote(X, Z, random_state)
+        method = self._final_clustering(**kmeans_params)
+        if method in ("auto", "kmeans"):
+            self.kmeans_ = self._cluster_embedding(Z, random_state, **kmeans_params)
+        if method in ("auto", "spectral"):
+            reference = reference_indices(len(Z), random_state)
+            Z_reference = to_numpy(Z[torch.as_tensor(reference, device=Z.device)])
+            spectral_labels = spectral_partition(
+                Z_reference, self.n_clusters, self.n_neighbors, random_state
+            )
+        if method == "auto":
+            # The partition whose clusters are denser in the neighbour graph
+            # of the embedding, a criterion that does not favour either
+            # method's notion of a cluster (round groups or connected
+            # strands).
+            graph = neighbour_graph(Z_reference, self.n_neighbors)
+            spectral_score = modularity(graph, spectral_labels)
+            kmeans_score = modularity(graph, self.kmeans_.labels_[reference])
+            method = "spectral" if spectral_score > kmeans_score else "kmeans"
+        self.clustering_ = method
+        if method == "spectral":
+            self._fit_neighbour_vote(X, reference, Z_reference, spectral_labels)
             return
-        self.kmeans_ = self._cluster_embedding(Z, random_state, **kmeans_params)
         centers = self.kmeans_.cluster_centers_
         # predict's nearest-centre rule rather than kmeans_.labels_, which
         # scikit-learn computes in its own arithmetic and may break a near
@@ -232,31 +257,22 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         # embeddings than clusters) is dropped by _set_clusters, as the other
         # estimators drop theirs; removing a centre nobody is nearest to
         # changes no sample's nearest centre, so predict still gives labels_.
-        labels = to_numpy(
-            nearest_center(self._embed(X), torch.as_tensor(centers, device=X.device))
-        )
+        labels = to_numpy(nearest_center(Z, torch.as_tensor(centers, device=X.device)))
         self._set_clusters(X, labels, centers)
 
     def _final_clustering(self, **kmeans_params):
-        """How the trained embedding is clustered: ``"spectral"`` or ``"kmeans"``."""
+        """How the embedding is clustered: ``"auto"``, ``"spectral"`` or ``"kmeans"``."""
         return self.clustering
 
-    def _fit_neighbour_vote(self, X, Z, random_state):
-        """Spectral clustering of the embedding, extended by a neighbour vote.
+    def _fit_neighbour_vote(self, X, reference, Z_reference, reference_labels):
+        """Extend the spectral partition of the reference samples by a vote.
 
-        The reference samples (all training samples, or a random subset of
-        :data:`~skdeepcluster._graph.MAX_REFERENCE_SAMPLES` of them) are
-        partitioned by spectral clustering; then every sample, in training
-        as in :meth:`predict`, takes the cluster most common among its
-        ``n_neighbors`` nearest reference samples. ``labels_`` is computed by
-        that same rule, so ``predict(X_train)`` reproduces it.
+        Every sample, in training as in :meth:`predict`, takes the cluster
+        most common among its ``n_neighbors`` nearest reference samples.
+        ``labels_`` is computed by that same rule, so ``predict(X_train)``
+        reproduces it.
         """
-        reference = reference_indices(len(Z), random_state)
-        Z_reference = Z[torch.as_tensor(reference, device=Z.device)]
-        reference_labels = spectral_partition(
-            to_numpy(Z_reference), self.n_clusters, self.n_neighbors, random_state
-        )
-        self.reference_embedding_ = to_numpy(Z_reference)
+        self.reference_embedding_ = Z_reference
         while True:
             self._reference_labels = reference_labels
             labels = to_numpy(self._predict(X))

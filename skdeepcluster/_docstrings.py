@@ -101,24 +101,34 @@ lr : float, default=1e-3
 lr : float, default=1e-3
     Learning rate of the Adam optimiser during pretraining.""",
     "clustering": """\
-clustering : {"spectral", "kmeans"}, default="spectral"
+clustering : {"auto", "spectral", "kmeans"}, default="auto"
     How the trained embedding is clustered.
-    ``"kmeans"``: :class:`~sklearn.cluster.KMeans`, and ``predict``
-    returns the nearest centre.
+    ``"kmeans"``: :class:`~sklearn.cluster.KMeans`, as in the papers;
+    ``predict`` returns the nearest centre.
     ``"spectral"``: spectral clustering of the ``n_neighbors``-nearest
-    neighbour graph of the embeddings (von Luxburg 2007), and every sample,
-    in training as in ``predict``, takes the cluster most common among its
-    ``n_neighbors`` nearest training samples (the reference; a random
-    10,000 of them on larger data, so costs stay linear in ``n_samples``).
-    Classes of images form curved strands in an embedding (the views of
-    an object, the styles of a digit), which k-means cuts across and the
-    neighbour graph follows; across data sets it gave the higher accuracy
-    (see the benchmarks page). This is an addition of this package; the
-    paper's k-means is ``"kmeans"``.""",
+    neighbour graph of the embeddings [Luxburg2007]_; every sample, in
+    training as in ``predict``, then takes the cluster most common among
+    its ``n_neighbors`` nearest training samples (the reference: a random
+    10,000 of them on larger data, so that costs stay linear in
+    ``n_samples``). The views of an object or the styles of a digit form
+    curved strands in an embedding, which k-means cuts across and the
+    neighbour graph follows.
+    ``"auto"``: both, keeping the partition with the higher modularity
+    [Newman2006]_ of the neighbour graph, a score that favours neither
+    method's notion of a cluster. Spectral clustering wins where classes
+    are strands and loses where the graph falls into many small pieces
+    (which neighbourhood smoothing can cause); see the benchmarks page.
+    ``clustering_`` says which was kept. ``"spectral"`` and ``"auto"`` are
+    additions of this package.
+
+    .. [Luxburg2007] U. von Luxburg, "A tutorial on spectral clustering",
+       Statistics and Computing 17, 2007.
+    .. [Newman2006] M. E. J. Newman, "Modularity and community structure
+       in networks", PNAS 103, 2006.""",
     "n_init_kmeans": """\
 n_init : int or "auto", default=10
-    Number of k-means initialisations on the embedding, with
-    ``clustering="kmeans"``; the run with the lowest inertia is kept. ``"auto"`` is 10, accepted for
+    Number of k-means initialisations on the embedding (with
+    ``clustering`` ``"kmeans"`` or ``"auto"``); the run with the lowest inertia is kept. ``"auto"`` is 10, accepted for
     compatibility with :class:`~sklearn.cluster.KMeans` (whose
     ``"auto"`` means one run with k-means++ initialisation).""",
     "n_init_pretrained": """\

@@ -12,8 +12,10 @@ partition to new data with the same rule that labels the training data.
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.cluster import SpectralClustering
+from sklearn.neighbors import kneighbors_graph
 
 #: Training samples kept as the reference of the neighbour vote. The vote of
 #: a sample costs one distance per reference sample; capping the reference
@@ -111,3 +113,48 @@ def neighbour_votes(Z, reference, reference_labels, n_neighbors, n_clusters):
             1, reference_labels[nearest], ones[: len(rows)]
         )
     return votes
+
+
+def neighbour_graph(Z, n_neighbors):
+    """Symmetric 0/1 adjacency of the ``n_neighbors``-nearest-neighbour graph.
+
+    Returns
+    -------
+    scipy.sparse.csr_array of shape (n_samples, n_samples)
+        ``1`` where either sample is among the other's nearest neighbours.
+    """
+    n_neighbors = max(1, min(n_neighbors, len(Z) - 1))
+    graph = kneighbors_graph(Z, n_neighbors, include_self=False)
+    graph = (graph + graph.T).astype(bool).astype(np.float64)
+    return sp.csr_array(graph)
+
+
+def modularity(graph, labels):
+    """Newman's modularity of the partition ``labels`` of ``graph``.
+
+    The fraction of edges inside clusters minus the fraction expected if the
+    edges were rewired at random with the same degrees (Newman 2006): high
+    when the clusters are dense inside and sparsely linked to each other,
+    whatever their shape. It scores partitions made by different methods
+    on the same footing.
+
+    Parameters
+    ----------
+    graph : sparse array of shape (n_samples, n_samples)
+        Symmetric adjacency, as :func:`neighbour_graph` returns it.
+    labels : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    float
+    """
+    _, labels = np.unique(labels, return_inverse=True)
+    n_samples = len(labels)
+    membership = sp.csr_array(
+        (np.ones(n_samples), (np.arange(n_samples), labels)),
+        shape=(n_samples, labels.max() + 1),
+    )
+    total = graph.sum()
+    within = (membership.T @ graph @ membership).diagonal().sum() / total
+    degrees = membership.T @ np.asarray(graph.sum(axis=1)).ravel() / total
+    return float(within - (degrees**2).sum())

@@ -429,8 +429,8 @@ class SNNLKMeans(AutoencoderKMeans):
         pretraining epochs (80 of the 100 epochs on large data).
     n_init : int or "auto", default=10
         Number of k-means initialisations of the first pseudo-labelling
-        when no labels are used, and on the final embedding with
-        ``clustering="kmeans"``. ``"auto"`` is 10, accepted for
+        when no labels are used, and on the final embedding (with
+        ``clustering`` ``"kmeans"`` or ``"auto"``). ``"auto"`` is 10, accepted for
         compatibility with :class:`~sklearn.cluster.KMeans` (whose
         ``"auto"`` means one run with k-means++ initialisation).
     {clustering}
@@ -574,7 +574,7 @@ class SNNLKMeans(AutoencoderKMeans):
         pseudo_labels: bool = True,
         warmup_epochs: IntOrAuto = "auto",
         n_init: IntOrAuto = 10,
-        clustering: Literal["spectral", "kmeans"] = "spectral",
+        clustering: Literal["auto", "spectral", "kmeans"] = "auto",
         use_labels: bool = False,
         device: Device = "cpu",
         random_state: RandomStateLike = None,
