@@ -64,8 +64,11 @@ class DCNNet(AutoencoderNet):
 
     The net carries the k-means state while it trains: ``centers_`` (not a
     parameter: the optimiser never sees it), ``counts_`` and the hard
-    ``assignments_`` of every training sample; :class:`DCN` sets them before
-    training and removes them after. Each training step
+    ``assignments_`` of every training sample. It builds them when training
+    begins from ``initial_centers`` and ``initial_assignments`` (k-means on
+    the pretrained embedding; the counts are the sizes of its clusters), and
+    drops them when training ends, keeping the final centres as
+    ``cluster_centers_``, a NumPy array. Each training step
 
     1. updates the network on reconstruction plus
        ``kmeans_weight / 2 * ||f(x_i) - m_{s_i}||^2`` with the assignments
@@ -75,9 +78,39 @@ class DCNNet(AutoencoderNet):
        centres with :func:`update_centroids`.
     """
 
-    def __init__(self, *args, kmeans_weight=1.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        initial_centers=None,
+        initial_assignments=None,
+        kmeans_weight=1.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        self.initial_centers = initial_centers
+        self.initial_assignments = initial_assignments
         self.kmeans_weight = kmeans_weight
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        # Copies: the centre update works in place, the initial values (the
+        # estimator's kmeans_) keep their own.
+        self.assignments_ = torch.tensor(
+            self.initial_assignments, dtype=torch.long, device=self.device
+        )
+        self.centers_ = torch.tensor(
+            self.initial_centers, dtype=torch.float32, device=self.device
+        )
+        self.counts_ = torch.bincount(
+            self.assignments_, minlength=len(self.centers_)
+        ).float()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # The assignments and counts are per-sample training state: not kept,
+        # so not pickled. The centres are kept as an array.
+        self.cluster_centers_ = to_numpy(self.centers_)
+        del self.assignments_, self.centers_, self.counts_
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def clustering_loss(self, embedding, indices, X, training):
         centers = self.centers_[self.batch_state("assignments_", indices)]
@@ -303,6 +336,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             module,
             criterion=torch.nn.MSELoss,
             max_epochs=self.clustering_epochs,
+            initial_centers=self.kmeans_.cluster_centers_,
+            initial_assignments=self.kmeans_.labels_,
             kmeans_weight=self.kmeans_weight,
             **self._net_kwargs(
                 random_state,
@@ -312,20 +347,10 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             ),
         )
         self.net_.initialize()
-        device = self._device
-        labels = torch.tensor(self.kmeans_.labels_, dtype=torch.long, device=device)
-        self.net_.assignments_ = labels
-        # Copies: the centre update works in place, kmeans_ keeps its own.
-        self.net_.centers_ = torch.tensor(
-            self.kmeans_.cluster_centers_, dtype=torch.float32, device=device
-        )
-        self.net_.counts_ = torch.bincount(labels, minlength=self.n_clusters).float()
-        if self.clustering_epochs > 0:
-            self.net_.partial_fit(self._dataset(X))
+        # Also when clustering_epochs is 0: the train-begin and train-end
+        # hooks then hand back the k-means centres.
+        self.net_.partial_fit(self._dataset(X))
         self.n_iter_ = len(self.net_.history)
-        centers = self.net_.centers_
-        # The assignments and counts are per-sample training state, and the
-        # centres live on in cluster_centers_: not kept, so not pickled.
-        del self.net_.assignments_, self.net_.centers_, self.net_.counts_
+        centers = torch.as_tensor(self.net_.cluster_centers_, device=self._device)
         labels = to_numpy(nearest_center(self._embed(X), centers))
         self._set_clusters(X, labels, to_numpy(centers))
