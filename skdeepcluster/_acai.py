@@ -127,10 +127,16 @@ class ACAINet(AutoencoderNet):
             "optimizer", self.module_.named_parameters()
         )
         self.optimizer_ = self.optimizer(*pgroups, **opt_kwargs)
-        pgroups, opt_kwargs = self.get_params_for_optimizer(
+        # The critic's optimiser gets the optimizer__* settings too (weight
+        # decay, betas, ...), except the parameter groups, whose patterns
+        # name the autoencoder's parameters; critic_optimizer__* settings
+        # take precedence.
+        shared = self.get_params_for("optimizer")
+        shared.pop("param_groups", None)
+        pgroups, critic_kwargs = self.get_params_for_optimizer(
             "critic_optimizer", self.critic_.named_parameters()
         )
-        self.critic_optimizer_ = self.optimizer(*pgroups, **opt_kwargs)
+        self.critic_optimizer_ = self.optimizer(*pgroups, **{**shared, **critic_kwargs})
         return self
 
     def loss_terms(self):
@@ -276,8 +282,11 @@ class ACAIKMeans(AutoencoderKMeans):
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of the autoencoder's net (stage ``"pretraining"``),
         built with ``lr`` and the ``optimizer__*`` keywords. The critic's
-        optimiser has the same class and ``lr`` but not the ``optimizer__*``
-        keywords.
+        optimiser has the same class, ``lr`` and ``optimizer__*`` keywords
+        (but not ``optimizer__param_groups``, whose patterns name the
+        autoencoder's parameters); ``critic_optimizer__*`` keywords (e.g.
+        ``critic_optimizer__lr``, ``critic_optimizer__weight_decay``) set it
+        apart.
     {kwargs}
 
     Attributes
@@ -353,6 +362,9 @@ class ACAIKMeans(AutoencoderKMeans):
     >>> len(model.net_.history[:, "critic_loss"])
     5
     """
+
+    # The critic's optimiser has settings of its own (see ``optimizer``).
+    _ROUTED_PREFIXES = (*AutoencoderKMeans._ROUTED_PREFIXES, "critic_optimizer__")
 
     _parameter_constraints: dict = {
         **AutoencoderKMeans._parameter_constraints,
