@@ -73,7 +73,8 @@ class DECTargetUpdate(Callback):
     DEC [1]_ trains the encoder and the centres to minimise ``KL(P || Q)``,
     where ``Q`` are the Student's t soft assignments of the samples to the
     centres and ``P`` the sharpened target
-    ``p_ij ∝ q_ij^2 / sum_i q_ij`` (:func:`target_distribution`). ``P`` is
+    ``p_ij ∝ q_ij^2 / sum_i q_ij``, which favours confident assignments and
+    penalises large clusters. ``P`` is
     held fixed between refreshes: it is computed from ``Q`` over all the
     training data when training begins and again at the end of every
     ``update_interval``-th epoch, and set on the net as ``net.target_``
@@ -125,7 +126,20 @@ class DECTargetUpdate(Callback):
         self.tol = tol
 
     def refresh(self, net, X):
-        """Set ``net.target_`` from the net's current ``Q`` on ``X``; return the labels."""
+        """Set ``net.target_`` from the net's current ``Q`` on ``X``.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            DEC's clustering net; ``net.soft_assignments(X)`` gives ``Q``.
+        X : torch.Tensor of shape (n_samples, ...)
+            The training samples.
+
+        Returns
+        -------
+        labels : torch.Tensor of shape (n_samples,)
+            The most likely cluster of each sample under ``Q``.
+        """
         q = net.soft_assignments(X)
         net.target_ = target_distribution(q)
         return q.argmax(dim=1)
@@ -221,8 +235,8 @@ class ThresholdSchedule(Callback):
     ``l(lambda) = lower + lower_slope * lambda``, and adds ``u - l`` to its
     objective. Each epoch is one gradient step of size ``eta`` on
     ``lambda``, i.e. ``lambda += eta * (1 + lower_slope)``, so the selection
-    of training pairs widens linearly (:func:`threshold_schedule` lists the
-    values).
+    of training pairs widens linearly (:meth:`thresholds` gives the pair of
+    any epoch).
 
     The thresholds of the current epoch are set on the net as ``net.upper_``
     and ``net.lower_`` (when training begins, and at the end of each epoch
@@ -264,24 +278,36 @@ class ThresholdSchedule(Callback):
         self.lower_slope = lower_slope
 
     def thresholds(self, epoch):
-        """Thresholds ``(u, l)`` of the zero-based ``epoch``."""
+        """Thresholds of an epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            Zero-based epoch number.
+
+        Returns
+        -------
+        upper, lower : float
+            ``u`` and ``l`` of that epoch; training stops before the first
+            epoch where ``upper <= lower``.
+        """
         return thresholds_after(
             epoch, self.upper, self.lower, self.eta, self.lower_slope
         )
 
-    def set_thresholds(self, net, epoch):
+    def _set_thresholds(self, net, epoch):
         """Set ``net.upper_`` and ``net.lower_``; stop training once they cross."""
         net.upper_, net.lower_ = self.thresholds(epoch)
         if net.upper_ <= net.lower_:
             net.stop_before_next_epoch()
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.set_thresholds(net, len(net.history))
+        self._set_thresholds(net, len(net.history))
 
     def on_epoch_end(self, net, **kwargs):
         net.history.record("upper", net.upper_)
         net.history.record("lower", net.lower_)
-        self.set_thresholds(net, len(net.history))
+        self._set_thresholds(net, len(net.history))
 
 
 # -- SNNL ---------------------------------------------------------------------
@@ -355,7 +381,18 @@ class TemperatureAnnealing(Callback):
         self.decay = decay
 
     def temperature(self, epoch):
-        """Temperature of the zero-based ``epoch``."""
+        """Temperature of an epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            Zero-based epoch number.
+
+        Returns
+        -------
+        temperature : float
+            ``initial / (1 + epoch) ** decay``.
+        """
         return self.initial / (1.0 + epoch) ** self.decay
 
     def on_epoch_begin(self, net, **kwargs):
@@ -453,7 +490,23 @@ class PseudoLabelRefresh(Callback):
             net.history.record("label_change", change)
 
     def pseudo_labels(self, net, X):
-        """Labels of the samples ``X`` from ``net``'s current embedding."""
+        """Labels of the training samples from the net's current embedding.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The training net; ``net.embed(X)`` gives the embedding and
+            ``net.given_labels`` the given labels (``-1`` for none), or is
+            ``None``.
+        X : torch.Tensor of shape (n_samples, ...)
+            The training samples.
+
+        Returns
+        -------
+        labels : torch.Tensor of shape (n_samples,)
+            The given label of each labelled sample, the pseudo-label of the
+            others.
+        """
         from ._snnl import seeded_kmeans
 
         Z = net.embed(X)
@@ -536,8 +589,8 @@ class NeighbourRefresh(Callback):
     ``smoothing_weight * mean_i ||z_i - t_i||^2``, to the reconstruction
     loss of their pretraining. The target ``t_i`` is halfway between the
     sample's current embedding and the mean embedding of its
-    ``n_neighbors`` nearest neighbours (:func:`neighbourhood_targets`),
-    recomputed from the whole training set at the start of every epoch from
+    ``n_neighbors`` nearest neighbours (rescaled to unit length with
+    ``normalize``), recomputed from the whole training set at the start of every epoch from
     epoch ``start`` (zero-based) on, and held fixed during the epoch. Each
     epoch thus asks the encoder for one mean-shift step [1]_: samples move
     towards the dense middle of their neighbourhood, and clusters that
@@ -598,7 +651,22 @@ class NeighbourRefresh(Callback):
             net.smoothing_targets_ = self.targets(net, dataset_train.X)
 
     def targets(self, net, X):
-        """Smoothing targets of the samples ``X`` under ``net``'s current encoder."""
+        """Smoothing targets of the training samples under the net's encoder.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The training net; ``net.embed(X)`` gives the embedding.
+        X : torch.Tensor of shape (n_samples, ...)
+            The training samples.
+
+        Returns
+        -------
+        targets : torch.Tensor of shape (n_samples, n_components) or None
+            Each sample's embedding moved halfway to the mean embedding of
+            its ``n_neighbors`` nearest neighbours; ``None`` for a single
+            sample.
+        """
         Z = net.embed(X).flatten(start_dim=1)
         return neighbourhood_targets(Z, self.n_neighbors, self.normalize)
 

@@ -15,6 +15,7 @@ import re
 import pytest
 
 import skdeepcluster
+import skdeepcluster.callbacks
 import skdeepcluster.datasets
 import skdeepcluster.metrics
 import skdeepcluster.nn
@@ -23,6 +24,7 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 MODULES = [
     skdeepcluster,
+    skdeepcluster.callbacks,
     skdeepcluster.metrics,
     skdeepcluster.datasets,
     skdeepcluster.nn,
@@ -38,7 +40,20 @@ SIGNATURE_CODES = {"GL08", "PR01", "PR02", "PR03", "PR10"}
 # ``forward`` of the torch modules follows PyTorch's convention: the class
 # docstring describes what the module computes, and nobody calls ``forward``
 # directly.
-UNDOCUMENTED_METHODS = {"forward"}
+# Likewise the skorch callback hooks (``on_train_begin``, ``on_epoch_end``,
+# ...): skorch calls them, and the class docstring says what the callback
+# does at each.
+UNDOCUMENTED_METHODS = {
+    "forward",
+    "initialize",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_batch_begin",
+    "on_batch_end",
+    "on_grad_computed",
+}
 
 
 def _public_objects():
