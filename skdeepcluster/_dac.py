@@ -384,7 +384,11 @@ class DAC(BaseDeepClusterer):
         value. With the default thresholds they meet after 46 epochs.
     lower_slope : float, default=0.1
         Speed of ``l`` relative to ``u`` (``l = lower + lower_slope * lambda``
-        while ``u = upper - lambda``). The paper's value.
+        while ``u = upper - lambda``). The paper's value. ``upper``,
+        ``lower``, ``eta`` and ``lower_slope`` set the default
+        ``"threshold_schedule"`` callback
+        (:class:`~skdeepcluster.callbacks.ThresholdSchedule`), which
+        ``callbacks`` can replace.
     augment : bool, default=True
         With images (``input_shape`` given), select the pairs of each
         mini-batch from the images as they are but train on randomly
@@ -418,8 +422,9 @@ class DAC(BaseDeepClusterer):
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to the net (stage ``"training"``). Each
         net gets its own copy, so the list passed here is never changed; a
-        callback can read ``net.stage`` to act in one stage only (see the user
-        guide's training control page).
+        callback can read ``net.stage`` to act in one stage only. A pair
+        named ``"threshold_schedule"`` replaces the default schedule callback
+        of that name (see the user guide's training control page).
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of the net (stage ``"training"``), built with ``lr``
         and the ``optimizer__*`` keywords.

@@ -135,6 +135,10 @@ class DEC(BaseAutoencoderClusterer):
         Training stops at a refresh of P when fewer than this fraction of the
         samples changed label since the previous refresh (0.1 % in [1]_).
         ``tol=0`` always runs ``clustering_epochs`` epochs.
+        ``update_interval`` and ``tol`` set the clustering stage's default
+        ``"target_update"`` callback
+        (:class:`~skdeepcluster.callbacks.DECTargetUpdate`), which
+        ``callbacks`` can replace.
     init : {"spherical-k-means", "k-means"}, default="spherical-k-means"
         How the initial centres are found on the pretrained embedding.
         ``"k-means"`` runs k-means on it, as in [1]_. ``"spherical-k-means"``

@@ -87,7 +87,10 @@ n_neighbors : int, default=10
     "smoothing_start": """\
 smoothing_start : float in [0, 1], default=0.5
     Fraction of ``pretrain_epochs`` trained without the smoothing term
-    before it starts.""",
+    before it starts. With ``n_neighbors``, it sets the pretraining's
+    default ``"neighbour_refresh"`` callback
+    (:class:`~skdeepcluster.callbacks.NeighbourRefresh`), which
+    ``callbacks`` can replace.""",
     "batch_size": """\
 batch_size : int, default=256
     Mini-batch size.""",
@@ -141,14 +144,18 @@ callbacks : list of callbacks or (name, callback) tuples, default=None
     :mod:`skorch.callbacks` added to the autoencoder's net (stage
     ``"pretraining"``). Each net gets its own copy, so the list passed here
     is never changed; a callback can read ``net.stage`` to act in one stage
-    only (see the user guide's training control page).""",
+    only. A ``(name, callback)`` pair named like one of the schedule
+    callbacks the estimator installs (:mod:`skdeepcluster.callbacks`)
+    replaces it (see the user guide's training control page).""",
     "callbacks_two_stages": """\
 callbacks : list of callbacks or (name, callback) tuples, default=None
     :mod:`skorch.callbacks` added to both nets of the fit (stages
     ``"pretraining"`` and ``"clustering"``). Each net gets its own copy, so
     the list passed here is never changed; a callback can read
-    ``net.stage`` to act in one stage only (see the user guide's training
-    control page).""",
+    ``net.stage`` to act in one stage only. A ``(name, callback)`` pair
+    named like one of the schedule callbacks the estimator installs
+    (:mod:`skdeepcluster.callbacks`) replaces it in its stage (see the
+    user guide's training control page).""",
     "optimizer_pretraining": """\
 optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     Optimiser class of the autoencoder's net (stage ``"pretraining"``),

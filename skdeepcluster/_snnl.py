@@ -312,13 +312,21 @@ class SNNLKMeans(AutoencoderKMeans):
         ``"annealed"``: ``1 / (1 + epoch) ** temperature_decay``; a positive
         float fixes the temperature.
     temperature_decay : float, default=0.55
-        Exponent of the annealed temperature.
+        Exponent of the annealed temperature. ``temperature`` and
+        ``temperature_decay`` set the default ``"temperature_annealing"``
+        callback (:class:`~skdeepcluster.callbacks.TemperatureAnnealing`),
+        which ``callbacks`` can replace.
     pseudo_labels : bool, default=True
         Give the unlabelled samples pseudo-labels from the current embedding
         (every epoch after the warm-up): k-means labels when no labels are
         used, k-means seeded with the given classes when some are. When
         False, unlabelled samples only enter the reconstruction loss, and
-        without labels the model is a plain autoencoder.
+        without labels the model is a plain autoencoder. When True, the
+        default ``"pseudo_label_refresh"`` callback
+        (:class:`~skdeepcluster.callbacks.PseudoLabelRefresh`, from
+        ``n_clusters``, ``n_init`` and ``warmup_epochs``) labels them; a
+        callback of that name in ``callbacks`` replaces it (and is used
+        even when False).
     warmup_epochs : int or "auto", default="auto"
         Epochs of plain autoencoder training (reconstruction and the
         smoothing term) before the soft nearest neighbour term and the first
