@@ -413,31 +413,34 @@ class BaseDeepClusterer(
         """
         user = [
             (item[0], _fresh_callback(item[1]))
-            if isinstance(item, tuple)
+            if _callback_name(item) is not None
             else _fresh_callback(item)
             for item in self.callbacks or []
         ]
         replaced = {
             item[0]: item[1]
             for item in user
-            if isinstance(item, tuple) and item[0] in _schedule_names()
+            if _callback_name(item) in _schedule_names()
         }
         return [
             *((name, replaced.get(name, callback)) for name, callback in schedule),
-            *(
-                item
-                for item in user
-                if not (isinstance(item, tuple) and item[0] in replaced)
-            ),
+            *(item for item in user if _callback_name(item) not in replaced),
         ]
 
     def _check_callbacks(self):
-        """Reject a schedule callback's name this estimator has no use for."""
+        """Reject a schedule callback's name this estimator has no use for.
+
+        Whether in ``callbacks`` or in a ``callbacks__<name>`` keyword: the
+        callback would otherwise be silently left out of every net.
+        """
+        names = [_callback_name(item) for item in self.callbacks or []]
+        names += [
+            name.split("__")[1]
+            for name in self._routed_params()
+            if name.startswith("callbacks__")
+        ]
         own = self._schedule_callbacks
-        for item in self.callbacks or []:
-            if not (isinstance(item, tuple) and len(item) == 2):
-                continue
-            name = item[0]
+        for name in names:
             if name in _schedule_names() and name not in own:
                 known = ", ".join(map(repr, own)) or "none"
                 raise ValueError(
@@ -988,6 +991,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self._batched_eval(self.net_.module_.encoder, X)
+
+
+def _callback_name(item):
+    """The name of a ``(name, callback)`` entry of ``callbacks``; ``None`` if unnamed."""
+    # skorch accepts the pair as a tuple or a list.
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return item[0]
+    return None
 
 
 def _schedule_names():

@@ -369,6 +369,22 @@ def test_schedule_name_the_estimator_does_not_use_is_rejected(blobs):
     )
     with pytest.raises(ValueError, match="no schedule callback named 'target_update'"):
         model.fit(X)
+    model = fast_estimator(DAC, n_clusters=3, callbacks__target_update__tol=0.0)
+    with pytest.raises(ValueError, match="no schedule callback named 'target_update'"):
+        model.fit(X)
+
+
+def test_named_pairs_may_be_lists(blobs):
+    # skorch accepts [name, callback] as well as (name, callback).
+    X, _ = blobs
+    model = fast_estimator(
+        DAC,
+        n_clusters=3,
+        max_epochs=2,
+        callbacks=[["threshold_schedule", ThresholdSchedule(upper=0.8)]],
+        random_state=0,
+    ).fit(X)
+    assert model.net_.history[0, "upper"] == 0.8
 
 
 # -- callbacks that cannot be deep-copied -------------------------------------
