@@ -43,6 +43,7 @@ def thresholds_after(n_steps, upper, lower, eta, lower_slope):
     return upper - lam, lower + lower_slope * lam
 
 
+@fill_doc
 def threshold_schedule(
     upper=0.95, lower=0.455, eta=0.009, lower_slope=0.1, max_epochs=None
 ):
@@ -74,8 +75,7 @@ def threshold_schedule(
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------
@@ -120,6 +120,7 @@ def select_pairs(similarity, upper, lower):
     return (similarity > upper) & off_diagonal, (similarity < lower) & off_diagonal
 
 
+@fill_doc
 def pairwise_loss(features, upper, lower, reference=None):
     """Binary cross-entropy of the selected pairs of a mini-batch.
 
@@ -150,8 +151,7 @@ def pairwise_loss(features, upper, lower, reference=None):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
     """
     similarity = features @ features.T
     with torch.no_grad():
@@ -244,6 +244,7 @@ class LabelFeatures(nn.Module):
         return nn.functional.normalize(torch.softmax(self.scores(x), dim=1), dim=1)
 
 
+@fill_doc
 class ConvClassifier(nn.Module):
     """Small convolutional network for DAC on images.
 
@@ -265,8 +266,7 @@ class ConvClassifier(nn.Module):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------
@@ -528,10 +528,7 @@ class DAC(BaseDeepClusterer):
         thresholds ``upper`` and ``lower`` used and the fractions of pairs
         selected as positives (``positive_pairs``) and negatives
         (``negative_pairs``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -562,8 +559,7 @@ class DAC(BaseDeepClusterer):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------
