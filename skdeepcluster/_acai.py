@@ -36,6 +36,7 @@ def _without_l2_normalize(module):
     return module
 
 
+@fill_doc
 class InterpolationCritic(torch.nn.Module):
     """A copy of the encoder's architecture that scores a batch with one number each.
 
@@ -57,9 +58,7 @@ class InterpolationCritic(torch.nn.Module):
 
     References
     ----------
-    .. [1] Berthelot, D., Raffel, C., Roy, A. and Goodfellow, I. (2019).
-       "Understanding and improving interpolation in autoencoders via an
-       adversarial regularizer". ICLR.
+    {reference_acai}
 
     Examples
     --------
@@ -243,9 +242,7 @@ class ACAIKMeans(AutoencoderKMeans):
     {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
         Epochs of adversarially regularised autoencoder training.
-        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-        data sets get enough updates.
+        {pretrain_epochs_auto}
     {smoothing_weight_as_autoencoder_kmeans}
     {n_neighbors}
     {smoothing_start}
@@ -291,29 +288,14 @@ class ACAIKMeans(AutoencoderKMeans):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: its nearest centre, as
-        :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
-        k-means centres in the embedding space, without those no training
-        sample is nearest to (see Notes).
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
-    n_iter_ : int
-        Number of training epochs run.
+    {kmeans_on_embedding}
     net_ : skorch.NeuralNet
         The fitted net: ``net_.module_`` is the autoencoder, ``net_.critic_``
         the critic; ``net_.history`` holds the losses
         (``reconstruction_loss``, ``adversarial_loss`` and ``critic_loss``
         per batch, ``train_loss`` and ``critic_loss`` per epoch).
-    kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding, with all ``n_clusters``
-        centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {kmeans_all_centres}
+    {features_in}
 
     See Also
     --------
@@ -322,11 +304,7 @@ class ACAIKMeans(AutoencoderKMeans):
 
     Notes
     -----
-    A k-means centre that no training sample is nearest to (fewer distinct
-    embeddings than clusters) is dropped, so that ``labels_`` stays
-    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
-    keeps all ``n_clusters`` centres.
+    {note_dropped_kmeans_centres}
 
     Each step costs about two and a half plain autoencoder steps (one more
     decoder pass and two critic passes). The paper clusters all 70,000
@@ -346,9 +324,7 @@ class ACAIKMeans(AutoencoderKMeans):
 
     References
     ----------
-    .. [1] Berthelot, D., Raffel, C., Roy, A. and Goodfellow, I. (2019).
-       "Understanding and improving interpolation in autoencoders via an
-       adversarial regularizer". ICLR.
+    {reference_acai}
 
     Examples
     --------

@@ -53,6 +53,7 @@ def select_pairs(similarity, upper, lower):
     return (similarity > upper) & off_diagonal, (similarity < lower) & off_diagonal
 
 
+@fill_doc
 def pairwise_loss(features, upper, lower, reference=None):
     """Binary cross-entropy of the selected pairs of a mini-batch.
 
@@ -83,8 +84,7 @@ def pairwise_loss(features, upper, lower, reference=None):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
     """
     similarity = features @ features.T
     with torch.no_grad():
@@ -177,6 +177,7 @@ class LabelFeatures(nn.Module):
         return nn.functional.normalize(torch.softmax(self.scores(x), dim=1), dim=1)
 
 
+@fill_doc
 class ConvClassifier(nn.Module):
     """Small convolutional network for DAC on images.
 
@@ -198,8 +199,7 @@ class ConvClassifier(nn.Module):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------
@@ -450,10 +450,7 @@ class DAC(BaseDeepClusterer):
         thresholds ``upper`` and ``lower`` used and the fractions of pairs
         selected as positives (``positive_pairs``) and negatives
         (``negative_pairs``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -484,8 +481,7 @@ class DAC(BaseDeepClusterer):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------

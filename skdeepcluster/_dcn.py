@@ -159,12 +159,10 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     {embedding_dim_centres}
     {input_shape}
     {encoder_decoder}
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), as in
-        :class:`AutoencoderKMeans`, so the centres are fitted to directions.
-        Besides a better k-means start, it keeps the k-means term from being
-        lowered by merely shrinking the embedding.
+    {normalize_embedding}
+        As in :class:`AutoencoderKMeans`, the centres are then fitted to
+        directions. Besides a better k-means start, it keeps the k-means term
+        from being lowered by merely shrinking the embedding.
     {pretrain_epochs_reconstruction}
     {smoothing_weight_pretraining}
     {n_neighbors}
@@ -203,23 +201,17 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         embedding.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The centres in the embedding space.
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+    {inertia_embedding}
     n_iter_ : int
         Number of joint-training epochs run (pretraining not included).
     net_ : skorch.NeuralNet
         The fitted autoencoder net; ``history`` has the total loss and its
         ``reconstruction_loss`` and ``clustering_loss`` parts per batch, and
         ``centers_``, ``counts_`` and ``assignments_`` the k-means state.
-    pretrain_history_ : skorch.callbacks.History
-        History of the reconstruction pretraining.
+    {pretrain_history}
     kmeans_ : sklearn.cluster.KMeans
         The k-means model that initialised the centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -233,9 +225,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     averages, so the centres move as running means over all the assignments
     made since the start. (The authors' code starts every count at 100.)
 
-    A centre can end up with no sample. Such clusters are dropped, with their
-    centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+    {note_dropped_centres}
 
     ``predict`` assigns to the nearest centre, so on the training data it
     reproduces ``labels_``; ``predict_proba`` is a Student's t kernel around
@@ -335,16 +325,10 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         self.net_ = DCNNet(
             module,
             criterion=torch.nn.MSELoss,
-            max_epochs=self.clustering_epochs,
             initial_centers=self.kmeans_.cluster_centers_,
             initial_assignments=self.kmeans_.labels_,
             kmeans_weight=self.kmeans_weight,
-            **self._net_kwargs(
-                random_state,
-                lr=self.clustering_lr,
-                stage="clustering",
-                lr_name="clustering_lr",
-            ),
+            **self._clustering_stage_kwargs(random_state),
         )
         self.net_.initialize()
         # Also when clustering_epochs is 0: the train-begin and train-end

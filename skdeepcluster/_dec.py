@@ -102,14 +102,12 @@ class DEC(BaseAutoencoderClusterer):
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
         and is only used for pretraining. They are copied before training, so
         the instances you pass stay untouched.
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), as :class:`AutoencoderKMeans`
-        does. The pretraining (with neighbourhood smoothing) then gives a
-        better start for the centres (see the benchmarks page). Because all
-        squared distances on the unit sphere are below 4, the Student's t
-        kernel needs a small ``alpha`` there to keep contrast (see
-        ``alpha``).
+    {normalize_embedding}
+        :class:`AutoencoderKMeans` does the same; the pretraining (with
+        neighbourhood smoothing) then gives a better start for the centres
+        (see the benchmarks page). Because all squared distances on the unit
+        sphere are below 4, the Student's t kernel needs a small ``alpha``
+        there to keep contrast (see ``alpha``).
     {pretrain_epochs_reconstruction}
     {smoothing_weight_pretraining}
     {n_neighbors}
@@ -168,24 +166,18 @@ class DEC(BaseAutoencoderClusterer):
         model, which is also the argmax of Q.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The learned centres in the embedding space.
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+    {inertia_embedding}
     n_iter_ : int
         Number of clustering epochs run (pretraining not included).
     net_ : skorch.NeuralNet
         The fitted clustering net (encoder and centres); its ``history`` has
         the KL loss and the ``label_change`` at each refresh.
-    pretrain_history_ : skorch.callbacks.History
-        History of the reconstruction pretraining.
+    {pretrain_history}
     kmeans_ : sklearn.cluster.KMeans
         The k-means model that initialised the centres (fitted on the
         unit-length embeddings when ``init="spherical-k-means"``, so its
         own centres are directions).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -194,9 +186,7 @@ class DEC(BaseAutoencoderClusterer):
 
     Notes
     -----
-    A centre can end up with no sample. Such clusters are dropped, with their
-    centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+    {note_dropped_centres}
 
     ``predict_proba`` returns Q and ``predict`` the nearest centre (the
     argmax of Q), computed as for ``labels_``, so ``predict`` on the training
@@ -304,8 +294,7 @@ class DEC(BaseAutoencoderClusterer):
             _DECModule(encoder, centers, self.alpha),
             criterion=torch.nn.KLDivLoss,
             criterion__reduction="batchmean",
-            max_epochs=self.clustering_epochs,
-            **self._net_kwargs(
+            **self._clustering_stage_kwargs(
                 random_state,
                 schedule=[
                     (
@@ -313,9 +302,6 @@ class DEC(BaseAutoencoderClusterer):
                         DECTargetUpdate(self.update_interval, self.tol),
                     )
                 ],
-                lr=self.clustering_lr,
-                stage="clustering",
-                lr_name="clustering_lr",
             ),
         )
         self.net_.initialize()

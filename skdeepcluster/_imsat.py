@@ -445,10 +445,7 @@ class IMSAT(BaseDeepClusterer):
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the loss and, per batch,
         ``sat_loss``, ``marginal_entropy`` and ``conditional_entropy``.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------

@@ -298,9 +298,7 @@ class SNNLKMeans(AutoencoderKMeans):
     {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
         Epochs of training (reconstruction plus SNNL).
-        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-        data sets get enough updates.
+        {pretrain_epochs_auto}
     {smoothing_weight_as_autoencoder_kmeans}
     {n_neighbors}
     {smoothing_start}
@@ -366,12 +364,8 @@ class SNNLKMeans(AutoencoderKMeans):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest k-means centre on the
         final embedding, as :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
-        k-means centres in the embedding space, without those no training
-        sample is nearest to (see Notes).
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+    {cluster_centers_kmeans}
+    {inertia_embedding}
     n_iter_ : int
         Number of training epochs run.
     classes_ : ndarray of shape (n_classes,)
@@ -381,13 +375,8 @@ class SNNLKMeans(AutoencoderKMeans):
         The fitted net; ``net_.history`` holds the losses, the temperature
         and the fraction of pseudo-labels that changed at each refresh
         (``label_change``).
-    kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding, with all ``n_clusters``
-        centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {kmeans_all_centres}
+    {features_in}
 
     See Also
     --------
@@ -396,11 +385,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
     Notes
     -----
-    A k-means centre that no training sample is nearest to (fewer distinct
-    embeddings than clusters) is dropped, so that ``labels_`` stays
-    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
-    keeps all ``n_clusters`` centres.
+    {note_dropped_kmeans_centres}
 
     The paper uses a sigmoid output and binary cross-entropy; here the
     reconstruction loss is the mean squared error shared with
@@ -523,15 +508,13 @@ class SNNLKMeans(AutoencoderKMeans):
             **kwargs,
         )
 
+    @fill_doc
     def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Train the autoencoder with the soft nearest neighbour loss; cluster ``X``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``. A sparse matrix is
-            converted to a dense float32 array, which training needs whole.
+        {X_fit}
         y : array-like of shape (n_samples,), default=None
             With ``use_labels=True``, class labels guiding the embedding,
             ``-1`` for unlabelled samples. Ignored when ``use_labels`` is

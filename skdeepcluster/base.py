@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._docstrings import fill_doc
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
     IndexedDataset,
@@ -281,15 +282,13 @@ class BaseDeepClusterer(
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_guarded_fit
+    @fill_doc
     def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Train the network and cluster ``X``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``. A sparse matrix is
-            converted to a dense float32 array, which training needs whole.
+        {X_fit}
         y : Ignored
             Not used, present here for API consistency by convention.
 
@@ -614,13 +613,13 @@ class BaseDeepClusterer(
         """
         return self._map_batches(self._embed, self._validate_for_inference(X))
 
+    @fill_doc
     def predict(self, X: MatrixLike) -> NDArray[np.intp]:
         """Predict the cluster each sample in ``X`` belongs to.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        {X_new}
 
         Returns
         -------
@@ -630,13 +629,13 @@ class BaseDeepClusterer(
         labels = self._map_batches(self._predict, self._validate_for_inference(X))
         return labels.astype(np.intp, copy=False)
 
+    @fill_doc
     def predict_proba(self, X: MatrixLike) -> NDArray[np.float64]:
         """Soft cluster assignments of ``X``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        {X_new}
 
         Returns
         -------
@@ -650,6 +649,7 @@ class BaseDeepClusterer(
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
+    @fill_doc
     def score(self, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Opposite of the within-cluster sum of squares in embedding space.
 
@@ -661,8 +661,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        {X_new}
         y : Ignored
             Not used, present here for API consistency by convention.
 
@@ -988,6 +987,24 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         else:
             pretrain_with_memory(self.memory, net, self._dataset(X))
         return net
+
+    def _clustering_stage_kwargs(self, random_state, schedule=()):
+        """Keyword arguments of the clustering-stage net (DEC and DCN).
+
+        That net trains for ``clustering_epochs`` epochs with
+        ``clustering_lr``, which divergence messages name, and the stage's
+        ``schedule`` callbacks (see :meth:`_net_kwargs`).
+        """
+        return dict(
+            max_epochs=self.clustering_epochs,
+            **self._net_kwargs(
+                random_state,
+                schedule=schedule,
+                lr=self.clustering_lr,
+                stage="clustering",
+                lr_name="clustering_lr",
+            ),
+        )
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self._batched_eval(self.net_.module_.encoder, X)
