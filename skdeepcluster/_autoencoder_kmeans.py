@@ -4,7 +4,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-
 from sklearn.utils._param_validation import StrOptions
 
 from ._docstrings import fill_doc

@@ -146,7 +146,8 @@ clustering : {"auto", "spectral", "kmeans"}, default="auto"
     "n_init_kmeans": """\
 n_init : int or "auto", default=10
     Number of k-means initialisations on the embedding (with
-    ``clustering`` ``"kmeans"`` or ``"auto"``); the run with the lowest inertia is kept. ``"auto"`` is 10, accepted for
+    ``clustering`` ``"kmeans"`` or ``"auto"``); the run with the lowest
+    inertia is kept. ``"auto"`` is 10, accepted for
     compatibility with :class:`~sklearn.cluster.KMeans` (whose
     ``"auto"`` means one run with k-means++ initialisation).""",
     "n_init_pretrained": """\
@@ -247,10 +248,17 @@ _ATTRIBUTES = {
     # then k-means on its embedding (AutoencoderKMeans, ACAIKMeans).
     "kmeans_on_embedding": f"""\
 labels_ : ndarray of shape (n_samples,)
-    Cluster of each training sample: its nearest centre, as
-    :meth:`predict` computes it.
+    Cluster of each training sample, as :meth:`predict` computes it: its
+    nearest centre, or with ``clustering_ == "spectral"`` the vote of its
+    nearest reference samples.
 {_CLUSTER_CENTERS_KMEANS}
+    With ``clustering_ == "spectral"``, the mean embedding of each cluster.
 {_INERTIA_EMBEDDING}
+clustering_ : {{"spectral", "kmeans"}}
+    The clustering kept (see ``clustering``).
+reference_embedding_ : ndarray of shape (n_reference, embedding_dim)
+    With ``clustering_ == "spectral"`` only: the embeddings of the
+    reference samples whose labels vote in :meth:`predict`.
 n_iter_ : int
     Number of training epochs run.""",
     "pretrain_history": """\
@@ -259,7 +267,7 @@ pretrain_history_ : skorch.callbacks.History
     "kmeans_all_centres": """\
 kmeans_ : sklearn.cluster.KMeans
     The k-means model fitted on the embedding, with all ``n_clusters``
-    centres.""",
+    centres; absent with ``clustering="spectral"``.""",
     "features_in": """\
 n_features_in_ : int
     Number of features seen during fit.

@@ -366,13 +366,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: its nearest k-means centre on the
-        final embedding, as :meth:`predict` computes it.
-    {cluster_centers_kmeans}
-    {inertia_embedding}
-    n_iter_ : int
-        Number of training epochs run.
+    {kmeans_on_embedding}
     classes_ : ndarray of shape (n_classes,)
         The distinct labels found in ``y`` (``-1`` excluded); empty when
         no labels are used.

@@ -8,9 +8,14 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import fast_estimator
-from skdeepcluster import AutoencoderKMeans
-from skdeepcluster import _graph
-from skdeepcluster._graph import neighbour_votes, spectral_partition
+from skdeepcluster import AutoencoderKMeans, _graph
+from skdeepcluster import _autoencoder_kmeans
+from skdeepcluster._graph import (
+    modularity,
+    neighbour_graph,
+    neighbour_votes,
+    spectral_partition,
+)
 from skdeepcluster.metrics import clustering_accuracy
 
 
@@ -65,7 +70,9 @@ def blobs():
 
 
 def test_spectral_clustering_predict_reproduces_labels(blobs):
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(blobs)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, clustering="spectral", random_state=0
+    ).fit(blobs)
     assert model.reference_embedding_.shape == (len(blobs), model.embedding_dim)
     np.testing.assert_array_equal(model.predict(blobs), model.labels_)
     proba = model.predict_proba(blobs)
@@ -81,13 +88,17 @@ def test_spectral_clustering_predict_reproduces_labels(blobs):
 
 def test_reference_is_a_subset_above_the_cap(blobs, monkeypatch):
     monkeypatch.setattr(_graph, "MAX_REFERENCE_SAMPLES", 50)
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(blobs)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, clustering="spectral", random_state=0
+    ).fit(blobs)
     assert len(model.reference_embedding_) == 50
     np.testing.assert_array_equal(model.predict(blobs), model.labels_)
 
 
 def test_refit_with_kmeans_forgets_the_reference(blobs):
-    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(blobs)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, clustering="spectral", random_state=0
+    ).fit(blobs)
     model.set_params(clustering="kmeans").fit(blobs)
     assert not hasattr(model, "reference_embedding_")
     centers = torch.as_tensor(model.cluster_centers_)
@@ -101,7 +112,9 @@ def test_clusters_nobody_votes_for_are_dropped_everywhere():
     # Five distinct points and eight clusters: some clusters win no vote;
     # they leave labels_ and can never be predicted.
     X = np.repeat(np.eye(5, dtype=np.float32), 8, axis=0)
-    model = fast_estimator(AutoencoderKMeans, n_clusters=8, random_state=0)
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=8, clustering="spectral", random_state=0
+    )
     with pytest.warns(ConvergenceWarning, match="smaller than n_clusters"):
         model.fit(X)
     n_found = len(model.cluster_centers_)
@@ -112,3 +125,24 @@ def test_clusters_nobody_votes_for_are_dropped_everywhere():
     assert model.predict(new).max() < n_found
     assert model.predict_proba(new).shape == (200, n_found)
     np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_modularity_of_two_separate_triangles():
+    X = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]], dtype=float)
+    graph = neighbour_graph(X, 2)
+    # Each triangle holds half the edges: 1 - 2 * 0.5 ** 2.
+    assert modularity(graph, np.array([0, 0, 0, 1, 1, 1])) == pytest.approx(0.5)
+    assert modularity(graph, np.array([0, 0, 1, 1, 1, 0])) < 0.5
+    assert modularity(graph, np.zeros(6, dtype=int)) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("winner", ["spectral", "kmeans"])
+def test_auto_keeps_the_partition_of_higher_modularity(blobs, monkeypatch, winner):
+    scores = iter([1.0, 0.0] if winner == "spectral" else [0.0, 1.0])
+    # The spectral partition is scored first, then the k-means one.
+    monkeypatch.setattr(_autoencoder_kmeans, "modularity", lambda *_: next(scores))
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    model.fit(blobs)
+    assert model.clustering_ == winner
+    assert hasattr(model, "reference_embedding_") == (winner == "spectral")
+    np.testing.assert_array_equal(model.predict(blobs), model.labels_)
