@@ -178,9 +178,9 @@ def test_pseudo_labels_for_unlabelled_samples_with_partial_labels(
 ):
     X, y = blobs
     y_partial = np.where(np.arange(len(y)) % 5 == 0, y, -1)
-    fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0).fit(
-        X, y_partial
-    )
+    fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, pseudo_labels=True, random_state=0
+    ).fit(X, y_partial)
     (net_labels,) = final_net_labels
     labelled = y_partial >= 0
     np.testing.assert_array_equal(net_labels[labelled], y_partial[labelled])
@@ -230,7 +230,9 @@ def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
 
     monkeypatch.setattr(_torch_utils, "KMeans", RecordingKMeans)
     X, _ = blobs
-    model = fast_estimator(SNNLKMeans, n_clusters=3, n_init=4, random_state=0).fit(X)
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, n_init=4, pseudo_labels=True, random_state=0
+    ).fit(X)
     n_refreshes = model.n_iter_ - model.warmup_epochs
     assert calls[0] == (4, True)
     assert calls[1:n_refreshes] == [(1, False)] * (n_refreshes - 1)
@@ -239,7 +241,7 @@ def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
 def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
     X, y = blobs
     model = fast_estimator(
-        SNNLKMeans, n_clusters=3, pretrain_epochs=6, random_state=0
+        SNNLKMeans, n_clusters=3, pretrain_epochs=6, pseudo_labels=True, random_state=0
     ).fit(X)
     history = model.net_.history
     (net_labels,) = final_net_labels
@@ -255,7 +257,21 @@ def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
     assert min(history[-1, "batches", :, "clustering_loss"]) > 0
 
 
-@pytest.mark.parametrize("params", [dict(pseudo_labels=False), dict(warmup_epochs=5)])
+def test_auto_pseudo_labels_only_on_large_data():
+    # Resolved from n_samples at fit, as the autoencoder sizes are.
+    model = SNNLKMeans(n_clusters=3)
+    model._check_params_vs_input(np.zeros((4999, 2)))
+    assert model._pseudo_labels is False
+    model._check_params_vs_input(np.zeros((5000, 2)))
+    assert model._pseudo_labels is True
+    model.set_params(pseudo_labels=False)._check_params_vs_input(np.zeros((5000, 2)))
+    assert model._pseudo_labels is False
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(pseudo_labels=False), dict(pseudo_labels="auto"), dict(warmup_epochs=5)],
+)
 def test_without_any_label_it_is_a_plain_autoencoder(params, blobs):
     # No labels and no pseudo-labels (or none before training ends): the
     # training is AutoencoderKMeans's, step for step.
