@@ -195,17 +195,19 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             **kwargs,
         )
 
-    def _fit(self, X, y, random_state):
-        self._fit_autoencoder_kmeans(X, random_state)
+    def _fit(self, X, y, random_state, sample_weight):
+        self._fit_autoencoder_kmeans(X, random_state, sample_weight)
 
     def _fit_autoencoder_kmeans(
-        self, X, random_state, pretrain_params=None, kmeans_params=None
+        self, X, random_state, sample_weight, pretrain_params=None, kmeans_params=None
     ):
         """Pretrain, then k-means on the embedding; extra arguments go to the hooks."""
-        self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
+        self.net_ = self._pretrain(
+            X, random_state, sample_weight, **(pretrain_params or {})
+        )
         self.n_iter_ = len(self.net_.history)
         self.kmeans_ = self._cluster_embedding(
-            self._embed(X), random_state, **(kmeans_params or {})
+            self._embed(X), random_state, sample_weight, **(kmeans_params or {})
         )
         centers = self.kmeans_.cluster_centers_
         # predict's nearest-centre rule rather than kmeans_.labels_, which
@@ -217,8 +219,10 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         labels = to_numpy(
             nearest_center(self._embed(X), torch.as_tensor(centers, device=X.device))
         )
-        self._set_clusters(X, labels, centers)
+        self._set_clusters(X, labels, centers, sample_weight)
 
-    def _cluster_embedding(self, Z, random_state):
+    def _cluster_embedding(self, Z, random_state, sample_weight):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""
-        return fit_kmeans(Z, self.n_clusters, self._n_init, random_state)
+        return fit_kmeans(
+            Z, self.n_clusters, self._n_init, random_state, sample_weight=sample_weight
+        )

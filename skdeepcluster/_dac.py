@@ -120,7 +120,7 @@ def select_pairs(similarity, upper, lower):
     return (similarity > upper) & off_diagonal, (similarity < lower) & off_diagonal
 
 
-def pairwise_loss(features, upper, lower, reference=None):
+def pairwise_loss(features, upper, lower, reference=None, weight=None):
     """Binary cross-entropy of the selected pairs of a mini-batch.
 
     The similarity of samples ``i`` and ``j`` is the dot product of their
@@ -139,12 +139,16 @@ def pairwise_loss(features, upper, lower, reference=None):
         Label features the pairs are selected from, when they differ from
         ``features`` (e.g. features of the unperturbed samples while
         ``features`` are those of augmented copies).
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Sample weights: the pair ``(i, j)`` then weighs ``w_i w_j`` in the
+        mean, as many times as the pairs between ``w_i`` copies of ``i`` and
+        ``w_j`` copies of ``j``. ``None`` weighs the pairs equally.
 
     Returns
     -------
     loss : torch.Tensor
-        Mean cross-entropy over the selected pairs (0, with a gradient, when
-        none is selected).
+        Mean cross-entropy over the selected pairs, weighted (0, with a
+        gradient, when none is selected).
     n_positive, n_negative : int
         Number of selected positive and negative pairs (each pair twice).
 
@@ -159,12 +163,22 @@ def pairwise_loss(features, upper, lower, reference=None):
         positive, negative = select_pairs(selected_from, upper, lower)
     similarity = similarity.clamp(_EPS, 1.0 - _EPS)
     n_positive, n_negative = int(positive.sum()), int(negative.sum())
+    if weight is None:
+        total = (
+            -torch.log(similarity[positive]).sum()
+            - torch.log1p(-similarity[negative]).sum()
+        )
+        # Keep the graph when nothing is selected, so the optimiser step is
+        # a no-op.
+        return total / max(n_positive + n_negative, 1), n_positive, n_negative
+    pair_weight = weight[:, None] * weight[None, :]
     total = (
-        -torch.log(similarity[positive]).sum()
-        - torch.log1p(-similarity[negative]).sum()
+        -(torch.log(similarity[positive]) * pair_weight[positive]).sum()
+        - (torch.log1p(-similarity[negative]) * pair_weight[negative]).sum()
     )
-    # Keep the graph when nothing is selected, so the optimiser step is a no-op.
-    return total / max(n_positive + n_negative, 1), n_positive, n_negative
+    selected_weight = pair_weight[positive].sum() + pair_weight[negative].sum()
+    # As above, a zero loss with a graph when nothing is selected.
+    return total / selected_weight.clamp_min(1e-12), n_positive, n_negative
 
 
 def random_affine(X, max_rotation=10.0, max_shift=0.1, scale_range=(0.95, 1.05)):
@@ -394,7 +408,7 @@ class DACNet(ClusteringNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reference = getattr(self, "reference_", None) if training else None
         loss, n_positive, n_negative = pairwise_loss(
-            y_pred, self.upper_, self.lower_, reference
+            y_pred, self.upper_, self.lower_, reference, self.batch_weight(y_true)
         )
         if training:
             n_pairs = len(y_pred) * (len(y_pred) - 1)
@@ -656,7 +670,7 @@ class DAC(BaseDeepClusterer):
             )
         return LabelFeatures(body, self.n_clusters)
 
-    def _fit(self, X, y, random_state):
+    def _fit(self, X, y, random_state, sample_weight):
         self.net_ = DACNet(
             self._build_module(X[0].numel()),
             criterion=nn.BCELoss,
@@ -677,7 +691,7 @@ class DAC(BaseDeepClusterer):
             ),
         )
         self.net_.initialize()
-        self.net_.partial_fit(self._dataset(X))
+        self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
@@ -685,7 +699,7 @@ class DAC(BaseDeepClusterer):
         # is their softmax, whose rounding can tie two clusters the scores
         # tell apart. The centres are the mean label features.
         self._kept_clusters = self._set_clusters(
-            X, to_numpy(self._scores(X).argmax(dim=1))
+            X, to_numpy(self._scores(X).argmax(dim=1)), sample_weight=sample_weight
         )
 
     def _embed(self, X):

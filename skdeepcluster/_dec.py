@@ -7,13 +7,14 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._docstrings import fill_doc
-from ._nets import ClusteringNet
+from ._nets import ClusteringNet, per_sample_loss
 from ._torch_utils import (
     batched_eval,
     fit_kmeans,
     log_student_t_assignment,
     nearest_center,
     to_numpy,
+    weighted_mean,
 )
 from ._typing import (
     Callbacks,
@@ -29,25 +30,29 @@ from ._typing import (
 from .base import BaseAutoencoderClusterer
 
 
-def target_distribution(q):
+def target_distribution(q, weight=None):
     """DEC's auxiliary target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``.
 
     Squaring sharpens each row towards its most confident cluster, and
     dividing by the soft cluster frequency ``f_j = sum_i q_ij`` keeps large
-    clusters from absorbing the others.
+    clusters from absorbing the others. With sample weights ``w``, the
+    frequency is ``f_j = sum_i w_i q_ij``.
 
     Parameters
     ----------
     q : torch.Tensor of shape (n_samples, n_clusters)
         Soft assignments; rows sum to one.
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Sample weights; ``None`` weighs the samples equally.
 
     Returns
     -------
     p : torch.Tensor of shape (n_samples, n_clusters)
         Rows sum to one.
     """
-    weight = q.pow(2) / q.sum(dim=0)
-    return weight / weight.sum(dim=1, keepdim=True)
+    frequency = q.sum(dim=0) if weight is None else weight @ q
+    sharpened = q.pow(2) / frequency
+    return sharpened / sharpened.sum(dim=1, keepdim=True)
 
 
 class _DECModule(torch.nn.Module):
@@ -97,12 +102,17 @@ class DECNet(ClusteringNet):
     def refresh_target(self, X):
         """Set ``target_`` from the current Q on ``X``; return the labels."""
         q = self.soft_assignments(X)
-        self.target_ = target_distribution(q)
+        self.target_ = target_distribution(q, self.sample_weight_)
         return q.argmax(dim=1)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred is log q; y_true the indices of the batch's samples.
-        return self.criterion_(y_pred, self.batch_state("target_", y_true))
+        target = self.batch_state("target_", y_true)
+        weight = self.batch_weight(y_true)
+        if weight is None:
+            return self.criterion_(y_pred, target)
+        # KL(P_i || Q_i) of each sample, weighted.
+        return (per_sample_loss(self.criterion_, y_pred, target) * weight).mean()
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
@@ -120,7 +130,9 @@ class DECNet(ClusteringNet):
         if len(self.history) % self.update_interval:
             return
         labels = self.refresh_target(dataset_train.X)
-        change = (labels != self.labels_at_refresh_).float().mean().item()
+        # The (weighted) fraction of samples that changed cluster.
+        changed = (labels != self.labels_at_refresh_).float()
+        change = weighted_mean(changed, self.sample_weight_).item()
         self.labels_at_refresh_ = labels
         self.history.record("label_change", change)
         if change < self.tol:
@@ -339,11 +351,13 @@ class DEC(BaseAutoencoderClusterer):
             **kwargs,
         )
 
-    def _fit(self, X, y, random_state):
-        autoencoder = self._pretrain(X, random_state)
+    def _fit(self, X, y, random_state, sample_weight):
+        autoencoder = self._pretrain(X, random_state, sample_weight)
         self.pretrain_history_ = autoencoder.history
         encoder = autoencoder.module_.encoder
-        centers = self._initial_centers(self._batched_eval(encoder, X), random_state)
+        centers = self._initial_centers(
+            self._batched_eval(encoder, X), random_state, sample_weight
+        )
         self.net_ = DECNet(
             _DECModule(encoder, centers, self.alpha),
             criterion=torch.nn.KLDivLoss,
@@ -361,21 +375,27 @@ class DEC(BaseAutoencoderClusterer):
         self.net_.initialize()
         # partial_fit keeps the module as given; it also runs the train-begin
         # hook (initial target P) when clustering_epochs is 0.
-        self.net_.partial_fit(self._dataset(X))
+        self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         # The nearest centre, which is the argmax of Q, computed as predict
         # computes it so that predict(X) returns labels_.
         centers = self.net_.module_.centers.detach()
         labels = to_numpy(nearest_center(self._embed(X), centers))
-        self._set_clusters(X, labels, to_numpy(centers))
+        self._set_clusters(X, labels, to_numpy(centers), sample_weight)
 
-    def _initial_centers(self, embedding, random_state):
+    def _initial_centers(self, embedding, random_state, sample_weight):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
         spherical = self.init == "spherical-k-means"
         points = (
             torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
         )
-        self.kmeans_ = fit_kmeans(points, self.n_clusters, self._n_init, random_state)
+        self.kmeans_ = fit_kmeans(
+            points,
+            self.n_clusters,
+            self._n_init,
+            random_state,
+            sample_weight=sample_weight,
+        )
         # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
             self.kmeans_.cluster_centers_,
@@ -388,8 +408,17 @@ class DEC(BaseAutoencoderClusterer):
                 members = embedding[labels == k]
                 # A cluster k-means left empty (fewer distinct points than
                 # clusters) keeps its direction as its centre.
-                if len(members):
+                if not len(members):
+                    continue
+                if sample_weight is None:
                     centers[k] = members.mean(dim=0)
+                else:
+                    weight = torch.as_tensor(
+                        sample_weight[to_numpy(labels == k)],
+                        dtype=members.dtype,
+                        device=members.device,
+                    )
+                    centers[k] = (weight @ members) / weight.sum()
         return centers
 
     def _predict_proba(self, X):
