@@ -294,7 +294,8 @@ class ACAIKMeans(AutoencoderKMeans):
         sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of training epochs run.
     net_ : skorch.NeuralNet
@@ -338,6 +339,15 @@ class ACAIKMeans(AutoencoderKMeans):
     the squared reconstruction error. With the default network, results vary
     more from seed to seed than those of :class:`AutoencoderKMeans` (see the
     benchmarks page).
+
+    {sample_weight}
+
+    {sample_weight_pretraining}
+
+    The adversarial term of a sample's interpolant, and the critic's terms
+    for that interpolant and for the blend of the sample with its
+    reconstruction, carry the sample's weight (not that of its interpolation
+    partner).
 
     References
     ----------

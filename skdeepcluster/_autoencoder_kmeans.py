@@ -77,7 +77,8 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of training epochs run.
     net_ : skorch.NeuralNet
@@ -124,6 +125,10 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     small data sets, with a few hundred samples per cluster, it can cost
     accuracy, and ``smoothing_weight=0`` is worth trying (see the
     benchmarks page).
+
+    {sample_weight}
+
+    {sample_weight_pretraining}
 
     References
     ----------

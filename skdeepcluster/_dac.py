@@ -534,7 +534,8 @@ class DAC(BaseDeepClusterer):
         label features gather by cluster.
     inertia_ : float
         Sum of squared distances of the training label features to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of epochs run.
     net_ : skorch.NeuralNet
@@ -573,6 +574,16 @@ class DAC(BaseDeepClusterer):
     others; its statistics are recomputed over the training data with the
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
     ``predict`` on the training data.
+
+    {sample_weight}
+
+    Here each selected pair ``(i, j)`` weighs ``w_i w_j`` in the batch's
+    mean cross-entropy (:func:`pairwise_loss`), as the pairs between ``w_i``
+    copies of ``i`` and ``w_j`` copies of ``j`` would, apart from the pairs
+    a sample's copies would form with each other. Which pairs are selected,
+    and the batch normalisation statistics, do not depend on the weights;
+    ``cluster_centers_`` are the weighted mean label features of the
+    clusters.
 
     References
     ----------

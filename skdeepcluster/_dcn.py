@@ -185,7 +185,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         The centres in the embedding space.
     inertia_ : float
         Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of joint-training epochs run (pretraining not included).
     net_ : skorch.NeuralNet
@@ -220,6 +221,17 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     ``predict`` assigns to the nearest centre, so on the training data it
     reproduces ``labels_``; ``predict_proba`` is a Student's t kernel around
     the centres (as in DEC, with one degree of freedom).
+
+    {sample_weight}
+
+    {sample_weight_pretraining}
+
+    The initial k-means is weighted, and each count ``c_k`` starts at the
+    total weight of its k-means cluster. A sample's k-means term carries its
+    weight, and the centre update counts a sample of weight ``w`` as ``w``
+    samples (:func:`update_centroids`), so the centres remain weighted
+    running means. (Counts and weights are in the units of the weights
+    scaled to a mean of one.)
 
     References
     ----------

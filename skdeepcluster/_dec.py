@@ -228,7 +228,8 @@ class DEC(BaseAutoencoderClusterer):
         The learned centres in the embedding space.
     inertia_ : float
         Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of clustering epochs run (pretraining not included).
     net_ : skorch.NeuralNet
@@ -261,6 +262,18 @@ class DEC(BaseAutoencoderClusterer):
     data reproduces ``labels_``. DEC has no
     ``inverse_transform``: the decoder is discarded after pretraining and no
     longer matches the refined encoder.
+
+    {sample_weight}
+
+    {sample_weight_pretraining}
+
+    The initial k-means is weighted (with ``init="spherical-k-means"`` the
+    initial centres are the weighted mean embeddings of its clusters). In
+    the clustering stage each sample's ``KL(P_i || Q_i)`` carries its
+    weight, the soft cluster frequencies of the target are weighted sums,
+    ``f_j = sum_i w_i q_ij``, and ``tol`` is compared with the weighted
+    fraction of samples that changed cluster (their share of the total
+    weight).
 
     References
     ----------

@@ -14,6 +14,10 @@ critic, IMSAT's and DAC's networks, DEC's two stages, ...) keeps its own
 text in its docstring. Variants of one parameter are named after what they
 describe, e.g. ``callbacks_pretraining`` (one net) and
 ``callbacks_two_stages`` (DEC and DCN).
+
+Paragraphs of the Notes sections shared the same way (what ``fit``'s
+``sample_weight`` means) are in :data:`_NOTES`, filled in by the same
+placeholders.
 """
 
 import re
@@ -168,6 +172,29 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     other keyword.""",
 }
 
+# Notes paragraphs, unindented, shared by several estimators' docstrings.
+_NOTES = {
+    "sample_weight": """\
+Sample weights (``sample_weight`` in :meth:`fit`) count a sample as that
+many copies of it wherever k-means is involved: in every k-means run
+(:class:`~sklearn.cluster.KMeans` fitted with the weights, whose centres
+are weighted means), and in ``inertia_`` and :meth:`score`, weighted sums
+of squared distances as in KMeans. A sample of weight 0 is left out of
+training altogether, exactly as if it were removed, and gets its label in
+``labels_`` from :meth:`predict`. In the training losses each sample's
+terms are multiplied by its weight, the weights being scaled to a mean of
+one so that the losses keep their scale; equal weights therefore train
+exactly as no weights. The mini-batches are drawn from the samples as
+they are, so integer weights equal repeated samples on average over the
+batches, not batch for batch.""",
+    "sample_weight_pretraining": """\
+In the autoencoder's training each sample's reconstruction error and
+neighbourhood smoothing term carry its weight. The neighbourhoods (the
+``n_neighbors`` nearest samples whose mean embedding is a sample's
+smoothing target) are found among the samples of positive weight
+without regard to their weights.""",
+}
+
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)\{(?P<key>\w+)\}[ ]*$", re.MULTILINE)
 
 
@@ -185,14 +212,16 @@ def fill_doc(obj):
         ``obj``, its ``__doc__`` filled in.
     """
 
+    entries = {**_PARAMETERS, **_NOTES}
+
     def entry(match):
         key = match["key"]
-        if key not in _PARAMETERS:
+        if key not in entries:
             raise KeyError(
                 f"The docstring of {obj.__qualname__} has the placeholder {{{key}}}, "
                 "which skdeepcluster._docstrings does not define."
             )
-        return textwrap.indent(_PARAMETERS[key], match["indent"])
+        return textwrap.indent(entries[key], match["indent"])
 
     # __doc__ is None under python -OO.
     if obj.__doc__ is not None:

@@ -433,7 +433,8 @@ class IMSAT(BaseDeepClusterer):
         start with the highest value was kept.
     inertia_ : float
         Sum of squared distances of the training embeddings (:meth:`transform`) to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of training epochs run by the kept network.
     net_ : skorch.NeuralNet
@@ -480,6 +481,17 @@ class IMSAT(BaseDeepClusterer):
     :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``predict``
     and ``predict_proba`` then use the remaining outputs only (the softmax is
     renormalised over them), so ``predict`` never returns a dropped cluster.
+
+    {sample_weight}
+
+    Here ``R_SAT`` and ``H(Y|X)`` are weighted means over the batch, and
+    ``H(Y)`` is the entropy of the batch's weighted mean prediction; the
+    start kept by ``n_init`` is the one with the highest weighted
+    information term, and ``cluster_centers_`` are the weighted means of
+    the clusters' representations. The perturbation radius (the distance to
+    the ``eps_neighbors``-th nearest sample of positive weight), the
+    direction of the virtual adversarial perturbation and the batch
+    normalisation statistics do not depend on the weights.
 
     References
     ----------

@@ -504,7 +504,8 @@ class SNNLKMeans(AutoencoderKMeans):
         sample is nearest to (see Notes).
     inertia_ : float
         Sum of squared distances of the training embeddings to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of training epochs run.
     classes_ : ndarray of shape (n_classes,)
@@ -545,6 +546,17 @@ class SNNLKMeans(AutoencoderKMeans):
     ``labels_`` are cluster indices, not the classes of ``y``: as for any
     clusterer, match them to classes with e.g.
     :func:`skdeepcluster.metrics.clustering_accuracy`.
+
+    {sample_weight}
+
+    {sample_weight_pretraining}
+
+    In the soft nearest neighbour loss a sample's term carries its weight
+    and every neighbour counts as many times as its weight, in both sums of
+    :func:`soft_nearest_neighbour_loss`; the distances are divided by their
+    mean over the pairs weighted by both weights. The pseudo-labels come
+    from weighted k-means (seeded with weighted class means when labels are
+    given).
 
     References
     ----------

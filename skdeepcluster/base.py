@@ -111,7 +111,8 @@ class BaseDeepClusterer(
 
     ``fit`` validates the input, resolves the device, seeds every random source
     from ``random_state`` and hands a float32 tensor to the subclass's
-    :meth:`_fit`. The public inference methods (``predict``, ``predict_proba``,
+    :meth:`_fit`, with the samples' weights. Samples of weight 0 are left out
+    of that tensor and labelled with :meth:`_predict` once ``_fit`` is done. The public inference methods (``predict``, ``predict_proba``,
     ``transform``, ``score``) check that the estimator is fitted, validate the
     input against the training data and call the private hooks, which do no
     validation, on one batch at a time (see :meth:`_map_batches`).
