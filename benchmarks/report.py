@@ -1,18 +1,23 @@
 """Write the benchmark tables of the documentation from the harness's JSON.
 
 Reads every ``benchmarks/results/<dataset>.json`` written by
-``benchmarks/run.py --json`` and writes ``doc/benchmark_results.inc``, which
-``doc/benchmarks.rst`` includes, so the published figures are exactly those
-the harness measured::
+``benchmarks/run.py --json`` and writes the files ``doc/benchmarks.rst``
+includes, so the published figures are exactly those the harness measured:
+``doc/benchmark_results.inc`` (digits, COIL-20, ORL) and
+``doc/benchmark_results_mnist.inc`` (MNIST-test, MNIST-train, all of MNIST;
+empty until one of their JSON files exists). One command regenerates both::
 
     python benchmarks/report.py
 
 Each table gives, per estimator, the mean ± standard deviation over the seeds
 of the clustering accuracy, NMI, ARI and fit time, and the command that
-reproduces it.
+reproduces it. The MNIST tables add the accuracy each method's paper reports
+on MNIST.
 """
 
+import ast
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,31 +25,96 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-OUTPUT = ROOT / "doc" / "benchmark_results.inc"
 
 # Data set file stem -> (section title, one-line description).
-DATASETS = {
+SMALL_DATASETS = {
     "digits": ("Digits", "scikit-learn's 1,797 8x8 digit images, 10 classes"),
     "coil20": ("COIL-20", "1,440 32x32 images of 20 objects, 72 poses each"),
     "orl": ("ORL", "400 32x32 face images of 40 people, 10 each"),
+}
+MNIST_DATASETS = {
+    "mnist-test": ("MNIST-test", "MNIST's 10,000 28x28 test images (pixels / 255)"),
+    "mnist-train": (
+        "MNIST-train",
+        "MNIST's 60,000 28x28 training images (pixels / 255)",
+    ),
+    "mnist-all": ("MNIST", "all 70,000 28x28 MNIST images (pixels / 255)"),
+}
+# Generated file -> the data sets it holds; doc/benchmarks.rst includes each
+# where its data sets are discussed.
+OUTPUTS = {
+    ROOT / "doc" / "benchmark_results.inc": SMALL_DATASETS,
+    ROOT / "doc" / "benchmark_results_mnist.inc": MNIST_DATASETS,
 }
 REFERENCE_ROWS = {
     "KMeans(raw)": "k-means (raw pixels)",
     "UMAP+KMeans(raw)": "UMAP + k-means (raw pixels, reference)",
     "UMAP+GMM(raw)": "UMAP + GMM (raw pixels, reference)",
 }
+# Clustering accuracy each method's paper reports on MNIST, a column of the
+# MNIST tables.
+PAPER_MNIST_ACCURACY = {
+    "ACAIKMeans": "0.962 (Berthelot et al., 2019; 256-d latent)",
+    "DEC": "0.843 (Xie et al., 2016)",
+    "DCN": "0.83 (Yang et al., 2017)",
+    "IMSAT": "0.984 with VAT, 0.896 with RPT (Hu et al., 2017)",
+    "DAC": "0.978 (Chang et al., 2017)",
+}
+PAPER_NOTE = (
+    "The paper column is the clustering accuracy each paper reports on MNIST; "
+    "most papers train on all 70,000 images, so their figures are a "
+    "reference, not the same experiment."
+)
 
 
 def mean_std(values, digits=3):
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
-def table(rows):
-    names = list(dict.fromkeys(row["estimator"] for row in rows))
+def _seeds(rows):
+    return sorted({row["seed"] for row in rows})
+
+
+def _options(row):
+    """The run's options beyond the data set: its parameters and label fraction."""
+    return row["params"], row["label_fraction"]
+
+
+def _label(name, options, seeds, common_seeds):
+    label = REFERENCE_ROWS.get(name, f":class:`{name}`")
+    params, fraction = options
+    notes = [f"``{key}={value!r}``" for key, value in ast.literal_eval(params).items()]
+    if fraction is not None:
+        notes.append(f"{100 * fraction:g} % of the labels")
+    if seeds != common_seeds:
+        notes.append(f"seeds {', '.join(map(str, seeds))}")
+    return f"{label} ({'; '.join(notes)})" if notes else label
+
+
+def _runs(rows):
+    """``rows`` by estimator and options: {(name, options): rows}."""
+    runs = {}
+    for row in rows:
+        runs.setdefault((row["estimator"], _options(row)), []).append(row)
+    return runs
+
+
+def common_seeds(rows):
+    """The seeds most estimators ran with (the table states them once)."""
+    seed_sets = [tuple(_seeds(runs)) for runs in _runs(rows).values()]
+    return list(max(dict.fromkeys(seed_sets), key=seed_sets.count))
+
+
+def table(rows, paper=None):
+    """A list-table of ``rows``, one line per estimator and options.
+
+    ``paper`` maps estimator names to the accuracy their paper reports; when
+    given, it fills a last column.
+    """
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
-        "   :widths: 34 16 16 16 14",
+        f"   :widths: {'24 12 12 12 12 28' if paper is not None else '34 16 16 16 14'}",
         "",
         "   * - Estimator",
         "     - Accuracy",
@@ -52,31 +122,67 @@ def table(rows):
         "     - ARI",
         "     - Fit time (s)",
     ]
-    for name in names:
-        runs = [row for row in rows if row["estimator"] == name]
-        label = REFERENCE_ROWS.get(name, f":class:`{name}`")
+    if paper is not None:
+        lines.append("     - Paper (accuracy, MNIST)")
+    for (name, options), runs in _runs(rows).items():
         lines += [
-            f"   * - {label}",
+            f"   * - {_label(name, options, _seeds(runs), common_seeds(rows))}",
             f"     - {mean_std([r['acc'] for r in runs])}",
             f"     - {mean_std([r['nmi'] for r in runs])}",
             f"     - {mean_std([r['ari'] for r in runs])}",
             f"     - {np.mean([r['fit_s'] for r in runs]):.1f}",
         ]
+        if paper is not None:
+            lines.append(f"     - {paper.get(name, '--')}")
     return lines
 
 
-def main():
+def commands(stem, rows):
+    """The ``benchmarks/run.py`` commands that wrote ``rows``.
+
+    One command when every row has the same options and seeds, with no
+    estimator named (all of them ran); otherwise one command per set of
+    options and seeds, naming its estimators, whose rows were gathered into
+    the JSON file afterwards.
+    """
+    invocations = {}
+    for (name, options), runs in _runs(rows).items():
+        invocations.setdefault((options, tuple(_seeds(runs))), set()).add(name)
+    lines = []
+    for ((params, fraction), seeds), names in invocations.items():
+        words = ["OMP_NUM_THREADS=1", "python", "benchmarks/run.py"]
+        if len(invocations) > 1:
+            words += sorted(names - set(REFERENCE_ROWS))
+        words += ["--dataset", stem, "--seeds", *map(str, seeds)]
+        for key, value in ast.literal_eval(params).items():
+            words += ["--param", shlex.quote(f"{key}={value!r}")]
+        if fraction is not None:
+            words += ["--label-fraction", f"{fraction:g}"]
+        if "KMeans(raw)" not in names:
+            words.append("--no-kmeans")
+        if names & {"UMAP+KMeans(raw)", "UMAP+GMM(raw)"}:
+            words.append("--umap")
+        if len(invocations) == 1:
+            # Several runs cannot all have written the one file.
+            words += ["--json", f"benchmarks/results/{stem}.json"]
+        lines.append("    " + " ".join(words))
+    return lines
+
+
+def render(datasets, results=RESULTS):
+    """The reStructuredText of the tables of ``datasets`` found in ``results``."""
     out = [
         ".. This file is generated by benchmarks/report.py from",
         "   benchmarks/results/*.json; do not edit it by hand.",
         "",
     ]
-    for stem, (title, description) in DATASETS.items():
-        path = RESULTS / f"{stem}.json"
+    for stem, (title, description) in datasets.items():
+        path = Path(results) / f"{stem}.json"
         if not path.exists():
             continue
         rows = json.loads(path.read_text())
-        seeds = sorted({row["seed"] for row in rows})
+        seeds = common_seeds(rows)
+        paper = PAPER_MNIST_ACCURACY if stem in MNIST_DATASETS else None
         out += [
             title,
             "-" * len(title),
@@ -84,17 +190,23 @@ def main():
             f"{description}; mean ± standard deviation over seeds "
             f"{', '.join(map(str, seeds))}, defaults except ``n_clusters``, from::",
             "",
-            f"    OMP_NUM_THREADS=1 python benchmarks/run.py --dataset {stem} "
-            f"--seeds {' '.join(map(str, seeds))} --umap --json "
-            f"benchmarks/results/{stem}.json",
+            *commands(stem, rows),
             "",
-            *table(rows),
+            *table(rows, paper),
             "",
         ]
+        if paper is not None:
+            out += [PAPER_NOTE, ""]
     if len(out) == 3:
-        out.append("No benchmark results have been recorded yet.")
-    OUTPUT.write_text("\n".join(out) + "\n")
-    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+        # A comment, so that the page shows nothing in its place.
+        out.append(f".. No results of {', '.join(datasets)} have been recorded yet.")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    for output, datasets in OUTPUTS.items():
+        output.write_text(render(datasets))
+        print(f"wrote {output.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 import skdeepcluster
+import skdeepcluster.callbacks
 import skdeepcluster.datasets
 import skdeepcluster.metrics
 import skdeepcluster.nn
@@ -131,6 +132,13 @@ API_SECTIONS = [
         "Deep clustering estimators. Each is a scikit-learn clusterer and "
         "transformer (``fit``, ``predict``, ``fit_predict``, ``transform``).",
     ),
+    (
+        "Schedule callbacks",
+        skdeepcluster.callbacks,
+        "The methods' training schedules as skorch callbacks. The estimators "
+        "install them by name; pass one under the same name in ``callbacks`` "
+        "to replace the default (see :ref:`training_control`).",
+    ),
     ("Metrics", skdeepcluster.metrics, None),
     ("Datasets", skdeepcluster.datasets, None),
     ("Network building blocks", skdeepcluster.nn, None),
@@ -175,11 +183,13 @@ def _stub(module, name):
     )
     if inspect.isclass(obj):
         import torch
+        from skorch.callbacks import Callback
 
         # Estimators show the methods they get from the shared base class
         # (fit, predict, transform, ...); torch modules would list the dozens
-        # of torch.nn.Module methods, so they show only their own.
-        if issubclass(obj, torch.nn.Module):
+        # of torch.nn.Module methods, and callbacks skorch's empty hooks, so
+        # they show only their own.
+        if issubclass(obj, (torch.nn.Module, Callback)):
             inherited = ""
         else:
             inherited = "   :inherited-members:\n"

@@ -36,6 +36,7 @@ def _without_l2_normalize(module):
     return module
 
 
+@fill_doc
 class InterpolationCritic(torch.nn.Module):
     """A copy of the encoder's architecture that scores a batch with one number each.
 
@@ -57,9 +58,7 @@ class InterpolationCritic(torch.nn.Module):
 
     References
     ----------
-    .. [1] Berthelot, D., Raffel, C., Roy, A. and Goodfellow, I. (2019).
-       "Understanding and improving interpolation in autoencoders via an
-       adversarial regularizer". ICLR.
+    {reference_acai}
 
     Examples
     --------
@@ -127,10 +126,16 @@ class ACAINet(AutoencoderNet):
             "optimizer", self.module_.named_parameters()
         )
         self.optimizer_ = self.optimizer(*pgroups, **opt_kwargs)
-        pgroups, opt_kwargs = self.get_params_for_optimizer(
+        # The critic's optimiser gets the optimizer__* settings too (weight
+        # decay, betas, ...), except the parameter groups, whose patterns
+        # name the autoencoder's parameters; critic_optimizer__* settings
+        # take precedence.
+        shared = self.get_params_for("optimizer")
+        shared.pop("param_groups", None)
+        pgroups, critic_kwargs = self.get_params_for_optimizer(
             "critic_optimizer", self.critic_.named_parameters()
         )
-        self.critic_optimizer_ = self.optimizer(*pgroups, **opt_kwargs)
+        self.critic_optimizer_ = self.optimizer(*pgroups, **{**shared, **critic_kwargs})
         return self
 
     def loss_terms(self):
@@ -241,9 +246,7 @@ class ACAIKMeans(AutoencoderKMeans):
     {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
         Epochs of adversarially regularised autoencoder training.
-        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-        data sets get enough updates.
+        {pretrain_epochs_auto}
     {smoothing_weight_as_autoencoder_kmeans}
     {n_neighbors}
     {smoothing_start}
@@ -280,36 +283,23 @@ class ACAIKMeans(AutoencoderKMeans):
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of the autoencoder's net (stage ``"pretraining"``),
         built with ``lr`` and the ``optimizer__*`` keywords. The critic's
-        optimiser has the same class and ``lr`` but not the ``optimizer__*``
-        keywords.
+        optimiser has the same class, ``lr`` and ``optimizer__*`` keywords
+        (but not ``optimizer__param_groups``, whose patterns name the
+        autoencoder's parameters); ``critic_optimizer__*`` keywords (e.g.
+        ``critic_optimizer__lr``, ``critic_optimizer__weight_decay``) set it
+        apart.
     {kwargs}
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: its nearest centre, as
-        :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
-        k-means centres in the embedding space, without those no training
-        sample is nearest to (see Notes).
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre, weighted by ``sample_weight``
-        (``-score`` of the training data with its weights).
-    n_iter_ : int
-        Number of training epochs run.
+    {kmeans_on_embedding}
     net_ : skorch.NeuralNet
         The fitted net: ``net_.module_`` is the autoencoder, ``net_.critic_``
         the critic; ``net_.history`` holds the losses
         (``reconstruction_loss``, ``adversarial_loss`` and ``critic_loss``
         per batch, ``train_loss`` and ``critic_loss`` per epoch).
-    kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding, with all ``n_clusters``
-        centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {kmeans_all_centres}
+    {features_in}
 
     See Also
     --------
@@ -318,11 +308,7 @@ class ACAIKMeans(AutoencoderKMeans):
 
     Notes
     -----
-    A k-means centre that no training sample is nearest to (fewer distinct
-    embeddings than clusters) is dropped, so that ``labels_`` stays
-    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
-    keeps all ``n_clusters`` centres.
+    {note_dropped_kmeans_centres}
 
     Each step costs about two and a half plain autoencoder steps (one more
     decoder pass and two critic passes). The paper clusters all 70,000
@@ -340,9 +326,9 @@ class ACAIKMeans(AutoencoderKMeans):
     more from seed to seed than those of :class:`AutoencoderKMeans` (see the
     benchmarks page).
 
-    {sample_weight}
+    {note_sample_weight}
 
-    {sample_weight_pretraining}
+    {note_sample_weight_pretraining}
 
     The adversarial term of a sample's interpolant, and the critic's terms
     for that interpolant and for the blend of the sample with its
@@ -351,9 +337,7 @@ class ACAIKMeans(AutoencoderKMeans):
 
     References
     ----------
-    .. [1] Berthelot, D., Raffel, C., Roy, A. and Goodfellow, I. (2019).
-       "Understanding and improving interpolation in autoencoders via an
-       adversarial regularizer". ICLR.
+    {reference_acai}
 
     Examples
     --------
@@ -367,6 +351,9 @@ class ACAIKMeans(AutoencoderKMeans):
     >>> len(model.net_.history[:, "critic_loss"])
     5
     """
+
+    # The critic's optimiser has settings of its own (see ``optimizer``).
+    _ROUTED_PREFIXES = (*AutoencoderKMeans._ROUTED_PREFIXES, "critic_optimizer__")
 
     _parameter_constraints: dict = {
         **AutoencoderKMeans._parameter_constraints,

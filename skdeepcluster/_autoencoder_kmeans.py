@@ -35,16 +35,13 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     {embedding_dim}
     {input_shape}
     {encoder_decoder}
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
-        directions rather than magnitudes, which mostly reflect how much
-        signal a sample carries (see the benchmarks page).
+    {normalize_embedding}
+        Then k-means clusters directions rather than magnitudes, which
+        mostly reflect how much signal a sample carries (see the benchmarks
+        page).
     pretrain_epochs : int or "auto", default="auto"
         Epochs of autoencoder training.
-        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-        data sets get enough updates.
+        {pretrain_epochs_auto}
     smoothing_weight : float or "auto", default="auto"
         Weight of the neighbourhood smoothing term, which pulls each sample's
         embedding towards the mean embedding of its ``n_neighbors`` nearest
@@ -69,27 +66,11 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples,)
-        Cluster of each training sample: its nearest centre, as
-        :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
-        k-means centres in the embedding space, without those no training
-        sample is nearest to (see Notes).
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre, weighted by ``sample_weight``
-        (``-score`` of the training data with its weights).
-    n_iter_ : int
-        Number of training epochs run.
+    {kmeans_on_embedding}
     net_ : skorch.NeuralNet
         The fitted autoencoder net; ``net_.history`` holds the losses.
-    kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding, with all ``n_clusters``
-        centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {kmeans_all_centres}
+    {features_in}
 
     See Also
     --------
@@ -98,11 +79,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     Notes
     -----
-    A k-means centre that no training sample is nearest to (fewer distinct
-    embeddings than clusters) is dropped, so that ``labels_`` stays
-    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
-    keeps all ``n_clusters`` centres.
+    {note_dropped_kmeans_centres}
 
     Training has two phases. For the first ``smoothing_start`` fraction of
     the epochs the autoencoder learns on reconstruction alone [1]_. Then a
@@ -126,9 +103,9 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     accuracy, and ``smoothing_weight=0`` is worth trying (see the
     benchmarks page).
 
-    {sample_weight}
+    {note_sample_weight}
 
-    {sample_weight_pretraining}
+    {note_sample_weight_pretraining}
 
     References
     ----------

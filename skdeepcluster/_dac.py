@@ -22,77 +22,10 @@ from ._typing import (
     RandomStateLike,
 )
 from .base import BaseDeepClusterer
+from .callbacks import ThresholdSchedule
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
 _EPS = 1e-7
-
-
-def thresholds_after(n_steps, upper, lower, eta, lower_slope):
-    """Thresholds ``(u, l)`` after ``n_steps`` epochs of :func:`threshold_schedule`.
-
-    ``lambda = n_steps * eta * (1 + lower_slope)``, ``u = upper - lambda``
-    and ``l = lower + lower_slope * lambda``; valid while ``u > l``.
-
-    Examples
-    --------
-    >>> from skdeepcluster._dac import thresholds_after
-    >>> thresholds_after(0, 0.95, 0.455, 0.009, 0.1)
-    (0.95, 0.455)
-    """
-    lam = n_steps * eta * (1.0 + lower_slope)
-    return upper - lam, lower + lower_slope * lam
-
-
-def threshold_schedule(
-    upper=0.95, lower=0.455, eta=0.009, lower_slope=0.1, max_epochs=None
-):
-    """Thresholds ``(u, l)`` of DAC's adaptive schedule, one pair per epoch.
-
-    DAC [1]_ writes the thresholds as functions of an adaptive parameter
-    ``lambda``: ``u(lambda) = upper - lambda`` and
-    ``l(lambda) = lower + lower_slope * lambda``, and adds ``u - l`` to its
-    objective. Each epoch is one gradient step of size ``eta`` on ``lambda``,
-    i.e. ``lambda += eta * (1 + lower_slope)``, so the selection of
-    training pairs widens linearly. The schedule ends (training stops)
-    before the first epoch with ``u <= l``.
-
-    Parameters
-    ----------
-    upper, lower : float, default=0.95, 0.455
-        Thresholds of the first epoch, ``lower < upper``.
-    eta : float, default=0.009
-        Step size of ``lambda``.
-    lower_slope : float, default=0.1
-        How fast ``l`` rises relative to how fast ``u`` falls.
-    max_epochs : int, default=None
-        Truncate the schedule to this many epochs.
-
-    Returns
-    -------
-    thresholds : list of tuple of float
-        ``(u, l)`` of each epoch, in order.
-
-    References
-    ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
-
-    Examples
-    --------
-    >>> from skdeepcluster._dac import threshold_schedule
-    >>> schedule = threshold_schedule()
-    >>> len(schedule), schedule[0]
-    (46, (0.95, 0.455))
-    """
-    thresholds = []
-    epoch = 0
-    while max_epochs is None or epoch < max_epochs:
-        u, l = thresholds_after(epoch, upper, lower, eta, lower_slope)
-        if u <= l:
-            break
-        thresholds.append((u, l))
-        epoch += 1
-    return thresholds
 
 
 def select_pairs(similarity, upper, lower):
@@ -120,6 +53,7 @@ def select_pairs(similarity, upper, lower):
     return (similarity > upper) & off_diagonal, (similarity < lower) & off_diagonal
 
 
+@fill_doc
 def pairwise_loss(features, upper, lower, reference=None, weight=None):
     """Binary cross-entropy of the selected pairs of a mini-batch.
 
@@ -154,8 +88,7 @@ def pairwise_loss(features, upper, lower, reference=None, weight=None):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
     """
     similarity = features @ features.T
     with torch.no_grad():
@@ -258,6 +191,7 @@ class LabelFeatures(nn.Module):
         return nn.functional.normalize(torch.softmax(self.scores(x), dim=1), dim=1)
 
 
+@fill_doc
 class ConvClassifier(nn.Module):
     """Small convolutional network for DAC on images.
 
@@ -279,8 +213,7 @@ class ConvClassifier(nn.Module):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------
@@ -357,39 +290,19 @@ def recalibrate_batch_norm(module, X, batch_size):
 
 
 class DACNet(ClusteringNet):
-    """skorch net training DAC's pairwise loss under the adaptive schedule.
+    """skorch net training DAC's pairwise loss under the thresholds it holds.
 
-    The thresholds of the current epoch are ``upper_`` and ``lower_``. At the
-    end of each epoch they are recorded in the history (``upper`` and
-    ``lower``, with the fraction of pairs selected as positives and as
-    negatives), then moved one step along :func:`threshold_schedule`; when
-    they cross, training stops at the start of the next epoch (see
-    :meth:`~skdeepcluster._nets.ClusteringNet.stop_before_next_epoch`).
+    The thresholds of the current epoch, ``upper_`` and ``lower_``, are set
+    by the :class:`~skdeepcluster.callbacks.ThresholdSchedule` callback that
+    :class:`DAC` installs, which also records them and ends training when
+    they cross. At the end of each epoch the net records the fractions of
+    pairs selected as positives and as negatives (``positive_pairs`` and
+    ``negative_pairs``).
     """
 
-    def __init__(
-        self,
-        *args,
-        upper=0.95,
-        lower=0.455,
-        eta=0.009,
-        lower_slope=0.1,
-        augment=None,
-        **kwargs,
-    ):
+    def __init__(self, *args, augment=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.upper = upper
-        self.lower = lower
-        self.eta = eta
-        self.lower_slope = lower_slope
         self.augment = augment
-
-    def set_thresholds(self, n_steps):
-        """Thresholds after ``n_steps`` epochs; ``False`` once they have crossed."""
-        self.upper_, self.lower_ = thresholds_after(
-            n_steps, self.upper, self.lower, self.eta, self.lower_slope
-        )
-        return self.upper_ > self.lower_
 
     def train_step_single(self, batch, **fit_params):
         self.reference_ = None
@@ -407,8 +320,9 @@ class DACNet(ClusteringNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reference = getattr(self, "reference_", None) if training else None
+        upper, lower = self.thresholds()
         loss, n_positive, n_negative = pairwise_loss(
-            y_pred, self.upper_, self.lower_, reference, self.batch_weight(y_true)
+            y_pred, upper, lower, reference, self.batch_weight(y_true)
         )
         if training:
             n_pairs = len(y_pred) * (len(y_pred) - 1)
@@ -416,10 +330,18 @@ class DACNet(ClusteringNet):
             self.history.record_batch("negative_pairs", n_negative / n_pairs)
         return loss
 
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        if not self.set_thresholds(0):
-            self.stop_before_next_epoch()
+    def thresholds(self):
+        """The thresholds ``(upper_, lower_)`` of the current epoch."""
+        upper, lower = getattr(self, "upper_", None), getattr(self, "lower_", None)
+        if upper is None or lower is None:
+            raise RuntimeError(
+                f"The {self.stage} net of {self.estimator_name} has no "
+                "thresholds upper_ and lower_. They are set by the "
+                "'threshold_schedule' callback (see "
+                "skdeepcluster.callbacks.ThresholdSchedule); a callback "
+                "replacing it must set them as well."
+            )
+        return upper, lower
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # The last batch's reference output: training state, not pickled.
@@ -428,13 +350,9 @@ class DACNet(ClusteringNet):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
-        self.history.record("upper", self.upper_)
-        self.history.record("lower", self.lower_)
         for key in ("positive_pairs", "negative_pairs"):
             values = self.history[-1, "batches", :, key]
             self.history.record(key, float(np.mean(values)))
-        if not self.set_thresholds(len(self.history)):
-            self.stop_before_next_epoch()
 
 
 @fill_doc
@@ -450,7 +368,8 @@ class DAC(BaseDeepClusterer):
     lower threshold ``l`` "different", and the others are ignored; the
     network is trained with the binary cross-entropy of the selected pairs.
     The selection starts strict (only confident pairs) and widens each
-    epoch, ``u`` falling and ``l`` rising (:func:`threshold_schedule`), until
+    epoch, ``u`` falling and ``l`` rising
+    (:class:`~skdeepcluster.callbacks.ThresholdSchedule`), until
     they meet. Each sample's cluster is then the largest entry of its label
     feature; no k-means or decoder is involved.
 
@@ -481,7 +400,11 @@ class DAC(BaseDeepClusterer):
         value. With the default thresholds they meet after 46 epochs.
     lower_slope : float, default=0.1
         Speed of ``l`` relative to ``u`` (``l = lower + lower_slope * lambda``
-        while ``u = upper - lambda``). The paper's value.
+        while ``u = upper - lambda``). The paper's value. ``upper``,
+        ``lower``, ``eta`` and ``lower_slope`` set the default
+        ``"threshold_schedule"`` callback
+        (:class:`~skdeepcluster.callbacks.ThresholdSchedule`), which
+        ``callbacks`` can replace.
     augment : bool, default=True
         With images (``input_shape`` given), select the pairs of each
         mini-batch from the images as they are but train on randomly
@@ -515,8 +438,9 @@ class DAC(BaseDeepClusterer):
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to the net (stage ``"training"``). Each
         net gets its own copy, so the list passed here is never changed; a
-        callback can read ``net.stage`` to act in one stage only (see the user
-        guide's training control page).
+        callback can read ``net.stage`` to act in one stage only. A pair
+        named ``"threshold_schedule"`` replaces the default schedule callback
+        of that name (see the user guide's training control page).
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of the net (stage ``"training"``), built with ``lr``
         and the ``optimizer__*`` keywords.
@@ -543,10 +467,7 @@ class DAC(BaseDeepClusterer):
         thresholds ``upper`` and ``lower`` used and the fractions of pairs
         selected as positives (``positive_pairs``) and negatives
         (``negative_pairs``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -575,7 +496,7 @@ class DAC(BaseDeepClusterer):
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
     ``predict`` on the training data.
 
-    {sample_weight}
+    {note_sample_weight}
 
     Here each selected pair ``(i, j)`` weighs ``w_i w_j`` in the batch's
     mean cross-entropy (:func:`pairwise_loss`), as the pairs between ``w_i``
@@ -587,8 +508,7 @@ class DAC(BaseDeepClusterer):
 
     References
     ----------
-    .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
-       "Deep Adaptive Image Clustering". ICCV.
+    {reference_dac}
 
     Examples
     --------
@@ -604,6 +524,8 @@ class DAC(BaseDeepClusterer):
     >>> model.predict_proba(X[:2]).sum(axis=1)
     array([1., 1.])
     """
+
+    _schedule_callbacks = ("threshold_schedule",)
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
@@ -686,10 +608,6 @@ class DAC(BaseDeepClusterer):
             self._build_module(X[0].numel()),
             criterion=nn.BCELoss,
             max_epochs=self.max_epochs,
-            upper=self.upper,
-            lower=self.lower,
-            eta=self.eta,
-            lower_slope=self.lower_slope,
             augment=(
                 random_affine if self.augment and self.input_shape is not None else None
             ),
@@ -697,6 +615,14 @@ class DAC(BaseDeepClusterer):
             # last batch would have few pairs: drop it.
             **self._net_kwargs(
                 random_state,
+                schedule=[
+                    (
+                        "threshold_schedule",
+                        ThresholdSchedule(
+                            self.upper, self.lower, self.eta, self.lower_slope
+                        ),
+                    )
+                ],
                 batch_size=min(self.batch_size, len(X)),
                 iterator_train__drop_last=True,
             ),

@@ -75,8 +75,12 @@ class DCNNet(AutoencoderNet):
 
     The net carries the k-means state while it trains: ``centers_`` (not a
     parameter: the optimiser never sees it), ``counts_`` and the hard
-    ``assignments_`` of every training sample; :class:`DCN` sets them before
-    training and removes them after. Each training step
+    ``assignments_`` of every training sample. It builds them when training
+    begins from ``initial_centers`` and ``initial_assignments`` (k-means on
+    the pretrained embedding; the counts are the sizes of its clusters, or
+    their total weights when the samples are weighted), and
+    drops them when training ends, keeping the final centres as
+    ``cluster_centers_``, a NumPy array. Each training step
 
     1. updates the network on reconstruction plus
        ``kmeans_weight / 2 * ||f(x_i) - m_{s_i}||^2`` with the assignments
@@ -86,9 +90,47 @@ class DCNNet(AutoencoderNet):
        centres with :func:`update_centroids`.
     """
 
-    def __init__(self, *args, kmeans_weight=1.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        initial_centers=None,
+        initial_assignments=None,
+        kmeans_weight=1.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        self.initial_centers = initial_centers
+        self.initial_assignments = initial_assignments
         self.kmeans_weight = kmeans_weight
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        # Copies: the centre update works in place, the initial values (the
+        # estimator's kmeans_) keep their own.
+        self.assignments_ = torch.tensor(
+            self.initial_assignments, dtype=torch.long, device=self.device
+        )
+        self.centers_ = torch.tensor(
+            self.initial_centers, dtype=torch.float32, device=self.device
+        )
+        if self.sample_weight_ is None:
+            self.counts_ = torch.bincount(
+                self.assignments_, minlength=len(self.centers_)
+            ).float()
+        else:
+            # The weight of each k-means cluster, in the units of the
+            # weights the centre update adds (scaled to a mean of one).
+            weight = self.sample_weight_.to(self.device)
+            self.counts_ = torch.zeros(
+                len(self.centers_), device=self.device
+            ).index_add_(0, self.assignments_, weight)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # The assignments and counts are per-sample training state: not kept,
+        # so not pickled. The centres are kept as an array.
+        self.cluster_centers_ = to_numpy(self.centers_)
+        del self.assignments_, self.centers_, self.counts_
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def clustering_loss(self, embedding, indices, X, training):
         centers = self.centers_[self.batch_state("assignments_", indices)]
@@ -139,12 +181,10 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     {embedding_dim_centres}
     {input_shape}
     {encoder_decoder}
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), as in
-        :class:`AutoencoderKMeans`, so the centres are fitted to directions.
-        Besides a better k-means start, it keeps the k-means term from being
-        lowered by merely shrinking the embedding.
+    {normalize_embedding}
+        As in :class:`AutoencoderKMeans`, the centres are then fitted to
+        directions. Besides a better k-means start, it keeps the k-means term
+        from being lowered by merely shrinking the embedding.
     {pretrain_epochs_reconstruction}
     {smoothing_weight_pretraining}
     {n_neighbors}
@@ -183,24 +223,17 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         embedding.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The centres in the embedding space.
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre, weighted by ``sample_weight``
-        (``-score`` of the training data with its weights).
+    {inertia_embedding}
     n_iter_ : int
         Number of joint-training epochs run (pretraining not included).
     net_ : skorch.NeuralNet
         The fitted autoencoder net; ``history`` has the total loss and its
         ``reconstruction_loss`` and ``clustering_loss`` parts per batch, and
         ``centers_``, ``counts_`` and ``assignments_`` the k-means state.
-    pretrain_history_ : skorch.callbacks.History
-        History of the reconstruction pretraining.
+    {pretrain_history}
     kmeans_ : sklearn.cluster.KMeans
         The k-means model that initialised the centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -214,17 +247,15 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     averages, so the centres move as running means over all the assignments
     made since the start. (The authors' code starts every count at 100.)
 
-    A centre can end up with no sample. Such clusters are dropped, with their
-    centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+    {note_dropped_centres}
 
     ``predict`` assigns to the nearest centre, so on the training data it
     reproduces ``labels_``; ``predict_proba`` is a Student's t kernel around
     the centres (as in DEC, with one degree of freedom).
 
-    {sample_weight}
+    {note_sample_weight}
 
-    {sample_weight_pretraining}
+    {note_sample_weight_pretraining}
 
     The initial k-means is weighted, and each count ``c_k`` starts at the
     total weight of its k-means cluster. A sample's k-means term carries its
@@ -328,39 +359,16 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         self.net_ = DCNNet(
             module,
             criterion=torch.nn.MSELoss,
-            max_epochs=self.clustering_epochs,
+            initial_centers=self.kmeans_.cluster_centers_,
+            initial_assignments=self.kmeans_.labels_,
             kmeans_weight=self.kmeans_weight,
-            **self._net_kwargs(
-                random_state,
-                lr=self.clustering_lr,
-                stage="clustering",
-                lr_name="clustering_lr",
-            ),
+            **self._clustering_stage_kwargs(random_state),
         )
         self.net_.initialize()
-        device = self._device
-        labels = torch.tensor(self.kmeans_.labels_, dtype=torch.long, device=device)
-        self.net_.assignments_ = labels
-        # Copies: the centre update works in place, kmeans_ keeps its own.
-        self.net_.centers_ = torch.tensor(
-            self.kmeans_.cluster_centers_, dtype=torch.float32, device=device
-        )
-        dataset = self._dataset(X, sample_weight)
-        if dataset.sample_weight is None:
-            counts = torch.bincount(labels, minlength=self.n_clusters).float()
-        else:
-            # The weight of each k-means cluster, in the units of the
-            # weights the centre update adds (scaled to a mean of one).
-            counts = torch.zeros(self.n_clusters, device=device).index_add_(
-                0, labels, dataset.sample_weight
-            )
-        self.net_.counts_ = counts
-        if self.clustering_epochs > 0:
-            self.net_.partial_fit(dataset)
+        # Also when clustering_epochs is 0: the train-begin and train-end
+        # hooks then hand back the k-means centres.
+        self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
-        centers = self.net_.centers_
-        # The assignments and counts are per-sample training state, and the
-        # centres live on in cluster_centers_: not kept, so not pickled.
-        del self.net_.assignments_, self.net_.centers_, self.net_.counts_
+        centers = torch.as_tensor(self.net_.cluster_centers_, device=self._device)
         labels = to_numpy(nearest_center(self._embed(X), centers))
         self._set_clusters(X, labels, to_numpy(centers), sample_weight)

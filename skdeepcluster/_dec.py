@@ -14,7 +14,6 @@ from ._torch_utils import (
     log_student_t_assignment,
     nearest_center,
     to_numpy,
-    weighted_mean,
 )
 from ._typing import (
     Callbacks,
@@ -28,31 +27,7 @@ from ._typing import (
     RandomStateLike,
 )
 from .base import BaseAutoencoderClusterer
-
-
-def target_distribution(q, weight=None):
-    """DEC's auxiliary target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``.
-
-    Squaring sharpens each row towards its most confident cluster, and
-    dividing by the soft cluster frequency ``f_j = sum_i q_ij`` keeps large
-    clusters from absorbing the others. With sample weights ``w``, the
-    frequency is ``f_j = sum_i w_i q_ij``.
-
-    Parameters
-    ----------
-    q : torch.Tensor of shape (n_samples, n_clusters)
-        Soft assignments; rows sum to one.
-    weight : torch.Tensor of shape (n_samples,), default=None
-        Sample weights; ``None`` weighs the samples equally.
-
-    Returns
-    -------
-    p : torch.Tensor of shape (n_samples, n_clusters)
-        Rows sum to one.
-    """
-    frequency = q.sum(dim=0) if weight is None else weight @ q
-    sharpened = q.pow(2) / frequency
-    return sharpened / sharpened.sum(dim=1, keepdim=True)
+from .callbacks import DECTargetUpdate
 
 
 class _DECModule(torch.nn.Module):
@@ -78,32 +53,19 @@ class _DECModule(torch.nn.Module):
 
 
 class DECNet(ClusteringNet):
-    """skorch net minimising KL(P || Q) with a target refreshed every few epochs.
+    """skorch net minimising KL(P || Q) towards a target P held on the net.
 
     ``target_`` holds P for every training sample (looked up per batch by the
     sample indices that :class:`~skdeepcluster._torch_utils.IndexedDataset`
-    passes as ``y``). It is set before training, from the initial centres,
-    refreshed from the current Q over all the data at the end of every
-    ``update_interval``-th epoch, and dropped when training ends. At each refresh the fraction of samples
-    whose argmax label changed since the previous refresh is recorded in the
-    history as ``label_change``; below ``tol``, training stops at the start of
-    the next epoch (see :meth:`~skdeepcluster._nets.ClusteringNet.stop_before_next_epoch`).
+    passes as ``y``). It is set, and refreshed, by the
+    :class:`~skdeepcluster.callbacks.DECTargetUpdate` callback that
+    :class:`DEC` installs, which also stops training when the labels settle;
+    the net drops it when training ends.
     """
-
-    def __init__(self, *args, update_interval=1, tol=1e-3, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.update_interval = update_interval
-        self.tol = tol
 
     def soft_assignments(self, X):
         """Q for all of ``X`` (evaluation mode, no gradient)."""
         return batched_eval(self.module_, X, self.batch_size).exp()
-
-    def refresh_target(self, X):
-        """Set ``target_`` from the current Q on ``X``; return the labels."""
-        q = self.soft_assignments(X)
-        self.target_ = target_distribution(q, self.sample_weight_)
-        return q.argmax(dim=1)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred is log q; y_true the indices of the batch's samples.
@@ -114,29 +76,10 @@ class DECNet(ClusteringNet):
         # KL(P_i || Q_i) of each sample, weighted.
         return (per_sample_loss(self.criterion_, y_pred, target) * weight).mean()
 
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        if not hasattr(self, "target_"):
-            self.labels_at_refresh_ = self.refresh_target(X.X)
-
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Per-sample training state: not kept, so not pickled with the model.
-        for name in ("target_", "labels_at_refresh_"):
-            self.__dict__.pop(name, None)
+        self.__dict__.pop("target_", None)
         super().on_train_end(net, X=X, y=y, **kwargs)
-
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
-        if len(self.history) % self.update_interval:
-            return
-        labels = self.refresh_target(dataset_train.X)
-        # The (weighted) fraction of samples that changed cluster.
-        changed = (labels != self.labels_at_refresh_).float()
-        change = weighted_mean(changed, self.sample_weight_).item()
-        self.labels_at_refresh_ = labels
-        self.history.record("label_change", change)
-        if change < self.tol:
-            self.stop_before_next_epoch()
 
 
 @fill_doc
@@ -164,14 +107,12 @@ class DEC(BaseAutoencoderClusterer):
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
         and is only used for pretraining. They are copied before training, so
         the instances you pass stay untouched.
-    normalize_embedding : bool, default=True
-        Scale each embedding to unit length (the encoder ends with
-        :class:`~skdeepcluster.nn.L2Normalize`), as :class:`AutoencoderKMeans`
-        does. The pretraining (with neighbourhood smoothing) then gives a
-        better start for the centres (see the benchmarks page). Because all
-        squared distances on the unit sphere are below 4, the Student's t
-        kernel needs a small ``alpha`` there to keep contrast (see
-        ``alpha``).
+    {normalize_embedding}
+        :class:`AutoencoderKMeans` does the same; the pretraining (with
+        neighbourhood smoothing) then gives a better start for the centres
+        (see the benchmarks page). Because all squared distances on the unit
+        sphere are below 4, the Student's t kernel needs a small ``alpha``
+        there to keep contrast (see ``alpha``).
     {pretrain_epochs_reconstruction}
     {smoothing_weight_pretraining}
     {n_neighbors}
@@ -197,6 +138,10 @@ class DEC(BaseAutoencoderClusterer):
         Training stops at a refresh of P when fewer than this fraction of the
         samples changed label since the previous refresh (0.1 % in [1]_).
         ``tol=0`` always runs ``clustering_epochs`` epochs.
+        ``update_interval`` and ``tol`` set the clustering stage's default
+        ``"target_update"`` callback
+        (:class:`~skdeepcluster.callbacks.DECTargetUpdate`), which
+        ``callbacks`` can replace.
     init : {"spherical-k-means", "k-means"}, default="spherical-k-means"
         How the initial centres are found on the pretrained embedding.
         ``"k-means"`` runs k-means on it, as in [1]_. ``"spherical-k-means"``
@@ -226,25 +171,18 @@ class DEC(BaseAutoencoderClusterer):
         model, which is also the argmax of Q.
     cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
         The learned centres in the embedding space.
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre, weighted by ``sample_weight``
-        (``-score`` of the training data with its weights).
+    {inertia_embedding}
     n_iter_ : int
         Number of clustering epochs run (pretraining not included).
     net_ : skorch.NeuralNet
         The fitted clustering net (encoder and centres); its ``history`` has
         the KL loss and the ``label_change`` at each refresh.
-    pretrain_history_ : skorch.callbacks.History
-        History of the reconstruction pretraining.
+    {pretrain_history}
     kmeans_ : sklearn.cluster.KMeans
         The k-means model that initialised the centres (fitted on the
         unit-length embeddings when ``init="spherical-k-means"``, so its
         own centres are directions).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -253,9 +191,7 @@ class DEC(BaseAutoencoderClusterer):
 
     Notes
     -----
-    A centre can end up with no sample. Such clusters are dropped, with their
-    centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised.
+    {note_dropped_centres}
 
     ``predict_proba`` returns Q and ``predict`` the nearest centre (the
     argmax of Q), computed as for ``labels_``, so ``predict`` on the training
@@ -263,9 +199,9 @@ class DEC(BaseAutoencoderClusterer):
     ``inverse_transform``: the decoder is discarded after pretraining and no
     longer matches the refined encoder.
 
-    {sample_weight}
+    {note_sample_weight}
 
-    {sample_weight_pretraining}
+    {note_sample_weight_pretraining}
 
     The initial k-means is weighted (with ``init="spherical-k-means"`` the
     initial centres are the weighted mean embeddings of its clusters). In
@@ -292,6 +228,8 @@ class DEC(BaseAutoencoderClusterer):
     >>> model.predict_proba(X[:2]).sum(axis=1).round(6)
     array([1., 1.])
     """
+
+    _schedule_callbacks = ("neighbour_refresh", "target_update")
 
     _parameter_constraints: dict = {
         **BaseAutoencoderClusterer._parameter_constraints,
@@ -375,19 +313,19 @@ class DEC(BaseAutoencoderClusterer):
             _DECModule(encoder, centers, self.alpha),
             criterion=torch.nn.KLDivLoss,
             criterion__reduction="batchmean",
-            max_epochs=self.clustering_epochs,
-            update_interval=self.update_interval,
-            tol=self.tol,
-            **self._net_kwargs(
+            **self._clustering_stage_kwargs(
                 random_state,
-                lr=self.clustering_lr,
-                stage="clustering",
-                lr_name="clustering_lr",
+                schedule=[
+                    (
+                        "target_update",
+                        DECTargetUpdate(self.update_interval, self.tol),
+                    )
+                ],
             ),
         )
         self.net_.initialize()
         # partial_fit keeps the module as given; it also runs the train-begin
-        # hook (initial target P) when clustering_epochs is 0.
+        # hooks (the target update's initial P) when clustering_epochs is 0.
         self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         # The nearest centre, which is the argmax of Q, computed as predict

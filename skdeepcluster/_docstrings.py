@@ -1,30 +1,40 @@
-"""Parameter descriptions shared by the estimators' docstrings, written once.
+"""Docstring text shared by the estimators and modules, written once.
 
-An estimator's class docstring names a shared entry with a placeholder line,
-``{device}`` alone on a line in its Parameters section, and the class is
-decorated with :func:`fill_doc`, which replaces that line with the entry of
-:data:`_PARAMETERS`, indented as the placeholder is. Only whole lines of the
-form ``{key}`` are placeholders, so braces elsewhere in a docstring (e.g.
-``{array-like, sparse matrix}``) are left alone, and an unknown key raises
-when the module is imported.
+A docstring names a shared entry with a placeholder line, ``{device}``
+alone on a line (in its Parameters, Attributes, Notes or References
+section), and the class or function is decorated with :func:`fill_doc`,
+which replaces that line with the entry, indented as the placeholder is.
+Only whole lines of the form ``{key}`` are placeholders, so braces elsewhere
+in a docstring (e.g. ``{array-like, sparse matrix}``) are left alone, and an
+unknown key raises when the module is imported.
 
-An entry is shared where the text is the same for every estimator that
-uses it; an estimator whose parameter means something different (ACAI's
-critic, IMSAT's and DAC's networks, DEC's two stages, ...) keeps its own
-text in its docstring. Variants of one parameter are named after what they
-describe, e.g. ``callbacks_pretraining`` (one net) and
+An entry is shared where the text is the same for every docstring that uses
+it; an estimator whose parameter or attribute means something different
+(ACAI's critic, IMSAT's and DAC's networks, DEC's two stages, ...) keeps its
+own text in its docstring. Variants of one parameter are named after what
+they describe, e.g. ``callbacks_pretraining`` (one net) and
 ``callbacks_two_stages`` (DEC and DCN).
-
-Paragraphs of the Notes sections shared the same way (what ``fit``'s
-``sample_weight`` means) are in :data:`_NOTES`, filled in by the same
-placeholders.
 """
 
 import re
 import textwrap
 
-# Each entry as it appears in a numpydoc Parameters section, unindented:
-# the "name : type" line, then the description indented by four spaces.
+# How "auto" sizes pretrain_epochs, a sentence of every estimator's
+# description of it (whose first sentence says what the epochs train).
+_PRETRAIN_EPOCHS_AUTO = """\
+``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
+steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
+data sets get enough updates."""
+
+_NORMALIZE_EMBEDDING = """\
+normalize_embedding : bool, default=True
+    Scale each embedding to unit length (the encoder ends with
+    :class:`~skdeepcluster.nn.L2Normalize`)."""
+
+# Each entry as it appears in its numpydoc section, unindented: for a
+# parameter or an attribute the "name : type" line, then the description
+# indented by four spaces; for a note a paragraph; for a reference the
+# citation.
 _PARAMETERS = {
     "n_clusters": """\
 n_clusters : int, default=8
@@ -54,17 +64,18 @@ encoder, decoder : torch.nn.Module, default=None
     by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
     They are copied before training, so the instances you pass stay
     untouched.""",
-    "normalize_embedding_as_autoencoder_kmeans": """\
-normalize_embedding : bool, default=True
-    Scale each embedding to unit length (the encoder ends with
-    :class:`~skdeepcluster.nn.L2Normalize`), so k-means clusters
-    directions, as in :class:`AutoencoderKMeans`.""",
+    # What normalize_embedding does; each estimator goes on with what it
+    # brings to its method, on lines indented under the placeholder.
+    "normalize_embedding": _NORMALIZE_EMBEDDING,
+    "normalize_embedding_as_autoencoder_kmeans": _NORMALIZE_EMBEDDING
+    + """
+    Then k-means clusters directions, as in :class:`AutoencoderKMeans`.""",
     "pretrain_epochs_reconstruction": """\
 pretrain_epochs : int or "auto", default="auto"
     Epochs of reconstruction training.
-    ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-    steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-    data sets get enough updates.""",
+"""
+    + textwrap.indent(_PRETRAIN_EPOCHS_AUTO, "    "),
+    "pretrain_epochs_auto": _PRETRAIN_EPOCHS_AUTO,
     "smoothing_weight_as_autoencoder_kmeans": """\
 smoothing_weight : float or "auto", default="auto"
     Weight of the neighbourhood smoothing term of the autoencoder
@@ -91,7 +102,10 @@ n_neighbors : int, default=10
     "smoothing_start": """\
 smoothing_start : float in [0, 1], default=0.5
     Fraction of ``pretrain_epochs`` trained without the smoothing term
-    before it starts.""",
+    before it starts. With ``n_neighbors``, it sets the pretraining's
+    default ``"neighbour_refresh"`` callback
+    (:class:`~skdeepcluster.callbacks.NeighbourRefresh`), which
+    ``callbacks`` can replace.""",
     "batch_size": """\
 batch_size : int, default=256
     Mini-batch size.""",
@@ -145,14 +159,18 @@ callbacks : list of callbacks or (name, callback) tuples, default=None
     :mod:`skorch.callbacks` added to the autoencoder's net (stage
     ``"pretraining"``). Each net gets its own copy, so the list passed here
     is never changed; a callback can read ``net.stage`` to act in one stage
-    only (see the user guide's training control page).""",
+    only. A ``(name, callback)`` pair named like one of the schedule
+    callbacks the estimator installs (:mod:`skdeepcluster.callbacks`)
+    replaces it (see the user guide's training control page).""",
     "callbacks_two_stages": """\
 callbacks : list of callbacks or (name, callback) tuples, default=None
     :mod:`skorch.callbacks` added to both nets of the fit (stages
     ``"pretraining"`` and ``"clustering"``). Each net gets its own copy, so
     the list passed here is never changed; a callback can read
-    ``net.stage`` to act in one stage only (see the user guide's training
-    control page).""",
+    ``net.stage`` to act in one stage only. A ``(name, callback)`` pair
+    named like one of the schedule callbacks the estimator installs
+    (:mod:`skdeepcluster.callbacks`) replaces it in its stage (see the
+    user guide's training control page).""",
     "optimizer_pretraining": """\
 optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     Optimiser class of the autoencoder's net (stage ``"pretraining"``),
@@ -161,6 +179,22 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
 optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     Optimiser class of both nets of the fit (stages ``"pretraining"`` and
     ``"clustering"``), built with ``lr`` and the ``optimizer__*`` keywords.""",
+    "X_fit": """\
+X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    Training data. Images are passed flattened; set ``input_shape`` to
+    let the network see them as ``(C, H, W)``. A sparse matrix is
+    converted to a dense float32 array, which training needs whole.""",
+    "X_new": """\
+X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    New data.""",
+    "activation": """\
+activation : str, default="relu"
+    Non-linearity after each hidden layer: ``"relu"``, ``"elu"``,
+    ``"gelu"``, ``"leaky_relu"``, ``"silu"``, ``"sigmoid"``, ``"tanh"`` or
+    ``"softplus"``.""",
+    "batch_norm": """\
+batch_norm : bool, default=False
+    Insert batch normalisation before each hidden activation.""",
     "kwargs": """\
 **kwargs : dict
     skorch keywords passed on with ``callbacks``:
@@ -172,9 +206,55 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     other keyword.""",
 }
 
-# Notes paragraphs, unindented, shared by several estimators' docstrings.
+_CLUSTER_CENTERS_KMEANS = """\
+cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
+    k-means centres in the embedding space, without those no training
+    sample is nearest to (see Notes)."""
+_INERTIA_EMBEDDING = """\
+inertia_ : float
+    Sum of squared distances of the training embeddings to their
+    cluster centre, weighted by ``sample_weight``
+    (``-score`` of the training data with its weights)."""
+
+_ATTRIBUTES = {
+    "cluster_centers_kmeans": _CLUSTER_CENTERS_KMEANS,
+    "inertia_embedding": _INERTIA_EMBEDDING,
+    # The clustering attributes of an autoencoder trained on its own loss,
+    # then k-means on its embedding (AutoencoderKMeans, ACAIKMeans).
+    "kmeans_on_embedding": f"""\
+labels_ : ndarray of shape (n_samples,)
+    Cluster of each training sample: its nearest centre, as
+    :meth:`predict` computes it.
+{_CLUSTER_CENTERS_KMEANS}
+{_INERTIA_EMBEDDING}
+n_iter_ : int
+    Number of training epochs run.""",
+    "pretrain_history": """\
+pretrain_history_ : skorch.callbacks.History
+    History of the reconstruction pretraining.""",
+    "kmeans_all_centres": """\
+kmeans_ : sklearn.cluster.KMeans
+    The k-means model fitted on the embedding, with all ``n_clusters``
+    centres.""",
+    "features_in": """\
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of features seen during fit, when ``X`` has string column names.""",
+}
+
 _NOTES = {
-    "sample_weight": """\
+    "note_dropped_kmeans_centres": """\
+A k-means centre that no training sample is nearest to (fewer distinct
+embeddings than clusters) is dropped, so that ``labels_`` stays
+``0..n_clusters_found - 1``, as in every estimator of the package, and a
+:class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
+keeps all ``n_clusters`` centres.""",
+    "note_dropped_centres": """\
+A centre can end up with no sample. Such clusters are dropped, with their
+centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
+:class:`~sklearn.exceptions.ConvergenceWarning` is raised.""",
+    "note_sample_weight": """\
 Sample weights (``sample_weight`` in :meth:`fit`) count a sample as that
 many copies of it wherever k-means is involved: in every k-means run
 (:class:`~sklearn.cluster.KMeans` fitted with the weights, whose centres
@@ -187,13 +267,31 @@ one so that the losses keep their scale; equal weights therefore train
 exactly as no weights. The mini-batches are drawn from the samples as
 they are, so integer weights equal repeated samples on average over the
 batches, not batch for batch.""",
-    "sample_weight_pretraining": """\
+    "note_sample_weight_pretraining": """\
 In the autoencoder's training each sample's reconstruction error and
 neighbourhood smoothing term carry its weight. The neighbourhoods (the
 ``n_neighbors`` nearest samples whose mean embedding is a sample's
 smoothing target) are found among the samples of positive weight
 without regard to their weights.""",
 }
+
+# Cited by an estimator and by the building blocks of its method.
+_REFERENCES = {
+    "reference_acai": """\
+.. [1] Berthelot, D., Raffel, C., Roy, A. and Goodfellow, I. (2019).
+   "Understanding and improving interpolation in autoencoders via an
+   adversarial regularizer". ICLR.""",
+    "reference_dac": """\
+.. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
+   "Deep Adaptive Image Clustering". ICCV.""",
+}
+
+_ENTRIES = {**_PARAMETERS, **_ATTRIBUTES, **_NOTES, **_REFERENCES}
+# One namespace for the placeholders: a key in two tables would be ambiguous.
+assert len(_ENTRIES) == sum(
+    map(len, (_PARAMETERS, _ATTRIBUTES, _NOTES, _REFERENCES))
+), "a key of skdeepcluster._docstrings is defined twice"
+
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)\{(?P<key>\w+)\}[ ]*$", re.MULTILINE)
 
@@ -212,16 +310,14 @@ def fill_doc(obj):
         ``obj``, its ``__doc__`` filled in.
     """
 
-    entries = {**_PARAMETERS, **_NOTES}
-
     def entry(match):
         key = match["key"]
-        if key not in entries:
+        if key not in _ENTRIES:
             raise KeyError(
                 f"The docstring of {obj.__qualname__} has the placeholder {{{key}}}, "
                 "which skdeepcluster._docstrings does not define."
             )
-        return textwrap.indent(entries[key], match["indent"])
+        return textwrap.indent(_ENTRIES[key], match["indent"])
 
     # __doc__ is None under python -OO.
     if obj.__doc__ is not None:

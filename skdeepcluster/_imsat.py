@@ -243,8 +243,9 @@ class _IMSATModule(nn.Module):
 class IMSATNet(ClusteringNet):
     """skorch net minimising ``R_SAT - lam * (H(Y) - mu * H(Y|X))``.
 
-    ``radius_`` holds the perturbation radius of every training sample; it
-    is looked up per batch with the sample indices that
+    ``radius_`` holds the perturbation radius of every training sample (a
+    tensor built from the array ``radius`` when training begins, dropped
+    when it ends); it is looked up per batch with the sample indices that
     :class:`~skdeepcluster._torch_utils.IndexedDataset` passes as ``y``. The
     entropies are estimated on each mini-batch. The self-augmentation term
     ``R_SAT = KL(p(y|x) || p(y|x + r))`` treats the clean prediction as a
@@ -253,12 +254,32 @@ class IMSATNet(ClusteringNet):
     running averages, which therefore describe clean data only.
     """
 
-    def __init__(self, *args, augmentation="vat", lam=0.4, mu=0.25, xi=10.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        radius=None,
+        augmentation="vat",
+        lam=0.4,
+        mu=0.25,
+        xi=10.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        self.radius = radius
         self.augmentation = augmentation
         self.lam = lam
         self.mu = mu
         self.xi = xi
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.radius_ = torch.as_tensor(self.radius, device=self.device)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Per-sample training state (the estimator keeps the radii as
+        # perturbation_radius_): not pickled with the net.
+        del self.radius_
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def perturbation(self, X, logits, radius):
         """The augmentation ``r`` added to ``X``: norm ``radius`` per sample."""
@@ -440,10 +461,7 @@ class IMSAT(BaseDeepClusterer):
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the loss and, per batch,
         ``sat_loss``, ``marginal_entropy`` and ``conditional_entropy``.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -482,7 +500,7 @@ class IMSAT(BaseDeepClusterer):
     and ``predict_proba`` then use the remaining outputs only (the softmax is
     renormalised over them), so ``predict`` never returns a dropped cluster.
 
-    {sample_weight}
+    {note_sample_weight}
 
     Here ``R_SAT`` and ``H(Y|X)`` are weighted means over the batch, and
     ``H(Y)`` is the entropy of the batch's weighted mean prediction; the
@@ -636,7 +654,6 @@ class IMSAT(BaseDeepClusterer):
                 "the samples of a mini-batch."
             )
         self.perturbation_radius_ = self._perturbation_radius(X, random_state)
-        radius = torch.as_tensor(self.perturbation_radius_, device=self._device)
         dataset = self._dataset(X, sample_weight)
 
         # Like KMeans' n_init, but the starts are short: every start trains
@@ -651,18 +668,15 @@ class IMSAT(BaseDeepClusterer):
             stage = "training"
             if self._n_init > 1:
                 stage = f"start {start + 1} of {self._n_init}"
-            net = self._start_net(random_state, start_epochs, radius, stage)
+            net = self._start_net(random_state, start_epochs, stage)
             net.partial_fit(dataset)
             information = self._information(net, X, dataset.sample_weight)
             self.start_information_[start] = information
             if best is None or information > self.start_information_[best]:
                 best, self.net_ = start, net
         if self.max_epochs > start_epochs:
-            self.net_.stage = f"training of start {best + 1}"
+            self.net_.set_params(stage=f"training of start {best + 1}")
             self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
-        # Per-sample training state (kept as perturbation_radius_): not
-        # pickled with the net.
-        del self.net_.radius_
         self.n_iter_ = len(self.net_.history)
 
         logits = self._batched_eval(self.net_.module_, X)
@@ -670,12 +684,13 @@ class IMSAT(BaseDeepClusterer):
             X, to_numpy(logits.argmax(dim=1)), sample_weight=sample_weight
         )
 
-    def _start_net(self, random_state, max_epochs, radius, stage):
+    def _start_net(self, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""
         net = IMSATNet(
             self._build_module(self.n_features_in_),
             criterion=nn.KLDivLoss,  # unused: get_loss computes every term
             max_epochs=max_epochs,
+            radius=self.perturbation_radius_,
             augmentation=self.augmentation,
             lam=self.lam,
             mu=self.mu,
@@ -686,12 +701,13 @@ class IMSAT(BaseDeepClusterer):
             **self._net_kwargs(
                 random_state,
                 stage=stage,
-                iterator_train__drop_last=len(radius) % self.batch_size == 1
+                iterator_train__drop_last=len(self.perturbation_radius_)
+                % self.batch_size
+                == 1
                 or getattr(self, "iterator_train__drop_last", False),
             ),
         )
         net.initialize()
-        net.radius_ = radius
         return net
 
     def _information(self, net, X, weight=None):

@@ -136,7 +136,16 @@ class ClusteringNet(NeuralNet):
 
     def batch_state(self, name, indices):
         """Rows ``indices`` of the per-sample tensor attribute ``name``."""
-        state = getattr(self, name)
+        state = getattr(self, name, None)
+        if state is None:
+            # Set by a schedule callback (skdeepcluster.callbacks): a
+            # replacement must set it too.
+            raise RuntimeError(
+                f"The {self.stage} net of {self.estimator_name} has no {name!r}, "
+                "the per-sample state its loss reads. It is set by the stage's "
+                "schedule callback (see skdeepcluster.callbacks); a callback "
+                "replacing that one must set it as well."
+            )
         return state[to_device(indices, state.device)]
 
     def batch_weight(self, indices):
@@ -225,33 +234,17 @@ class AutoencoderNet(ClusteringNet):
     criterion (mean squared error by default) between reconstruction and input.
     Subclasses add terms through :meth:`clustering_loss`.
 
-    With ``smoothing_weight > 0`` the loss gains a neighbourhood smoothing
-    term from epoch ``smoothing_start`` (zero-based) on:
-    ``smoothing_weight * mean_i ||z_i - t_i||^2``, where the target ``t_i``
-    is halfway between the sample's current embedding and the mean embedding
-    of its ``n_neighbors`` nearest neighbours (rescaled to unit length when
-    ``normalize_targets``). Targets are recomputed from the whole training set
-    at the start of every epoch and held fixed during it, so each epoch asks
-    the encoder for one mean-shift step: samples move towards the dense
-    middle of their neighbourhood, and clusters that reconstruction laid out
-    as long, thin shapes contract into the compact blobs k-means assumes.
-    Reconstruction keeps the embedding from collapsing.
+    With ``smoothing_weight > 0`` the loss gains the neighbourhood smoothing
+    term ``smoothing_weight * mean_i ||z_i - t_i||^2`` in the epochs that
+    have targets ``t_i``: ``smoothing_targets_`` (one row per training
+    sample, ``None`` when there are none) is set by the
+    :class:`~skdeepcluster.callbacks.NeighbourRefresh` callback the
+    estimators install, and reset when training begins and ends.
     """
 
-    def __init__(
-        self,
-        *args,
-        smoothing_weight=0.0,
-        n_neighbors=10,
-        smoothing_start=0,
-        normalize_targets=False,
-        **kwargs,
-    ):
+    def __init__(self, *args, smoothing_weight=0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.smoothing_weight = smoothing_weight
-        self.n_neighbors = n_neighbors
-        self.smoothing_start = smoothing_start
-        self.normalize_targets = normalize_targets
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reconstruction, embedding = y_pred
@@ -305,39 +298,19 @@ class AutoencoderNet(ClusteringNet):
         self.smoothing_targets_ = None
         super().on_train_end(net, X=X, y=y, **kwargs)
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        epoch = len(self.history) - 1
-        if self.smoothing_weight > 0 and epoch >= self.smoothing_start:
-            self.smoothing_targets_ = self.neighbourhood_targets(dataset_train.X)
-
     def embed(self, X):
         """The encoder's embedding of all of ``X`` (evaluation mode, no gradient)."""
         from ._torch_utils import batched_eval
 
         return batched_eval(self.module_.encoder, X, self.batch_size)
 
-    def neighbourhood_targets(self, X):
-        """Smoothing targets of the samples ``X`` (see the class docstring)."""
-        from ._torch_utils import nearest_neighbours
-
-        n_neighbors = min(self.n_neighbors, len(X) - 1)
-        if n_neighbors < 1:
-            return None
-        Z = self.embed(X).flatten(start_dim=1)
-        neighbours = nearest_neighbours(Z, n_neighbors)
-        targets = (Z + Z[neighbours].mean(dim=1)) / 2
-        if self.normalize_targets:
-            targets = torch.nn.functional.normalize(targets, dim=1)
-        return targets
-
     def smoothing_loss(self, embedding, indices):
         """Weighted smoothing term of a training batch; ``None`` before it starts.
 
         Also records it in the batch history as ``smoothing_loss``.
         """
-        # Targets exist only from smoothing_start on, and only with a
-        # positive smoothing_weight (see on_epoch_begin).
+        # Targets exist only in the epochs the neighbour refresh callback
+        # set them for (from its start on, with a positive smoothing_weight).
         if getattr(self, "smoothing_targets_", None) is None:
             return None
         targets = self.batch_state("smoothing_targets_", indices)

@@ -26,6 +26,7 @@ from ._typing import (
     RandomStateLike,
 )
 from .base import _is_auto
+from .callbacks import PseudoLabelRefresh, TemperatureAnnealing
 from .nn._mlp import ACTIVATIONS
 
 # Modules whose outputs count as "hidden layers" for the loss.
@@ -114,29 +115,6 @@ def soft_nearest_neighbour_loss(features, labels, temperature, weight=None):
     return (terms * weight).sum() / weight.sum()
 
 
-def annealed_temperature(epoch, decay):
-    """Temperature ``1 / (1 + epoch) ** decay`` of Agarap & Azcarraga (2020).
-
-    Parameters
-    ----------
-    epoch : int
-        Zero-based epoch number.
-    decay : float
-        Exponent; ``0`` keeps the temperature at 1.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> from skdeepcluster._snnl import annealed_temperature
-    >>> annealed_temperature(0, 0.55), round(annealed_temperature(3, 0.5), 3)
-    (1.0, 0.5)
-    """
-    return 1.0 / (1.0 + epoch) ** decay
-
-
 def class_means(Z, labels, weight=None):
     """Mean row of ``Z`` per label ``0..labels.max()``, ignoring ``-1``.
 
@@ -191,20 +169,18 @@ class SNNLNet(AutoencoderNet):
     over the hidden layers ``h_l``: the output of every activation module of
     the encoder and the decoder (collected with forward hooks while
     training, so any module built from ``torch.nn`` activations works) and
-    the embedding itself.
+    the embedding itself. The term is added from epoch ``warmup_epochs``
+    (zero-based) on; before that the net trains as a plain
+    :class:`AutoencoderNet`.
 
     The labels live in ``labels_`` (one per training sample, ``-1`` for
     unknown, dropped when training ends) and are looked up per batch with
-    the sample indices.
-    ``given_labels`` holds the user's labels (or ``None``). The term is
-    added from epoch ``warmup_epochs`` (zero-based) on; before that the net
-    trains as a plain :class:`AutoencoderNet`. When ``pseudo_labels`` is
-    set, the samples without a given label are labelled at the start of
-    every epoch from ``warmup_epochs`` on, from the current embedding: by
-    k-means with ``n_clusters`` when no label is given (``kmeans_n_init``
-    restarts the first time, then warm-started from the previous epoch's
-    centres), otherwise by k-means seeded with the mean embedding of each
-    given class (each cluster keeps its seed's class).
+    the sample indices. ``given_labels`` holds the user's labels (or
+    ``None``); training starts with them, and the
+    :class:`~skdeepcluster.callbacks.PseudoLabelRefresh` callback that
+    :class:`SNNLKMeans` installs labels the other samples each epoch. The
+    temperature ``T`` is ``temperature_``, 1 unless the
+    :class:`~skdeepcluster.callbacks.TemperatureAnnealing` callback sets it.
 
     When some labels are given, each batch is joined by up to
     ``batch_size`` labelled samples drawn at random ("anchors"), so that
@@ -213,8 +189,7 @@ class SNNLNet(AutoencoderNet):
     enter the soft nearest neighbour term.
 
     The history has ``reconstruction_loss`` and ``clustering_loss`` (the
-    weighted soft nearest neighbour term) per batch, and ``temperature``
-    (and ``label_change`` of the pseudo-labels) per epoch.
+    weighted soft nearest neighbour term) per batch.
     """
 
     def __init__(
@@ -222,66 +197,13 @@ class SNNLNet(AutoencoderNet):
         *args,
         given_labels=None,
         alpha=100.0,
-        temperature="annealed",
-        temperature_decay=0.55,
-        pseudo_labels=True,
         warmup_epochs=0,
-        n_clusters=8,
-        kmeans_n_init=10,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.given_labels = given_labels
         self.alpha = alpha
-        self.temperature = temperature
-        self.temperature_decay = temperature_decay
-        self.pseudo_labels = pseudo_labels
         self.warmup_epochs = warmup_epochs
-        self.n_clusters = n_clusters
-        self.kmeans_n_init = kmeans_n_init
-
-    # -- temperature and labels --------------------------------------------
-
-    def current_temperature(self):
-        """Temperature of the current epoch (zero-based)."""
-        if self.temperature == "annealed":
-            return annealed_temperature(
-                max(len(self.history) - 1, 0), self.temperature_decay
-            )
-        return float(self.temperature)
-
-    def refresh_pseudo_labels(self, X):
-        """Label the samples without a given label from the current embedding."""
-        Z = self.embed(X)
-        given = self.given_labels
-        if given is None:
-            # The first partition is the one the soft nearest neighbour term
-            # then holds on to, so it gets as many k-means++ restarts as the
-            # final k-means (a single restart often splits one class and
-            # merges two); later refreshes warm-start from its centres.
-            init = getattr(self, "pseudo_centers_", None)
-            kmeans = fit_kmeans(
-                Z,
-                self.n_clusters,
-                n_init=self.kmeans_n_init if init is None else 1,
-                random_state=self.kmeans_seed_,
-                init="k-means++" if init is None else init,
-                sample_weight=self.sample_weight_,
-            )
-            self.pseudo_centers_ = kmeans.cluster_centers_
-            pseudo = torch.as_tensor(kmeans.labels_, device=Z.device)
-        else:
-            # Seeded k-means: each cluster keeps the class it was seeded
-            # with, and the labelled samples keep their own label. Simpler
-            # rules (the nearest labelled class mean) ignore the unlabelled
-            # samples' own structure, and label spreading over a k-NN graph
-            # collapses to a few classes when refreshed during training.
-            given = given.to(Z.device)
-            kmeans = seeded_kmeans(Z, given, self.sample_weight_)
-            pseudo = torch.where(
-                given >= 0, given, torch.as_tensor(kmeans.labels_, device=Z.device)
-            )
-        return pseudo.long()
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
@@ -292,10 +214,7 @@ class SNNLNet(AutoencoderNet):
             if given is None
             else given.clone().long()
         ).to(self.device)
-        # Seed of the pseudo-labelling k-means, from torch's (seeded) global
-        # generator: drawing it from the estimator's random_state would
-        # change the batch order relative to AutoencoderKMeans.
-        self.kmeans_seed_ = int(torch.randint(np.iinfo(np.int32).max, ()))
+        self.temperature_ = 1.0
         # The training tensor, from which the anchors are drawn (get_loss
         # only sees the batch).
         self.anchor_X_ = X.X
@@ -326,25 +245,6 @@ class SNNLNet(AutoencoderNet):
     def _store_activation(self, module, inputs, output):
         if module.training:
             self._activations.append(output)
-
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
-        self.history.record("temperature", self.current_temperature())
-        epoch = len(self.history) - 1
-        n_given = (
-            0 if self.given_labels is None else int((self.given_labels >= 0).sum())
-        )
-        if (
-            self.pseudo_labels
-            and epoch >= self.warmup_epochs
-            and n_given < len(self.labels_)
-        ):
-            previous = self.labels_
-            self.labels_ = self.refresh_pseudo_labels(dataset_train.X).to(self.device)
-            if epoch > self.warmup_epochs:
-                self.history.record(
-                    "label_change", (self.labels_ != previous).float().mean().item()
-                )
 
     # -- loss --------------------------------------------------------------
 
@@ -377,7 +277,7 @@ class SNNLNet(AutoencoderNet):
             if weight is not None:
                 weight = torch.cat([weight, self.sample_weight_[anchor_indices]])
         self._activations = []
-        temperature = self.current_temperature()
+        temperature = self.temperature_
         snnl = torch.stack(
             [
                 soft_nearest_neighbour_loss(h, labels, temperature, weight)
@@ -439,9 +339,7 @@ class SNNLKMeans(AutoencoderKMeans):
     {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
         Epochs of training (reconstruction plus SNNL).
-        ``"auto"`` trains at least 100 epochs and at least 2,000 optimiser
-        steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
-        data sets get enough updates.
+        {pretrain_epochs_auto}
     {smoothing_weight_as_autoencoder_kmeans}
     {n_neighbors}
     {smoothing_start}
@@ -453,13 +351,21 @@ class SNNLKMeans(AutoencoderKMeans):
         ``"annealed"``: ``1 / (1 + epoch) ** temperature_decay``; a positive
         float fixes the temperature.
     temperature_decay : float, default=0.55
-        Exponent of the annealed temperature.
+        Exponent of the annealed temperature. ``temperature`` and
+        ``temperature_decay`` set the default ``"temperature_annealing"``
+        callback (:class:`~skdeepcluster.callbacks.TemperatureAnnealing`),
+        which ``callbacks`` can replace.
     pseudo_labels : bool, default=True
         Give the unlabelled samples pseudo-labels from the current embedding
         (every epoch after the warm-up): k-means labels when no labels are
         used, k-means seeded with the given classes when some are. When
         False, unlabelled samples only enter the reconstruction loss, and
-        without labels the model is a plain autoencoder.
+        without labels the model is a plain autoencoder. When True, the
+        default ``"pseudo_label_refresh"`` callback
+        (:class:`~skdeepcluster.callbacks.PseudoLabelRefresh`, from
+        ``n_clusters``, ``n_init`` and ``warmup_epochs``) labels them; a
+        callback of that name in ``callbacks`` replaces it (and is used
+        even when False).
     warmup_epochs : int or "auto", default="auto"
         Epochs of plain autoencoder training (reconstruction and the
         smoothing term) before the soft nearest neighbour term and the first
@@ -499,13 +405,8 @@ class SNNLKMeans(AutoencoderKMeans):
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: its nearest k-means centre on the
         final embedding, as :meth:`predict` computes it.
-    cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
-        k-means centres in the embedding space, without those no training
-        sample is nearest to (see Notes).
-    inertia_ : float
-        Sum of squared distances of the training embeddings to their
-        cluster centre, weighted by ``sample_weight``
-        (``-score`` of the training data with its weights).
+    {cluster_centers_kmeans}
+    {inertia_embedding}
     n_iter_ : int
         Number of training epochs run.
     classes_ : ndarray of shape (n_classes,)
@@ -515,13 +416,8 @@ class SNNLKMeans(AutoencoderKMeans):
         The fitted net; ``net_.history`` holds the losses, the temperature
         and the fraction of pseudo-labels that changed at each refresh
         (``label_change``).
-    kmeans_ : sklearn.cluster.KMeans
-        The k-means model fitted on the embedding, with all ``n_clusters``
-        centres.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {kmeans_all_centres}
+    {features_in}
 
     See Also
     --------
@@ -530,11 +426,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
     Notes
     -----
-    A k-means centre that no training sample is nearest to (fewer distinct
-    embeddings than clusters) is dropped, so that ``labels_`` stays
-    ``0..n_clusters_found - 1``, as in every estimator of the package, and a
-    :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``kmeans_``
-    keeps all ``n_clusters`` centres.
+    {note_dropped_kmeans_centres}
 
     The paper uses a sigmoid output and binary cross-entropy; here the
     reconstruction loss is the mean squared error shared with
@@ -547,9 +439,9 @@ class SNNLKMeans(AutoencoderKMeans):
     clusterer, match them to classes with e.g.
     :func:`skdeepcluster.metrics.clustering_accuracy`.
 
-    {sample_weight}
+    {note_sample_weight}
 
-    {sample_weight_pretraining}
+    {note_sample_weight_pretraining}
 
     In the soft nearest neighbour loss a sample's term carries its weight
     and every neighbour counts as many times as its weight, in both sums of
@@ -584,6 +476,12 @@ class SNNLKMeans(AutoencoderKMeans):
     ...            pretrain_epochs=5, warmup_epochs=2, random_state=0).fit(X).n_iter_
     5
     """
+
+    _schedule_callbacks = (
+        "neighbour_refresh",
+        "temperature_annealing",
+        "pseudo_label_refresh",
+    )
 
     _parameter_constraints: dict = {
         **AutoencoderKMeans._parameter_constraints,
@@ -662,6 +560,7 @@ class SNNLKMeans(AutoencoderKMeans):
             **kwargs,
         )
 
+    @fill_doc
     def fit(
         self,
         X: MatrixLike,
@@ -672,10 +571,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``. A sparse matrix is
-            converted to a dense float32 array, which training needs whole.
+        {X_fit}
         y : array-like of shape (n_samples,), default=None
             With ``use_labels=True``, class labels guiding the embedding,
             ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
@@ -784,19 +680,32 @@ class SNNLKMeans(AutoencoderKMeans):
         **net_params,
     ):
         # The only change from AutoencoderKMeans: the autoencoder is trained
-        # by SNNLNet. Everything else (network, schedule, k-means) is shared.
+        # by SNNLNet, with its temperature and pseudo-label schedules.
+        # Everything else (network, smoothing, k-means) is shared.
+        if _is_annealed(self.temperature):
+            temperature = TemperatureAnnealing(1.0, self.temperature_decay)
+        else:
+            temperature = TemperatureAnnealing(float(self.temperature), 0.0)
+        pseudo_labels = (
+            PseudoLabelRefresh(self.n_clusters, self._warmup_epochs, self._n_init)
+            if self.pseudo_labels
+            else None
+        )
         return super()._pretrain(
             X,
             random_state,
             sample_weight,
             net_cls=net_cls or SNNLNet,
+            schedule=[
+                ("temperature_annealing", temperature),
+                ("pseudo_label_refresh", pseudo_labels),
+            ],
             given_labels=given_labels,
             alpha=self.alpha,
-            temperature=self.temperature,
-            temperature_decay=self.temperature_decay,
-            pseudo_labels=self.pseudo_labels,
             warmup_epochs=self._warmup_epochs,
-            n_clusters=self.n_clusters,
-            kmeans_n_init=self._n_init,
             **net_params,
         )
+
+
+def _is_annealed(temperature):
+    return isinstance(temperature, str) and temperature == "annealed"

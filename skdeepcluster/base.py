@@ -18,6 +18,7 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
     _fit_context,
+    clone,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing, check_random_state
@@ -30,6 +31,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._docstrings import fill_doc
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
     IndexedDataset,
@@ -160,6 +162,11 @@ class BaseDeepClusterer(
     # was tuned with.
     _AUTO_N_INIT = 10
 
+    # Names of the schedule callbacks (skdeepcluster.callbacks) the
+    # estimator installs in one of its stages; a callback the user passes
+    # under one of these names replaces the default one.
+    _schedule_callbacks: tuple[str, ...] = ()
+
     # Keyword arguments with these prefixes are passed on to every skorch net
     # of a fit, as skorch's own NeuralNet accepts them.
     _ROUTED_PREFIXES = ("optimizer__", "iterator_train__", "callbacks__")
@@ -283,6 +290,7 @@ class BaseDeepClusterer(
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_guarded_fit
+    @fill_doc
     def fit(
         self,
         X: MatrixLike,
@@ -293,10 +301,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Images are passed flattened; set ``input_shape`` to
-            let the network see them as ``(C, H, W)``. A sparse matrix is
-            converted to a dense float32 array, which training needs whole.
+        {X_fit}
         y : Ignored
             Not used, present here for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -313,6 +318,7 @@ class BaseDeepClusterer(
             Fitted estimator.
         """
         self._check_routed_params()
+        self._check_callbacks()
         X = validate_data(
             self, X, accept_sparse=["csr", "csc"], dtype=[np.float32, np.float64]
         )
@@ -338,6 +344,7 @@ class BaseDeepClusterer(
             self._label_left_out(X_all, left_out)
         return self
 
+    @fill_doc
     def fit_predict(
         self,
         X: MatrixLike,
@@ -350,8 +357,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        {X_fit}
         y : Ignored
             Not used, present here for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -432,11 +438,21 @@ class BaseDeepClusterer(
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
 
-    def _net_kwargs(self, random_state, **overrides):
+    def _net_kwargs(self, random_state, schedule=(), **overrides):
         """Keyword arguments every skorch net of this estimator shares.
 
+        ``schedule`` lists the ``(name, callback)`` schedule callbacks of the
+        net's stage (see :mod:`skdeepcluster.callbacks`); a callback the user
+        passes under one of these names replaces the default one.
         ``overrides`` take precedence over the user's routed keywords.
         """
+        routed = self._routed_params()
+        for name, value in routed.items():
+            # A callback set by name (callbacks__<name>=...) is copied like
+            # those in ``callbacks``; its parameters (callbacks__<name>__<p>)
+            # are plain values.
+            if name.startswith("callbacks__") and "__" not in name[11:]:
+                routed[name] = _fresh_callback(value)
         kwargs = dict(
             estimator_name=type(self).__name__,
             batch_size=self.batch_size,
@@ -445,14 +461,59 @@ class BaseDeepClusterer(
             device=self._device,
             verbose=self.verbose,
             generator=make_generator(random_state.randint(np.iinfo(np.int32).max)),
-            # A copy for every net: callbacks keep state (EarlyStopping's
-            # count, a checkpoint's best score), which must not leak from one
-            # stage or fit into the next, nor change the parameter itself.
-            callbacks=copy.deepcopy(self.callbacks),
-            **self._routed_params(),
+            callbacks=self._stage_callbacks(schedule),
+            **routed,
         )
         kwargs.update(overrides)
         return kwargs
+
+    def _stage_callbacks(self, schedule):
+        """The callbacks of a net: its stage's ``schedule``, then the user's.
+
+        A copy for every net: callbacks keep state (EarlyStopping's count, a
+        checkpoint's best score), which must not leak from one stage or fit
+        into the next, nor change the parameter itself. A user's callback
+        named like a schedule callback takes its place (in the stages that
+        have it; the others go without it), as skorch replaces a default
+        callback set by name.
+        """
+        user = [
+            (item[0], _fresh_callback(item[1]))
+            if _callback_name(item) is not None
+            else _fresh_callback(item)
+            for item in self.callbacks or []
+        ]
+        replaced = {
+            item[0]: item[1]
+            for item in user
+            if _callback_name(item) in _schedule_names()
+        }
+        return [
+            *((name, replaced.get(name, callback)) for name, callback in schedule),
+            *(item for item in user if _callback_name(item) not in replaced),
+        ]
+
+    def _check_callbacks(self):
+        """Reject a schedule callback's name this estimator has no use for.
+
+        Whether in ``callbacks`` or in a ``callbacks__<name>`` keyword: the
+        callback would otherwise be silently left out of every net.
+        """
+        names = [_callback_name(item) for item in self.callbacks or []]
+        names += [
+            name.split("__")[1]
+            for name in self._routed_params()
+            if name.startswith("callbacks__")
+        ]
+        own = self._schedule_callbacks
+        for name in names:
+            if name in _schedule_names() and name not in own:
+                known = ", ".join(map(repr, own)) or "none"
+                raise ValueError(
+                    f"{type(self).__name__} has no schedule callback named "
+                    f"{name!r} to replace (its schedule callbacks: {known}). "
+                    "Give your callback another name to add it to every net."
+                )
 
     @staticmethod
     def _dataset(X_tensor, sample_weight=None):
@@ -645,13 +706,13 @@ class BaseDeepClusterer(
         """
         return self._map_batches(self._embed, self._validate_for_inference(X))
 
+    @fill_doc
     def predict(self, X: MatrixLike) -> NDArray[np.intp]:
         """Predict the cluster each sample in ``X`` belongs to.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        {X_new}
 
         Returns
         -------
@@ -661,13 +722,13 @@ class BaseDeepClusterer(
         labels = self._map_batches(self._predict, self._validate_for_inference(X))
         return labels.astype(np.intp, copy=False)
 
+    @fill_doc
     def predict_proba(self, X: MatrixLike) -> NDArray[np.float64]:
         """Soft cluster assignments of ``X``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        {X_new}
 
         Returns
         -------
@@ -681,6 +742,7 @@ class BaseDeepClusterer(
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
+    @fill_doc
     def score(
         self,
         X: MatrixLike,
@@ -697,8 +759,7 @@ class BaseDeepClusterer(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        {X_new}
         y : Ignored
             Not used, present here for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -854,6 +915,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
+    _schedule_callbacks = ("neighbour_refresh",)
+
     # The "auto" sizes (see _check_params_vs_input). DEC's d-500-500-2000
     # network (Xie et al. 2016) has about three million weights: on a few
     # thousand samples it neither trains in a few thousand steps nor gives an
@@ -999,27 +1062,34 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         sample_weight=None,
         net_cls=None,
         max_epochs=None,
+        schedule=(),
         **net_params,
     ):
         """Build and train an autoencoder net on ``X``; return the fitted net.
 
-        ``sample_weight`` (or ``None``) weighs the samples' loss terms.
+        ``sample_weight`` (or ``None``) weighs the samples' loss terms. The
+        net's schedule callbacks are the neighbourhood smoothing's
+        ``"neighbour_refresh"`` and then ``schedule``.
         """
         from ._nets import AutoencoderNet
+        from .callbacks import NeighbourRefresh
 
         max_epochs = self._pretrain_epochs if max_epochs is None else max_epochs
-        smoothing = dict(
-            smoothing_weight=self._smoothing_weight,
+        neighbour_refresh = NeighbourRefresh(
             n_neighbors=self.n_neighbors,
-            smoothing_start=int(round(self.smoothing_start * max_epochs)),
-            normalize_targets=self.normalize_embedding,
+            start=int(round(self.smoothing_start * max_epochs)),
+            normalize=self.normalize_embedding,
         )
         net = (net_cls or AutoencoderNet)(
             self._build_autoencoder(self.n_features_in_),
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,
+            smoothing_weight=self._smoothing_weight,
             **self._net_kwargs(
-                random_state, stage="pretraining", **smoothing, **net_params
+                random_state,
+                schedule=[("neighbour_refresh", neighbour_refresh), *schedule],
+                stage="pretraining",
+                **net_params,
             ),
         )
         net.initialize()
@@ -1032,8 +1102,60 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             pretrain_with_memory(self.memory, net, dataset)
         return net
 
+    def _clustering_stage_kwargs(self, random_state, schedule=()):
+        """Keyword arguments of the clustering-stage net (DEC and DCN).
+
+        That net trains for ``clustering_epochs`` epochs with
+        ``clustering_lr``, which divergence messages name, and the stage's
+        ``schedule`` callbacks (see :meth:`_net_kwargs`).
+        """
+        return dict(
+            max_epochs=self.clustering_epochs,
+            **self._net_kwargs(
+                random_state,
+                schedule=schedule,
+                lr=self.clustering_lr,
+                stage="clustering",
+                lr_name="clustering_lr",
+            ),
+        )
+
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         return self._batched_eval(self.net_.module_.encoder, X)
+
+
+def _callback_name(item):
+    """The name of a ``(name, callback)`` entry of ``callbacks``; ``None`` if unnamed."""
+    # skorch accepts the pair as a tuple or a list.
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        return item[0]
+    return None
+
+
+def _schedule_names():
+    from .callbacks import SCHEDULE_NAMES
+
+    return frozenset(SCHEDULE_NAMES.values())
+
+
+def _fresh_callback(callback):
+    """A copy of the user's ``callback`` for one net.
+
+    A deep copy, so that no state carries over between nets. A callback that
+    cannot be deep-copied (it holds a lock, an open file, a writer) is
+    rebuilt from its parameters with :func:`sklearn.base.clone`; when that
+    fails too, the instance itself is used, shared by every net of every fit.
+    """
+    try:
+        return copy.deepcopy(callback)
+    # Whatever the copy raises (TypeError from pickling a lock, RuntimeError
+    # from a non-leaf tensor, ...): the callback is then used another way.
+    except Exception:
+        pass
+    try:
+        return clone(callback, safe=False)
+    except Exception:
+        return callback
 
 
 def _densify(X):

@@ -66,6 +66,46 @@ def _one_step(net, X):
     return net.train_step(batch)
 
 
+def test_critic_optimiser_gets_the_optimizer_settings(blobs):
+    X, _ = blobs
+    model = fast_estimator(
+        ACAIKMeans,
+        n_clusters=3,
+        pretrain_epochs=1,
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=0.25,
+        optimizer__betas=(0.5, 0.8),
+        # Patterns that name the autoencoder's parameters stay with its
+        # optimiser.
+        optimizer__param_groups=[("encoder.*", {"lr": 0.01})],
+        random_state=0,
+    ).fit(X)
+    (critic,) = model.net_.critic_optimizer_.param_groups
+    assert isinstance(model.net_.critic_optimizer_, torch.optim.AdamW)
+    assert critic["weight_decay"] == 0.25 and critic["betas"] == (0.5, 0.8)
+    assert critic["lr"] == model.lr
+    assert {g["lr"] for g in model.net_.optimizer_.param_groups} == {0.01, model.lr}
+
+
+def test_critic_optimizer_keywords_set_the_critic_apart(blobs):
+    X, _ = blobs
+    model = fast_estimator(
+        ACAIKMeans,
+        n_clusters=3,
+        pretrain_epochs=1,
+        optimizer__weight_decay=0.25,
+        critic_optimizer__weight_decay=0.0,
+        critic_optimizer__lr=0.01,
+        random_state=0,
+    )
+    assert model.get_params()["critic_optimizer__lr"] == 0.01
+    model.fit(X)
+    (critic,) = model.net_.critic_optimizer_.param_groups
+    assert critic["weight_decay"] == 0.0 and critic["lr"] == 0.01
+    (autoencoder,) = model.net_.optimizer_.param_groups
+    assert autoencoder["weight_decay"] == 0.25 and autoencoder["lr"] == model.lr
+
+
 def test_critic_moves_only_through_its_optimiser(fitted, monkeypatch):
     # With the critic's optimiser disabled, a training step (whose autoencoder
     # loss goes through the critic) must leave the critic untouched, while the

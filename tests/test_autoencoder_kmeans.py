@@ -192,7 +192,8 @@ def test_smoothing_targets_are_halfway_to_the_neighbourhood_mean(blobs):
     ).fit(X)
     net = model.net_
     X_tensor = torch.as_tensor(X)
-    targets = net.neighbourhood_targets(X_tensor).numpy()
+    refresh = dict(net.callbacks_)["neighbour_refresh"]
+    targets = refresh.targets(net, X_tensor).numpy()
     Z = model.transform(X)
     neighbours = (
         NearestNeighbors(n_neighbors=5).fit(Z).kneighbors(return_distance=False)

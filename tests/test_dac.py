@@ -16,8 +16,8 @@ from skdeepcluster._dac import (
     pairwise_loss,
     random_affine,
     select_pairs,
-    threshold_schedule,
 )
+from skdeepcluster.callbacks import threshold_schedule
 from skdeepcluster.datasets import load_mnist
 from skdeepcluster.metrics import clustering_accuracy
 

@@ -7,8 +7,9 @@ from sklearn.datasets import make_blobs
 
 from conftest import fast_estimator
 from skdeepcluster import DEC
-from skdeepcluster._dec import log_student_t_assignment, target_distribution
+from skdeepcluster._dec import log_student_t_assignment
 from skdeepcluster._torch_utils import student_t_assignment
+from skdeepcluster.callbacks import target_distribution
 from skdeepcluster.metrics import clustering_accuracy
 
 

@@ -18,7 +18,7 @@ ids = [cls.__name__ for cls in ESTIMATORS]
 
 # Per-sample state that the nets carry only while training.
 TRAINING_STATE = {
-    "DEC": ["target_", "labels_at_refresh_"],
+    "DEC": ["target_"],
     "DCN": ["assignments_", "centers_", "counts_"],
     "IMSAT": ["radius_"],
     "SNNLKMeans": ["labels_", "anchor_indices_", "anchor_X_"],
@@ -61,6 +61,9 @@ def test_no_training_state_is_kept(cls, fitted):
         assert tensor_attributes(net) == []
         for name in TRAINING_STATE.get(cls.__name__, []):
             assert getattr(net, name, None) is None
+        # Nor do its callbacks (the schedules' labels at the last refresh).
+        for _, callback in net.callbacks_:
+            assert tensor_attributes(callback) == []
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)

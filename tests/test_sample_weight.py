@@ -19,11 +19,11 @@ from conftest import all_estimators, fast_estimator
 from skdeepcluster import DCN, DEC, IMSAT, SNNLKMeans
 from skdeepcluster._dac import pairwise_loss
 from skdeepcluster._dcn import update_centroids
-from skdeepcluster._dec import target_distribution
 from skdeepcluster._imsat import entropy_terms, kl_divergence
 from skdeepcluster._nets import ClusteringNet, per_sample_loss
 from skdeepcluster._snnl import soft_nearest_neighbour_loss
 from skdeepcluster._torch_utils import loss_weights
+from skdeepcluster.callbacks import target_distribution
 
 ESTIMATORS = all_estimators()
 ids = [cls.__name__ for cls in ESTIMATORS]

@@ -8,11 +8,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import fast_estimator
 from skdeepcluster import AutoencoderKMeans, SNNLKMeans
-from skdeepcluster._snnl import (
-    SNNLNet,
-    annealed_temperature,
-    soft_nearest_neighbour_loss,
-)
+from skdeepcluster._snnl import SNNLNet, soft_nearest_neighbour_loss
+from skdeepcluster.callbacks import annealed_temperature
 
 
 @pytest.fixture

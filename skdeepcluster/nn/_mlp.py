@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._docstrings import fill_doc
+
 # The activation modules the package knows, by name: the choices of the
 # ``activation`` parameter below, and the modules whose outputs SNNL's loss
 # counts as hidden layers.
@@ -38,6 +40,7 @@ def _dense_stack(dims, activation="relu", batch_norm=False, activate_last=False)
     return nn.Sequential(*layers)
 
 
+@fill_doc
 class MLPEncoder(nn.Module):
     """Map flat inputs to an embedding through fully connected layers.
 
@@ -51,12 +54,8 @@ class MLPEncoder(nn.Module):
         Widths of the hidden layers.
     embedding_dim : int, default=10
         Size of the output embedding (kept linear).
-    activation : str, default="relu"
-        Non-linearity after each hidden layer: ``"relu"``, ``"elu"``,
-        ``"gelu"``, ``"leaky_relu"``, ``"silu"``, ``"sigmoid"``, ``"tanh"`` or
-        ``"softplus"``.
-    batch_norm : bool, default=False
-        Insert batch normalisation before each hidden activation.
+    {activation}
+    {batch_norm}
 
     Examples
     --------
@@ -83,6 +82,7 @@ class MLPEncoder(nn.Module):
         return self.layers(x.flatten(start_dim=1))
 
 
+@fill_doc
 class MLPDecoder(nn.Module):
     """Mirror of :class:`MLPEncoder`: map an embedding back to input space.
 
@@ -95,19 +95,15 @@ class MLPDecoder(nn.Module):
     output_dim : int or tuple of int
         Number of output features, or the shape of one sample; the output is
         reshaped to it.
-    activation : str, default="relu"
-        Non-linearity after each hidden layer: ``"relu"``, ``"elu"``,
-        ``"gelu"``, ``"leaky_relu"``, ``"silu"``, ``"sigmoid"``, ``"tanh"`` or
-        ``"softplus"``.
-    batch_norm : bool, default=False
-        Insert batch normalisation before each hidden activation.
+    {activation}
+    {batch_norm}
 
     Examples
     --------
     >>> import torch
     >>> from skdeepcluster.nn import MLPDecoder
-    >>> MLPDecoder(10, (64,), 784)(torch.zeros(2, 10)).shape
-    torch.Size([2, 784])
+    >>> MLPDecoder(10, (64,), (1, 28, 28))(torch.zeros(2, 10)).shape
+    torch.Size([2, 1, 28, 28])
     """
 
     def __init__(

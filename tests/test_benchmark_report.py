@@ -1,0 +1,106 @@
+"""benchmarks/report.py renders the harness's JSON rows as the docs' tables."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
+
+
+@pytest.fixture(scope="module")
+def report():
+    # benchmarks/ is not a package: load the script by its path.
+    spec = importlib.util.spec_from_file_location("benchmark_report", REPORT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(estimator, seeds, accuracies, params="{}", label_fraction=None):
+    # The fields benchmarks/run.py --json writes for every run.
+    return [
+        dict(
+            estimator=estimator,
+            seed=seed,
+            dataset="mnist-test",
+            params=params,
+            label_fraction=label_fraction,
+            acc=acc,
+            nmi=acc - 0.1,
+            ari=acc - 0.2,
+            fit_s=10.0 * (seed + 1),
+        )
+        for seed, acc in zip(seeds, accuracies)
+    ]
+
+
+def _entry(text, label):
+    """The five cells after ``label`` in a list-table (the row's figures)."""
+    lines = text.splitlines()
+    start = lines.index(f"   * - {label}")
+    return [line.removeprefix("     - ") for line in lines[start + 1 : start + 6]]
+
+
+def test_mnist_table_from_json(report, tmp_path):
+    dec = _rows("DEC", [0, 1, 2], [0.90, 0.92, 0.94])
+    rows = (
+        _rows("KMeans(raw)", [0, 1, 2], [0.54, 0.55, 0.53])
+        + dec
+        + _rows("ACAIKMeans", [0, 1, 2, 3], [0.8, 0.9, 0.8, 0.9])
+        + _rows("SNNLKMeans", [0, 1, 2], [0.85, 0.9, 0.95], label_fraction=0.01)
+    )
+    (tmp_path / "mnist-test.json").write_text(json.dumps(rows))
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+
+    assert "\nMNIST-test\n----------\n" in text
+    assert "MNIST-train" not in text  # no JSON, no section
+    assert "over seeds 0, 1, 2," in text
+    expected = [
+        f"{np.mean(values):.3f} ± {np.std(values):.3f}"
+        for values in ([row[key] for row in dec] for key in ("acc", "nmi", "ari"))
+    ]
+    assert _entry(text, ":class:`DEC`") == [
+        *expected,
+        "20.0",  # mean fit time of seeds 0, 1, 2: 10, 20, 30 s
+        report.PAPER_MNIST_ACCURACY["DEC"],
+    ]
+    assert _entry(text, "k-means (raw pixels)")[4] == "--"
+    # Rows that differ from the others say how.
+    assert "   * - :class:`ACAIKMeans` (seeds 0, 1, 2, 3)" in text
+    assert "   * - :class:`SNNLKMeans` (1 % of the labels)" in text
+    # One command per set of options and seeds, naming its estimators.
+    assert (
+        "    OMP_NUM_THREADS=1 python benchmarks/run.py DEC --dataset mnist-test "
+        "--seeds 0 1 2\n" in text
+    )
+    assert (
+        "benchmarks/run.py SNNLKMeans --dataset mnist-test --seeds 0 1 2 "
+        "--label-fraction 0.01 --no-kmeans\n" in text
+    )
+    assert report.PAPER_NOTE in text
+
+
+def test_one_run_gives_its_command(report, tmp_path):
+    rows = _rows("KMeans(raw)", [0, 1], [0.5, 0.6]) + _rows("DCN", [0, 1], [0.8, 0.9])
+    (tmp_path / "mnist-all.json").write_text(json.dumps(rows))
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+    assert (
+        "    OMP_NUM_THREADS=1 python benchmarks/run.py --dataset mnist-all "
+        "--seeds 0 1 --json benchmarks/results/mnist-all.json\n" in text
+    )
+
+
+def test_no_json_renders_only_comments(report, tmp_path):
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+    # Every line is part of an rST comment, so the page shows nothing.
+    assert all(line.startswith(("..", "   ")) or not line for line in text.splitlines())
+
+
+def test_committed_tables_are_up_to_date(report):
+    # The committed includes are what the committed JSON files render to:
+    # a result added without running benchmarks/report.py fails here.
+    for output, datasets in report.OUTPUTS.items():
+        assert report.render(datasets) == output.read_text(), output.name
