@@ -171,8 +171,10 @@ class ACAINet(AutoencoderNet):
         # One critic pass on the interpolants serves both losses.
         mixed_scores = self.critic_(mixed)
 
-        reconstruction_loss = self.criterion_(reconstruction, X)
-        adversarial_loss = mixed_scores.pow(2).mean()
+        # With sample weights, each term of a sample (and of its interpolant,
+        # whose coefficient alpha it drew) carries the sample's weight.
+        reconstruction_loss = self.reconstruction_loss(reconstruction, X, indices)
+        adversarial_loss = self.weighted_mean(mixed_scores.pow(2), indices)
         loss = reconstruction_loss + self.adversarial_weight * adversarial_loss
         # The neighbourhood smoothing term of AutoencoderNet, when enabled.
         smoothing = self.smoothing_loss(embedding, indices)
@@ -183,7 +185,9 @@ class ACAINet(AutoencoderNet):
         # from this term.
         blend = self.gamma * X + (1 - self.gamma) * reconstruction.detach()
         blend_scores = self.critic_(blend)
-        critic_loss = (mixed_scores - alpha).pow(2).mean() + blend_scores.pow(2).mean()
+        critic_loss = self.weighted_mean(
+            (mixed_scores - alpha).pow(2), indices
+        ) + self.weighted_mean(blend_scores.pow(2), indices)
 
         # Each backward pass is restricted to its own network's parameters
         # (``inputs``): the autoencoder's loss flows through the critic into
@@ -323,6 +327,15 @@ class ACAIKMeans(AutoencoderKMeans):
     more from seed to seed than those of :class:`AutoencoderKMeans` (see the
     benchmarks page).
 
+    {note_sample_weight}
+
+    {note_sample_weight_pretraining}
+
+    The adversarial term of a sample's interpolant, and the critic's terms
+    for that interpolant and for the blend of the sample with its
+    reconstruction, carry the sample's weight (not that of its interpolation
+    partner).
+
     References
     ----------
     {reference_acai}
@@ -404,12 +417,15 @@ class ACAIKMeans(AutoencoderKMeans):
             **kwargs,
         )
 
-    def _pretrain(self, X, random_state, net_cls=None, **net_params):
+    def _pretrain(
+        self, X, random_state, sample_weight=None, net_cls=None, **net_params
+    ):
         # The only change from AutoencoderKMeans: the autoencoder is trained
         # by ACAINet. Everything else (network, schedule, k-means) is shared.
         return super()._pretrain(
             X,
             random_state,
+            sample_weight,
             net_cls=net_cls or ACAINet,
             adversarial_weight=self.adversarial_weight,
             gamma=self.gamma,

@@ -113,6 +113,10 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     accuracy, and ``smoothing_weight=0`` is worth trying (see the
     benchmarks page).
 
+    {note_sample_weight}
+
+    {note_sample_weight_pretraining}
+
     References
     ----------
     .. [1] Hinton, G. E. and Salakhutdinov, R. R. (2006). "Reducing the
@@ -190,11 +194,11 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         )
         self.clustering = clustering
 
-    def _fit(self, X, y, random_state):
-        self._fit_autoencoder_kmeans(X, random_state)
+    def _fit(self, X, y, random_state, sample_weight):
+        self._fit_autoencoder_kmeans(X, random_state, sample_weight)
 
     def _fit_autoencoder_kmeans(
-        self, X, random_state, pretrain_params=None, kmeans_params=None
+        self, X, random_state, sample_weight, pretrain_params=None, kmeans_params=None
     ):
         """Pretrain, then cluster the embedding; extra arguments go to the hooks."""
         kmeans_params = kmeans_params or {}
@@ -202,12 +206,16 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         for name in ("reference_embedding_", "kmeans_"):
             self.__dict__.pop(name, None)
         self._reference_labels = None
-        self.net_ = self._pretrain(X, random_state, **(pretrain_params or {}))
+        self.net_ = self._pretrain(
+            X, random_state, sample_weight, **(pretrain_params or {})
+        )
         self.n_iter_ = len(self.net_.history)
         Z = self._embed(X)
         method = self._final_clustering(**kmeans_params)
         if method in ("auto", "kmeans"):
-            self.kmeans_ = self._cluster_embedding(Z, random_state, **kmeans_params)
+            self.kmeans_ = self._cluster_embedding(
+                Z, random_state, sample_weight, **kmeans_params
+            )
         if method in ("auto", "spectral"):
             reference = reference_indices(len(Z), random_state)
             Z_reference = to_numpy(Z[torch.as_tensor(reference, device=Z.device)])
@@ -225,7 +233,9 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             method = "spectral" if spectral_score > kmeans_score else "kmeans"
         self.clustering_ = method
         if method == "spectral":
-            self._fit_neighbour_vote(X, reference, Z_reference, spectral_labels)
+            self._fit_neighbour_vote(
+                X, reference, Z_reference, spectral_labels, sample_weight
+            )
             return
         centers = self.kmeans_.cluster_centers_
         # predict's nearest-centre rule rather than kmeans_.labels_, which
@@ -235,13 +245,15 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         # estimators drop theirs; removing a centre nobody is nearest to
         # changes no sample's nearest centre, so predict still gives labels_.
         labels = to_numpy(nearest_center(Z, torch.as_tensor(centers, device=X.device)))
-        self._set_clusters(X, labels, centers)
+        self._set_clusters(X, labels, centers, sample_weight)
 
     def _final_clustering(self, **kmeans_params):
         """How the embedding is clustered: ``"auto"``, ``"spectral"`` or ``"kmeans"``."""
         return self.clustering
 
-    def _fit_neighbour_vote(self, X, reference, Z_reference, reference_labels):
+    def _fit_neighbour_vote(
+        self, X, reference, Z_reference, reference_labels, sample_weight
+    ):
         """Extend the spectral partition of the reference samples by a vote.
 
         Every sample, in training as in :meth:`predict`, takes the cluster
@@ -262,7 +274,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             # counted again with the clusters that remain (the set of
             # clusters shrinks, so this ends).
             reference_labels = np.where(won, reference_labels, labels[reference])
-        kept = self._set_clusters(X, labels)
+        kept = self._set_clusters(X, labels, sample_weight=sample_weight)
         self._reference_labels = np.searchsorted(kept, reference_labels)
 
     def _neighbour_votes(self, X):
@@ -291,6 +303,8 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         # Every sample has the same number of voters.
         return votes / votes.sum(dim=1, keepdim=True)
 
-    def _cluster_embedding(self, Z, random_state):
+    def _cluster_embedding(self, Z, random_state, sample_weight):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""
-        return fit_kmeans(Z, self.n_clusters, self._n_init, random_state)
+        return fit_kmeans(
+            Z, self.n_clusters, self._n_init, random_state, sample_weight=sample_weight
+        )

@@ -54,7 +54,7 @@ def select_pairs(similarity, upper, lower):
 
 
 @fill_doc
-def pairwise_loss(features, upper, lower, reference=None):
+def pairwise_loss(features, upper, lower, reference=None, weight=None):
     """Binary cross-entropy of the selected pairs of a mini-batch.
 
     The similarity of samples ``i`` and ``j`` is the dot product of their
@@ -73,12 +73,16 @@ def pairwise_loss(features, upper, lower, reference=None):
         Label features the pairs are selected from, when they differ from
         ``features`` (e.g. features of the unperturbed samples while
         ``features`` are those of augmented copies).
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Sample weights: the pair ``(i, j)`` then weighs ``w_i w_j`` in the
+        mean, as many times as the pairs between ``w_i`` copies of ``i`` and
+        ``w_j`` copies of ``j``. ``None`` weighs the pairs equally.
 
     Returns
     -------
     loss : torch.Tensor
-        Mean cross-entropy over the selected pairs (0, with a gradient, when
-        none is selected).
+        Mean cross-entropy over the selected pairs, weighted (0, with a
+        gradient, when none is selected).
     n_positive, n_negative : int
         Number of selected positive and negative pairs (each pair twice).
 
@@ -92,12 +96,22 @@ def pairwise_loss(features, upper, lower, reference=None):
         positive, negative = select_pairs(selected_from, upper, lower)
     similarity = similarity.clamp(_EPS, 1.0 - _EPS)
     n_positive, n_negative = int(positive.sum()), int(negative.sum())
+    if weight is None:
+        total = (
+            -torch.log(similarity[positive]).sum()
+            - torch.log1p(-similarity[negative]).sum()
+        )
+        # Keep the graph when nothing is selected, so the optimiser step is
+        # a no-op.
+        return total / max(n_positive + n_negative, 1), n_positive, n_negative
+    pair_weight = weight[:, None] * weight[None, :]
     total = (
-        -torch.log(similarity[positive]).sum()
-        - torch.log1p(-similarity[negative]).sum()
+        -(torch.log(similarity[positive]) * pair_weight[positive]).sum()
+        - (torch.log1p(-similarity[negative]) * pair_weight[negative]).sum()
     )
-    # Keep the graph when nothing is selected, so the optimiser step is a no-op.
-    return total / max(n_positive + n_negative, 1), n_positive, n_negative
+    selected_weight = pair_weight[positive].sum() + pair_weight[negative].sum()
+    # As above, a zero loss with a graph when nothing is selected.
+    return total / selected_weight.clamp_min(1e-12), n_positive, n_negative
 
 
 def random_affine(X, max_rotation=10.0, max_shift=0.1, scale_range=(0.95, 1.05)):
@@ -307,7 +321,9 @@ class DACNet(ClusteringNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reference = getattr(self, "reference_", None) if training else None
         upper, lower = self.thresholds()
-        loss, n_positive, n_negative = pairwise_loss(y_pred, upper, lower, reference)
+        loss, n_positive, n_negative = pairwise_loss(
+            y_pred, upper, lower, reference, self.batch_weight(y_true)
+        )
         if training:
             n_pairs = len(y_pred) * (len(y_pred) - 1)
             self.history.record_batch("positive_pairs", n_positive / n_pairs)
@@ -442,7 +458,8 @@ class DAC(BaseDeepClusterer):
         label features gather by cluster.
     inertia_ : float
         Sum of squared distances of the training label features to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of epochs run.
     net_ : skorch.NeuralNet
@@ -478,6 +495,16 @@ class DAC(BaseDeepClusterer):
     others; its statistics are recomputed over the training data with the
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
     ``predict`` on the training data.
+
+    {note_sample_weight}
+
+    Here each selected pair ``(i, j)`` weighs ``w_i w_j`` in the batch's
+    mean cross-entropy (:func:`pairwise_loss`), as the pairs between ``w_i``
+    copies of ``i`` and ``w_j`` copies of ``j`` would, apart from the pairs
+    a sample's copies would form with each other. Which pairs are selected,
+    and the batch normalisation statistics, do not depend on the weights;
+    ``cluster_centers_`` are the weighted mean label features of the
+    clusters.
 
     References
     ----------
@@ -576,7 +603,7 @@ class DAC(BaseDeepClusterer):
             )
         return LabelFeatures(body, self.n_clusters)
 
-    def _fit(self, X, y, random_state):
+    def _fit(self, X, y, random_state, sample_weight):
         self.net_ = DACNet(
             self._build_module(X[0].numel()),
             criterion=nn.BCELoss,
@@ -601,7 +628,7 @@ class DAC(BaseDeepClusterer):
             ),
         )
         self.net_.initialize()
-        self.net_.partial_fit(self._dataset(X))
+        self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
@@ -609,7 +636,7 @@ class DAC(BaseDeepClusterer):
         # is their softmax, whose rounding can tie two clusters the scores
         # tell apart. The centres are the mean label features.
         self._kept_clusters = self._set_clusters(
-            X, to_numpy(self._scores(X).argmax(dim=1))
+            X, to_numpy(self._scores(X).argmax(dim=1)), sample_weight=sample_weight
         )
 
     def _embed(self, X):

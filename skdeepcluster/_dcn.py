@@ -23,7 +23,7 @@ from ._typing import (
 from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
-def update_centroids(centers, counts, Z, labels):
+def update_centroids(centers, counts, Z, labels, weight=None):
     """DCN's per-cluster running-mean centroid update, for a batch.
 
     Handling the batch's samples one at a time with
@@ -31,6 +31,9 @@ def update_centroids(centers, counts, Z, labels):
     al., 2017) makes ``m_k`` the mean of its ``c_k`` previous "samples" and
     the new ones, whatever their order, so the whole batch is applied at
     once: ``m_k <- (c_k m_k + sum_i z_i) / (c_k + n_k)``, ``c_k <- c_k + n_k``.
+    With sample weights a sample counts ``w_i`` times, as ``w_i`` copies of
+    it would: ``m_k <- (c_k m_k + sum_i w_i z_i) / (c_k + sum_i w_i)``, the
+    weighted running mean k-means' weighted centres are.
 
     Parameters
     ----------
@@ -42,6 +45,8 @@ def update_centroids(centers, counts, Z, labels):
         Embeddings of the batch.
     labels : torch.Tensor of shape (n_samples,)
         Their clusters.
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Their weights; ``None`` counts each sample once.
 
     Returns
     -------
@@ -49,8 +54,14 @@ def update_centroids(centers, counts, Z, labels):
         The same tensors, updated.
     """
     n_clusters = len(centers)
-    batch_counts = torch.bincount(labels, minlength=n_clusters).to(counts.dtype)
-    sums = torch.zeros_like(centers).index_add_(0, labels, Z)
+    if weight is None:
+        batch_counts = torch.bincount(labels, minlength=n_clusters).to(counts.dtype)
+        sums = torch.zeros_like(centers).index_add_(0, labels, Z)
+    else:
+        batch_counts = torch.zeros_like(counts).index_add_(
+            0, labels, weight.to(counts.dtype)
+        )
+        sums = torch.zeros_like(centers).index_add_(0, labels, Z * weight[:, None])
     # Centres with no sample in the batch stay where they are.
     hit = batch_counts > 0
     new_counts = counts[hit] + batch_counts[hit]
@@ -66,7 +77,8 @@ class DCNNet(AutoencoderNet):
     parameter: the optimiser never sees it), ``counts_`` and the hard
     ``assignments_`` of every training sample. It builds them when training
     begins from ``initial_centers`` and ``initial_assignments`` (k-means on
-    the pretrained embedding; the counts are the sizes of its clusters), and
+    the pretrained embedding; the counts are the sizes of its clusters, or
+    their total weights when the samples are weighted), and
     drops them when training ends, keeping the final centres as
     ``cluster_centers_``, a NumPy array. Each training step
 
@@ -101,9 +113,17 @@ class DCNNet(AutoencoderNet):
         self.centers_ = torch.tensor(
             self.initial_centers, dtype=torch.float32, device=self.device
         )
-        self.counts_ = torch.bincount(
-            self.assignments_, minlength=len(self.centers_)
-        ).float()
+        if self.sample_weight_ is None:
+            self.counts_ = torch.bincount(
+                self.assignments_, minlength=len(self.centers_)
+            ).float()
+        else:
+            # The weight of each k-means cluster, in the units of the
+            # weights the centre update adds (scaled to a mean of one).
+            weight = self.sample_weight_.to(self.device)
+            self.counts_ = torch.zeros(
+                len(self.centers_), device=self.device
+            ).index_add_(0, self.assignments_, weight)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # The assignments and counts are per-sample training state: not kept,
@@ -114,7 +134,7 @@ class DCNNet(AutoencoderNet):
 
     def clustering_loss(self, embedding, indices, X, training):
         centers = self.centers_[self.batch_state("assignments_", indices)]
-        squared = (embedding - centers).pow(2).sum(dim=1).mean()
+        squared = self.weighted_mean((embedding - centers).pow(2).sum(dim=1), indices)
         # Per sample, the paper weighs the squared reconstruction error summed
         # over the input features against kmeans_weight / 2 times this sum
         # over the embedding. The criterion is a *mean* over features, so the
@@ -132,7 +152,9 @@ class DCNNet(AutoencoderNet):
             Z = encoder(X.to(self.device))
             labels = torch.cdist(Z, self.centers_).argmin(dim=1)
             self.assignments_[indices.to(self.assignments_.device)] = labels
-            update_centroids(self.centers_, self.counts_, Z, labels)
+            update_centroids(
+                self.centers_, self.counts_, Z, labels, self.batch_weight(indices)
+            )
 
 
 @fill_doc
@@ -231,6 +253,17 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     reproduces ``labels_``; ``predict_proba`` is a Student's t kernel around
     the centres (as in DEC, with one degree of freedom).
 
+    {note_sample_weight}
+
+    {note_sample_weight_pretraining}
+
+    The initial k-means is weighted, and each count ``c_k`` starts at the
+    total weight of its k-means cluster. A sample's k-means term carries its
+    weight, and the centre update counts a sample of weight ``w`` as ``w``
+    samples (:func:`update_centroids`), so the centres remain weighted
+    running means. (Counts and weights are in the units of the weights
+    scaled to a mean of one.)
+
     References
     ----------
     .. [1] Yang, B., Fu, X., Sidiropoulos, N. D. and Hong, M. (2017).
@@ -312,8 +345,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             **kwargs,
         )
 
-    def _fit(self, X, y, random_state):
-        autoencoder = self._pretrain(X, random_state)
+    def _fit(self, X, y, random_state, sample_weight):
+        autoencoder = self._pretrain(X, random_state, sample_weight)
         self.pretrain_history_ = autoencoder.history
         module = autoencoder.module_
         self.kmeans_ = fit_kmeans(
@@ -321,6 +354,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             self.n_clusters,
             self._n_init,
             random_state,
+            sample_weight=sample_weight,
         )
         self.net_ = DCNNet(
             module,
@@ -333,8 +367,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         self.net_.initialize()
         # Also when clustering_epochs is 0: the train-begin and train-end
         # hooks then hand back the k-means centres.
-        self.net_.partial_fit(self._dataset(X))
+        self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         centers = torch.as_tensor(self.net_.cluster_centers_, device=self._device)
         labels = to_numpy(nearest_center(self._embed(X), centers))
-        self._set_clusters(X, labels, to_numpy(centers))
+        self._set_clusters(X, labels, to_numpy(centers), sample_weight)

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._docstrings import fill_doc
-from ._nets import ClusteringNet
+from ._nets import ClusteringNet, per_sample_loss
 from ._torch_utils import (
     batched_eval,
     fit_kmeans,
@@ -69,7 +69,12 @@ class DECNet(ClusteringNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred is log q; y_true the indices of the batch's samples.
-        return self.criterion_(y_pred, self.batch_state("target_", y_true))
+        target = self.batch_state("target_", y_true)
+        weight = self.batch_weight(y_true)
+        if weight is None:
+            return self.criterion_(y_pred, target)
+        # KL(P_i || Q_i) of each sample, weighted.
+        return (per_sample_loss(self.criterion_, y_pred, target) * weight).mean()
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Per-sample training state: not kept, so not pickled with the model.
@@ -194,6 +199,18 @@ class DEC(BaseAutoencoderClusterer):
     ``inverse_transform``: the decoder is discarded after pretraining and no
     longer matches the refined encoder.
 
+    {note_sample_weight}
+
+    {note_sample_weight_pretraining}
+
+    The initial k-means is weighted (with ``init="spherical-k-means"`` the
+    initial centres are the weighted mean embeddings of its clusters). In
+    the clustering stage each sample's ``KL(P_i || Q_i)`` carries its
+    weight, the soft cluster frequencies of the target are weighted sums,
+    ``f_j = sum_i w_i q_ij``, and ``tol`` is compared with the weighted
+    fraction of samples that changed cluster (their share of the total
+    weight).
+
     References
     ----------
     .. [1] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
@@ -285,11 +302,13 @@ class DEC(BaseAutoencoderClusterer):
             **kwargs,
         )
 
-    def _fit(self, X, y, random_state):
-        autoencoder = self._pretrain(X, random_state)
+    def _fit(self, X, y, random_state, sample_weight):
+        autoencoder = self._pretrain(X, random_state, sample_weight)
         self.pretrain_history_ = autoencoder.history
         encoder = autoencoder.module_.encoder
-        centers = self._initial_centers(self._batched_eval(encoder, X), random_state)
+        centers = self._initial_centers(
+            self._batched_eval(encoder, X), random_state, sample_weight
+        )
         self.net_ = DECNet(
             _DECModule(encoder, centers, self.alpha),
             criterion=torch.nn.KLDivLoss,
@@ -307,21 +326,27 @@ class DEC(BaseAutoencoderClusterer):
         self.net_.initialize()
         # partial_fit keeps the module as given; it also runs the train-begin
         # hooks (the target update's initial P) when clustering_epochs is 0.
-        self.net_.partial_fit(self._dataset(X))
+        self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         # The nearest centre, which is the argmax of Q, computed as predict
         # computes it so that predict(X) returns labels_.
         centers = self.net_.module_.centers.detach()
         labels = to_numpy(nearest_center(self._embed(X), centers))
-        self._set_clusters(X, labels, to_numpy(centers))
+        self._set_clusters(X, labels, to_numpy(centers), sample_weight)
 
-    def _initial_centers(self, embedding, random_state):
+    def _initial_centers(self, embedding, random_state, sample_weight):
         """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
         spherical = self.init == "spherical-k-means"
         points = (
             torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
         )
-        self.kmeans_ = fit_kmeans(points, self.n_clusters, self._n_init, random_state)
+        self.kmeans_ = fit_kmeans(
+            points,
+            self.n_clusters,
+            self._n_init,
+            random_state,
+            sample_weight=sample_weight,
+        )
         # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
             self.kmeans_.cluster_centers_,
@@ -334,8 +359,17 @@ class DEC(BaseAutoencoderClusterer):
                 members = embedding[labels == k]
                 # A cluster k-means left empty (fewer distinct points than
                 # clusters) keeps its direction as its centre.
-                if len(members):
+                if not len(members):
+                    continue
+                if sample_weight is None:
                     centers[k] = members.mean(dim=0)
+                else:
+                    weight = torch.as_tensor(
+                        sample_weight[to_numpy(labels == k)],
+                        dtype=members.dtype,
+                        device=members.device,
+                    )
+                    centers[k] = (weight @ members) / weight.sum()
         return centers
 
     def _predict_proba(self, X):

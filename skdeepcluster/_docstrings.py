@@ -137,7 +137,9 @@ clustering : {"auto", "spectral", "kmeans"}, default="auto"
     are strands and loses where the graph falls into many small pieces
     (which neighbourhood smoothing can cause); see the benchmarks page.
     ``clustering_`` says which was kept. ``"spectral"`` and ``"auto"`` are
-    additions of this package.
+    additions of this package. ``sample_weight`` weighs the k-means
+    candidate, the centres and ``inertia_``, not the neighbour graph or the
+    vote.
 
     .. [Luxburg2007] U. von Luxburg, "A tutorial on spectral clustering",
        Statistics and Computing 17, 2007.
@@ -239,7 +241,8 @@ cluster_centers_ : ndarray of shape (n_clusters_found, embedding_dim)
 _INERTIA_EMBEDDING = """\
 inertia_ : float
     Sum of squared distances of the training embeddings to their
-    cluster centre (``-score`` of the training data)."""
+    cluster centre, weighted by ``sample_weight``
+    (``-score`` of the training data with its weights)."""
 
 _ATTRIBUTES = {
     "cluster_centers_kmeans": _CLUSTER_CENTERS_KMEANS,
@@ -286,6 +289,25 @@ keeps all ``n_clusters`` centres.""",
 A centre can end up with no sample. Such clusters are dropped, with their
 centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
 :class:`~sklearn.exceptions.ConvergenceWarning` is raised.""",
+    "note_sample_weight": """\
+Sample weights (``sample_weight`` in :meth:`fit`) count a sample as that
+many copies of it wherever k-means is involved: in every k-means run
+(:class:`~sklearn.cluster.KMeans` fitted with the weights, whose centres
+are weighted means), and in ``inertia_`` and :meth:`score`, weighted sums
+of squared distances as in KMeans. A sample of weight 0 is left out of
+training altogether, exactly as if it were removed, and gets its label in
+``labels_`` from :meth:`predict`. In the training losses each sample's
+terms are multiplied by its weight, the weights being scaled to a mean of
+one so that the losses keep their scale; equal weights therefore train
+exactly as no weights. The mini-batches are drawn from the samples as
+they are, so integer weights equal repeated samples on average over the
+batches, not batch for batch.""",
+    "note_sample_weight_pretraining": """\
+In the autoencoder's training each sample's reconstruction error and
+neighbourhood smoothing term carry its weight. The neighbourhoods (the
+``n_neighbors`` nearest samples whose mean embedding is a sample's
+smoothing target) are found among the samples of positive weight
+without regard to their weights.""",
 }
 
 # Cited by an estimator and by the building blocks of its method.

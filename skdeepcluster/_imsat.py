@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet
-from ._torch_utils import to_numpy
+from ._torch_utils import to_numpy, weighted_mean
 from ._typing import (
     Callbacks,
     Device,
@@ -26,7 +26,7 @@ from ._typing import (
 from .base import BaseDeepClusterer
 
 
-def entropy_terms(logits):
+def entropy_terms(logits, weight=None):
     """Marginal and conditional entropies of the predicted cluster distribution.
 
     For a batch with ``p_i = softmax(logits_i)``, the marginal entropy is
@@ -35,9 +35,15 @@ def entropy_terms(logits):
     each sample is confidently assigned). Their difference is the mutual
     information between samples and clusters that IMSAT maximises.
 
+    With sample weights ``w`` (scaled to a mean of one over the training
+    set), ``H(Y|X) = mean_i w_i H(p_i)`` and the marginal distribution is the
+    weighted mean ``sum_i w_i p_i / sum_i w_i``.
+
     Parameters
     ----------
     logits : torch.Tensor of shape (n_samples, n_clusters)
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Positive sample weights; ``None`` weighs the samples equally.
 
     Returns
     -------
@@ -48,32 +54,35 @@ def entropy_terms(logits):
     """
     log_p = F.log_softmax(logits, dim=1)
     p = log_p.exp()
-    conditional = -(p * log_p).sum(dim=1).mean()
-    p_mean = p.mean(dim=0)
+    conditional = weighted_mean(-(p * log_p).sum(dim=1), weight)
+    p_mean = p.mean(dim=0) if weight is None else (weight @ p) / weight.sum()
     # A cluster nobody uses has p_mean = 0; its term is 0 (0 log 0 = 0) but
     # log(0) would turn the gradient into NaN, hence the floor inside the log.
     marginal = -(p_mean * torch.log(p_mean.clamp_min(1e-12))).sum()
     return marginal, conditional
 
 
-def kl_divergence(logits_p, logits_q):
+def kl_divergence(logits_p, logits_q, weight=None):
     """Mean over the batch of ``KL(p || q)`` for two batches of logits.
 
     Parameters
     ----------
     logits_p, logits_q : torch.Tensor of shape (n_samples, n_clusters)
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Weights of the samples' divergences in the mean (see
+        :func:`~skdeepcluster._torch_utils.weighted_mean`); ``None`` weighs
+        them equally.
 
     Returns
     -------
     torch.Tensor
         A scalar.
     """
-    return F.kl_div(
-        F.log_softmax(logits_q, dim=1),
-        F.log_softmax(logits_p, dim=1),
-        reduction="batchmean",
-        log_target=True,
-    )
+    log_q, log_p = F.log_softmax(logits_q, dim=1), F.log_softmax(logits_p, dim=1)
+    if weight is None:
+        return F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+    divergences = F.kl_div(log_q, log_p, reduction="none", log_target=True)
+    return weighted_mean(divergences.sum(dim=1), weight)
 
 
 def _unit(d):
@@ -281,16 +290,21 @@ class IMSATNet(ClusteringNet):
             direction = random_direction(X)
         return direction * radius.view(-1, *([1] * (X.dim() - 1)))
 
-    def self_augmentation_loss(self, X, logits, radius):
-        """``R_SAT``: divergence between clean and augmented predictions."""
+    def self_augmentation_loss(self, X, logits, radius, weight=None):
+        """``R_SAT``: divergence between clean and augmented predictions.
+
+        ``weight`` weighs the samples' divergences; the direction of the
+        virtual adversarial perturbation is each sample's own, whatever its
+        weight.
+        """
         logits = logits.detach()
         r = self.perturbation(X, logits, radius)
         with frozen_batch_norm_statistics(self.module_):
-            return kl_divergence(logits, self.module_(X + r))
+            return kl_divergence(logits, self.module_(X + r), weight)
 
-    def information(self, logits):
+    def information(self, logits, weight=None):
         """The information term ``H(Y) - mu * H(Y|X)``, ``H(Y)`` and ``H(Y|X)``."""
-        marginal, conditional = entropy_terms(logits)
+        marginal, conditional = entropy_terms(logits, weight)
         return marginal - self.mu * conditional, marginal, conditional
 
     def loss_terms(self):
@@ -298,13 +312,14 @@ class IMSATNet(ClusteringNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred are the logits of the clean batch; y_true its sample indices.
-        information, marginal, conditional = self.information(y_pred)
+        weight = self.batch_weight(y_true)
+        information, marginal, conditional = self.information(y_pred, weight)
         loss = -self.lam * information
         if not training:
             return loss
         X = X.to(self.device)
         sat = self.self_augmentation_loss(
-            X, y_pred, self.batch_state("radius_", y_true)
+            X, y_pred, self.batch_state("radius_", y_true), weight
         )
         self.history.record_batch("sat_loss", sat.item())
         self.history.record_batch("marginal_entropy", marginal.item())
@@ -439,7 +454,8 @@ class IMSAT(BaseDeepClusterer):
         start with the highest value was kept.
     inertia_ : float
         Sum of squared distances of the training embeddings (:meth:`transform`) to their
-        cluster centre (``-score`` of the training data).
+        cluster centre, weighted by ``sample_weight``
+        (``-score`` of the training data with its weights).
     n_iter_ : int
         Number of training epochs run by the kept network.
     net_ : skorch.NeuralNet
@@ -483,6 +499,17 @@ class IMSAT(BaseDeepClusterer):
     :class:`~sklearn.exceptions.ConvergenceWarning` is raised. ``predict``
     and ``predict_proba`` then use the remaining outputs only (the softmax is
     renormalised over them), so ``predict`` never returns a dropped cluster.
+
+    {note_sample_weight}
+
+    Here ``R_SAT`` and ``H(Y|X)`` are weighted means over the batch, and
+    ``H(Y)`` is the entropy of the batch's weighted mean prediction; the
+    start kept by ``n_init`` is the one with the highest weighted
+    information term, and ``cluster_centers_`` are the weighted means of
+    the clusters' representations. The perturbation radius (the distance to
+    the ``eps_neighbors``-th nearest sample of positive weight), the
+    direction of the virtual adversarial perturbation and the batch
+    normalisation statistics do not depend on the weights.
 
     References
     ----------
@@ -619,7 +646,7 @@ class IMSAT(BaseDeepClusterer):
         )
         return (self.eps * distances).astype(np.float32)
 
-    def _fit(self, X, y, random_state):
+    def _fit(self, X, y, random_state, sample_weight):
         if self.batch_size < 2:
             raise ValueError(
                 f"IMSAT needs batch_size >= 2, got {self.batch_size}: batch "
@@ -627,7 +654,7 @@ class IMSAT(BaseDeepClusterer):
                 "the samples of a mini-batch."
             )
         self.perturbation_radius_ = self._perturbation_radius(X, random_state)
-        dataset = self._dataset(X)
+        dataset = self._dataset(X, sample_weight)
 
         # Like KMeans' n_init, but the starts are short: every start trains
         # start_epochs, and only the one with the highest information term
@@ -643,7 +670,7 @@ class IMSAT(BaseDeepClusterer):
                 stage = f"start {start + 1} of {self._n_init}"
             net = self._start_net(random_state, start_epochs, stage)
             net.partial_fit(dataset)
-            information = self._information(net, X)
+            information = self._information(net, X, dataset.sample_weight)
             self.start_information_[start] = information
             if best is None or information > self.start_information_[best]:
                 best, self.net_ = start, net
@@ -653,7 +680,9 @@ class IMSAT(BaseDeepClusterer):
         self.n_iter_ = len(self.net_.history)
 
         logits = self._batched_eval(self.net_.module_, X)
-        self._kept = self._set_clusters(X, to_numpy(logits.argmax(dim=1)))
+        self._kept = self._set_clusters(
+            X, to_numpy(logits.argmax(dim=1)), sample_weight=sample_weight
+        )
 
     def _start_net(self, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""
@@ -681,9 +710,14 @@ class IMSAT(BaseDeepClusterer):
         net.initialize()
         return net
 
-    def _information(self, net, X):
-        """``net``'s information term over all of ``X``, in evaluation mode."""
-        information, _, _ = net.information(self._batched_eval(net.module_, X))
+    def _information(self, net, X, weight=None):
+        """``net``'s information term over all of ``X``, in evaluation mode.
+
+        ``weight``: the samples' loss weights (see
+        :func:`~skdeepcluster._torch_utils.loss_weights`), or ``None``.
+        """
+        logits = self._batched_eval(net.module_, X)
+        information, _, _ = net.information(logits, weight)
         return float(information)
 
     def _logits(self, X):

@@ -50,7 +50,7 @@ def pretrain_with_memory(memory, net, dataset):
     rest of the fit draws the same numbers whether the cache was hit or not.
     """
     fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
-    _load_trained_state(net, fit(net, dataset, _pretraining_key(net, dataset.X)))
+    _load_trained_state(net, fit(net, dataset, _pretraining_key(net, dataset)))
 
 
 def _fit_pretraining(net, dataset, key):
@@ -109,15 +109,16 @@ def _learned_components(net):
     return (*net._modules, *net._criteria, *net._optimizers)
 
 
-def _pretraining_key(net, X):
-    """Everything that decides what training the initialized ``net`` on ``X`` gives.
+def _pretraining_key(net, dataset):
+    """Everything that decides what training the initialized ``net`` on ``dataset`` gives.
 
     The class and parameters of the net; the architecture and initial weights
     of its modules (which follow from the sizes, the user's encoder and
     decoder, and the seed); the seed of its batch shuffling; the state of
     torch's global generator, which training draws from (dropout, ACAI's
-    interpolation, SNNL's pseudo-labelling); the device type; and the data.
-    Arrays are passed as NumPy arrays, which joblib hashes by content.
+    interpolation, SNNL's pseudo-labelling); the device type; and the data,
+    with the samples' weights when they are unequal. Arrays are passed as
+    NumPy arrays, which joblib hashes by content.
     """
     all_params = net.get_params(deep=False)
     params = {
@@ -137,7 +138,7 @@ def _pretraining_key(net, X):
         for name in net._modules
     }
     device = torch.device(net.device)
-    return dict(
+    key = dict(
         net_class=type(net).__module__ + "." + type(net).__qualname__,
         params=params,
         modules=modules,
@@ -147,8 +148,12 @@ def _pretraining_key(net, X):
             torch.cuda.get_rng_state(device).numpy() if device.type == "cuda" else None
         ),
         device=device.type,
-        X=to_numpy(X),
+        X=to_numpy(dataset.X),
     )
+    # Only when present, so that unweighted fits keep their keys.
+    if dataset.sample_weight is not None:
+        key["sample_weight"] = to_numpy(dataset.sample_weight)
+    return key
 
 
 def _tensors_as_arrays(value):

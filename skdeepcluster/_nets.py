@@ -53,6 +53,12 @@ class ClusteringNet(NeuralNet):
 
     A subclass ends training early (on convergence, ...) by calling
     :meth:`stop_before_next_epoch`.
+
+    The per-sample weights of the training data (the ``sample_weight``
+    of :class:`~skdeepcluster._torch_utils.IndexedDataset`, scaled to a
+    mean of one, or ``None`` for equal weights) are ``sample_weight_``
+    while the net trains; :meth:`batch_weight` looks up a batch's, and
+    :meth:`weighted_mean` averages per-sample loss terms with them.
     """
 
     def __init__(
@@ -88,6 +94,12 @@ class ClusteringNet(NeuralNet):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.stop_requested_ = False
+        self.sample_weight_ = getattr(X, "sample_weight", None)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Per-sample training state: not kept, so not pickled with the model.
+        self.__dict__.pop("sample_weight_", None)
+        super().on_train_end(net, X=X, y=y, **kwargs)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         if self.stop_requested_:
@@ -135,6 +147,21 @@ class ClusteringNet(NeuralNet):
                 "replacing that one must set it as well."
             )
         return state[to_device(indices, state.device)]
+
+    def batch_weight(self, indices):
+        """Sample weights of the rows ``indices``; ``None`` for equal weights."""
+        if getattr(self, "sample_weight_", None) is None:
+            return None
+        return self.batch_state("sample_weight_", indices)
+
+    def weighted_mean(self, values, indices):
+        """Mean of the per-sample ``values`` of the rows ``indices``, weighted.
+
+        Exactly ``values.mean()`` when the samples are weighted equally.
+        """
+        from ._torch_utils import weighted_mean
+
+        return weighted_mean(values, self.batch_weight(indices))
 
     # -- failing loudly ----------------------------------------------------
 
@@ -222,7 +249,7 @@ class AutoencoderNet(ClusteringNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reconstruction, embedding = y_pred
         X = to_device(X, self.device)
-        loss = self.criterion_(reconstruction, X)
+        loss = self.reconstruction_loss(reconstruction, X, y_true)
         reconstruction_loss = loss
         smoothing = self.smoothing_loss(embedding, y_true) if training else None
         if smoothing is not None:
@@ -244,6 +271,17 @@ class AutoencoderNet(ClusteringNet):
         if self.smoothing_weight > 0:
             terms.append("smoothing_loss")
         return ("reconstruction_loss", *terms) if terms else ()
+
+    def reconstruction_loss(self, reconstruction, X, indices):
+        """The criterion between ``reconstruction`` and ``X``, weighted per sample.
+
+        With unequal sample weights, the criterion's value for each sample
+        (see :func:`per_sample_loss`) enters with the sample's weight.
+        """
+        weight = self.batch_weight(indices)
+        if weight is None:
+            return self.criterion_(reconstruction, X)
+        return (per_sample_loss(self.criterion_, reconstruction, X) * weight).mean()
 
     def clustering_loss(self, embedding, indices, X, training):
         """Extra loss term on the embedding; ``None`` for a plain autoencoder."""
@@ -277,9 +315,41 @@ class AutoencoderNet(ClusteringNet):
             return None
         targets = self.batch_state("smoothing_targets_", indices)
         squared = (embedding.flatten(start_dim=1) - targets).pow(2).sum(dim=1)
-        smoothing = self.smoothing_weight * squared.mean()
+        smoothing = self.smoothing_weight * self.weighted_mean(squared, indices)
         self.history.record_batch("smoothing_loss", smoothing.item())
         return smoothing
+
+
+def per_sample_loss(criterion, input, target):
+    """The value of the torch loss module ``criterion`` for each sample.
+
+    Their mean over the samples is what ``criterion`` returns: each
+    sample's mean over its elements for ``reduction="mean"`` (e.g.
+    :class:`~torch.nn.MSELoss`), its sum for ``reduction="batchmean"``
+    (:class:`~torch.nn.KLDivLoss`).
+
+    Parameters
+    ----------
+    criterion : torch.nn.modules.loss._Loss
+        Its reduction is set to ``"none"`` for the call, then restored.
+    input, target : torch.Tensor of shape (n_samples, ...)
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples,)
+    """
+    reduction = criterion.reduction
+    if reduction not in ("mean", "batchmean"):
+        raise ValueError(
+            f"Per-sample losses need a criterion reduced by 'mean' or "
+            f"'batchmean', got reduction={reduction!r}."
+        )
+    criterion.reduction = "none"
+    try:
+        elements = criterion(input, target).flatten(start_dim=1)
+    finally:
+        criterion.reduction = reduction
+    return elements.sum(dim=1) if reduction == "batchmean" else elements.mean(dim=1)
 
 
 def _stops_early(callback):

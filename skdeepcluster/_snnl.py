@@ -33,7 +33,7 @@ from .nn._mlp import ACTIVATIONS
 _ACTIVATIONS = tuple(ACTIVATIONS.values())
 
 
-def soft_nearest_neighbour_loss(features, labels, temperature):
+def soft_nearest_neighbour_loss(features, labels, temperature, weight=None):
     """Soft nearest neighbour loss of a batch (Frosst et al., 2019).
 
     ``-mean_i log( sum_{j != i, y_j = y_i} exp(-d_ij / T) / sum_{k != i} exp(-d_ik / T) )``
@@ -50,6 +50,11 @@ def soft_nearest_neighbour_loss(features, labels, temperature):
     loss by merely inflating its activations. Unlike the cosine distance it
     keeps the Euclidean geometry that k-means uses on the embedding.
 
+    With per-sample weights ``w``, each neighbour ``j`` counts ``w_j`` times
+    in both sums (``exp(-d_ij / T)`` becomes ``w_j exp(-d_ij / T)``), the mean
+    distance is weighted by ``w_i w_j`` per pair, and the mean over ``i`` is
+    weighted by ``w_i``.
+
     Parameters
     ----------
     features : torch.Tensor of shape (n_samples, ...)
@@ -58,6 +63,8 @@ def soft_nearest_neighbour_loss(features, labels, temperature):
         Integer labels, ``-1`` for unlabelled samples.
     temperature : float
         Positive temperature ``T``.
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Positive sample weights; ``None`` weighs the samples equally.
 
     Returns
     -------
@@ -77,6 +84,8 @@ def soft_nearest_neighbour_loss(features, labels, temperature):
     """
     keep = labels >= 0
     features, labels = features[keep].flatten(start_dim=1), labels[keep]
+    if weight is not None:
+        weight = weight[keep]
     n = len(features)
     if n < 2:
         return features.sum() * 0.0
@@ -86,18 +95,32 @@ def soft_nearest_neighbour_loss(features, labels, temperature):
     if not has_positive.any():
         return features.sum() * 0.0
     squared = torch.cdist(features, features).pow(2)
-    scale = squared[others].mean().clamp_min(torch.finfo(squared.dtype).tiny)
+    if weight is None:
+        scale = squared[others].mean()
+    else:
+        pair_weight = (weight[:, None] * weight[None, :])[others]
+        scale = (squared[others] * pair_weight).sum() / pair_weight.sum()
+    scale = scale.clamp_min(torch.finfo(squared.dtype).tiny)
     logits = -squared / (scale * temperature)
+    if weight is not None:
+        # w_j exp(-d_ij / T): neighbour j counts w_j times in both sums.
+        logits = logits + weight.log()[None, :]
     minus_inf = torch.finfo(logits.dtype).min
     log_all = torch.logsumexp(logits.masked_fill(~others, minus_inf), dim=1)
     log_same = torch.logsumexp(logits.masked_fill(~same, minus_inf), dim=1)
-    return (log_all - log_same)[has_positive].mean()
+    terms = (log_all - log_same)[has_positive]
+    if weight is None:
+        return terms.mean()
+    weight = weight[has_positive]
+    return (terms * weight).sum() / weight.sum()
 
 
-def class_means(Z, labels):
+def class_means(Z, labels, weight=None):
     """Mean row of ``Z`` per label ``0..labels.max()``, ignoring ``-1``.
 
     Every label up to the largest must occur (the codes of ``np.unique``).
+    With ``weight`` (a tensor, one positive weight per row) the means are
+    weighted.
 
     Examples
     --------
@@ -108,23 +131,35 @@ def class_means(Z, labels):
             [5.]])
     """
     n_classes = int(labels.max()) + 1
-    return torch.stack([Z[labels == c].mean(dim=0) for c in range(n_classes)])
+    if weight is None:
+        return torch.stack([Z[labels == c].mean(dim=0) for c in range(n_classes)])
+    return torch.stack(
+        [
+            (Z[labels == c] * weight[labels == c, None]).sum(dim=0)
+            / weight[labels == c].sum()
+            for c in range(n_classes)
+        ]
+    )
 
 
-def seeded_kmeans(Z, labels):
+def seeded_kmeans(Z, labels, sample_weight=None):
     """k-means on ``Z`` started from the mean of each labelled class.
 
     "Seeded k-means" (Basu et al., 2002): cluster ``c`` starts at the mean
     row of the samples labelled ``c`` (``labels`` as in :func:`class_means`,
-    ``-1`` for unlabelled), so it keeps that class's index.
+    ``-1`` for unlabelled), so it keeps that class's index. ``sample_weight``
+    (an array or tensor, or ``None``) weighs the class means and k-means.
 
     Returns
     -------
     sklearn.cluster.KMeans
         Fitted on ``Z``, with one cluster per class.
     """
-    centres = to_numpy(class_means(Z, labels.to(Z.device)))
-    return fit_kmeans(Z, len(centres), n_init=1, init=centres)
+    weight = None
+    if sample_weight is not None:
+        weight = torch.as_tensor(sample_weight, dtype=Z.dtype, device=Z.device)
+    centres = to_numpy(class_means(Z, labels.to(Z.device), weight))
+    return fit_kmeans(Z, len(centres), n_init=1, init=centres, sample_weight=weight)
 
 
 class SNNLNet(AutoencoderNet):
@@ -229,6 +264,7 @@ class SNNLNet(AutoencoderNet):
             return None
         layers = [*self._activations, embedding]
         labels = self.batch_state("labels_", indices)
+        weight = self.batch_weight(indices)
         if self.anchor_indices_ is not None:
             pick = torch.randperm(len(self.anchor_indices_))[: self.batch_size]
             anchor_indices = self.anchor_indices_[pick.to(self.anchor_indices_.device)]
@@ -238,10 +274,15 @@ class SNNLNet(AutoencoderNet):
             anchor_layers = [*self._activations, anchor_embedding]
             layers = [torch.cat([a, b]) for a, b in zip(layers, anchor_layers)]
             labels = torch.cat([labels, self.labels_[anchor_indices]])
+            if weight is not None:
+                weight = torch.cat([weight, self.sample_weight_[anchor_indices]])
         self._activations = []
         temperature = self.temperature_
         snnl = torch.stack(
-            [soft_nearest_neighbour_loss(h, labels, temperature) for h in layers]
+            [
+                soft_nearest_neighbour_loss(h, labels, temperature, weight)
+                for h in layers
+            ]
         ).mean()
         return self.alpha * snnl
 
@@ -403,6 +444,17 @@ class SNNLKMeans(AutoencoderKMeans):
     clusterer, match them to classes with e.g.
     :func:`skdeepcluster.metrics.clustering_accuracy`.
 
+    {note_sample_weight}
+
+    {note_sample_weight_pretraining}
+
+    In the soft nearest neighbour loss a sample's term carries its weight
+    and every neighbour counts as many times as its weight, in both sums of
+    :func:`soft_nearest_neighbour_loss`; the distances are divided by their
+    mean over the pairs weighted by both weights. The pseudo-labels come
+    from weighted k-means (seeded with weighted class means when labels are
+    given).
+
     References
     ----------
     .. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
@@ -516,7 +568,12 @@ class SNNLKMeans(AutoencoderKMeans):
         )
 
     @fill_doc
-    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
+    def fit(
+        self,
+        X: MatrixLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
         """Train the autoencoder with the soft nearest neighbour loss; cluster ``X``.
 
         Parameters
@@ -527,16 +584,25 @@ class SNNLKMeans(AutoencoderKMeans):
             ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
             False (the default): pseudo-labels from k-means are used (see
             ``pseudo_labels``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in ``X``; ``None`` gives every
+            sample weight 1. A sample of weight 0 is left out of training
+            (its label in ``y`` too), as if removed, and still gets a label
+            in ``labels_``. See the Notes of the class for how the weights
+            enter training.
 
         Returns
         -------
         self : object
             Fitted estimator.
         """
-        return super().fit(X, y)
+        return super().fit(X, y, sample_weight=sample_weight)
 
     def fit_predict(
-        self, X: MatrixLike, y: ArrayLike | None = None
+        self,
+        X: MatrixLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
     ) -> NDArray[np.intp]:
         """Fit on ``X`` (and, with ``use_labels=True``, ``y``); return ``labels_``.
 
@@ -552,13 +618,15 @@ class SNNLKMeans(AutoencoderKMeans):
         y : array-like of shape (n_samples,), default=None
             Class labels, ``-1`` for unlabelled samples; used only when
             ``use_labels`` is True (see :meth:`fit`).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in ``X`` (see :meth:`fit`).
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
             Cluster labels.
         """
-        return self.fit(X, y).labels_
+        return self.fit(X, y, sample_weight=sample_weight).labels_
 
     def _encode_labels(self, y, n_samples):
         """Integer codes of ``y`` (``-1`` kept for unlabelled), or None."""
@@ -595,11 +663,12 @@ class SNNLKMeans(AutoencoderKMeans):
             else self.pseudo_labels
         )
 
-    def _fit(self, X, y, random_state):
+    def _fit(self, X, y, random_state, sample_weight):
         given = self._encode_labels(y, len(X))
         self._fit_autoencoder_kmeans(
             X,
             random_state,
+            sample_weight,
             pretrain_params=dict(given_labels=given),
             kmeans_params=dict(given_labels=given),
         )
@@ -612,16 +681,24 @@ class SNNLKMeans(AutoencoderKMeans):
             return "kmeans"
         return super()._final_clustering()
 
-    def _cluster_embedding(self, Z, random_state, given_labels=None):
+    def _cluster_embedding(self, Z, random_state, sample_weight, given_labels=None):
         if given_labels is None or len(self.classes_) != self.n_clusters:
-            return super()._cluster_embedding(Z, random_state)
+            return super()._cluster_embedding(Z, random_state, sample_weight)
         # One cluster per given class: seed k-means with the classes' mean
         # embeddings, so that the labels pick which of k-means' local optima
         # is found (unsupervised restarts sometimes split a class and merge
         # two others).
-        return seeded_kmeans(Z, given_labels)
+        return seeded_kmeans(Z, given_labels, sample_weight)
 
-    def _pretrain(self, X, random_state, net_cls=None, given_labels=None, **net_params):
+    def _pretrain(
+        self,
+        X,
+        random_state,
+        sample_weight=None,
+        net_cls=None,
+        given_labels=None,
+        **net_params,
+    ):
         # The only change from AutoencoderKMeans: the autoencoder is trained
         # by SNNLNet, with its temperature and pseudo-label schedules.
         # Everything else (network, smoothing, k-means) is shared.
@@ -637,6 +714,7 @@ class SNNLKMeans(AutoencoderKMeans):
         return super()._pretrain(
             X,
             random_state,
+            sample_weight,
             net_cls=net_cls or SNNLNet,
             schedule=[
                 ("temperature_annealing", temperature),

@@ -3,6 +3,7 @@
 import contextlib
 import re
 
+import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
@@ -142,10 +143,15 @@ class IndexedDataset(torch.utils.data.Dataset):
     ----------
     X : torch.Tensor of shape (n_samples, ...)
         The samples, already on the training device.
+    sample_weight : torch.Tensor of shape (n_samples,), default=None
+        Weights of the samples' loss terms, scaled to a mean of one (see
+        :func:`loss_weights`); ``None`` weighs every sample equally. The nets
+        read them when training starts.
     """
 
-    def __init__(self, X):
+    def __init__(self, X, sample_weight=None):
         self.X = X
+        self.sample_weight = sample_weight
 
     def __len__(self):
         return len(self.X)
@@ -156,6 +162,41 @@ class IndexedDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices):
         indices = torch.as_tensor(indices)
         return self.X[indices.to(self.X.device)], indices
+
+
+def loss_weights(sample_weight, device):
+    """Per-sample weights of the training losses, or ``None`` for equal weights.
+
+    The weights are divided by their mean, so that a batch's weighted mean
+    loss ``mean_i(w_i * loss_i)`` is on the scale of the unweighted one and,
+    averaged over the batches of an epoch, estimates the weighted mean over
+    the training set. Equal weights give ``None``: the nets then compute
+    their losses exactly as without weights.
+
+    Parameters
+    ----------
+    sample_weight : ndarray of shape (n_samples,) or None
+        Positive weights.
+    device : torch.device
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples,), float32, or None
+    """
+    if sample_weight is None or np.all(sample_weight == sample_weight[0]):
+        return None
+    weights = sample_weight / sample_weight.mean()
+    return torch.as_tensor(weights, dtype=torch.float32, device=device)
+
+
+def weighted_mean(values, weight):
+    """``values.mean()``, or ``mean(weight * values)`` when ``weight`` is given.
+
+    ``weight`` comes from :func:`loss_weights` (mean one over the training
+    set, ``None`` for equal weights), so ``None`` computes exactly the
+    unweighted mean.
+    """
+    return values.mean() if weight is None else (values * weight).mean()
 
 
 def keep_batch(batch):
@@ -291,7 +332,9 @@ def to_numpy(tensor):
     return tensor.detach().cpu().numpy()
 
 
-def fit_kmeans(Z, n_clusters, n_init, random_state=None, init="k-means++"):
+def fit_kmeans(
+    Z, n_clusters, n_init, random_state=None, init="k-means++", sample_weight=None
+):
     """:class:`~sklearn.cluster.KMeans` fitted on the rows of ``Z``.
 
     Every k-means of the estimators (on an embedding, for initial centres or
@@ -307,6 +350,9 @@ def fit_kmeans(Z, n_clusters, n_init, random_state=None, init="k-means++"):
     random_state : int, RandomState instance or None, default=None
     init : "k-means++", "random" or ndarray of shape (n_clusters, n_features)
         How the centres start; an array gives them (then use ``n_init=1``).
+    sample_weight : ndarray or torch.Tensor of shape (n_samples,), default=None
+        Weights of the rows, used as :class:`~sklearn.cluster.KMeans` uses
+        them (in the k-means++ draws, the centres' means and the inertia).
 
     Returns
     -------
@@ -315,8 +361,10 @@ def fit_kmeans(Z, n_clusters, n_init, random_state=None, init="k-means++"):
     """
     if isinstance(Z, torch.Tensor):
         Z = to_numpy(Z)
+    if isinstance(sample_weight, torch.Tensor):
+        sample_weight = to_numpy(sample_weight)
     return KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state).fit(
-        Z
+        Z, sample_weight=sample_weight
     )
 
 

@@ -21,9 +21,15 @@ from sklearn.base import (
     clone,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._docstrings import fill_doc
 from ._memory import pretrain_with_memory
@@ -31,6 +37,7 @@ from ._torch_utils import (
     IndexedDataset,
     batched_eval,
     inference_batch_size,
+    loss_weights,
     make_generator,
     move_net,
     nearest_center,
@@ -106,7 +113,8 @@ class BaseDeepClusterer(
 
     ``fit`` validates the input, resolves the device, seeds every random source
     from ``random_state`` and hands a float32 tensor to the subclass's
-    :meth:`_fit`. The public inference methods (``predict``, ``predict_proba``,
+    :meth:`_fit`, with the samples' weights. Samples of weight 0 are left out
+    of that tensor and labelled with :meth:`_predict` once ``_fit`` is done. The public inference methods (``predict``, ``predict_proba``,
     ``transform``, ``score``) check that the estimator is fitted, validate the
     input against the training data and call the private hooks, which do no
     validation, on one batch at a time (see :meth:`_map_batches`).
@@ -283,7 +291,12 @@ class BaseDeepClusterer(
     @_fit_context(prefer_skip_nested_validation=True)
     @_guarded_fit
     @fill_doc
-    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
+    def fit(
+        self,
+        X: MatrixLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
         """Train the network and cluster ``X``.
 
         Parameters
@@ -291,6 +304,13 @@ class BaseDeepClusterer(
         {X_fit}
         y : Ignored
             Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in ``X``; ``None`` gives every
+            sample weight 1. A sample of weight 0 is left out of training, as
+            if removed, and still gets a label in ``labels_``. The weights
+            enter the k-means steps as in :class:`~sklearn.cluster.KMeans`
+            and each sample's terms of the training losses; the Notes of
+            the class say exactly how.
 
         Returns
         -------
@@ -302,17 +322,64 @@ class BaseDeepClusterer(
         X = validate_data(
             self, X, accept_sparse=["csr", "csc"], dtype=[np.float32, np.float64]
         )
+        sample_weight = _check_fit_sample_weight(sample_weight, X, self.n_clusters)
         X = _densify(X)
+        # Samples of weight 0 are left out of training, so that they change
+        # nothing, and labelled at the end (see _label_left_out).
+        left_out = None
+        if sample_weight is not None and not np.all(sample_weight > 0):
+            left_out = sample_weight == 0
+            y = _select_rows(y, ~left_out, len(X))
+            X_all, X, sample_weight = X, X[~left_out], sample_weight[~left_out]
         self._check_fit_input(X)
         self._device = resolve_device(self.device)
         random_state = check_random_state(self.random_state)
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         X_tensor = self._to_tensor(X)
         with torch_seed(seed, self._device):
-            self._fit(X_tensor, y, random_state)
+            self._fit(X_tensor, y, random_state, sample_weight)
         self._drop_optimizer_state()
         self._n_features_out = self.cluster_centers_.shape[1]
+        if left_out is not None:
+            self._label_left_out(X_all, left_out)
         return self
+
+    @fill_doc
+    def fit_predict(
+        self,
+        X: MatrixLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> NDArray[np.intp]:
+        """Train the network, cluster ``X`` and return the cluster labels.
+
+        The same as ``fit(X, y, sample_weight).labels_``.
+
+        Parameters
+        ----------
+        {X_fit}
+        y : Ignored
+            Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in ``X`` (see :meth:`fit`).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Index of the cluster each sample belongs to.
+        """
+        return self.fit(X, y, sample_weight=sample_weight).labels_
+
+    def _label_left_out(self, X, left_out):
+        """Give the samples ``left_out`` of training (weight 0) their labels.
+
+        ``labels_`` of the trained samples stay as ``_fit`` set them; the
+        others get what :meth:`predict` gives them.
+        """
+        labels = np.empty(len(X), dtype=np.intp)
+        labels[~left_out] = self.labels_
+        labels[left_out] = self._map_batches(self._predict, X[left_out])
+        self.labels_ = labels
 
     def _drop_optimizer_state(self):
         """Empty the optimisers' per-parameter state of the fitted nets.
@@ -449,8 +516,9 @@ class BaseDeepClusterer(
                 )
 
     @staticmethod
-    def _dataset(X_tensor):
-        return IndexedDataset(X_tensor)
+    def _dataset(X_tensor, sample_weight=None):
+        """The training data as the nets take it, with the samples' loss weights."""
+        return IndexedDataset(X_tensor, loss_weights(sample_weight, X_tensor.device))
 
     def _check_n_clusters_found(self, labels):
         """Relabel to consecutive integers, dropping clusters nobody joined.
@@ -481,7 +549,11 @@ class BaseDeepClusterer(
         return np.searchsorted(kept, labels), kept
 
     def _set_clusters(
-        self, X: torch.Tensor, labels: np.ndarray, centers: np.ndarray | None = None
+        self,
+        X: torch.Tensor,
+        labels: np.ndarray,
+        centers: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> np.ndarray:
         """Set ``labels_``, ``cluster_centers_`` and ``inertia_`` at the end of ``_fit``.
 
@@ -495,7 +567,11 @@ class BaseDeepClusterer(
             :meth:`_check_n_clusters_found`).
         centers : ndarray of shape (n_clusters, n_components), default=None
             The centre of every cluster, empty ones included. ``None``: each
-            cluster's centre is the mean embedding of its samples.
+            cluster's centre is the mean embedding of its samples (weighted
+            by ``sample_weight``, as k-means weighs its centres).
+        sample_weight : ndarray of shape (n_samples,), default=None
+            The training samples' weights, for the centres' means and
+            ``inertia_``; ``None`` weighs them equally.
 
         Returns
         -------
@@ -505,19 +581,36 @@ class BaseDeepClusterer(
         self.labels_, kept = self._check_n_clusters_found(labels)
         if centers is None:
             Z = to_numpy(self._embed(X))
-            self.cluster_centers_ = np.stack(
-                [Z[self.labels_ == k].mean(axis=0) for k in range(len(kept))]
-            )
+            if sample_weight is None:
+                means = [Z[self.labels_ == k].mean(axis=0) for k in range(len(kept))]
+            else:
+                means = [
+                    np.average(
+                        Z[self.labels_ == k],
+                        axis=0,
+                        weights=sample_weight[self.labels_ == k],
+                    ).astype(Z.dtype)
+                    for k in range(len(kept))
+                ]
+            self.cluster_centers_ = np.stack(means)
         else:
             self.cluster_centers_ = centers[kept]
-        self._set_inertia(X)
+        self._set_inertia(X, sample_weight)
         return kept
 
     @abstractmethod
     def _fit(
-        self, X: torch.Tensor, y: ArrayLike | None, random_state: np.random.RandomState
+        self,
+        X: torch.Tensor,
+        y: ArrayLike | None,
+        random_state: np.random.RandomState,
+        sample_weight: np.ndarray | None,
     ) -> None:
-        """Train and set ``labels_``, ``cluster_centers_``, ``n_iter_``, nets."""
+        """Train and set ``labels_``, ``cluster_centers_``, ``n_iter_``, nets.
+
+        ``X`` holds the samples of positive weight; ``sample_weight`` their
+        weights (float64), or ``None`` when every sample weighs 1.
+        """
 
     # -- inference ---------------------------------------------------------
 
@@ -650,7 +743,12 @@ class BaseDeepClusterer(
         return proba
 
     @fill_doc
-    def score(self, X: MatrixLike, y: ArrayLike | None = None) -> float:
+    def score(
+        self,
+        X: MatrixLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> float:
         """Opposite of the within-cluster sum of squares in embedding space.
 
         Each sample is compared with the centre of the cluster :meth:`predict`
@@ -664,18 +762,25 @@ class BaseDeepClusterer(
         {X_new}
         y : Ignored
             Not used, present here for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample's squared distance; ``None`` weighs every
+            sample 1.
 
         Returns
         -------
         score : float
-            Opposite of the sum of squared distances to the assigned centres.
+            Opposite of the (weighted) sum of squared distances to the
+            assigned centres.
         """
         X = self._validate_for_inference(X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
 
         def squared_distances(X_batch):
             return self._squared_distances(X_batch, self._predict(X_batch))
 
-        return -float(self._map_batches(squared_distances, X).sum(dtype=np.float64))
+        squared = self._map_batches(squared_distances, X)
+        return -_weighted_sum(squared, sample_weight)
 
     def _squared_distances(self, X, labels):
         """Squared distance of the embedding of each row of ``X`` to its centre."""
@@ -683,16 +788,16 @@ class BaseDeepClusterer(
         labels = torch.as_tensor(labels, device=Z.device)
         return (Z - self._cluster_centers_tensor()[labels]).pow(2).sum(dim=1)
 
-    def _sum_of_squares(self, X, labels):
-        """Sum of squared distances of the embeddings of ``X`` to their centres."""
+    def _sum_of_squares(self, X, labels, sample_weight=None):
+        """(Weighted) sum of squared distances of the embeddings of ``X`` to their centres."""
         # Summed per sample, then over samples in float64, as score() sums
         # the batches it computes: the two agree exactly on the training data.
         squared = to_numpy(self._squared_distances(X, labels))
-        return float(squared.sum(dtype=np.float64))
+        return _weighted_sum(squared, sample_weight)
 
-    def _set_inertia(self, X):
+    def _set_inertia(self, X, sample_weight=None):
         """Set ``inertia_`` from ``labels_``: ``-score`` of the training data."""
-        self.inertia_ = self._sum_of_squares(X, self.labels_)
+        self.inertia_ = self._sum_of_squares(X, self.labels_, sample_weight)
 
     def _batched_eval(self, module, X, function=None):
         """Run ``module`` (or ``function``) on ``X``: see :func:`batched_eval`."""
@@ -951,11 +1056,19 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         )
 
     def _pretrain(
-        self, X, random_state, net_cls=None, max_epochs=None, schedule=(), **net_params
+        self,
+        X,
+        random_state,
+        sample_weight=None,
+        net_cls=None,
+        max_epochs=None,
+        schedule=(),
+        **net_params,
     ):
         """Build and train an autoencoder net on ``X``; return the fitted net.
 
-        The net's schedule callbacks are the neighbourhood smoothing's
+        ``sample_weight`` (or ``None``) weighs the samples' loss terms. The
+        net's schedule callbacks are the neighbourhood smoothing's
         ``"neighbour_refresh"`` and then ``schedule``.
         """
         from ._nets import AutoencoderNet
@@ -982,10 +1095,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         net.initialize()
         if net.max_epochs == 0:
             return net
+        dataset = self._dataset(X, sample_weight)
         if self.memory is None:
-            net.partial_fit(self._dataset(X))
+            net.partial_fit(dataset)
         else:
-            pretrain_with_memory(self.memory, net, self._dataset(X))
+            pretrain_with_memory(self.memory, net, dataset)
         return net
 
     def _clustering_stage_kwargs(self, random_state, schedule=()):
@@ -1051,6 +1165,54 @@ def _densify(X):
     # Checked before the cast, which would turn such values into infinities.
     _check_float32_range(X.data)
     return X.astype(np.float32).toarray()
+
+
+def _check_fit_sample_weight(sample_weight, X, n_clusters):
+    """Validate ``fit``'s ``sample_weight``; ``None`` when every weight is 1.
+
+    As :class:`~sklearn.cluster.KMeans` validates it, and non-negative. All
+    ones mean the same as ``None``; ``None`` is returned then, so that such a
+    fit computes exactly what an unweighted one does.
+    """
+    if sample_weight is None:
+        return None
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    n_positive = int(np.count_nonzero(sample_weight))
+    # (Too few samples at all is reported by _check_fit_input.)
+    if n_positive < min(n_clusters, len(sample_weight)):
+        raise ValueError(
+            f"sample_weight has {n_positive} positive weights but n_clusters="
+            f"{n_clusters}: samples of weight zero are left out of training, "
+            "and at least n_clusters samples must remain."
+        )
+    if np.all(sample_weight == 1):
+        return None
+    return sample_weight
+
+
+def _select_rows(y, rows, n_samples):
+    """The entries ``rows`` of ``y`` when it has one per sample, else ``y`` as is.
+
+    ``y`` is ignored by most estimators and may be anything; only a ``y`` of
+    ``n_samples`` entries is indexed like ``X``.
+    """
+    if y is None:
+        return None
+    try:
+        if _num_samples(y) != n_samples:
+            return y
+    except TypeError:
+        return y
+    return _safe_indexing(y, np.flatnonzero(rows))
+
+
+def _weighted_sum(values, sample_weight=None):
+    """Sum of the float32 ``values`` in float64, weighted when weights are given."""
+    if sample_weight is None:
+        return float(values.sum(dtype=np.float64))
+    return float(np.dot(values.astype(np.float64), sample_weight))
 
 
 def _is_auto(value):

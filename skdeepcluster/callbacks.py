@@ -26,13 +26,17 @@ decides at ``on_epoch_begin`` or ``on_epoch_end``; to end training it calls
 The nets are fed the training data as a dataset whose ``X`` attribute is the
 whole training tensor, which the callbacks read in ``on_train_begin``
 (``X``) and at each epoch (``dataset_train``).
+When ``fit`` is given unequal sample weights, the nets hold them, scaled to
+a mean of one, as ``net.sample_weight_`` while they train (``None`` for
+equal weights), and the callbacks that count samples (DEC's target and
+label change, the pseudo-labels' k-means) weigh them.
 """
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from ._torch_utils import fit_kmeans, nearest_neighbours
+from ._torch_utils import fit_kmeans, nearest_neighbours, weighted_mean
 
 __all__ = [
     "DECTargetUpdate",
@@ -43,28 +47,42 @@ __all__ = [
 ]
 
 
+def _sample_weight(net):
+    """The weights of the samples ``net`` trains on; ``None`` for equal weights.
+
+    The skdeepcluster nets hold them while they train (scaled to a mean of
+    one); a net without them weighs its samples equally.
+    """
+    return getattr(net, "sample_weight_", None)
+
+
 # -- DEC ----------------------------------------------------------------------
 
 
-def target_distribution(q):
+def target_distribution(q, weight=None):
     """DEC's auxiliary target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``.
 
     Squaring sharpens each row towards its most confident cluster, and
     dividing by the soft cluster frequency ``f_j = sum_i q_ij`` keeps large
-    clusters from absorbing the others.
+    clusters from absorbing the others. With sample weights ``w``, the
+    frequency is ``f_j = sum_i w_i q_ij``, as if sample ``i`` appeared
+    ``w_i`` times.
 
     Parameters
     ----------
     q : torch.Tensor of shape (n_samples, n_clusters)
         Soft assignments; rows sum to one.
+    weight : torch.Tensor of shape (n_samples,), default=None
+        Sample weights; ``None`` weighs the samples equally.
 
     Returns
     -------
     p : torch.Tensor of shape (n_samples, n_clusters)
         Rows sum to one.
     """
-    weight = q.pow(2) / q.sum(dim=0)
-    return weight / weight.sum(dim=1, keepdim=True)
+    frequency = q.sum(dim=0) if weight is None else weight @ q
+    sharpened = q.pow(2) / frequency
+    return sharpened / sharpened.sum(dim=1, keepdim=True)
 
 
 class DECTargetUpdate(Callback):
@@ -84,6 +102,12 @@ class DECTargetUpdate(Callback):
     changed since the previous refresh is recorded in the net's history as
     ``label_change``; when it is below ``tol``, training stops before the
     next epoch (the paper's convergence criterion).
+
+    When the net trains on weighted samples (``sample_weight`` in DEC's
+    ``fit``; the net holds the weights as ``net.sample_weight_``, ``None``
+    for equal weights), the soft cluster frequencies of the target are
+    weighted sums, ``f_j = sum_i w_i q_ij``, and ``label_change`` is the
+    changed samples' share of the total weight.
 
     This is the default ``"target_update"`` callback of the clustering
     stage of :class:`~skdeepcluster.DEC`, built from its ``update_interval``
@@ -131,7 +155,8 @@ class DECTargetUpdate(Callback):
         Parameters
         ----------
         net : skorch.NeuralNet
-            DEC's clustering net; ``net.soft_assignments(X)`` gives ``Q``.
+            DEC's clustering net; ``net.soft_assignments(X)`` gives ``Q``,
+            and ``net.sample_weight_``, when set, the samples' weights.
         X : torch.Tensor of shape (n_samples, ...)
             The training samples.
 
@@ -141,7 +166,7 @@ class DECTargetUpdate(Callback):
             The most likely cluster of each sample under ``Q``.
         """
         q = net.soft_assignments(X)
-        net.target_ = target_distribution(q)
+        net.target_ = target_distribution(q, _sample_weight(net))
         return q.argmax(dim=1)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -151,7 +176,9 @@ class DECTargetUpdate(Callback):
         if len(net.history) % self.update_interval:
             return
         labels = self.refresh(net, dataset_train.X)
-        change = (labels != self.labels_).float().mean().item()
+        # The fraction of samples that changed cluster, by weight.
+        changed = (labels != self.labels_).float()
+        change = weighted_mean(changed, _sample_weight(net)).item()
         self.labels_ = labels
         net.history.record("label_change", change)
         if change < self.tol:
@@ -420,7 +447,9 @@ class PseudoLabelRefresh(Callback):
 
     From the second refresh on, the fraction of labels that changed is
     recorded in the history as ``label_change``. Nothing is done when every
-    sample has a given label.
+    sample has a given label. When the net trains on weighted samples
+    (``net.sample_weight_``, see :class:`DECTargetUpdate`), the k-means runs
+    and the seeds' class means are weighted.
 
     This is the default ``"pseudo_label_refresh"`` callback of the
     pretraining stage of :class:`~skdeepcluster.SNNLKMeans` (with
@@ -495,9 +524,10 @@ class PseudoLabelRefresh(Callback):
         Parameters
         ----------
         net : skorch.NeuralNet
-            The training net; ``net.embed(X)`` gives the embedding and
-            ``net.given_labels`` the given labels (``-1`` for none), or is
-            ``None``.
+            The training net; ``net.embed(X)`` gives the embedding,
+            ``net.given_labels`` the given labels (``-1`` for none) or
+            ``None``, and ``net.sample_weight_``, when set, the samples'
+            weights.
         X : torch.Tensor of shape (n_samples, ...)
             The training samples.
 
@@ -523,6 +553,7 @@ class PseudoLabelRefresh(Callback):
                 n_init=self.n_init if init is None else 1,
                 random_state=self.seed_,
                 init="k-means++" if init is None else init,
+                sample_weight=_sample_weight(net),
             )
             self.centers_ = kmeans.cluster_centers_
             pseudo = torch.as_tensor(kmeans.labels_, device=Z.device)
@@ -533,7 +564,7 @@ class PseudoLabelRefresh(Callback):
             # samples' own structure, and label spreading over a k-NN graph
             # collapses to a few classes when refreshed during training.
             given = given.to(Z.device)
-            kmeans = seeded_kmeans(Z, given)
+            kmeans = seeded_kmeans(Z, given, _sample_weight(net))
             pseudo = torch.where(
                 given >= 0, given, torch.as_tensor(kmeans.labels_, device=Z.device)
             )

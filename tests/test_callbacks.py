@@ -162,6 +162,30 @@ def test_dec_target_update_keeps_no_per_sample_state():
     assert callback.labels_ is None
 
 
+def test_dec_target_update_weighs_the_samples():
+    # The net's sample weights (mean one): the label change is the changed
+    # samples' share of the weight, and the target's cluster frequencies are
+    # weighted. Sample 0 (weight 2.5) changes at epoch 1, sample 3 (weight
+    # 0.5) at epoch 2: 0.625 and 0.125, where counting samples would give
+    # 0.25 twice and not stop at tol=0.2.
+    labels = [[0, 0, 1, 1], [1, 0, 1, 1], [1, 0, 1, 0]]
+    weight = torch.tensor([2.5, 0.5, 0.5, 0.5])
+    targets = []
+    net = StubNet(soft_assignments=_soft_assignments(labels), sample_weight_=weight)
+    train(
+        DECTargetUpdate(update_interval=1, tol=0.2),
+        net,
+        torch.zeros(4, 1),
+        2,
+        on_epoch=lambda net: targets.append(net.target_),
+    )
+    assert column(net, "label_change") == [0.625, 0.125]
+    assert net.stopped_at == 2
+    q = _soft_assignments(labels[1:2])(None)
+    torch.testing.assert_close(targets[1], target_distribution(q, weight))
+    assert not torch.allclose(targets[1], target_distribution(q))
+
+
 # -- TemperatureAnnealing -----------------------------------------------------
 
 
@@ -225,6 +249,50 @@ def test_pseudo_labels_keep_the_given_labels(three_groups):
     torch.manual_seed(0)
     net = train(PseudoLabelRefresh(start=0), _labelling_net(Z, given), Z, 1)
     # Seeded k-means: cluster k is the given class k, for every sample.
+    np.testing.assert_array_equal(net.labels_.numpy(), truth)
+
+
+def test_pseudo_labels_weigh_the_samples(three_groups):
+    # The refresh's k-means is weighted by the net's sample weights: its
+    # centres are the weighted means of the three groups, which differ from
+    # the plain means as the weights vary within each group.
+    Z, truth = three_groups
+    weight = torch.linspace(0.2, 1.8, len(Z))
+    callback = PseudoLabelRefresh(n_clusters=3, start=0, n_init=2)
+    net = _labelling_net(Z)
+    net.sample_weight_ = weight
+    centres = []
+    torch.manual_seed(0)
+    train(callback, net, Z, 1, on_epoch=lambda net: centres.append(callback.centers_))
+    assert adjusted_rand_score(truth, net.labels_.numpy()) == 1.0
+    found = centres[0][net.labels_.numpy()[[0, 20, 40]]]
+    groups = [truth == k for k in range(3)]
+    weighted = [np.average(Z[g], axis=0, weights=weight[g]) for g in groups]
+    np.testing.assert_allclose(found, weighted, rtol=1e-5, atol=1e-5)
+    plain = [Z[g].mean(dim=0).numpy() for g in groups]
+    assert np.abs(found - plain).max() > 1e-2
+
+
+def test_seeded_pseudo_labels_weigh_the_samples(three_groups, monkeypatch):
+    # With given labels, the seeded k-means gets the net's sample weights.
+    import skdeepcluster._snnl
+
+    Z, truth = three_groups
+    given = torch.full((len(Z),), -1)
+    given[::5] = torch.as_tensor(truth[::5])
+    weight = torch.linspace(0.2, 1.8, len(Z))
+    received = []
+    seeded_kmeans = skdeepcluster._snnl.seeded_kmeans
+
+    def recording(Z, labels, sample_weight=None):
+        received.append(sample_weight)
+        return seeded_kmeans(Z, labels, sample_weight)
+
+    monkeypatch.setattr(skdeepcluster._snnl, "seeded_kmeans", recording)
+    net = _labelling_net(Z, given)
+    net.sample_weight_ = weight
+    train(PseudoLabelRefresh(start=0), net, Z, 1)
+    assert len(received) == 1 and received[0] is weight
     np.testing.assert_array_equal(net.labels_.numpy(), truth)
 
 

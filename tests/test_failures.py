@@ -119,8 +119,8 @@ def test_nan_centres_raise_even_without_a_nan_loss(blobs, monkeypatch):
     X, _ = blobs
     original = DEC._fit
 
-    def poisoned_fit(self, X, y, random_state):
-        original(self, X, y, random_state)
+    def poisoned_fit(self, X, y, random_state, sample_weight):
+        original(self, X, y, random_state, sample_weight)
         self.cluster_centers_ = np.full_like(self.cluster_centers_, np.nan)
 
     monkeypatch.setattr(DEC, "_fit", poisoned_fit)

@@ -8,8 +8,7 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import fast_estimator
-from skdeepcluster import AutoencoderKMeans, _graph
-from skdeepcluster import _autoencoder_kmeans
+from skdeepcluster import AutoencoderKMeans, _autoencoder_kmeans, _graph
 from skdeepcluster._graph import (
     modularity,
     neighbour_graph,
