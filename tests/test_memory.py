@@ -190,9 +190,14 @@ def test_invalid_memory_raises(blobs):
 @pytest.mark.parametrize("cls", [AutoencoderKMeans, DEC, DCN])
 def test_fitted_autoencoder_reused_with_pretrain_epochs_zero(cls, blobs, pretrainings):
     X, _ = blobs
-    fitted = _fit(AutoencoderKMeans, X)
+    # k-means on the embedding, as DEC and DCN start with.
+    fitted = _fit(AutoencoderKMeans, X, clustering="kmeans")
     modules = fitted.net_.module_
-    extra = {} if cls is AutoencoderKMeans else dict(clustering_epochs=0)
+    extra = (
+        dict(clustering="kmeans")
+        if cls is AutoencoderKMeans
+        else dict(clustering_epochs=0)
+    )
     reused = _fit(
         cls,
         X,
