@@ -151,7 +151,6 @@ _DETERMINISTIC_RESET_LAYERS = (
     torch.nn.modules.batchnorm._NormBase,
     torch.nn.LayerNorm,
     torch.nn.GroupNorm,
-    torch.nn.RMSNorm,
 )
 # Serialises the fall-back below: with it, two fits in two threads do not
 # seed torch's global generator under each other's feet.
