@@ -13,6 +13,7 @@ from skorch.utils import to_device
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
+from ._torch_utils import init_parameters
 from ._typing import (
     Callbacks,
     Device,
@@ -55,6 +56,10 @@ class InterpolationCritic(torch.nn.Module):
         in it is replaced by the identity: the mean of a unit vector's
         components is confined to ``[-1/sqrt(d), 1/sqrt(d)]``, too narrow a
         range to regress ``alpha`` in ``[0, 0.5]``.
+    generator : torch.Generator, default=None
+        CPU generator the new weights are drawn from (see
+        :func:`~skdeepcluster._torch_utils.init_parameters`); ``None`` resets
+        every layer from torch's global generator.
 
     References
     ----------
@@ -69,9 +74,14 @@ class InterpolationCritic(torch.nn.Module):
     torch.Size([3])
     """
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, generator=None):
         super().__init__()
         self.body = _without_l2_normalize(copy.deepcopy(encoder))
+        if generator is not None:
+            # Layers it does not know and cannot reset keep the copied
+            # weights, as below.
+            init_parameters(self.body, generator)
+            return
         for module in self.body.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
@@ -116,7 +126,7 @@ class ACAINet(AutoencoderNet):
         super().initialize_module()
         # Named with a trailing underscore so that skorch registers it: moved
         # to the device, switched between train/eval mode, saved with the net.
-        self.critic_ = InterpolationCritic(self.module_.encoder)
+        self.critic_ = InterpolationCritic(self.module_.encoder, self.init_generator)
         return self
 
     def initialize_optimizer(self, *args, **kwargs):
@@ -158,7 +168,10 @@ class ACAINet(AutoencoderNet):
             ``(n_samples,)``) its coefficient.
         """
         reconstruction, embedding = self.module_(X)
-        alpha = torch.rand(len(X), device=embedding.device) / 2
+        alpha = (
+            torch.rand(len(X), device=embedding.device, generator=self.device_generator)
+            / 2
+        )
         weight = alpha.view(-1, *([1] * (embedding.dim() - 1)))
         mixed_embedding = weight * embedding + (1 - weight) * embedding.roll(1, dims=0)
         return reconstruction, embedding, self.module_.decoder(mixed_embedding), alpha
@@ -268,8 +281,18 @@ class ACAIKMeans(AutoencoderKMeans):
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation (autoencoder and critic), batch shuffling,
-        the interpolation coefficients and k-means. Pass an int for
-        reproducible labels on the CPU.
+        the interpolation coefficients and k-means. ``fit`` draws every
+        random number from generators seeded from ``random_state`` and owned
+        by that fit, never from torch's global generator, so fits running in
+        concurrent threads do not disturb one another. Pass an int for
+        reproducible labels: on the CPU, the same ``random_state`` with the
+        same number of PyTorch threads gives the same labels (see the user
+        guide's differences from KMeans). ``None`` draws the seeds from
+        NumPy's global generator. Your own ``encoder`` and ``decoder`` may
+        draw from torch's global generator themselves (dropout): ``fit``
+        then seeds it from ``random_state`` and restores it afterwards,
+        which keeps such a fit reproducible as long as no other thread draws
+        from it meanwhile.
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive (with the
         critic's loss).

@@ -12,7 +12,7 @@ from torch import nn
 
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet
-from ._torch_utils import module_mode, to_numpy
+from ._torch_utils import build_module, module_mode, to_numpy
 from ._typing import (
     Callbacks,
     Device,
@@ -114,12 +114,14 @@ def pairwise_loss(features, upper, lower, reference=None, weight=None):
     return total / selected_weight.clamp_min(1e-12), n_positive, n_negative
 
 
-def random_affine(X, max_rotation=10.0, max_shift=0.1, scale_range=(0.95, 1.05)):
+def random_affine(
+    X, max_rotation=10.0, max_shift=0.1, scale_range=(0.95, 1.05), generator=None
+):
     """Randomly rotate, shift and rescale each image of a batch.
 
     The perturbations of the DAC authors' implementation for MNIST
     (rotations up to 10 degrees, shifts up to 10 % of the size, zoom within
-    5 %). Draws from torch's global generator, which the estimator seeds.
+    5 %).
 
     Parameters
     ----------
@@ -130,6 +132,9 @@ def random_affine(X, max_rotation=10.0, max_shift=0.1, scale_range=(0.95, 1.05))
         Largest shift, as a fraction of the height and width.
     scale_range : tuple of float, default=(0.95, 1.05)
         Range of the zoom factor.
+    generator : torch.Generator, default=None
+        Generator on ``X``'s device the perturbations are drawn from; ``None``
+        draws from torch's global generator.
 
     Returns
     -------
@@ -138,7 +143,7 @@ def random_affine(X, max_rotation=10.0, max_shift=0.1, scale_range=(0.95, 1.05))
     n = len(X)
 
     def draw(low, high):
-        return torch.empty(n, device=X.device).uniform_(low, high)
+        return torch.empty(n, device=X.device).uniform_(low, high, generator=generator)
 
     angle = torch.deg2rad(draw(-max_rotation, max_rotation))
     scale = draw(*scale_range)
@@ -298,6 +303,10 @@ class DACNet(ClusteringNet):
     they cross. At the end of each epoch the net records the fractions of
     pairs selected as positives and as negatives (``positive_pairs`` and
     ``negative_pairs``).
+
+    ``augment``, when given, is called as ``augment(X, generator=g)`` with
+    the net's ``device_generator`` (like :func:`random_affine`) and returns
+    the perturbed batch the net trains on.
     """
 
     def __init__(self, *args, augment=None, **kwargs):
@@ -315,7 +324,7 @@ class DACNet(ClusteringNet):
             self._set_training(True)
             with torch.no_grad():
                 self.reference_ = self.infer(Xi, **fit_params)
-            batch = (self.augment(Xi), yi)
+            batch = (self.augment(Xi, generator=self.device_generator), yi)
         return super().train_step_single(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -431,7 +440,13 @@ class DAC(BaseDeepClusterer):
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and the augmentation.
-        Pass an int for reproducible labels on the CPU.
+        ``fit`` draws every random number from generators seeded from
+        ``random_state`` and owned by that fit, never from torch's global
+        generator, so fits running in concurrent threads do not disturb one
+        another. Pass an int for reproducible labels: on the CPU, the same
+        ``random_state`` with the same number of PyTorch threads gives the
+        same labels (see the user guide's differences from KMeans). ``None``
+        draws the seeds from NumPy's global generator.
     verbose : int, default=0
         Print skorch's per-epoch progress table when positive, with the
         thresholds and the fractions of pairs selected.
@@ -592,20 +607,27 @@ class DAC(BaseDeepClusterer):
                 f"n_samples={len(X)}."
             )
 
-    def _build_module(self, n_features):
+    def _build_module(self, n_features, generator):
+        """The network, its weights drawn from the CPU ``generator``."""
         from .nn import MLPEncoder
 
-        if self.input_shape is not None:
-            body = ConvClassifier(self.input_shape, self.n_clusters)
-        else:
-            body = MLPEncoder(
-                n_features, tuple(self.hidden_dims), self.n_clusters, batch_norm=True
-            )
-        return LabelFeatures(body, self.n_clusters)
+        def build():
+            if self.input_shape is not None:
+                body = ConvClassifier(self.input_shape, self.n_clusters)
+            else:
+                body = MLPEncoder(
+                    n_features,
+                    tuple(self.hidden_dims),
+                    self.n_clusters,
+                    batch_norm=True,
+                )
+            return LabelFeatures(body, self.n_clusters)
+
+        return build_module(build, generator)
 
     def _fit(self, X, y, random_state, sample_weight):
         self.net_ = DACNet(
-            self._build_module(X[0].numel()),
+            self._build_module(X[0].numel(), self._module_generator(random_state)),
             criterion=nn.BCELoss,
             max_epochs=self.max_epochs,
             augment=(

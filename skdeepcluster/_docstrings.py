@@ -167,8 +167,19 @@ device : str, torch.device or None, default="cpu"
     ``device``, it runs on the CPU, with a warning.""",
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
-    Seeds weight initialisation, batch shuffling and k-means. Pass an int
-    for reproducible labels on the CPU.""",
+    Seeds weight initialisation, batch shuffling and k-means. ``fit``
+    draws every random number from generators seeded from
+    ``random_state`` and owned by that fit, never from torch's global
+    generator, so fits running in concurrent threads (a grid search with
+    joblib's threading backend) do not disturb one another. Pass an int
+    for reproducible labels: on the CPU, the same ``random_state`` with the
+    same number of PyTorch threads gives the same labels (see the user
+    guide's differences from KMeans). ``None`` draws the seeds from
+    NumPy's global generator, as in scikit-learn. Your own ``encoder``
+    and ``decoder`` may draw from torch's global generator themselves
+    (dropout): ``fit`` then seeds it from ``random_state`` and restores it
+    afterwards, which keeps such a fit reproducible as long as no other
+    thread draws from it meanwhile.""",
     "verbose": """\
 verbose : int, default=0
     Print skorch's per-epoch progress table when positive.""",

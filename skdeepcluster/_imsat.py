@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet
-from ._torch_utils import to_numpy, weighted_mean
+from ._torch_utils import build_module, to_numpy, weighted_mean
 from ._typing import (
     Callbacks,
     Device,
@@ -91,12 +91,18 @@ def _unit(d):
     return d / norm.view(-1, *([1] * (d.dim() - 1)))
 
 
-def random_direction(X):
-    """A direction drawn uniformly on the unit sphere, per sample of ``X``."""
-    return _unit(torch.randn_like(X))
+def random_direction(X, generator=None):
+    """A direction drawn uniformly on the unit sphere, per sample of ``X``.
+
+    Drawn from ``generator`` (on ``X``'s device), or from torch's global
+    generator when it is ``None``.
+    """
+    return _unit(
+        torch.randn(X.shape, dtype=X.dtype, device=X.device, generator=generator)
+    )
 
 
-def vat_direction(forward, X, logits, xi):
+def vat_direction(forward, X, logits, xi, generator=None):
     """Direction in which ``forward``'s prediction at ``X`` changes the most.
 
     One step of power iteration on the Hessian of ``d -> KL(p(X) || p(X + d))``
@@ -113,13 +119,15 @@ def vat_direction(forward, X, logits, xi):
         ``forward(X)``, treated as a constant.
     xi : float
         Length of the finite-difference step.
+    generator : torch.Generator, default=None
+        Draws the starting direction (see :func:`random_direction`).
 
     Returns
     -------
     torch.Tensor of the shape of ``X``
         Unit-norm direction per sample.
     """
-    d = random_direction(X).requires_grad_(True)
+    d = random_direction(X, generator).requires_grad_(True)
     divergence = kl_divergence(logits.detach(), forward(X + xi * d))
     # Gradient with respect to d only: the parameters' .grad stay untouched.
     (grad,) = torch.autograd.grad(divergence, d)
@@ -152,7 +160,7 @@ def frozen_batch_norm_statistics(module):
             m.track_running_stats = True
 
 
-def _init_small(module, hidden_scale=0.1, head_scale=1e-4):
+def _init_small(module, generator, hidden_scale=0.1, head_scale=1e-4):
     """Initialise the linear layers with small Gaussian weights and zero biases.
 
     Weights are drawn with standard deviation ``scale / sqrt(fan_in)``, the
@@ -160,12 +168,15 @@ def _init_small(module, hidden_scale=0.1, head_scale=1e-4):
     prediction start almost uniform (maximal ``H(Y|X)``, no early commitment
     to a cluster). Batch norm makes the hidden layers' outputs independent of
     their weights' scale, but small weights let Adam's steps of roughly
-    constant size change them faster.
+    constant size change them faster. The weights are drawn from the CPU
+    ``generator``.
     """
     for name, layer in module.named_modules():
         if isinstance(layer, nn.Linear):
             scale = head_scale if name == "head" else hidden_scale
-            nn.init.normal_(layer.weight, std=scale / layer.in_features**0.5)
+            nn.init.normal_(
+                layer.weight, std=scale / layer.in_features**0.5, generator=generator
+            )
             nn.init.zeros_(layer.bias)
 
 
@@ -285,9 +296,11 @@ class IMSATNet(ClusteringNet):
         """The augmentation ``r`` added to ``X``: norm ``radius`` per sample."""
         if self.augmentation == "vat":
             with frozen_batch_norm_statistics(self.module_):
-                direction = vat_direction(self.module_, X, logits, self.xi)
+                direction = vat_direction(
+                    self.module_, X, logits, self.xi, self.device_generator
+                )
         else:
-            direction = random_direction(X)
+            direction = random_direction(X, self.device_generator)
         return direction * radius.view(-1, *([1] * (X.dim() - 1)))
 
     def self_augmentation_loss(self, X, logits, radius, weight=None):
@@ -424,8 +437,14 @@ class IMSAT(BaseDeepClusterer):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the random
         directions of the perturbations and, above 5,000 training samples,
-        the reference samples of the perturbation radius. Pass an int for
-        reproducible labels on the CPU.
+        the reference samples of the perturbation radius. ``fit`` draws
+        every random number from generators seeded from ``random_state`` and
+        owned by that fit, never from torch's global generator, so fits
+        running in concurrent threads do not disturb one another. Pass an
+        int for reproducible labels: on the CPU, the same ``random_state``
+        with the same number of PyTorch threads gives the same labels (see
+        the user guide's differences from KMeans). ``None`` draws the seeds
+        from NumPy's global generator.
     {verbose}
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to every net of the fit (stage
@@ -596,7 +615,8 @@ class IMSAT(BaseDeepClusterer):
             **kwargs,
         )
 
-    def _build_module(self, n_features):
+    def _build_module(self, n_features, generator):
+        """The network, its weights drawn from the CPU ``generator``."""
         from .nn import ConvEncoder
         from .nn._mlp import _dense_stack
 
@@ -605,28 +625,34 @@ class IMSAT(BaseDeepClusterer):
             raise ValueError(
                 f"hidden_dims must contain positive integers, got {self.hidden_dims!r}."
             )
-        if self.input_shape is not None:
-            if not hidden_dims:
-                raise ValueError(
-                    "hidden_dims must not be empty with input_shape: its first "
-                    "entry is the width of the convolutional encoder's output."
+        if self.input_shape is not None and not hidden_dims:
+            raise ValueError(
+                "hidden_dims must not be empty with input_shape: its first "
+                "entry is the width of the convolutional encoder's output."
+            )
+
+        def build():
+            if self.input_shape is not None:
+                body = nn.Sequential(
+                    ConvEncoder(self.input_shape, hidden_dims[0]),
+                    nn.BatchNorm1d(hidden_dims[0]),
+                    nn.ReLU(),
+                    *_dense_stack(hidden_dims, batch_norm=True, activate_last=True),
                 )
-            body = nn.Sequential(
-                ConvEncoder(self.input_shape, hidden_dims[0]),
-                nn.BatchNorm1d(hidden_dims[0]),
-                nn.ReLU(),
-                *_dense_stack(hidden_dims, batch_norm=True, activate_last=True),
-            )
-        else:
-            body = nn.Sequential(
-                nn.Flatten(),
-                *_dense_stack(
-                    (n_features, *hidden_dims), batch_norm=True, activate_last=True
-                ),
-            )
-        width = hidden_dims[-1] if hidden_dims else n_features
-        module = _IMSATModule(body, nn.Linear(width, self.n_clusters))
-        _init_small(module)
+            else:
+                body = nn.Sequential(
+                    nn.Flatten(),
+                    *_dense_stack(
+                        (n_features, *hidden_dims), batch_norm=True, activate_last=True
+                    ),
+                )
+            width = hidden_dims[-1] if hidden_dims else n_features
+            return _IMSATModule(body, nn.Linear(width, self.n_clusters))
+
+        # The convolutions keep torch's default initialisation; the linear
+        # layers are then drawn again, small.
+        module = build_module(build, generator)
+        _init_small(module, generator)
         return module
 
     # Above this many training samples, the neighbour distances behind the
@@ -687,7 +713,9 @@ class IMSAT(BaseDeepClusterer):
     def _start_net(self, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""
         net = IMSATNet(
-            self._build_module(self.n_features_in_),
+            self._build_module(
+                self.n_features_in_, self._module_generator(random_state)
+            ),
             criterion=nn.KLDivLoss,  # unused: get_loss computes every term
             max_epochs=max_epochs,
             radius=self.perturbation_radius_,

@@ -25,7 +25,7 @@ _SKORCH_ATTRIBUTES = frozenset(
 # Net parameters left out of the key: they do not change what training
 # computes (``verbose``, the names used in messages), or the key holds what
 # matters about them in another form (the module's architecture and weights,
-# the shuffling generator's seed, the device type).
+# the states of the net's generators, the device type).
 _NOT_IN_KEY = frozenset(
     {
         "module",
@@ -33,34 +33,42 @@ _NOT_IN_KEY = frozenset(
         "estimator_name",
         "lr_name",
         "iterator_train__generator",
+        "device_generator",
+        "init_generator",
         "device",
     }
 )
 
 
-def pretrain_with_memory(memory, net, dataset):
+def pretrain_with_memory(memory, net, dataset, global_generator=False):
     """Train the initialized ``net`` on ``dataset``, through the cache ``memory``.
 
     ``memory`` is the estimator's parameter: a path or a :class:`joblib.Memory`.
 
     On a miss the net is trained and its trained state stored; on a hit the
     stored state is loaded into ``net`` instead. Either way ``net`` ends as
-    training leaves it, and torch's global generators (CPU, and the net's
-    CUDA device) are left in the state training leaves them, so that the
-    rest of the fit draws the same numbers whether the cache was hit or not.
+    training leaves it, its generators included (shuffling and device), so
+    that the rest of the fit draws the same numbers whether the cache was hit
+    or not. With ``global_generator`` (the fit seeded torch's global
+    generators for the user's modules, see ``torch_seed``) the same holds
+    for the global generators (CPU, and the net's CUDA device), and their
+    state is part of the key.
     """
     fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
-    _load_trained_state(net, fit(net, dataset, _pretraining_key(net, dataset)))
+    key = _pretraining_key(net, dataset, global_generator)
+    _load_trained_state(net, fit(net, dataset, key))
 
 
 def _fit_pretraining(net, dataset, key):
     """Train ``net``; return its trained state as bytes.
 
     ``key`` is not used here: joblib hashes it (and not the ignored ``net``
-    and ``dataset``) to find the cache entry.
+    and ``dataset``) to find the cache entry; its ``"global_generator"``
+    says whether to store the state of torch's global generators.
     """
     net.partial_fit(dataset)
     device = torch.device(net.device)
+    global_generator = key["global_generator"]
     fitted = {
         name: value
         for name, value in vars(net).items()
@@ -77,10 +85,13 @@ def _fit_pretraining(net, dataset, key):
         attributes=fitted,
         history=net.history.to_list(),
         # As arrays, so that loading with map_location leaves them on the CPU,
-        # where torch.set_rng_state expects them.
-        rng_state=torch.get_rng_state().numpy(),
+        # where the generators' set_state expects them.
+        generator_states=_generator_states(net),
+        rng_state=torch.get_rng_state().numpy() if global_generator else None,
         cuda_rng_state=(
-            torch.cuda.get_rng_state(device).numpy() if device.type == "cuda" else None
+            torch.cuda.get_rng_state(device).numpy()
+            if global_generator and device.type == "cuda"
+            else None
         ),
     )
     buffer = io.BytesIO()
@@ -97,7 +108,13 @@ def _load_trained_state(net, trained):
     for name, value in state["attributes"].items():
         setattr(net, name, value)
     net.history_ = History(state["history"])
-    torch.set_rng_state(torch.from_numpy(state["rng_state"]))
+    for generator, generator_state in zip(
+        _generators(net), state["generator_states"], strict=True
+    ):
+        if generator is not None:
+            generator.set_state(torch.from_numpy(generator_state))
+    if state["rng_state"] is not None:
+        torch.set_rng_state(torch.from_numpy(state["rng_state"]))
     if state["cuda_rng_state"] is not None:
         torch.cuda.set_rng_state(
             torch.from_numpy(state["cuda_rng_state"]), torch.device(net.device)
@@ -109,16 +126,33 @@ def _learned_components(net):
     return (*net._modules, *net._criteria, *net._optimizers)
 
 
-def _pretraining_key(net, dataset):
+def _generators(net):
+    """The net's shuffling and device generators (either may be ``None``)."""
+    return (
+        getattr(net, "iterator_train__generator", None),
+        getattr(net, "device_generator", None),
+    )
+
+
+def _generator_states(net):
+    return [
+        None if generator is None else generator.get_state().numpy()
+        for generator in _generators(net)
+    ]
+
+
+def _pretraining_key(net, dataset, global_generator=False):
     """Everything that decides what training the initialized ``net`` on ``dataset`` gives.
 
     The class and parameters of the net; the architecture and initial weights
     of its modules (which follow from the sizes, the user's encoder and
-    decoder, and the seed); the seed of its batch shuffling; the state of
-    torch's global generator, which training draws from (dropout, ACAI's
-    interpolation, SNNL's pseudo-labelling); the device type; and the data,
-    with the samples' weights when they are unequal. Arrays are passed as
-    NumPy arrays, which joblib hashes by content.
+    decoder, and the seed); the states of its generators, which shuffle the
+    batches and make the draws of training (ACAI's interpolation, SNNL's
+    pseudo-labelling); with ``global_generator``, the state of torch's
+    global generators, which the user's modules may draw from (dropout); the
+    device type; and the data, with the samples' weights when they are
+    unequal. Arrays are passed as NumPy arrays, which joblib hashes by
+    content.
     """
     all_params = net.get_params(deep=False)
     params = {
@@ -142,10 +176,13 @@ def _pretraining_key(net, dataset):
         net_class=type(net).__module__ + "." + type(net).__qualname__,
         params=params,
         modules=modules,
-        shuffle_seed=all_params["iterator_train__generator"].initial_seed(),
-        rng_state=torch.get_rng_state().numpy(),
+        generator_states=_generator_states(net),
+        global_generator=global_generator,
+        rng_state=torch.get_rng_state().numpy() if global_generator else None,
         cuda_rng_state=(
-            torch.cuda.get_rng_state(device).numpy() if device.type == "cuda" else None
+            torch.cuda.get_rng_state(device).numpy()
+            if global_generator and device.type == "cuda"
+            else None
         ),
         device=device.type,
         X=to_numpy(dataset.X),

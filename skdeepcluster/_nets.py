@@ -39,6 +39,15 @@ class ClusteringNet(NeuralNet):
     collate function that keeps the already-batched tensors of
     :class:`~skdeepcluster._torch_utils.IndexedDataset`.
 
+    Randomness comes from the generators the estimator gives the net, not
+    from torch's global generator: ``generator`` (on the CPU) shuffles the
+    batches, ``init_generator`` (on the CPU) draws the initial weights of
+    the modules the net builds itself (ACAI's critic), and
+    ``device_generator`` (on the net's device) makes every random draw of
+    the training steps (interpolation coefficients, perturbations,
+    augmentations, anchors). A ``None`` generator falls back on torch's
+    global one.
+
     Training fails loudly. A non-finite training loss (checked after every
     batch, on everything the batch recorded in the history) or a non-finite
     weight or buffer (checked after every epoch) raises
@@ -65,6 +74,8 @@ class ClusteringNet(NeuralNet):
         self,
         *args,
         generator=None,
+        device_generator=None,
+        init_generator=None,
         stage="training",
         lr_name="lr",
         estimator_name="The estimator",
@@ -79,6 +90,8 @@ class ClusteringNet(NeuralNet):
         if generator is not None:
             kwargs["iterator_train__generator"] = generator
         super().__init__(*args, **kwargs)
+        self.device_generator = device_generator
+        self.init_generator = init_generator
         self.stage = stage
         self.lr_name = lr_name
         self.estimator_name = estimator_name

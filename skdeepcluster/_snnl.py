@@ -266,8 +266,12 @@ class SNNLNet(AutoencoderNet):
         labels = self.batch_state("labels_", indices)
         weight = self.batch_weight(indices)
         if self.anchor_indices_ is not None:
-            pick = torch.randperm(len(self.anchor_indices_))[: self.batch_size]
-            anchor_indices = self.anchor_indices_[pick.to(self.anchor_indices_.device)]
+            pick = torch.randperm(
+                len(self.anchor_indices_),
+                generator=self.device_generator,
+                device=self.anchor_indices_.device,
+            )[: self.batch_size]
+            anchor_indices = self.anchor_indices_[pick]
             self._activations = []
             anchor_X = self.anchor_X_[anchor_indices.to(self.anchor_X_.device)]
             anchor_embedding = self.module_(anchor_X)[1]
@@ -398,7 +402,17 @@ class SNNLKMeans(AutoencoderKMeans):
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the choice of anchors
-        and k-means. Pass an int for reproducible labels on the CPU.
+        and k-means. ``fit`` draws every random number from generators
+        seeded from ``random_state`` and owned by that fit, never from
+        torch's global generator, so fits running in concurrent threads do
+        not disturb one another. Pass an int for reproducible labels: on the
+        CPU, the same ``random_state`` with the same number of PyTorch
+        threads gives the same labels (see the user guide's differences from
+        KMeans). ``None`` draws the seeds from NumPy's global generator.
+        Your own ``encoder`` and ``decoder`` may draw from torch's global
+        generator themselves (dropout): ``fit`` then seeds it from
+        ``random_state`` and restores it afterwards, which keeps such a fit
+        reproducible as long as no other thread draws from it meanwhile.
     {verbose}
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained autoencoder: the path of a cache directory or

@@ -1,7 +1,9 @@
 """Glue between NumPy/scikit-learn and PyTorch: devices, seeding, datasets, inference, k-means."""
 
 import contextlib
+import math
 import re
+import threading
 
 import numpy as np
 import torch
@@ -112,9 +114,11 @@ def move_net(net, device):
 def torch_seed(seed, device):
     """Seed torch's global generators inside the block and restore them after.
 
-    Weight initialisation and dropout draw from torch's global generator; this
-    makes them follow ``random_state`` without leaving the user's global state
-    changed behind them.
+    Only for the modules a user passes (an ``encoder`` and ``decoder``):
+    random draws they make themselves, such as dropout, come from torch's
+    global generator, which cannot be swapped for a generator of the fit.
+    Every draw of the package's own code uses the fit's generators instead
+    (see :func:`make_generator`).
     """
     cuda_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices):
@@ -122,11 +126,144 @@ def torch_seed(seed, device):
         yield
 
 
-def make_generator(seed):
-    """A CPU :class:`torch.Generator` seeded with ``seed``, for data shuffling."""
-    generator = torch.Generator()
+def make_generator(seed, device="cpu"):
+    """A :class:`torch.Generator` on ``device``, seeded with ``seed``.
+
+    Each fit draws its random numbers from generators of its own, seeded
+    from ``random_state``, never from torch's global generator: two fits in
+    two threads then draw the same numbers as they would one after the other,
+    and the caller's global state is left alone.
+    """
+    generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
+
+
+# Layers whose default initialisation torch draws from its global generator,
+# re-drawn here from a given generator with the same distributions: the
+# weight kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+# and the bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (Linear.reset_parameters,
+# _ConvNd.reset_parameters, transposed convolutions included).
+_DEFAULT_INIT_LAYERS = (torch.nn.Linear, torch.nn.modules.conv._ConvNd)
+# Layers whose reset_parameters draws nothing (ones and zeros, running
+# statistics reset).
+_DETERMINISTIC_RESET_LAYERS = (
+    torch.nn.modules.batchnorm._NormBase,
+    torch.nn.LayerNorm,
+    torch.nn.GroupNorm,
+)
+# Serialises the fall-back below: with it, two fits in two threads do not
+# seed torch's global generator under each other's feet.
+_GLOBAL_GENERATOR_LOCK = threading.Lock()
+
+
+def init_parameters(module, generator):
+    """Re-initialise the weights of ``module``'s layers from ``generator``.
+
+    Linear and convolution layers (transposed ones too) get torch's default
+    initialisation, drawn from the CPU ``generator`` instead of torch's
+    global generator, so the same generator gives the same weights on every
+    device. Normalisation layers are reset (ones, zeros, fresh running
+    statistics). A layer of any other type with parameters of its own (a
+    user's module) is reset by its ``reset_parameters`` method, which can
+    only draw from torch's global generator: that generator is seeded from
+    ``generator`` for the call, under a lock, and restored after.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Changed in place.
+    generator : torch.Generator
+        A CPU generator.
+
+    Returns
+    -------
+    list of torch.nn.Module
+        The submodules with parameters or buffers of their own that were
+        left as they were (no known type and no ``reset_parameters``).
+    """
+    untouched = []
+    for layer in module.modules():
+        own = [*layer.parameters(recurse=False), *layer.buffers(recurse=False)]
+        if not own:
+            continue
+        if isinstance(layer, _DEFAULT_INIT_LAYERS):
+            _init_default(layer, generator)
+        elif isinstance(layer, _DETERMINISTIC_RESET_LAYERS):
+            layer.reset_parameters()
+        elif hasattr(layer, "reset_parameters"):
+            _reset_with_global_generator(layer, generator)
+        else:
+            untouched.append(layer)
+    return untouched
+
+
+def _init_default(layer, generator):
+    # Drawn into a CPU tensor and copied, so that the values are the same
+    # whatever device the layer is on.
+    weight = torch.empty(layer.weight.shape, dtype=layer.weight.dtype)
+    torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(weight)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if layer.bias is not None:
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            bias = torch.empty(layer.bias.shape, dtype=layer.bias.dtype)
+            torch.nn.init.uniform_(bias, -bound, bound, generator=generator)
+            layer.bias.copy_(bias)
+
+
+def _reset_with_global_generator(layer, generator):
+    seed = int(torch.randint(np.iinfo(np.int64).max, (), generator=generator))
+    cuda_devices = sorted(
+        {
+            tensor.device.index or 0
+            for tensor in layer.parameters(recurse=False)
+            if tensor.device.type == "cuda"
+        }
+    )
+    with _GLOBAL_GENERATOR_LOCK, torch.random.fork_rng(devices=cuda_devices):
+        # Only the generators of the devices the layer is on, all restored
+        # on leaving (torch.manual_seed would seed every CUDA device).
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda_devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        layer.reset_parameters()
+
+
+def build_module(factory, generator):
+    """``factory()``, a new module of the package, initialised from ``generator``.
+
+    torch's layers initialise their weights from its global generator when
+    they are constructed. The module is therefore built on the ``"meta"``
+    device (for this thread only), where construction allocates and draws
+    nothing, then given storage on the CPU and initialised by
+    :func:`init_parameters`; the caller's global generator is not touched.
+
+    Parameters
+    ----------
+    factory : callable
+        Builds the module with torch's layers; must not create tensors with
+        values it needs (they would be meta tensors).
+    generator : torch.Generator
+        A CPU generator.
+
+    Returns
+    -------
+    torch.nn.Module
+        On the CPU.
+    """
+    with torch.device("meta"):
+        module = factory()
+    module = module.to_empty(device="cpu")
+    untouched = init_parameters(module, generator)
+    if untouched:
+        # Their storage holds whatever was in memory.
+        raise TypeError(
+            "build_module cannot initialise the layers "
+            f"{sorted({type(layer).__name__ for layer in untouched})}."
+        )
+    return module
 
 
 class IndexedDataset(torch.utils.data.Dataset):

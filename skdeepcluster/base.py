@@ -1,5 +1,6 @@
 """Base class shared by every deep clustering estimator."""
 
+import contextlib
 import copy
 import functools
 import warnings
@@ -36,6 +37,7 @@ from ._memory import pretrain_with_memory
 from ._torch_utils import (
     IndexedDataset,
     batched_eval,
+    build_module,
     inference_batch_size,
     loss_weights,
     make_generator,
@@ -111,13 +113,21 @@ class BaseDeepClusterer(
 ):
     """Shared machinery of the deep clustering estimators.
 
-    ``fit`` validates the input, resolves the device, seeds every random source
-    from ``random_state`` and hands a float32 tensor to the subclass's
-    :meth:`_fit`, with the samples' weights. Samples of weight 0 are left out
-    of that tensor and labelled with :meth:`_predict` once ``_fit`` is done. The public inference methods (``predict``, ``predict_proba``,
-    ``transform``, ``score``) check that the estimator is fitted, validate the
-    input against the training data and call the private hooks, which do no
-    validation, on one batch at a time (see :meth:`_map_batches`).
+    ``fit`` validates the input, resolves the device and hands a float32
+    tensor, the samples' weights and a :class:`~numpy.random.RandomState`
+    made from ``random_state`` to the subclass's :meth:`_fit`. Samples of
+    weight 0 are left out of that tensor and labelled with :meth:`_predict`
+    once ``_fit`` is done. Every random draw of a
+    fit derives from that ``RandomState``: NumPy and scikit-learn draws use
+    it directly, and torch draws use generators seeded from it and owned by
+    the fit (:meth:`_module_generator` for weights, the generators
+    :meth:`_net_kwargs` gives each net for shuffling and training), never
+    torch's global generator, so that fits in concurrent threads do not
+    disturb each other. The public inference methods (``predict``,
+    ``predict_proba``, ``transform``, ``score``) check that the estimator is
+    fitted, validate the input against the training data and call the
+    private hooks, which do no validation, on one batch at a time (see
+    :meth:`_map_batches`).
 
     Subclasses implement :meth:`_fit` and :meth:`_embed`, set ``n_iter_``
     and end ``_fit`` with :meth:`_set_clusters`, which sets ``labels_``,
@@ -334,11 +344,15 @@ class BaseDeepClusterer(
         self._check_fit_input(X)
         self._device = resolve_device(self.device)
         random_state = check_random_state(self.random_state)
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        # Drawn in every fit but used only with the user's modules, so that
+        # the rest of the fit draws the same seeds either way (a fitted
+        # autoencoder passed back as encoder and decoder gives the same
+        # k-means).
+        global_seed = _draw_seed(random_state)
         X_tensor = self._to_tensor(X)
-        with torch_seed(seed, self._device):
+        with self._user_modules_seed(global_seed):
             self._fit(X_tensor, y, random_state, sample_weight)
-        self._drop_optimizer_state()
+        self._drop_training_state()
         self._n_features_out = self.cluster_centers_.shape[1]
         if left_out is not None:
             self._label_left_out(X_all, left_out)
@@ -381,16 +395,27 @@ class BaseDeepClusterer(
         labels[left_out] = self._map_batches(self._predict, X[left_out])
         self.labels_ = labels
 
-    def _drop_optimizer_state(self):
-        """Empty the optimisers' per-parameter state of the fitted nets.
+    def _user_modules_seed(self, seed):
+        """Context ``_fit`` runs in: nothing, unless the user passed modules.
+
+        The package's own draws never use torch's global generator (see
+        :class:`BaseAutoencoderClusterer` for the user's modules).
+        """
+        return contextlib.nullcontext()
+
+    def _drop_training_state(self):
+        """Empty the optimisers' state and drop the device generators of the fitted nets.
 
         Adam keeps two running moments per weight, twice the size of the
         network, which only further training would use; a fitted estimator
         predicts without them, so they are not kept (or pickled). The
         optimisers themselves stay, with their settings (``param_groups``).
+        A net's ``device_generator`` is training state too, and one on a GPU
+        could not be unpickled on a machine without it.
         """
         for name in self._nets(self.__dict__):
             net = getattr(self, name)
+            net.device_generator = None
             for optimizer_name in net._optimizers:
                 optimizer = getattr(net, optimizer_name + "_", None)
                 if optimizer is not None:
@@ -438,9 +463,16 @@ class BaseDeepClusterer(
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
 
+    def _module_generator(self, random_state):
+        """A CPU generator, seeded from ``random_state``, for a new module's weights."""
+        return make_generator(_draw_seed(random_state))
+
     def _net_kwargs(self, random_state, schedule=(), **overrides):
         """Keyword arguments every skorch net of this estimator shares.
 
+        Each net gets generators of its own, seeded from ``random_state``: a
+        CPU one for shuffling and one on the device for the draws of its
+        training steps (see :class:`~skdeepcluster._nets.ClusteringNet`).
         ``schedule`` lists the ``(name, callback)`` schedule callbacks of the
         net's stage (see :mod:`skdeepcluster.callbacks`); a callback the user
         passes under one of these names replaces the default one.
@@ -460,7 +492,8 @@ class BaseDeepClusterer(
             optimizer=self.optimizer,
             device=self._device,
             verbose=self.verbose,
-            generator=make_generator(random_state.randint(np.iinfo(np.int32).max)),
+            generator=make_generator(_draw_seed(random_state)),
+            device_generator=make_generator(_draw_seed(random_state), self._device),
             callbacks=self._stage_callbacks(schedule),
             **routed,
         )
@@ -1025,8 +1058,25 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 "embedding_dim >= 2 or normalize_embedding=False."
             )
 
-    def _build_autoencoder(self, n_features):
-        autoencoder = self._build_encoder_decoder(n_features)
+    def _user_modules_seed(self, seed):
+        """Seed torch's global generator with ``seed`` when the user passed modules.
+
+        A user's ``encoder`` and ``decoder`` may draw random numbers
+        themselves (dropout), from torch's global generator: they cannot be
+        handed the fit's generators. While they are part of a fit, the global
+        generator is seeded from ``random_state`` and restored afterwards, so
+        that such a fit is reproducible too, provided no other thread draws
+        from that generator meanwhile.
+        """
+        if not self._has_user_modules():
+            return super()._user_modules_seed(seed)
+        return torch_seed(seed, self._device)
+
+    def _has_user_modules(self):
+        return self.encoder is not None or self.decoder is not None
+
+    def _build_autoencoder(self, n_features, generator):
+        autoencoder = self._build_encoder_decoder(n_features, generator)
         if self.normalize_embedding:
             from .nn import L2Normalize
 
@@ -1035,7 +1085,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             )
         return autoencoder
 
-    def _build_encoder_decoder(self, n_features):
+    def _build_encoder_decoder(self, n_features, generator):
+        """The autoencoder, its weights drawn from ``generator`` (or the user's)."""
         from .nn import Autoencoder, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
         if (self.encoder is None) != (self.decoder is None):
@@ -1045,14 +1096,20 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             # that clone() and refitting start from the same weights.
             return Autoencoder(copy.deepcopy(self.encoder), copy.deepcopy(self.decoder))
         if self.input_shape is not None:
-            return Autoencoder(
-                ConvEncoder(self.input_shape, self.embedding_dim),
-                ConvDecoder(self.input_shape, self.embedding_dim),
+            return build_module(
+                lambda: Autoencoder(
+                    ConvEncoder(self.input_shape, self.embedding_dim),
+                    ConvDecoder(self.input_shape, self.embedding_dim),
+                ),
+                generator,
             )
         hidden_dims = self._hidden_dims
-        return Autoencoder(
-            MLPEncoder(n_features, hidden_dims, self.embedding_dim),
-            MLPDecoder(self.embedding_dim, hidden_dims[::-1], n_features),
+        return build_module(
+            lambda: Autoencoder(
+                MLPEncoder(n_features, hidden_dims, self.embedding_dim),
+                MLPDecoder(self.embedding_dim, hidden_dims[::-1], n_features),
+            ),
+            generator,
         )
 
     def _pretrain(
@@ -1080,11 +1137,16 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             start=int(round(self.smoothing_start * max_epochs)),
             normalize=self.normalize_embedding,
         )
+        weights = self._module_generator(random_state)
         net = (net_cls or AutoencoderNet)(
-            self._build_autoencoder(self.n_features_in_),
+            self._build_autoencoder(self.n_features_in_, weights),
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,
             smoothing_weight=self._smoothing_weight,
+            # Modules the net builds (ACAI's critic) draw their weights on
+            # from the autoencoder's generator: the shuffling and the seeds
+            # drawn from random_state stay those of a plain autoencoder.
+            init_generator=weights,
             **self._net_kwargs(
                 random_state,
                 schedule=[("neighbour_refresh", neighbour_refresh), *schedule],
@@ -1099,7 +1161,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         if self.memory is None:
             net.partial_fit(dataset)
         else:
-            pretrain_with_memory(self.memory, net, dataset)
+            pretrain_with_memory(
+                self.memory,
+                net,
+                dataset,
+                # The user's modules draw from torch's global generator,
+                # which the fit then seeds (see _user_modules_seed).
+                global_generator=self._has_user_modules(),
+            )
         return net
 
     def _clustering_stage_kwargs(self, random_state, schedule=()):
@@ -1213,6 +1282,11 @@ def _weighted_sum(values, sample_weight=None):
     if sample_weight is None:
         return float(values.sum(dtype=np.float64))
     return float(np.dot(values.astype(np.float64), sample_weight))
+
+
+def _draw_seed(random_state):
+    """A seed for a torch generator, drawn from the RandomState ``random_state``."""
+    return int(random_state.randint(np.iinfo(np.int32).max))
 
 
 def _is_auto(value):

@@ -468,8 +468,8 @@ class PseudoLabelRefresh(Callback):
     Attributes
     ----------
     seed_ : int
-        Seed of the k-means runs, drawn from torch's global generator when
-        training begins (so that it follows the estimator's
+        Seed of the k-means runs, drawn from the net's ``device_generator``
+        when training begins (so that it follows the estimator's
         ``random_state``).
     centers_ : ndarray of shape (n_clusters, n_components) or None
         The centres of the last refresh; ``None`` before the first and
@@ -500,10 +500,18 @@ class PseudoLabelRefresh(Callback):
         self.n_init = n_init
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        # From torch's (seeded) global generator: drawing it from the
-        # estimator's random_state would change the batch order relative to
+        # From the net's own generator: drawing it from the estimator's
+        # random_state would change the batch order relative to
         # AutoencoderKMeans.
-        self.seed_ = int(torch.randint(np.iinfo(np.int32).max, ()))
+        generator = getattr(net, "device_generator", None)
+        self.seed_ = int(
+            torch.randint(
+                np.iinfo(np.int32).max,
+                (),
+                generator=generator,
+                device=None if generator is None else generator.device,
+            )
+        )
         self.centers_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):

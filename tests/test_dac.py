@@ -250,9 +250,9 @@ def test_augmentation_only_with_images(
     seen = []
     original = dac_module.random_affine
 
-    def spy(batch):
+    def spy(batch, **kwargs):
         seen.append(batch.shape)
-        return original(batch)
+        return original(batch, **kwargs)
 
     monkeypatch.setattr(dac_module, "random_affine", spy)
     model = DAC(2, input_shape=(1, 8, 8), max_epochs=2, batch_size=20, random_state=0)

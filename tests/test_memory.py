@@ -54,24 +54,52 @@ def test_hit_skips_pretraining_and_gives_the_same_fit(
     assert history[:, "train_loss"] == expected[:, "train_loss"]
 
 
-def test_hit_leaves_torch_generator_as_training_does(blobs, tmp_path, monkeypatch):
-    # ACAI's training draws from torch's global generator, so a hit that did
-    # not restore its state would hand the rest of the fit different numbers.
+def test_hit_leaves_the_generators_as_training_does(blobs, tmp_path, monkeypatch):
+    # ACAI's training draws from the net's generators, so a hit that did not
+    # restore their states would leave them where training started.
     X, _ = blobs
     states = []
     pretrain = BaseAutoencoderClusterer._pretrain
 
     def recording_pretrain(self, *args, **kwargs):
         net = pretrain(self, *args, **kwargs)
-        states.append(torch.get_rng_state())
+        states.append(
+            [
+                net.iterator_train__generator.get_state(),
+                net.device_generator.get_state(),
+            ]
+        )
         return net
 
     monkeypatch.setattr(BaseAutoencoderClusterer, "_pretrain", recording_pretrain)
     _fit(ACAIKMeans, X)
     _fit(ACAIKMeans, X, memory=str(tmp_path))
     _fit(ACAIKMeans, X, memory=str(tmp_path))
-    assert torch.equal(states[0], states[1])
-    assert torch.equal(states[0], states[2])
+    for other in states[1:]:
+        for state, expected in zip(other, states[0], strict=True):
+            assert torch.equal(state, expected)
+
+
+def test_hit_with_user_modules_that_draw_gives_the_same_fit(
+    blobs, tmp_path, pretrainings
+):
+    # Dropout in the user's encoder draws from torch's global generator,
+    # which the fit seeds: its state is part of the key and restored on a hit.
+    X, _ = blobs
+    torch.manual_seed(0)
+    modules = dict(
+        encoder=torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2)
+        ),
+        decoder=torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Linear(8, 4)),
+    )
+    reference = _fit(DCN, X, **modules)
+    miss = _fit(DCN, X, memory=str(tmp_path), **modules)
+    hit = _fit(DCN, X, memory=str(tmp_path), **modules)
+    assert len(pretrainings) == 2
+    for model in (miss, hit):
+        assert_array_equal(model.labels_, reference.labels_)
+        assert_allclose(model.transform(X), reference.transform(X), rtol=1e-6)
 
 
 def test_joblib_memory_instance(blobs, tmp_path, pretrainings):

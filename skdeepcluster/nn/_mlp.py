@@ -1,5 +1,6 @@
 """Fully connected encoders and decoders."""
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -118,7 +119,9 @@ class MLPDecoder(nn.Module):
         self.output_shape = (
             (output_dim,) if isinstance(output_dim, int) else tuple(output_dim)
         )
-        n_out = int(torch.tensor(self.output_shape).prod())
+        # math.prod, not a tensor: the estimators build their modules on the
+        # meta device, where a tensor holds no value.
+        n_out = math.prod(self.output_shape)
         self.layers = _dense_stack(
             [embedding_dim, *hidden_dims, n_out], activation, batch_norm
         )
