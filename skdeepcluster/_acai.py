@@ -209,8 +209,9 @@ class ACAINet(AutoencoderNet):
         # either network moves (simultaneous updates, as in the paper).
         self.optimizer_.zero_grad()
         self.critic_optimizer_.zero_grad()
-        loss.backward(inputs=list(self.module_.parameters()), retain_graph=True)
-        critic_loss.backward(inputs=list(self.critic_.parameters()))
+        self.backward(loss, inputs=list(self.module_.parameters()), retain_graph=True)
+        self.backward(critic_loss, inputs=list(self.critic_.parameters()))
+        self.synchronize_gradients()
         self.optimizer_.step()
         self.critic_optimizer_.step()
 

@@ -147,7 +147,9 @@ class DCNNet(AutoencoderNet):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         if not training:
             return
-        X, indices = batch
+        # Every process updates the centres with the samples of the whole
+        # step (all processes' batches), so that they stay the same in each.
+        X, indices = self.gather_batch(*batch)
         with eval_mode(self.module_.encoder) as encoder, torch.no_grad():
             Z = encoder(X.to(self.device))
             labels = torch.cdist(Z, self.centers_).argmin(dim=1)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, PrintLog
+from skorch.dataset import unpack_data
 from skorch.utils import to_device
 
 from .exceptions import TrainingDivergedError
@@ -63,12 +64,31 @@ class ClusteringNet(NeuralNet):
     A subclass ends training early (on convergence, ...) by calling
     :meth:`stop_before_next_epoch`.
 
+    Given an ``accelerator`` (an :class:`accelerate.Accelerator`), the net
+    is built as its data-parallel variant (see
+    :func:`skdeepcluster._accelerate.accelerated_net_class`). Training
+    steps written by hand take the gradients with :meth:`backward` and call
+    :meth:`synchronize_gradients` before stepping the optimisers, and
+    per-batch updates of state shared by every sample (DCN's centres) read
+    the batch through :meth:`gather_batch`, so that they also work when
+    every process trains on its own share of the batches.
+
     The per-sample weights of the training data (the ``sample_weight``
     of :class:`~skdeepcluster._torch_utils.IndexedDataset`, scaled to a
     mean of one, or ``None`` for equal weights) are ``sample_weight_``
     while the net trains; :meth:`batch_weight` looks up a batch's, and
     :meth:`weighted_mean` averages per-sample loss terms with them.
     """
+
+    def __new__(cls, *args, accelerator=None, **kwargs):
+        # The class is chosen here, from the keywords, so that every net the
+        # estimators build becomes data-parallel with an accelerator without
+        # each of them naming the variant.
+        if accelerator is not None:
+            from ._accelerate import accelerated_net_class
+
+            cls = accelerated_net_class(cls)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -118,6 +138,28 @@ class ClusteringNet(NeuralNet):
         if self.stop_requested_:
             raise StopTraining
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+
+    # -- training steps ----------------------------------------------------
+
+    def train_step_single(self, batch, **fit_params):
+        # skorch's, with the gradients taken by backward().
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def backward(self, loss, **kwargs):
+        """Back-propagate ``loss``; ``kwargs`` go to :meth:`torch.Tensor.backward`."""
+        loss.backward(**kwargs)
+
+    def synchronize_gradients(self):
+        """Make the gradients those of the whole batch: nothing in one process."""
+
+    def gather_batch(self, X, indices):
+        """The batch ``(X, indices)`` of every process; in one process, this one."""
+        return X, indices
 
     # -- progress ----------------------------------------------------------
 

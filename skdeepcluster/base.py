@@ -180,6 +180,9 @@ class BaseDeepClusterer(
     # Keyword arguments with these prefixes are passed on to every skorch net
     # of a fit, as skorch's own NeuralNet accepts them.
     _ROUTED_PREFIXES = ("optimizer__", "iterator_train__", "callbacks__")
+    # Keywords passed on to every net under their own name: skorch's
+    # AccelerateMixin takes ``accelerator`` (see skdeepcluster._accelerate).
+    _ROUTED_NAMES = ("accelerator",)
     # Routes that would bypass an estimator parameter or the package's own
     # batching and seeding, with what to use instead.
     _RESERVED_ROUTES = {
@@ -242,12 +245,14 @@ class BaseDeepClusterer(
 
     def _check_routed_params(self):
         for name in self._routed_params():
+            if name in self._ROUTED_NAMES:
+                continue
             if not name.startswith(self._ROUTED_PREFIXES) or name.endswith("__"):
                 raise ValueError(
                     f"{type(self).__name__} got an unexpected parameter {name!r}. "
                     "Besides its own parameters it accepts keywords starting "
                     f"with {', '.join(map(repr, self._ROUTED_PREFIXES))}, which "
-                    "are passed on to its skorch nets."
+                    "are passed on to its skorch nets, and 'accelerator'."
                 )
             if name in self._RESERVED_ROUTES:
                 raise ValueError(
@@ -342,7 +347,7 @@ class BaseDeepClusterer(
             y = _select_rows(y, ~left_out, len(X))
             X_all, X, sample_weight = X, X[~left_out], sample_weight[~left_out]
         self._check_fit_input(X)
-        self._device = resolve_device(self.device)
+        self._device = self._training_device()
         random_state = check_random_state(self.random_state)
         # Drawn in every fit but used only with the user's modules, so that
         # the rest of the fit draws the same seeds either way (a fitted
@@ -415,6 +420,12 @@ class BaseDeepClusterer(
         """
         for name in self._nets(self.__dict__):
             net = getattr(self, name)
+            if self._accelerator() is not None:
+                from ._accelerate import plain_net
+
+                # A net trained with an accelerator becomes a plain one,
+                # which predicts and pickles without accelerate.
+                net = plain_net(net)
             net.device_generator = None
             for optimizer_name in net._optimizers:
                 optimizer = getattr(net, optimizer_name + "_", None)
@@ -463,6 +474,31 @@ class BaseDeepClusterer(
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
 
+    def _accelerator(self):
+        """The ``accelerator`` keyword, or ``None``."""
+        return getattr(self, "accelerator", None)
+
+    def _training_device(self):
+        """The device of the fit: the accelerator's when there is one.
+
+        In a data-parallel fit every process has its own device (its GPU),
+        which the accelerator knows; ``device`` then goes unused.
+        """
+        accelerator = self._accelerator()
+        if accelerator is None:
+            return resolve_device(self.device)
+        if not hasattr(accelerator, "prepare") or not hasattr(accelerator, "device"):
+            raise TypeError(
+                f"accelerator must be an accelerate.Accelerator, got "
+                f"{type(accelerator).__name__}."
+            )
+        if getattr(self, "memory", None) is not None:
+            raise ValueError(
+                "memory cannot be used with an accelerator: the cached "
+                "pretraining would be read and written by every process."
+            )
+        return torch.device(accelerator.device)
+
     def _module_generator(self, random_state):
         """A CPU generator, seeded from ``random_state``, for a new module's weights."""
         return make_generator(_draw_seed(random_state))
@@ -485,6 +521,9 @@ class BaseDeepClusterer(
             # are plain values.
             if name.startswith("callbacks__") and "__" not in name[11:]:
                 routed[name] = _fresh_callback(value)
+        if "accelerator" in routed and routed["accelerator"] is None:
+            # No accelerator: the plain nets, which take no such keyword.
+            del routed["accelerator"]
         kwargs = dict(
             estimator_name=type(self).__name__,
             batch_size=self.batch_size,

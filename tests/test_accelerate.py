@@ -1,0 +1,159 @@
+"""Data-parallel training with Hugging Face Accelerate (the ``accelerator`` keyword)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FAST_PARAMS, all_estimators
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
+
+accelerate = pytest.importorskip(
+    "accelerate", reason="accelerate is not installed (pip install accelerate)"
+)
+
+from skdeepcluster import AutoencoderKMeans  # noqa: E402
+
+NAMES = [cls.__name__ for cls in all_estimators()]
+
+# Fits every estimator on blobs with an Accelerator and writes, per process,
+# the labels and a checksum of every net's parameters.
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from accelerate import Accelerator
+    from sklearn.datasets import make_blobs
+    sys.path.insert(0, {tests!r})
+    from conftest import FAST_PARAMS
+    import skdeepcluster
+
+    X, y = make_blobs(n_samples=120, centers=3, n_features=6, cluster_std=0.6,
+                      random_state=0)
+    X = X.astype(np.float32)
+    accelerator = Accelerator(cpu=True)
+    out = {{"y": y.tolist(), "n_processes": accelerator.num_processes}}
+    for name in {names!r}:
+        params = dict(FAST_PARAMS[name], verbose=0)
+        estimator = getattr(skdeepcluster, name)(
+            n_clusters=3, random_state=0, accelerator=accelerator, **params
+        ).fit(X)
+        weights = [
+            float(p.detach().double().sum()) + float(p.detach().double().abs().sum())
+            for p in estimator.net_.module_.parameters()
+        ]
+        out[name] = {{"labels": estimator.labels_.tolist(), "weights": weights,
+                      "net": type(estimator.net_).__name__}}
+    with open(f"{{sys.argv[1]}}/rank{{accelerator.process_index}}.json", "w") as f:
+        json.dump(out, f)
+    """
+)
+
+
+def _run(tmp_path, n_processes):
+    script = tmp_path / "fit.py"
+    script.write_text(SCRIPT.format(tests=str(Path(__file__).parent), names=NAMES))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+        "OMP_NUM_THREADS": "1",
+    }
+    if n_processes == 1:
+        command = [sys.executable, str(script), str(tmp_path)]
+    else:
+        torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+        if torchrun is None:
+            pytest.skip("torchrun is not installed beside the Python interpreter")
+        command = [
+            torchrun,
+            "--standalone",
+            f"--nproc_per_node={n_processes}",
+            str(script),
+            str(tmp_path),
+        ]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [
+        json.loads((tmp_path / f"rank{rank}.json").read_text())
+        for rank in range(n_processes)
+    ]
+
+
+def test_two_processes_stay_in_step_and_cluster(tmp_path):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    (single,) = _run(tmp_path / "one", 1)
+    ranks = _run(tmp_path / "two", 2)
+    assert [rank["n_processes"] for rank in ranks] == [2, 2]
+    y = np.asarray(single["y"])
+    for name in NAMES:
+        first, second = ranks[0][name], ranks[1][name]
+        # The fitted net is the plain one, without accelerate.
+        assert not first["net"].startswith("Accelerated")
+        # The processes end with the same network and the same labels.
+        np.testing.assert_allclose(first["weights"], second["weights"], rtol=1e-6)
+        assert first["labels"] == second["labels"]
+        # And cluster about as well as one process does: they see the
+        # batches in another order, two at a time.
+        ari_two = adjusted_rand_score(y, first["labels"])
+        ari_one = adjusted_rand_score(y, single[name]["labels"])
+        assert ari_two >= ari_one - 0.1, (name, ari_two, ari_one)
+
+
+@pytest.fixture(scope="module")
+def accelerator():
+    return accelerate.Accelerator(cpu=True)
+
+
+def test_accelerator_is_a_parameter(accelerator):
+    estimator = AutoencoderKMeans(n_clusters=3, accelerator=accelerator)
+    assert estimator.get_params()["accelerator"] is accelerator
+    assert "accelerator" in clone(estimator).get_params()
+    assert estimator.set_params(accelerator=None).get_params()["accelerator"] is None
+
+
+def test_accelerator_none_changes_nothing(blobs):
+    X, _ = blobs
+    params = dict(FAST_PARAMS["AutoencoderKMeans"], n_clusters=3, random_state=0)
+    plain = AutoencoderKMeans(**params).fit(X)
+    routed = AutoencoderKMeans(**params, accelerator=None).fit(X)
+    np.testing.assert_array_equal(plain.labels_, routed.labels_)
+    np.testing.assert_array_equal(plain.cluster_centers_, routed.cluster_centers_)
+
+
+def test_one_process_fit_is_plain_and_pickles(blobs, accelerator):
+    import pickle
+
+    X, y = blobs
+    estimator = AutoencoderKMeans(
+        n_clusters=3,
+        random_state=0,
+        accelerator=accelerator,
+        verbose=0,
+        **FAST_PARAMS["AutoencoderKMeans"],
+    ).fit(X)
+    assert type(estimator.net_).__name__ == "AutoencoderNet"
+    assert not hasattr(estimator.net_, "accelerator")
+    loaded = pickle.loads(pickle.dumps(estimator))
+    np.testing.assert_array_equal(loaded.predict(X), estimator.labels_)
+
+
+def test_bad_accelerator_and_memory(blobs, accelerator, tmp_path):
+    X, _ = blobs
+    params = dict(FAST_PARAMS["AutoencoderKMeans"], n_clusters=3)
+    with pytest.raises(TypeError, match="accelerate.Accelerator"):
+        AutoencoderKMeans(**params, accelerator="cuda").fit(X)
+    with pytest.raises(ValueError, match="memory"):
+        AutoencoderKMeans(**params, accelerator=accelerator, memory=str(tmp_path)).fit(
+            X
+        )
