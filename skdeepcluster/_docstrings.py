@@ -239,10 +239,13 @@ batch_norm : bool, default=False
     skorch keywords passed on with ``callbacks``:
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
     ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
-    ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``). They are
-    parameters like the others (``get_params``, ``set_params``,
-    ``clone``, grid searches); ``fit`` raises a ValueError for any
-    other keyword.""",
+    ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``), and
+    ``accelerator``, an :class:`accelerate.Accelerator` for data-parallel
+    training on several processes (the accelerator then places the
+    networks and ``device`` goes unused; see the user guide's training
+    control page). They are parameters like the others (``get_params``,
+    ``set_params``, ``clone``, grid searches); ``fit`` raises a ValueError
+    for any other keyword.""",
 }
 
 _CLUSTER_CENTERS_KMEANS = """\

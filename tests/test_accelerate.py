@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST_PARAMS, all_estimators
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+
+from conftest import FAST_PARAMS, all_estimators
 
 accelerate = pytest.importorskip(
     "accelerate", reason="accelerate is not installed (pip install accelerate)"
