@@ -273,8 +273,8 @@ class BaseDeepClusterer(
         -------
         params : dict
             Parameter names mapped to their values, including the
-            ``optimizer__*``, ``iterator_train__*`` and ``callbacks__*``
-            keywords passed on to the skorch nets.
+            ``optimizer__*``, ``iterator_train__*``, ``callbacks__*`` and
+            ``accelerator`` keywords passed on to the skorch nets.
         """
         return {**super().get_params(deep=deep), **self._routed_params()}
 
@@ -285,9 +285,9 @@ class BaseDeepClusterer(
         ----------
         **params : dict
             Estimator parameters, and keywords starting with
-            ``optimizer__``, ``iterator_train__`` or ``callbacks__``, which
-            are passed on to the skorch nets (other names raise a
-            ValueError in ``fit``).
+            ``optimizer__``, ``iterator_train__`` or ``callbacks__``, and
+            ``accelerator``, which are passed on to the skorch nets (other
+            names raise a ValueError in ``fit``).
 
         Returns
         -------
