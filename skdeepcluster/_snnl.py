@@ -367,10 +367,9 @@ class SNNLKMeans(AutoencoderKMeans):
         without labels the model is a plain autoencoder. ``"auto"`` is True
         from 5,000 training samples on and False below: with a few hundred
         samples per cluster or fewer, the pull towards the pseudo-labels
-        amplifies their errors (on digits, COIL-20 and ORL it cost 15-18
-        points of accuracy against the plain autoencoder; see the benchmarks
-        page). Pseudo-labels are this package's addition; the paper trains
-        on labels. When True, the
+        amplifies their errors, and the plain autoencoder clusters better
+        (see the benchmarks page). Pseudo-labels are this package's
+        addition; the paper trains on labels. When True, the
         default ``"pseudo_label_refresh"`` callback
         (:class:`~skdeepcluster.callbacks.PseudoLabelRefresh`, from
         ``n_clusters``, ``n_init`` and ``warmup_epochs``) labels them; a
