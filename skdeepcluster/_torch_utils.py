@@ -407,27 +407,50 @@ def batched_eval(module, X, batch_size, function=None):
         return batched(function or module, X, inference_batch_size(batch_size))
 
 
-def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
+def nearest_neighbours(Z, n_neighbors, chunk_size=1024, candidates=None):
     """Indices of the ``n_neighbors`` nearest other rows of ``Z`` (Euclidean).
 
     Computed in row chunks with :func:`torch.cdist`, on ``Z``'s device, so the
-    memory used is ``chunk_size * len(Z)`` distances rather than all pairs.
+    memory used is ``chunk_size`` times the number of rows searched rather
+    than all pairs.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    n_neighbors : int
+        Fewer than the number of rows searched.
+    chunk_size : int, default=1024
+    candidates : array-like of int of shape (n_candidates,), default=None
+        Distinct rows of ``Z`` among which the neighbours are searched;
+        ``None`` searches all rows. With a fixed number of candidates the
+        time and memory are linear in ``n_samples`` instead of quadratic.
 
     Returns
     -------
     torch.Tensor of shape (n_samples, n_neighbors)
+        Row indices into ``Z``.
     """
     rows = torch.arange(len(Z), device=Z.device)
+    if candidates is None:
+        pool, pool_position = Z, rows
+    else:
+        candidates = torch.as_tensor(candidates, dtype=torch.long, device=Z.device)
+        pool = Z[candidates]
+        # Each row's column among the candidates, -1 for the other rows.
+        pool_position = torch.full_like(rows, -1)
+        pool_position[candidates] = torch.arange(len(candidates), device=Z.device)
     neighbours = []
     for start in range(0, len(Z), chunk_size):
-        distances = torch.cdist(Z[start : start + chunk_size], Z)
+        distances = torch.cdist(Z[start : start + chunk_size], pool)
         # A sample is not its own neighbour.
-        chunk_rows = rows[start : start + chunk_size]
-        distances[torch.arange(len(chunk_rows), device=Z.device), chunk_rows] = (
-            torch.inf
-        )
+        own = pool_position[start : start + chunk_size]
+        is_candidate = own >= 0
+        distances[
+            torch.arange(len(own), device=Z.device)[is_candidate], own[is_candidate]
+        ] = torch.inf
         neighbours.append(distances.topk(n_neighbors, dim=1, largest=False).indices)
-    return torch.cat(neighbours)
+    neighbours = torch.cat(neighbours)
+    return neighbours if candidates is None else candidates[neighbours]
 
 
 def nearest_center(Z, centers):

@@ -1001,6 +1001,16 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     # few hundred samples is one or two steps, far too few to train on.
     _MIN_PRETRAIN_EPOCHS = 100
     _MIN_PRETRAIN_STEPS = 2000
+    # The smoothing term's neighbours are searched among at most this many
+    # training samples, a random subset drawn once per fit (see _pretrain).
+    # An exact search compares every pair of samples every epoch; against a
+    # fixed subset an epoch's search is linear in n_samples, in time and in
+    # memory. Up to this size (MNIST-test, on which the smoothing was tuned)
+    # the search stays exact. Beyond it a sample's n_neighbors nearest
+    # candidates cover the same fraction of the data (n_neighbors / 10,000)
+    # as on data of this size, rather than a fraction that shrinks as
+    # n_samples grows. A class attribute so tests can lower it.
+    _SMOOTHING_CANDIDATES = 10_000
 
     def __init__(
         self,
@@ -1171,6 +1181,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         from .callbacks import NeighbourRefresh
 
         max_epochs = self._pretrain_epochs if max_epochs is None else max_epochs
+        n_samples = len(X)
+        candidates = None
+        if self._smoothing_weight > 0 and n_samples > self._SMOOTHING_CANDIDATES:
+            candidates = np.sort(
+                random_state.choice(
+                    n_samples, self._SMOOTHING_CANDIDATES, replace=False
+                )
+            )
         neighbour_refresh = NeighbourRefresh(
             n_neighbors=self.n_neighbors,
             start=int(round(self.smoothing_start * max_epochs)),
@@ -1182,6 +1200,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,
             smoothing_weight=self._smoothing_weight,
+            neighbour_candidates=candidates,
             # Modules the net builds (ACAI's critic) draw their weights on
             # from the autoencoder's generator: the shuffling and the seeds
             # drawn from random_state stay those of a plain autoencoder.
