@@ -224,8 +224,9 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     "X_fit": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     Training data. Images are passed flattened; set ``input_shape`` to
-    let the network see them as ``(C, H, W)``. A sparse matrix is
-    converted to a dense float32 array, which training needs whole.""",
+    let the network see them as ``(C, H, W)``. A sparse matrix or a
+    memory-mapped float32 or float64 array is read a batch of rows at a
+    time rather than copied whole.""",
     "X_new": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     New data.""",

@@ -4,8 +4,10 @@ import contextlib
 import math
 import re
 import threading
+from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
 
@@ -299,6 +301,57 @@ class IndexedDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices):
         indices = torch.as_tensor(indices)
         return self.X[indices.to(self.X.device)], indices
+
+
+class ArrayRows:
+    """Training samples read from a NumPy array or CSR matrix a few rows at a time.
+
+    Stands in for the training tensor when the input is not to be copied
+    whole into memory (a memory-mapped array, which may be larger than the
+    RAM, or a sparse matrix, whose dense copy may not fit). Indexing reads
+    only the rows asked for, converts them to a float32 tensor on ``device``
+    shaped ``(n_rows, *sample_shape)``, and leaves nothing else in memory;
+    ``len``, ``shape`` and ``device`` are those of the tensor it stands for.
+    :class:`IndexedDataset` serves its batches and :func:`batched` maps a
+    function over it, as they do for a tensor, and with the same values: a
+    row is converted to float32 by itself, the same way whether it is read
+    here or as part of the whole input.
+
+    Parameters
+    ----------
+    data : ndarray or CSR matrix of shape (n_samples, n_features)
+        Validated float32 or float64 samples.
+    sample_shape : tuple of int
+        Shape of one sample for the network: ``(n_features,)``, or
+        ``input_shape``.
+    device : torch.device
+    """
+
+    def __init__(self, data, sample_shape, device):
+        self.data = data
+        self.sample_shape = tuple(sample_shape)
+        self.device = device
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    @property
+    def shape(self):
+        return (len(self), *self.sample_shape)
+
+    def __getitem__(self, key):
+        """Rows ``key`` (an int, a slice, or an array or tensor of indices)."""
+        if isinstance(key, torch.Tensor):
+            key = key.cpu().numpy()
+        if isinstance(key, Integral):
+            return self[np.array([key])][0]
+        rows = self.data[key]
+        if sp.issparse(rows):
+            # Cast before densifying, as the whole matrix would be.
+            rows = rows.astype(np.float32).toarray()
+        # torch.tensor copies: a slice of a memory map is a view of the file.
+        tensor = torch.tensor(rows, dtype=torch.float32)
+        return tensor.view(-1, *self.sample_shape).to(self.device)
 
 
 def loss_weights(sample_weight, device):
