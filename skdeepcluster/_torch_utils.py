@@ -342,7 +342,7 @@ class ArrayRows:
     def __getitem__(self, key):
         """Rows ``key`` (an int, a slice, or an array or tensor of indices)."""
         if isinstance(key, torch.Tensor):
-            key = key.cpu().numpy()
+            key = key.item() if key.dim() == 0 else key.cpu().numpy()
         if isinstance(key, Integral):
             return self[np.array([key])][0]
         rows = self.data[key]

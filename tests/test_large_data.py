@@ -300,3 +300,16 @@ def test_fit_on_streamed_input_with_zero_weights_gives_the_in_memory_results(
     np.testing.assert_allclose(
         streamed.cluster_centers_, in_memory.cluster_centers_, rtol=1e-6, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("container", [np.asarray, sp.csr_matrix])
+def test_array_rows_index_like_the_tensor(container):
+    X = np.random.default_rng(0).normal(size=(7, 6))
+    rows = ArrayRows(container(X), (2, 3), torch.device("cpu"))
+    tensor = torch.tensor(X, dtype=torch.float32).view(-1, 2, 3)
+    assert len(rows) == 7 and rows.shape == tensor.shape
+    for key in (2, -1, torch.tensor(3), slice(1, 5), np.array([4, 0, 4])):
+        torch.testing.assert_close(rows[key], tensor[key], rtol=0, atol=0)
+    torch.testing.assert_close(
+        rows[torch.tensor([6, 1])], tensor[torch.tensor([6, 1])], rtol=0, atol=0
+    )
