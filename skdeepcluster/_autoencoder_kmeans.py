@@ -113,6 +113,16 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     accuracy, and ``smoothing_weight=0`` is worth trying (see the
     benchmarks page).
 
+    The neighbours are searched among all training samples when there are
+    at most 10,000 of them, and otherwise among 10,000 samples drawn at
+    random (from ``random_state``) once per fit. An exact search compares
+    every pair of samples, so its cost per epoch grows with the square of
+    ``n_samples``; against a fixed subset it grows linearly, in time and in
+    memory. A sample's ``n_neighbors`` nearest candidates then span the same
+    fraction of the data as its nearest neighbours in a set of 10,000
+    samples (the scale of MNIST-test, on which the term was tuned), rather
+    than a fraction that shrinks as the data grows.
+
     {note_sample_weight}
 
     {note_sample_weight_pretraining}

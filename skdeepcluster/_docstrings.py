@@ -98,7 +98,10 @@ smoothing_weight : float or "auto", default="auto"
     "n_neighbors": """\
 n_neighbors : int, default=10
     Number of nearest neighbours (in the current embedding) that define a
-    sample's neighbourhood for the smoothing term.""",
+    sample's neighbourhood for the smoothing term. Beyond 10,000 training
+    samples they are searched among 10,000 samples drawn at random once
+    per fit, so that an epoch's search takes time linear in ``n_samples``
+    (see the Notes of :class:`AutoencoderKMeans`).""",
     "smoothing_start": """\
 smoothing_start : float in [0, 1], default=0.5
     Fraction of ``pretrain_epochs`` trained without the smoothing term
@@ -221,8 +224,9 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     "X_fit": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     Training data. Images are passed flattened; set ``input_shape`` to
-    let the network see them as ``(C, H, W)``. A sparse matrix is
-    converted to a dense float32 array, which training needs whole.""",
+    let the network see them as ``(C, H, W)``. A sparse matrix or a
+    memory-mapped float32 or float64 array is read a batch of rows at a
+    time rather than copied whole.""",
     "X_new": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     New data.""",

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet
-from ._torch_utils import build_module, to_numpy, weighted_mean
+from ._torch_utils import build_module, inference_batch_size, to_numpy, weighted_mean
 from ._typing import (
     Callbacks,
     Device,
@@ -180,7 +180,7 @@ def _init_small(module, generator, hidden_scale=0.1, head_scale=1e-4):
             nn.init.zeros_(layer.bias)
 
 
-def _kth_neighbour_distance(X, k, reference_size, random_state):
+def _kth_neighbour_distance(X, k, reference_size, random_state, chunk_size=None):
     """Distance of each row of ``X`` to its ``k``-th nearest other row.
 
     Exact (all pairs) when ``X`` has at most ``reference_size`` rows. Above
@@ -198,7 +198,10 @@ def _kth_neighbour_distance(X, k, reference_size, random_state):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
+    X : ndarray of shape (n_samples, n_features), or rows read on demand
+        Anything whose indexing with a slice or an index array gives the
+        rows as an array or a tensor (such as
+        :class:`~skdeepcluster._torch_utils.ArrayRows`).
     k : int
         Which neighbour, ``1 <= k < n_samples``.
     reference_size : int
@@ -207,6 +210,10 @@ def _kth_neighbour_distance(X, k, reference_size, random_state):
     random_state : RandomState instance
         Draws the reference subsample; untouched when the computation is
         exact.
+    chunk_size : int, default=None
+        Beyond ``reference_size``, query the neighbours of this many rows at
+        a time, so that no more than these and the reference rows are read
+        at once; ``None`` queries all rows together.
 
     Returns
     -------
@@ -215,13 +222,18 @@ def _kth_neighbour_distance(X, k, reference_size, random_state):
     n_samples = len(X)
     if n_samples <= reference_size:
         # Without a query, each sample is not counted as its own neighbour.
-        distances, _ = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()
+        distances, _ = NearestNeighbors(n_neighbors=k).fit(_flat_rows(X)).kneighbors()
         return distances[:, -1]
     reference = np.sort(random_state.choice(n_samples, reference_size, replace=False))
     # Enough neighbours for a stable dimension estimate even when k is small.
     n_neighbors = min(max(k, 10), reference_size - 1)
-    distances, _ = (
-        NearestNeighbors(n_neighbors=n_neighbors + 1).fit(X[reference]).kneighbors(X)
+    search = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(_flat_rows(X, reference))
+    chunk_size = chunk_size or n_samples
+    distances = np.concatenate(
+        [
+            search.kneighbors(_flat_rows(X, slice(start, start + chunk_size)))[0]
+            for start in range(0, n_samples, chunk_size)
+        ]
     )
     # A reference sample finds itself first; the others drop the extra one.
     in_reference = np.zeros(n_samples, dtype=bool)
@@ -237,6 +249,14 @@ def _kth_neighbour_distance(X, k, reference_size, random_state):
         log_ratios = np.log(distances[usable, -1:] / distances[usable, :-1])
         inverse_dimension = float(log_ratios.mean())
     return distances[:, k - 1] * (reference_size / n_samples) ** inverse_dimension
+
+
+def _flat_rows(X, key=slice(None)):
+    """Rows ``key`` of ``X`` as a 2-D NumPy array (see _kth_neighbour_distance)."""
+    rows = X[key]
+    if isinstance(rows, torch.Tensor):
+        rows = to_numpy(rows)
+    return rows.reshape(len(rows), -1)
 
 
 class _IMSATModule(nn.Module):
@@ -666,9 +686,15 @@ class IMSAT(BaseDeepClusterer):
         k = min(self.eps_neighbors, n_samples - 1)
         if k == 0:
             return np.full(n_samples, self.eps, dtype=np.float32)
-        X_flat = to_numpy(X).reshape(n_samples, -1)
+        if isinstance(X, torch.Tensor):
+            # Already in memory: one array, queried whole.
+            X, chunk_size = to_numpy(X).reshape(n_samples, -1), None
+        else:
+            # Rows read on demand (a memory map, a sparse matrix): queried an
+            # inference batch at a time, so the whole input is never in memory.
+            chunk_size = inference_batch_size(self.batch_size)
         distances = _kth_neighbour_distance(
-            X_flat, k, self._radius_reference_size, random_state
+            X, k, self._radius_reference_size, random_state, chunk_size
         )
         return (self.eps * distances).astype(np.float32)
 

@@ -6,7 +6,7 @@ import torch
 from sklearn.utils.validation import check_memory
 from skorch.history import History
 
-from ._torch_utils import to_numpy
+from ._torch_utils import ArrayRows, to_numpy
 
 # Attributes skorch's ``initialize`` sets up: the net rebuilt on a cache hit
 # already has them, so they are not part of what training produced.
@@ -153,6 +153,9 @@ def _pretraining_key(net, dataset, global_generator=False):
     device type; and the data, with the samples' weights when they are
     unequal. Arrays are passed as NumPy arrays, which joblib hashes by
     content.
+    Training rows read on demand (:class:`~skdeepcluster._torch_utils.ArrayRows`)
+    are represented by the input they are read from: joblib hashes a memory
+    map through its buffer, without copying it into memory.
     """
     all_params = net.get_params(deep=False)
     params = {
@@ -185,7 +188,7 @@ def _pretraining_key(net, dataset, global_generator=False):
             else None
         ),
         device=device.type,
-        X=to_numpy(dataset.X),
+        X=(dataset.X.data if isinstance(dataset.X, ArrayRows) else to_numpy(dataset.X)),
     )
     # Only when present, so that unweighted fits keep their keys.
     if dataset.sample_weight is not None:

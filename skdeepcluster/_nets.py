@@ -295,11 +295,20 @@ class AutoencoderNet(ClusteringNet):
     sample, ``None`` when there are none) is set by the
     :class:`~skdeepcluster.callbacks.NeighbourRefresh` callback the
     estimators install, and reset when training begins and ends.
+
+    ``neighbour_candidates`` (indices of training samples, or ``None`` for
+    all of them) are the samples among which that callback searches the
+    neighbours: against a fixed number of candidates an epoch's search costs
+    time and memory linear in the number of samples rather than quadratic
+    (see :func:`~skdeepcluster._torch_utils.nearest_neighbours`).
     """
 
-    def __init__(self, *args, smoothing_weight=0.0, **kwargs):
+    def __init__(
+        self, *args, smoothing_weight=0.0, neighbour_candidates=None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.smoothing_weight = smoothing_weight
+        self.neighbour_candidates = neighbour_candidates
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         reconstruction, embedding = y_pred

@@ -4,8 +4,10 @@ import contextlib
 import math
 import re
 import threading
+from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
 
@@ -301,6 +303,57 @@ class IndexedDataset(torch.utils.data.Dataset):
         return self.X[indices.to(self.X.device)], indices
 
 
+class ArrayRows:
+    """Training samples read from a NumPy array or CSR matrix a few rows at a time.
+
+    Stands in for the training tensor when the input is not to be copied
+    whole into memory (a memory-mapped array, which may be larger than the
+    RAM, or a sparse matrix, whose dense copy may not fit). Indexing reads
+    only the rows asked for, converts them to a float32 tensor on ``device``
+    shaped ``(n_rows, *sample_shape)``, and leaves nothing else in memory;
+    ``len``, ``shape`` and ``device`` are those of the tensor it stands for.
+    :class:`IndexedDataset` serves its batches and :func:`batched` maps a
+    function over it, as they do for a tensor, and with the same values: a
+    row is converted to float32 by itself, the same way whether it is read
+    here or as part of the whole input.
+
+    Parameters
+    ----------
+    data : ndarray or CSR matrix of shape (n_samples, n_features)
+        Validated float32 or float64 samples.
+    sample_shape : tuple of int
+        Shape of one sample for the network: ``(n_features,)``, or
+        ``input_shape``.
+    device : torch.device
+    """
+
+    def __init__(self, data, sample_shape, device):
+        self.data = data
+        self.sample_shape = tuple(sample_shape)
+        self.device = device
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    @property
+    def shape(self):
+        return (len(self), *self.sample_shape)
+
+    def __getitem__(self, key):
+        """Rows ``key`` (an int, a slice, or an array or tensor of indices)."""
+        if isinstance(key, torch.Tensor):
+            key = key.item() if key.dim() == 0 else key.cpu().numpy()
+        if isinstance(key, Integral):
+            return self[np.array([key])][0]
+        rows = self.data[key]
+        if sp.issparse(rows):
+            # Cast before densifying, as the whole matrix would be.
+            rows = rows.astype(np.float32).toarray()
+        # torch.tensor copies: a slice of a memory map is a view of the file.
+        tensor = torch.tensor(rows, dtype=torch.float32)
+        return tensor.view(-1, *self.sample_shape).to(self.device)
+
+
 def loss_weights(sample_weight, device):
     """Per-sample weights of the training losses, or ``None`` for equal weights.
 
@@ -342,14 +395,25 @@ def keep_batch(batch):
 
 
 def batched(function, X, batch_size):
-    """Apply ``function`` to ``X`` in batches without gradients; concatenate."""
+    """Apply ``function`` to ``X`` in batches without gradients; concatenate.
+
+    Each batch's output (or each tensor of a tuple output) is copied into a
+    tensor allocated once for all of ``X``. Keeping every batch's small
+    output until a final concatenation instead leaves them scattered among
+    the batches' large freed temporaries, which the C allocator then cannot
+    return: a pass of a large network over tens of thousands of samples
+    held hundreds of megabytes more at its peak.
+    """
+    out = None
     with torch.no_grad():
-        outputs = [
-            function(X[i : i + batch_size]) for i in range(0, len(X), batch_size)
-        ]
-    if isinstance(outputs[0], tuple):
-        return tuple(torch.cat(parts) for parts in zip(*outputs))
-    return torch.cat(outputs)
+        for start in range(0, len(X), batch_size):
+            result = function(X[start : start + batch_size])
+            parts = result if isinstance(result, tuple) else (result,)
+            if out is None:
+                out = tuple(part.new_empty((len(X), *part.shape[1:])) for part in parts)
+            for whole, part in zip(out, parts):
+                whole[start : start + len(part)] = part
+    return out if isinstance(result, tuple) else out[0]
 
 
 def inference_batch_size(batch_size):
@@ -407,27 +471,50 @@ def batched_eval(module, X, batch_size, function=None):
         return batched(function or module, X, inference_batch_size(batch_size))
 
 
-def nearest_neighbours(Z, n_neighbors, chunk_size=1024):
+def nearest_neighbours(Z, n_neighbors, chunk_size=1024, candidates=None):
     """Indices of the ``n_neighbors`` nearest other rows of ``Z`` (Euclidean).
 
     Computed in row chunks with :func:`torch.cdist`, on ``Z``'s device, so the
-    memory used is ``chunk_size * len(Z)`` distances rather than all pairs.
+    memory used is ``chunk_size`` times the number of rows searched rather
+    than all pairs.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    n_neighbors : int
+        Fewer than the number of rows searched.
+    chunk_size : int, default=1024
+    candidates : array-like of int of shape (n_candidates,), default=None
+        Distinct rows of ``Z`` among which the neighbours are searched;
+        ``None`` searches all rows. With a fixed number of candidates the
+        time and memory are linear in ``n_samples`` instead of quadratic.
 
     Returns
     -------
     torch.Tensor of shape (n_samples, n_neighbors)
+        Row indices into ``Z``.
     """
     rows = torch.arange(len(Z), device=Z.device)
+    if candidates is None:
+        pool, pool_position = Z, rows
+    else:
+        candidates = torch.as_tensor(candidates, dtype=torch.long, device=Z.device)
+        pool = Z[candidates]
+        # Each row's column among the candidates, -1 for the other rows.
+        pool_position = torch.full_like(rows, -1)
+        pool_position[candidates] = torch.arange(len(candidates), device=Z.device)
     neighbours = []
     for start in range(0, len(Z), chunk_size):
-        distances = torch.cdist(Z[start : start + chunk_size], Z)
+        distances = torch.cdist(Z[start : start + chunk_size], pool)
         # A sample is not its own neighbour.
-        chunk_rows = rows[start : start + chunk_size]
-        distances[torch.arange(len(chunk_rows), device=Z.device), chunk_rows] = (
-            torch.inf
-        )
+        own = pool_position[start : start + chunk_size]
+        is_candidate = own >= 0
+        distances[
+            torch.arange(len(own), device=Z.device)[is_candidate], own[is_candidate]
+        ] = torch.inf
         neighbours.append(distances.topk(n_neighbors, dim=1, largest=False).indices)
-    return torch.cat(neighbours)
+    neighbours = torch.cat(neighbours)
+    return neighbours if candidates is None else candidates[neighbours]
 
 
 def nearest_center(Z, centers):

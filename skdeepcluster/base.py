@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import functools
+import mmap
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from sklearn.utils.validation import (
 from ._docstrings import fill_doc
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
+    ArrayRows,
     IndexedDataset,
     batched_eval,
     build_module,
@@ -113,10 +115,10 @@ class BaseDeepClusterer(
 ):
     """Shared machinery of the deep clustering estimators.
 
-    ``fit`` validates the input, resolves the device and hands a float32
-    tensor, the samples' weights and a :class:`~numpy.random.RandomState`
+    ``fit`` validates the input, resolves the device and hands the training
+    samples (see :meth:`_training_data`), the samples' weights and a :class:`~numpy.random.RandomState`
     made from ``random_state`` to the subclass's :meth:`_fit`. Samples of
-    weight 0 are left out of that tensor and labelled with :meth:`_predict`
+    weight 0 are left out of them and labelled with :meth:`_predict`
     once ``_fit`` is done. Every random draw of a
     fit derives from that ``RandomState``: NumPy and scikit-learn draws use
     it directly, and torch draws use generators seeded from it and owned by
@@ -133,9 +135,15 @@ class BaseDeepClusterer(
     and end ``_fit`` with :meth:`_set_clusters`, which sets ``labels_``,
     ``cluster_centers_`` (in embedding space) and ``inertia_``.
 
-    Sparse input (any SciPy sparse format) is accepted everywhere ``X`` is:
-    ``fit`` converts it to one dense float32 array, as training needs all
-    samples at hand, while inference densifies one batch at a time.
+    Sparse input (any SciPy sparse format) is accepted everywhere ``X`` is.
+    Neither it nor a memory-mapped array (:class:`numpy.memmap`, or
+    ``numpy.load(..., mmap_mode="r")``) is ever copied whole: ``fit`` and
+    inference read, densify and convert one batch of rows at a time, so a
+    memory map larger than the RAM can be clustered; each pass over its
+    training data (an epoch, or a pass that embeds every sample) reads it
+    from the file again. A dense array in memory is converted once to a
+    float32 tensor on the device, as batches taken from it there need no
+    transfer.
 
     Every estimator handles empty clusters the same way. A cluster that no
     training sample ends up in (a k-means centre nobody is nearest to, a
@@ -334,18 +342,19 @@ class BaseDeepClusterer(
         """
         self._check_routed_params()
         self._check_callbacks()
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float32, np.float64]
-        )
+        # CSR, whose row subsets (the batches) are cheap; CSC is converted.
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
+        # Before the other checks, which would warn about such values first.
+        _check_float32_range(X)
         sample_weight = _check_fit_sample_weight(sample_weight, X, self.n_clusters)
-        X = _densify(X)
         # Samples of weight 0 are left out of training, so that they change
         # nothing, and labelled at the end (see _label_left_out).
         left_out = None
         if sample_weight is not None and not np.all(sample_weight > 0):
             left_out = sample_weight == 0
-            y = _select_rows(y, ~left_out, len(X))
-            X_all, X, sample_weight = X, X[~left_out], sample_weight[~left_out]
+            y = _select_rows(y, ~left_out, X.shape[0])
+            X_all, X = X, _kept_rows(X, ~left_out)
+            sample_weight = sample_weight[~left_out]
         self._check_fit_input(X)
         self._device = self._training_device()
         random_state = check_random_state(self.random_state)
@@ -354,9 +363,9 @@ class BaseDeepClusterer(
         # autoencoder passed back as encoder and decoder gives the same
         # k-means).
         global_seed = _draw_seed(random_state)
-        X_tensor = self._to_tensor(X)
+        X_train = self._training_data(X)
         with self._user_modules_seed(global_seed):
-            self._fit(X_tensor, y, random_state, sample_weight)
+            self._fit(X_train, y, random_state, sample_weight)
         self._drop_training_state()
         self._n_features_out = self.cluster_centers_.shape[1]
         if left_out is not None:
@@ -395,7 +404,8 @@ class BaseDeepClusterer(
         ``labels_`` of the trained samples stay as ``_fit`` set them; the
         others get what :meth:`predict` gives them.
         """
-        labels = np.empty(len(X), dtype=np.intp)
+        # shape[0], not len(): a sparse matrix has no length.
+        labels = np.empty(X.shape[0], dtype=np.intp)
         labels[~left_out] = self.labels_
         labels[left_out] = self._map_batches(self._predict, X[left_out])
         self.labels_ = labels
@@ -465,10 +475,21 @@ class BaseDeepClusterer(
         if hasattr(self, "n_init"):
             self._n_init = self._AUTO_N_INIT if _is_auto(self.n_init) else self.n_init
 
-    def _to_tensor(self, X):
-        """float32 tensor on the training device, shaped for the network."""
-        _check_float32_range(X)
-        # torch.tensor copies, so read-only or memory-mapped input is safe.
+    def _training_data(self, X):
+        """The validated ``X`` as :meth:`_fit` receives it.
+
+        A float32 tensor on the training device, shaped for the network,
+        when ``X`` is a dense array in memory. A sparse matrix or a
+        memory-mapped array becomes an
+        :class:`~skdeepcluster._torch_utils.ArrayRows`, which reads and
+        converts rows only when they are indexed and supports what ``_fit``
+        does with the tensor (``len``, indexing, :meth:`_batched_eval`,
+        :meth:`_dataset`), with the same values.
+        """
+        if sp.issparse(X) or isinstance(X, _MappedRows) or _is_memory_mapped(X):
+            sample_shape = self.input_shape or (X.shape[1],)
+            return ArrayRows(X, sample_shape, self._device)
+        # torch.tensor copies, so read-only input is safe.
         X_tensor = torch.tensor(np.ascontiguousarray(X), dtype=torch.float32)
         if self.input_shape is not None:
             X_tensor = X_tensor.view(-1, *self.input_shape)
@@ -673,14 +694,15 @@ class BaseDeepClusterer(
     @abstractmethod
     def _fit(
         self,
-        X: torch.Tensor,
+        X: torch.Tensor | ArrayRows,
         y: ArrayLike | None,
         random_state: np.random.RandomState,
         sample_weight: np.ndarray | None,
     ) -> None:
         """Train and set ``labels_``, ``cluster_centers_``, ``n_iter_``, nets.
 
-        ``X`` holds the samples of positive weight; ``sample_weight`` their
+        ``X`` holds the samples of positive weight, as a tensor or as rows
+        read on demand (see :meth:`_training_data`); ``sample_weight`` their
         weights (float64), or ``None`` when every sample weighs 1.
         """
 
@@ -1001,6 +1023,16 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     # few hundred samples is one or two steps, far too few to train on.
     _MIN_PRETRAIN_EPOCHS = 100
     _MIN_PRETRAIN_STEPS = 2000
+    # The smoothing term's neighbours are searched among at most this many
+    # training samples, a random subset drawn once per fit (see _pretrain).
+    # An exact search compares every pair of samples every epoch; against a
+    # fixed subset an epoch's search is linear in n_samples, in time and in
+    # memory. Up to this size (MNIST-test, on which the smoothing was tuned)
+    # the search stays exact. Beyond it a sample's n_neighbors nearest
+    # candidates cover the same fraction of the data (n_neighbors / 10,000)
+    # as on data of this size, rather than a fraction that shrinks as
+    # n_samples grows. A class attribute so tests can lower it.
+    _SMOOTHING_CANDIDATES = 10_000
 
     def __init__(
         self,
@@ -1059,7 +1091,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         the values training uses (and ``_n_init``, see the base class).
         """
         super()._check_params_vs_input(X)
-        n_samples = len(X)
+        # shape[0], not len(): a sparse matrix has no length.
+        n_samples = X.shape[0]
         large = n_samples >= self._LARGE_DATA
         self._hidden_dims = (
             (self._LARGE_HIDDEN_DIMS if large else self._SMALL_HIDDEN_DIMS)
@@ -1171,6 +1204,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         from .callbacks import NeighbourRefresh
 
         max_epochs = self._pretrain_epochs if max_epochs is None else max_epochs
+        n_samples = len(X)
+        candidates = None
+        if self._smoothing_weight > 0 and n_samples > self._SMOOTHING_CANDIDATES:
+            candidates = np.sort(
+                random_state.choice(
+                    n_samples, self._SMOOTHING_CANDIDATES, replace=False
+                )
+            )
         neighbour_refresh = NeighbourRefresh(
             n_neighbors=self.n_neighbors,
             start=int(round(self.smoothing_start * max_epochs)),
@@ -1182,6 +1223,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,
             smoothing_weight=self._smoothing_weight,
+            neighbour_candidates=candidates,
             # Modules the net builds (ACAI's critic) draw their weights on
             # from the autoencoder's generator: the shuffling and the seeds
             # drawn from random_state stay those of a plain autoencoder.
@@ -1332,11 +1374,91 @@ def _is_auto(value):
     return isinstance(value, str) and value == "auto"
 
 
+class _MappedRows:
+    """Some rows of a memory-mapped array, read only when indexed.
+
+    The training samples of a memory-mapped ``X`` when samples of weight 0
+    are left out: indexing ``X`` with the kept rows would copy them all into
+    memory. Has what the fit's checks (``shape``, ``dtype``, ``size``,
+    ``ndim``, row slices, see :func:`_max_abs`) and
+    :class:`~skdeepcluster._torch_utils.ArrayRows` use of an array.
+
+    Parameters
+    ----------
+    data : numpy.memmap of shape (n_samples, n_features)
+    rows : ndarray of int of shape (n_rows,)
+        Increasing indices of the rows of ``data``.
+    """
+
+    def __init__(self, data, rows):
+        self.data = data
+        self.rows = rows
+
+    @property
+    def shape(self):
+        return (len(self.rows), *self.data.shape[1:])
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    def __getitem__(self, key):
+        # Reads only the rows asked for (NumPy copies them out of the map).
+        return self.data[self.rows[key]]
+
+
+def _kept_rows(X, kept):
+    """The rows ``kept`` (a boolean mask) of the validated ``X``.
+
+    A memory-mapped ``X`` is not copied: its kept rows are read when
+    training indexes them (see :class:`_MappedRows`).
+    """
+    if _is_memory_mapped(X):
+        return _MappedRows(X, np.flatnonzero(kept))
+    return X[kept]
+
+
+def _is_memory_mapped(X):
+    """Whether the array ``X`` is, or is a view of, a memory-mapped file."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+def _max_abs(X):
+    """Largest magnitude in the dense array or sparse matrix ``X`` (0 if empty).
+
+    Over a few rows at a time, so that a memory-mapped ``X`` is not copied
+    whole into memory by ``np.abs``.
+    """
+    if sp.issparse(X):
+        X = X.data
+    if X.size == 0:
+        return 0.0
+    if X.ndim < 2:
+        return float(np.abs(X).max())
+    rows = max(1, 2**20 // max(1, X.shape[1]))
+    return max(
+        float(np.abs(X[start : start + rows]).max())
+        for start in range(0, X.shape[0], rows)
+    )
+
+
 def _check_float32_range(X):
     """Reject values that become infinite when cast to the networks' float32."""
     if X.dtype == np.float32 or X.size == 0:
         return
-    largest = float(np.abs(X).max())
+    largest = _max_abs(X)
     # As a Python float: compared with the float32 scalar, largest would be
     # cast to float32 and overflow (with a RuntimeWarning) first.
     if largest > float(np.finfo(np.float32).max):
@@ -1368,7 +1490,7 @@ def _check_hidden_dims(estimator):
 
 def _warn_if_squares_overflow(X):
     """Warn when training on ``X`` will overflow float32 (see _FLOAT32_SQUARE_MAX)."""
-    largest = float(np.abs(X).max()) if X.size else 0.0
+    largest = _max_abs(X)
     if largest > _FLOAT32_SQUARE_MAX:
         warnings.warn(
             f"X contains a value of magnitude {largest:.3g}, whose square "

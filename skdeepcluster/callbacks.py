@@ -585,7 +585,7 @@ class PseudoLabelRefresh(Callback):
 # -- neighbourhood smoothing --------------------------------------------------
 
 
-def neighbourhood_targets(Z, n_neighbors, normalize=False):
+def neighbourhood_targets(Z, n_neighbors, normalize=False, candidates=None):
     """Smoothing targets: each row of ``Z`` halfway to its neighbours' mean.
 
     Parameters
@@ -596,11 +596,14 @@ def neighbourhood_targets(Z, n_neighbors, normalize=False):
         Number of nearest other rows averaged (at most ``n_samples - 1``).
     normalize : bool, default=False
         Rescale the targets to unit length.
+    candidates : array-like of int of shape (n_candidates,), default=None
+        Distinct rows of ``Z`` among which the neighbours are searched;
+        ``None`` searches all rows.
 
     Returns
     -------
     targets : torch.Tensor of shape (n_samples, n_components) or None
-        ``None`` when ``Z`` has a single row.
+        ``None`` when fewer than two rows are searched.
 
     Examples
     --------
@@ -611,10 +614,11 @@ def neighbourhood_targets(Z, n_neighbors, normalize=False):
             [1.],
             [6.]])
     """
-    n_neighbors = min(n_neighbors, len(Z) - 1)
+    n_searched = len(Z) if candidates is None else len(candidates)
+    n_neighbors = min(n_neighbors, n_searched - 1)
     if n_neighbors < 1:
         return None
-    neighbours = nearest_neighbours(Z, n_neighbors)
+    neighbours = nearest_neighbours(Z, n_neighbors, candidates=candidates)
     targets = (Z + Z[neighbours].mean(dim=1)) / 2
     if normalize:
         targets = torch.nn.functional.normalize(targets, dim=1)
@@ -638,7 +642,10 @@ class NeighbourRefresh(Callback):
     collapsing.
 
     The targets are set on the net as ``net.smoothing_targets_`` (one row
-    per training sample). The callback does nothing on a net whose
+    per training sample). The neighbours are searched among the net's
+    ``neighbour_candidates`` when it has them (the estimators draw 10,000
+    training samples once per fit on larger data), among all training
+    samples otherwise. The callback does nothing on a net whose
     ``smoothing_weight`` is 0.
 
     This is the default ``"neighbour_refresh"`` callback of the pretraining
@@ -707,7 +714,12 @@ class NeighbourRefresh(Callback):
             sample.
         """
         Z = net.embed(X).flatten(start_dim=1)
-        return neighbourhood_targets(Z, self.n_neighbors, self.normalize)
+        # The net's candidates (drawn once per fit on large data) bound the
+        # search; without them it is exact.
+        candidates = getattr(net, "neighbour_candidates", None)
+        return neighbourhood_targets(
+            Z, self.n_neighbors, self.normalize, candidates=candidates
+        )
 
 
 # The name each estimator installs a schedule callback under (see the module

@@ -82,7 +82,7 @@ def test_inference_streams_memmap_in_batches(cls, blobs, tmp_path):
     )
     # The whole-tensor computation the inference methods used to do.
     with torch.no_grad():
-        whole = model._to_tensor(X_new)
+        whole = model._training_data(X_new)
         Z = model._embed(whole).numpy()
         labels = model._predict(whole).numpy()
         proba = model._predict_proba(whole).numpy().astype(np.float64)
