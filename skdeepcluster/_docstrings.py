@@ -127,7 +127,8 @@ clustering : {"auto", "spectral", "kmeans"}, default="auto"
     ``"kmeans"``: :class:`~sklearn.cluster.KMeans`, as in the papers;
     ``predict`` returns the nearest centre.
     ``"spectral"``: spectral clustering of the ``n_neighbors``-nearest
-    neighbour graph of the embeddings [Luxburg2007]_; every sample, in
+    neighbour graph of the embeddings (von Luxburg, 2007, "A tutorial on
+    spectral clustering"); every sample, in
     training as in ``predict``, then takes the cluster most common among
     its ``n_neighbors`` nearest training samples (the reference: a random
     10,000 of them on larger data, so that costs stay linear in
@@ -135,19 +136,14 @@ clustering : {"auto", "spectral", "kmeans"}, default="auto"
     curved strands in an embedding, which k-means cuts across and the
     neighbour graph follows.
     ``"auto"``: both, keeping the partition with the higher modularity
-    [Newman2006]_ of the neighbour graph, a score that favours neither
+    (Newman, 2006) of the neighbour graph, a score that favours neither
     method's notion of a cluster. Spectral clustering wins where classes
     are strands and loses where the graph falls into many small pieces
     (which neighbourhood smoothing can cause); see the benchmarks page.
     ``clustering_`` says which was kept. ``"spectral"`` and ``"auto"`` are
     additions of this package. ``sample_weight`` weighs the k-means
     candidate, the centres and ``inertia_``, not the neighbour graph or the
-    vote.
-
-    .. [Luxburg2007] U. von Luxburg, "A tutorial on spectral clustering",
-       Statistics and Computing 17, 2007.
-    .. [Newman2006] M. E. J. Newman, "Modularity and community structure
-       in networks", PNAS 103, 2006.""",
+    vote.""",
     "n_init_kmeans": """\
 n_init : int or "auto", default=10
     Number of k-means initialisations on the embedding (with

@@ -7,6 +7,19 @@ k-means then cuts one class in two and merges two others. Spectral
 clustering of the k-nearest-neighbour graph (von Luxburg 2007) follows the
 strands instead, and a vote among the nearest training samples extends the
 partition to new data with the same rule that labels the training data.
+Modularity (Newman 2006) scores a partition of the graph whatever method
+made it.
+
+References
+----------
+U. von Luxburg, "A tutorial on spectral clustering", Statistics and
+Computing 17(4), 2007.
+
+M. E. J. Newman, "Modularity and community structure in networks", PNAS
+103(23), 2006.
+
+A. Damle, V. Minden and L. Ying, "Simple, direct and efficient multi-way
+spectral clustering", Information and Inference 8(1), 2019.
 """
 
 import warnings
