@@ -244,7 +244,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         self.clustering_ = method
         if method == "spectral":
             self._fit_neighbour_vote(
-                X, reference, Z_reference, spectral_labels, sample_weight
+                X, Z, reference, Z_reference, spectral_labels, sample_weight
             )
             return
         centers = self.kmeans_.cluster_centers_
@@ -262,19 +262,19 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         return self.clustering
 
     def _fit_neighbour_vote(
-        self, X, reference, Z_reference, reference_labels, sample_weight
+        self, X, Z, reference, Z_reference, reference_labels, sample_weight
     ):
         """Extend the spectral partition of the reference samples by a vote.
 
         Every sample, in training as in :meth:`predict`, takes the cluster
         most common among its ``n_neighbors`` nearest reference samples.
         ``labels_`` is computed by that same rule, so ``predict(X_train)``
-        reproduces it.
+        reproduces it. ``Z`` is the embedding of ``X``, computed once.
         """
         self.reference_embedding_ = Z_reference
         while True:
             self._reference_labels = reference_labels
-            labels = to_numpy(self._predict(X))
+            labels = to_numpy(self._embedding_votes(Z).argmax(dim=1))
             won = np.isin(reference_labels, labels)
             if won.all():
                 break
@@ -289,7 +289,10 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     def _neighbour_votes(self, X):
         """Votes of the nearest reference samples of each row of the tensor ``X``."""
-        Z = self._embed(X)
+        return self._embedding_votes(self._embed(X))
+
+    def _embedding_votes(self, Z):
+        """Votes of the nearest reference samples of each embedding in ``Z``."""
         return neighbour_votes(
             Z,
             torch.as_tensor(self.reference_embedding_, device=Z.device),
