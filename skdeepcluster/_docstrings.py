@@ -234,6 +234,9 @@ activation : str, default="relu"
     "batch_norm": """\
 batch_norm : bool, default=False
     Insert batch normalisation before each hidden activation.""",
+    "epoch": """\
+epoch : int
+    Zero-based epoch number.""",
     "kwargs": """\
 **kwargs : dict
     skorch keywords passed on with ``callbacks``:
@@ -333,6 +336,15 @@ _REFERENCES = {
     "reference_dac": """\
 .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
    "Deep Adaptive Image Clustering". ICCV.""",
+    "reference_dec": """\
+.. [1] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
+   embedding for clustering analysis". ICML.""",
+    "reference_snnl": """\
+.. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
+   clustering performance with disentangled internal representations".
+   IJCNN.
+.. [2] Frosst, N., Papernot, N. and Hinton, G. (2019). "Analyzing and
+   improving representations with the soft nearest neighbor loss". ICML.""",
 }
 
 _ENTRIES = {**_PARAMETERS, **_ATTRIBUTES, **_NOTES, **_REFERENCES}
