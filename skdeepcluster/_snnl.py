@@ -470,11 +470,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
     References
     ----------
-    .. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
-       clustering performance with disentangled internal representations".
-       IJCNN.
-    .. [2] Frosst, N., Papernot, N. and Hinton, G. (2019). "Analyzing and
-       improving representations with the soft nearest neighbor loss". ICML.
+    {reference_snnl}
     .. [3] Basu, S., Banerjee, A. and Mooney, R. J. (2002). "Semi-supervised
        clustering by seeding". ICML.
 
