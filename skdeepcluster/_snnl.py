@@ -700,17 +700,12 @@ class SNNLKMeans(AutoencoderKMeans):
         return seeded_kmeans(Z, given_labels, sample_weight)
 
     def _pretrain(
-        self,
-        X,
-        random_state,
-        sample_weight=None,
-        net_cls=None,
-        given_labels=None,
-        **net_params,
+        self, X, random_state, sample_weight=None, net_cls=None, **net_params
     ):
         # The only change from AutoencoderKMeans: the autoencoder is trained
-        # by SNNLNet, with its temperature and pseudo-label schedules.
-        # Everything else (network, smoothing, k-means) is shared.
+        # by SNNLNet, with its temperature and pseudo-label schedules (and
+        # the given labels among net_params). Everything else (network,
+        # smoothing, k-means) is shared.
         if _is_annealed(self.temperature):
             temperature = TemperatureAnnealing(1.0, self.temperature_decay)
         else:
@@ -729,7 +724,6 @@ class SNNLKMeans(AutoencoderKMeans):
                 ("temperature_annealing", temperature),
                 ("pseudo_label_refresh", pseudo_labels),
             ],
-            given_labels=given_labels,
             alpha=self.alpha,
             warmup_epochs=self._warmup_epochs,
             **net_params,
