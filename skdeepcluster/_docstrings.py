@@ -223,6 +223,11 @@ X : {array-like, sparse matrix} of shape (n_samples, n_features)
     let the network see them as ``(C, H, W)``. A sparse matrix or a
     memory-mapped float32 or float64 array is read a batch of rows at a
     time rather than copied whole.""",
+    "y_fit": """\
+y : array-like of shape (n_samples,), default=None
+    Ignored, as scikit-learn's clusterers ignore it, except by
+    :class:`~skdeepcluster.SNNLKMeans` with ``use_labels=True``: class
+    labels guiding the embedding, ``-1`` for unlabelled samples.""",
     "X_new": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     New data.""",

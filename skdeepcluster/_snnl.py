@@ -1,11 +1,10 @@
 """SNNL: an autoencoder disentangled with the soft nearest neighbour loss, then k-means."""
 
 from numbers import Integral, Real
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike, NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
@@ -20,7 +19,6 @@ from ._typing import (
     HiddenDims,
     InputShape,
     IntOrAuto,
-    MatrixLike,
     MemoryLike,
     OptimizerFactory,
     RandomStateLike,
@@ -575,67 +573,6 @@ class SNNLKMeans(AutoencoderKMeans):
             optimizer=optimizer,
             **kwargs,
         )
-
-    @fill_doc
-    def fit(
-        self,
-        X: MatrixLike,
-        y: ArrayLike | None = None,
-        sample_weight: ArrayLike | None = None,
-    ) -> Self:
-        """Train the autoencoder with the soft nearest neighbour loss; cluster ``X``.
-
-        Parameters
-        ----------
-        {X_fit}
-        y : array-like of shape (n_samples,), default=None
-            With ``use_labels=True``, class labels guiding the embedding,
-            ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
-            False (the default): pseudo-labels from k-means are used (see
-            ``pseudo_labels``).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample in ``X``; ``None`` gives every
-            sample weight 1. A sample of weight 0 is left out of training
-            (its label in ``y`` too), as if removed, and still gets a label
-            in ``labels_``. See the Notes of the class for how the weights
-            enter training.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        return super().fit(X, y, sample_weight=sample_weight)
-
-    def fit_predict(
-        self,
-        X: MatrixLike,
-        y: ArrayLike | None = None,
-        sample_weight: ArrayLike | None = None,
-    ) -> NDArray[np.intp]:
-        """Fit on ``X`` (and, with ``use_labels=True``, ``y``); return ``labels_``.
-
-        scikit-learn's :meth:`~sklearn.base.ClusterMixin.fit_predict` ignores
-        ``y``; here it is passed on to :meth:`fit`, so that
-        ``fit_predict(X, y)`` and ``fit(X, y).labels_`` agree whatever
-        ``use_labels`` is.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,), default=None
-            Class labels, ``-1`` for unlabelled samples; used only when
-            ``use_labels`` is True (see :meth:`fit`).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample in ``X`` (see :meth:`fit`).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster labels.
-        """
-        return self.fit(X, y, sample_weight=sample_weight).labels_
 
     def _encode_labels(self, y, n_samples):
         """Integer codes of ``y`` (``-1`` kept for unlabelled), or None."""
