@@ -68,7 +68,17 @@ PAPER_NOTE = (
 
 
 def mean_std(values, digits=3):
+    """``mean ± std`` of ``values``; a single run's value alone (its std says nothing)."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def _over(seeds):
+    """What a table's figures are: one seed's, or means over several."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"mean ± standard deviation over seeds {', '.join(map(str, seeds))}"
 
 
 def _seeds(rows):
@@ -187,8 +197,7 @@ def render(datasets, results=RESULTS):
             title,
             "-" * len(title),
             "",
-            f"{description}; mean ± standard deviation over seeds "
-            f"{', '.join(map(str, seeds))}, defaults except ``n_clusters``, from::",
+            f"{description}; {_over(seeds)}, defaults except ``n_clusters``, from::",
             "",
             *commands(stem, rows),
             "",

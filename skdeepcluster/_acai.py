@@ -348,8 +348,8 @@ class ACAIKMeans(AutoencoderKMeans):
     reconstruction than in [1]_. The default ``0.125`` restores the paper's
     balance. For inputs on another scale, scale ``adversarial_weight`` with
     the squared reconstruction error. With the default network, results vary
-    more from seed to seed than those of :class:`AutoencoderKMeans` (see the
-    benchmarks page).
+    more from seed to seed than those of :class:`AutoencoderKMeans` (see
+    ``benchmarks/NOTES.rst`` in the source tree).
 
     {note_sample_weight}
 

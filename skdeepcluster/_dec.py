@@ -213,8 +213,7 @@ class DEC(BaseAutoencoderClusterer):
 
     References
     ----------
-    .. [1] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
-       embedding for clustering analysis". ICML.
+    {reference_dec}
 
     Examples
     --------

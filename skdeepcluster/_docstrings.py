@@ -223,6 +223,11 @@ X : {array-like, sparse matrix} of shape (n_samples, n_features)
     let the network see them as ``(C, H, W)``. A sparse matrix or a
     memory-mapped float32 or float64 array is read a batch of rows at a
     time rather than copied whole.""",
+    "y_fit": """\
+y : array-like of shape (n_samples,), default=None
+    Ignored, as scikit-learn's clusterers ignore it, except by
+    :class:`~skdeepcluster.SNNLKMeans` with ``use_labels=True``: class
+    labels guiding the embedding, ``-1`` for unlabelled samples.""",
     "X_new": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     New data.""",
@@ -234,6 +239,9 @@ activation : str, default="relu"
     "batch_norm": """\
 batch_norm : bool, default=False
     Insert batch normalisation before each hidden activation.""",
+    "epoch": """\
+epoch : int
+    Zero-based epoch number.""",
     "kwargs": """\
 **kwargs : dict
     skorch keywords passed on with ``callbacks``:
@@ -333,6 +341,15 @@ _REFERENCES = {
     "reference_dac": """\
 .. [1] Chang, J., Wang, L., Meng, G., Xiang, S. and Pan, C. (2017).
    "Deep Adaptive Image Clustering". ICCV.""",
+    "reference_dec": """\
+.. [1] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
+   embedding for clustering analysis". ICML.""",
+    "reference_snnl": """\
+.. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
+   clustering performance with disentangled internal representations".
+   IJCNN.
+.. [2] Frosst, N., Papernot, N. and Hinton, G. (2019). "Analyzing and
+   improving representations with the soft nearest neighbor loss". ICML.""",
 }
 
 _ENTRIES = {**_PARAMETERS, **_ATTRIBUTES, **_NOTES, **_REFERENCES}

@@ -1,11 +1,10 @@
 """SNNL: an autoencoder disentangled with the soft nearest neighbour loss, then k-means."""
 
 from numbers import Integral, Real
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from numpy.typing import ArrayLike, NDArray
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
@@ -20,7 +19,6 @@ from ._typing import (
     HiddenDims,
     InputShape,
     IntOrAuto,
-    MatrixLike,
     MemoryLike,
     OptimizerFactory,
     RandomStateLike,
@@ -470,11 +468,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
     References
     ----------
-    .. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
-       clustering performance with disentangled internal representations".
-       IJCNN.
-    .. [2] Frosst, N., Papernot, N. and Hinton, G. (2019). "Analyzing and
-       improving representations with the soft nearest neighbor loss". ICML.
+    {reference_snnl}
     .. [3] Basu, S., Banerjee, A. and Mooney, R. J. (2002). "Semi-supervised
        clustering by seeding". ICML.
 
@@ -580,67 +574,6 @@ class SNNLKMeans(AutoencoderKMeans):
             **kwargs,
         )
 
-    @fill_doc
-    def fit(
-        self,
-        X: MatrixLike,
-        y: ArrayLike | None = None,
-        sample_weight: ArrayLike | None = None,
-    ) -> Self:
-        """Train the autoencoder with the soft nearest neighbour loss; cluster ``X``.
-
-        Parameters
-        ----------
-        {X_fit}
-        y : array-like of shape (n_samples,), default=None
-            With ``use_labels=True``, class labels guiding the embedding,
-            ``-1`` for unlabelled samples. Ignored when ``use_labels`` is
-            False (the default): pseudo-labels from k-means are used (see
-            ``pseudo_labels``).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample in ``X``; ``None`` gives every
-            sample weight 1. A sample of weight 0 is left out of training
-            (its label in ``y`` too), as if removed, and still gets a label
-            in ``labels_``. See the Notes of the class for how the weights
-            enter training.
-
-        Returns
-        -------
-        self : object
-            Fitted estimator.
-        """
-        return super().fit(X, y, sample_weight=sample_weight)
-
-    def fit_predict(
-        self,
-        X: MatrixLike,
-        y: ArrayLike | None = None,
-        sample_weight: ArrayLike | None = None,
-    ) -> NDArray[np.intp]:
-        """Fit on ``X`` (and, with ``use_labels=True``, ``y``); return ``labels_``.
-
-        scikit-learn's :meth:`~sklearn.base.ClusterMixin.fit_predict` ignores
-        ``y``; here it is passed on to :meth:`fit`, so that
-        ``fit_predict(X, y)`` and ``fit(X, y).labels_`` agree whatever
-        ``use_labels`` is.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,), default=None
-            Class labels, ``-1`` for unlabelled samples; used only when
-            ``use_labels`` is True (see :meth:`fit`).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample in ``X`` (see :meth:`fit`).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster labels.
-        """
-        return self.fit(X, y, sample_weight=sample_weight).labels_
-
     def _encode_labels(self, y, n_samples):
         """Integer codes of ``y`` (``-1`` kept for unlabelled), or None."""
         if not self.use_labels:
@@ -704,17 +637,12 @@ class SNNLKMeans(AutoencoderKMeans):
         return seeded_kmeans(Z, given_labels, sample_weight)
 
     def _pretrain(
-        self,
-        X,
-        random_state,
-        sample_weight=None,
-        net_cls=None,
-        given_labels=None,
-        **net_params,
+        self, X, random_state, sample_weight=None, net_cls=None, **net_params
     ):
         # The only change from AutoencoderKMeans: the autoencoder is trained
-        # by SNNLNet, with its temperature and pseudo-label schedules.
-        # Everything else (network, smoothing, k-means) is shared.
+        # by SNNLNet, with its temperature and pseudo-label schedules (and
+        # the given labels among net_params). Everything else (network,
+        # smoothing, k-means) is shared.
         if _is_annealed(self.temperature):
             temperature = TemperatureAnnealing(1.0, self.temperature_decay)
         else:
@@ -733,7 +661,6 @@ class SNNLKMeans(AutoencoderKMeans):
                 ("temperature_annealing", temperature),
                 ("pseudo_label_refresh", pseudo_labels),
             ],
-            given_labels=given_labels,
             alpha=self.alpha,
             warmup_epochs=self._warmup_epochs,
             **net_params,

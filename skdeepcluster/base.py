@@ -325,8 +325,7 @@ class BaseDeepClusterer(
         Parameters
         ----------
         {X_fit}
-        y : Ignored
-            Not used, present here for API consistency by convention.
+        {y_fit}
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample in ``X``; ``None`` gives every
             sample weight 1. A sample of weight 0 is left out of training, as
@@ -381,13 +380,14 @@ class BaseDeepClusterer(
     ) -> NDArray[np.intp]:
         """Train the network, cluster ``X`` and return the cluster labels.
 
-        The same as ``fit(X, y, sample_weight).labels_``.
+        The same as ``fit(X, y, sample_weight).labels_``: unlike
+        scikit-learn's :meth:`~sklearn.base.ClusterMixin.fit_predict`, ``y``
+        is passed on to :meth:`fit`.
 
         Parameters
         ----------
         {X_fit}
-        y : Ignored
-            Not used, present here for API consistency by convention.
+        {y_fit}
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample in ``X`` (see :meth:`fit`).
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from ._docstrings import fill_doc
 from ._torch_utils import fit_kmeans, nearest_neighbours, weighted_mean
 
 __all__ = [
@@ -85,6 +86,7 @@ def target_distribution(q, weight=None):
     return sharpened / sharpened.sum(dim=1, keepdim=True)
 
 
+@fill_doc
 class DECTargetUpdate(Callback):
     """Refresh DEC's target distribution and stop when the labels settle.
 
@@ -129,8 +131,7 @@ class DECTargetUpdate(Callback):
 
     References
     ----------
-    .. [1] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
-       embedding for clustering analysis". ICML.
+    {reference_dec}
 
     Examples
     --------
@@ -304,13 +305,13 @@ class ThresholdSchedule(Callback):
         self.eta = eta
         self.lower_slope = lower_slope
 
+    @fill_doc
     def thresholds(self, epoch):
         """Thresholds of an epoch.
 
         Parameters
         ----------
-        epoch : int
-            Zero-based epoch number.
+        {epoch}
 
         Returns
         -------
@@ -340,13 +341,13 @@ class ThresholdSchedule(Callback):
 # -- SNNL ---------------------------------------------------------------------
 
 
+@fill_doc
 def annealed_temperature(epoch, decay):
     """Temperature ``1 / (1 + epoch) ** decay`` of Agarap & Azcarraga (2020).
 
     Parameters
     ----------
-    epoch : int
-        Zero-based epoch number.
+    {epoch}
     decay : float
         Exponent; ``0`` keeps the temperature at 1.
 
@@ -363,6 +364,7 @@ def annealed_temperature(epoch, decay):
     return TemperatureAnnealing(decay=decay).temperature(epoch)
 
 
+@fill_doc
 class TemperatureAnnealing(Callback):
     """Lower the soft nearest neighbour loss's temperature epoch by epoch.
 
@@ -390,11 +392,7 @@ class TemperatureAnnealing(Callback):
 
     References
     ----------
-    .. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
-       clustering performance with disentangled internal representations".
-       IJCNN.
-    .. [2] Frosst, N., Papernot, N. and Hinton, G. (2019). "Analyzing and
-       improving representations with the soft nearest neighbor loss". ICML.
+    {reference_snnl}
 
     Examples
     --------
@@ -407,13 +405,13 @@ class TemperatureAnnealing(Callback):
         self.initial = initial
         self.decay = decay
 
+    @fill_doc
     def temperature(self, epoch):
         """Temperature of an epoch.
 
         Parameters
         ----------
-        epoch : int
-            Zero-based epoch number.
+        {epoch}
 
         Returns
         -------

@@ -7,6 +7,19 @@ import torch
 from torch import nn
 
 
+def _halved_sizes(input_shape, channels):
+    """``(height, width)`` of the input and after each of the encoder's convolutions.
+
+    Each convolution (kernel 3, stride 2, padding 1) halves the size,
+    rounding up: ``(28, 28)`` becomes ``(14, 14)``, ``(7, 7)``, ``(4, 4)``.
+    """
+    sizes = [tuple(input_shape[1:])]
+    for _ in channels:
+        height, width = sizes[-1]
+        sizes.append((math.ceil(height / 2), math.ceil(width / 2)))
+    return sizes
+
+
 class ConvEncoder(nn.Module):
     """Strided convolutions, then a linear layer to the embedding.
 
@@ -38,15 +51,14 @@ class ConvEncoder(nn.Module):
         channels: Sequence[int] = (32, 64, 128),
     ) -> None:
         super().__init__()
-        n_channels, height, width = input_shape
+        n_channels = input_shape[0]
         layers: list[nn.Module] = []
         for n_out in channels:
             layers += [nn.Conv2d(n_channels, n_out, 3, stride=2, padding=1), nn.ReLU()]
             n_channels = n_out
-            height, width = math.ceil(height / 2), math.ceil(width / 2)
         self.conv = nn.Sequential(*layers)
-        self.feature_shape = (n_channels, height, width)
-        self.fc = nn.Linear(n_channels * height * width, embedding_dim)
+        self.feature_shape = (n_channels, *_halved_sizes(input_shape, channels)[-1])
+        self.fc = nn.Linear(math.prod(self.feature_shape), embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x).flatten(start_dim=1))
@@ -79,13 +91,10 @@ class ConvDecoder(nn.Module):
         channels: Sequence[int] = (32, 64, 128),
     ) -> None:
         super().__init__()
-        n_channels, height, width = input_shape
+        n_channels = input_shape[0]
         # Spatial sizes the encoder went through, so that each transposed
         # convolution can restore odd sizes exactly (28 -> 14 -> 7 -> 4).
-        sizes = [(height, width)]
-        for _ in channels:
-            h, w = sizes[-1]
-            sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
+        sizes = _halved_sizes(input_shape, channels)
         self.feature_shape = (channels[-1], *sizes[-1])
         self.fc = nn.Linear(embedding_dim, math.prod(self.feature_shape))
         layers: list[nn.Module] = []
