@@ -5,14 +5,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
 from torch import nn
 
 from ._docstrings import fill_doc
+from ._graph import MAX_REFERENCE_SAMPLES, reference_indices
 from ._nets import ClusteringNet
-from ._torch_utils import build_module, module_mode, to_numpy
+from ._torch_utils import build_module, module_mode, nearest_neighbours, to_numpy
 from ._typing import (
     Callbacks,
     Device,
@@ -304,27 +305,58 @@ class DACNet(ClusteringNet):
     pairs selected as positives and as negatives (``positive_pairs`` and
     ``negative_pairs``).
 
-    ``augment``, when given, is called as ``augment(X, generator=g)`` with
-    the net's ``device_generator`` (like :func:`random_affine`) and returns
-    the perturbed batch the net trains on.
+    Each mini-batch's pairs are selected from the batch as it is; the loss
+    can then be taken on stand-ins for its samples, so that the network must
+    give a sample and its stand-in the same label:
+
+    * ``neighbours_``, when set before training (a tensor of shape
+      ``(n_samples, k)`` of training-row indices), replaces each sample by
+      one of its ``k`` nearest training samples, drawn at random;
+    * ``augment``, when given, is then called as ``augment(X,
+      generator=g)`` with the net's ``device_generator`` (like
+      :func:`random_affine`) and returns the perturbed batch.
     """
 
     def __init__(self, *args, augment=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.augment = augment
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        # The training samples the neighbours' rows are read from.
+        self.train_samples_ = getattr(X, "X", None)
+
+    def stand_ins(self, X, indices):
+        """The samples the loss of the batch ``X`` (rows ``indices``) is taken on."""
+        neighbours = getattr(self, "neighbours_", None)
+        if neighbours is not None:
+            rows = neighbours[to_device(indices, neighbours.device)]
+            pick = torch.randint(
+                rows.shape[1],
+                (len(rows),),
+                generator=self.device_generator,
+                device=self.device_generator.device,
+            ).to(rows.device)
+            X = to_device(
+                self.train_samples_[rows[torch.arange(len(rows)), pick]], self.device
+            )
+        if self.augment is not None:
+            X = self.augment(X, generator=self.device_generator)
+        return X
+
     def train_step_single(self, batch, **fit_params):
         self.reference_ = None
-        if self.augment is not None:
-            # Select the pairs on the batch as it is, and train on perturbed
-            # copies, so the network must give the same label to an image
-            # and its small deformations (the authors' practice).
+        if self.augment is not None or getattr(self, "neighbours_", None) is not None:
+            # Select the pairs on the batch as it is, and train on the
+            # stand-ins, so the network must give the same label to a sample
+            # and its neighbours or deformations (the authors' practice for
+            # images).
             Xi, yi = unpack_data(batch)
             Xi = to_device(Xi, self.device)
             self._set_training(True)
             with torch.no_grad():
                 self.reference_ = self.infer(Xi, **fit_params)
-            batch = (self.augment(Xi, generator=self.device_generator), yi)
+            batch = (self.stand_ins(Xi, yi), yi)
         return super().train_step_single(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -353,8 +385,11 @@ class DACNet(ClusteringNet):
         return upper, lower
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        # The last batch's reference output: training state, not pickled.
+        # The last batch's reference output, the training samples and their
+        # neighbours: training state, not pickled.
         self.reference_ = None
+        self.__dict__.pop("train_samples_", None)
+        self.__dict__.pop("neighbours_", None)
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -415,12 +450,27 @@ class DAC(BaseDeepClusterer):
         (:class:`~skdeepcluster.callbacks.ThresholdSchedule`), which
         ``callbacks`` can replace.
     augment : bool, default=True
-        With images (``input_shape`` given), select the pairs of each
-        mini-batch from the images as they are but train on randomly
-        rotated (up to 10 degrees), shifted (up to 10 %) and rescaled (within
-        5 %) copies, as the authors' implementation does: the network must
-        then label an image and its small deformations alike. Ignored
-        without ``input_shape``.
+        Select the pairs of each mini-batch from the samples as they are, but
+        take the loss on stand-ins, so that the network must label a sample
+        and its stand-in alike. With images (``input_shape`` given), the
+        stand-ins are randomly rotated (up to 10 degrees), shifted (up to
+        10 %) and rescaled (within 5 %) copies, as the authors'
+        implementation does. Without ``input_shape``, where no such
+        deformation is known, each sample is replaced by one of its
+        ``n_neighbors`` nearest training samples (Euclidean distance on the
+        features), drawn at random each time: a local smoothness prior like
+        IMSAT's, in place of the random initial similarities that otherwise
+        alone decide the first self-labels. The neighbour stand-ins are this
+        package's addition to [1]_; ``augment=False`` trains on the samples
+        themselves.
+    n_neighbors : int or "auto", default="auto"
+        Number of nearest training samples a flat sample's stand-in is drawn
+        from (``augment=True`` without ``input_shape``). ``"auto"`` takes a
+        third of the mean cluster size, ``n_samples // (3 * n_clusters)``,
+        between 1 and 10, so that with clusters of similar sizes most
+        neighbours can belong to the sample's own cluster. Above 10,000
+        samples the neighbours are searched among a random 10,000 of them, so
+        the search costs time linear in ``n_samples``.
     max_epochs : int, default=20
         Epoch budget: training stops after ``max_epochs`` epochs or when
         ``u <= l``, whichever comes first (the default schedule alone would
@@ -502,10 +552,12 @@ class DAC(BaseDeepClusterer):
     returns them, and a :class:`~sklearn.exceptions.ConvergenceWarning` is
     raised. :meth:`transform` keeps all ``n_clusters`` columns.
 
-    DAC learns from random initialisation, guided only by how similar the
-    network's outputs are from the start; it works best on images with the
-    convolutional network and augmentation; from flat features it can settle
-    with two groups sharing one label feature. Batch norm runs in evaluation
+    DAC learns from random initialisation, guided at first only by how
+    similar the network's outputs are from the start. The stand-ins of
+    ``augment`` give it a second guide: with images, their deformations;
+    with flat features, their nearest neighbours. Without them, from flat
+    features, it can settle with two groups sharing one label feature
+    (see the benchmarks page). Batch norm runs in evaluation
     mode in ``predict``, so the output for a sample does not depend on the
     others; its statistics are recomputed over the training data with the
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
@@ -542,6 +594,10 @@ class DAC(BaseDeepClusterer):
 
     _schedule_callbacks = ("threshold_schedule",)
 
+    # Above this many samples, the stand-ins' neighbours are searched among a
+    # random subset of this size (read whole), so the search stays linear.
+    _neighbour_reference_size = MAX_REFERENCE_SAMPLES
+
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "hidden_dims": [tuple, list],
@@ -551,6 +607,10 @@ class DAC(BaseDeepClusterer):
         "lower_slope": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "augment": ["boolean"],
+        "n_neighbors": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
     }
 
     def __init__(
@@ -564,6 +624,7 @@ class DAC(BaseDeepClusterer):
         eta: float = 0.009,
         lower_slope: float = 0.1,
         augment: bool = True,
+        n_neighbors: int | str = "auto",
         max_epochs: int = 20,
         batch_size: int = 64,
         lr: float = 1e-3,
@@ -580,6 +641,7 @@ class DAC(BaseDeepClusterer):
         self.eta = eta
         self.lower_slope = lower_slope
         self.augment = augment
+        self.n_neighbors = n_neighbors
         self.max_epochs = max_epochs
         super().__init__(
             n_clusters=n_clusters,
@@ -652,6 +714,8 @@ class DAC(BaseDeepClusterer):
             ),
         )
         self.net_.initialize()
+        if self.augment and self.input_shape is None:
+            self.net_.neighbours_ = self._neighbours(X, random_state)
         self.net_.partial_fit(self._dataset(X, sample_weight))
         self.n_iter_ = len(self.net_.history)
         if self.n_iter_:
@@ -661,6 +725,23 @@ class DAC(BaseDeepClusterer):
         # tell apart. The centres are the mean label features.
         self._kept_clusters = self._set_clusters(
             X, to_numpy(self._scores(X).argmax(dim=1)), sample_weight=sample_weight
+        )
+
+    def _neighbours(self, X, random_state):
+        """Rows of each training sample's nearest training samples, for the stand-ins."""
+        n_samples = len(X)
+        if self.n_neighbors == "auto":
+            n_neighbors = min(10, max(1, n_samples // (3 * self.n_clusters)))
+        else:
+            n_neighbors = self.n_neighbors
+        candidates = reference_indices(
+            n_samples, random_state, self._neighbour_reference_size
+        )
+        return nearest_neighbours(
+            X,
+            # At most every other candidate: a sample is not its own neighbour.
+            min(n_neighbors, len(candidates) - 1),
+            candidates=torch.as_tensor(candidates, device=X.device),
         )
 
     def _embed(self, X):

@@ -40,15 +40,17 @@ MAX_REFERENCE_SAMPLES = 10_000
 _DISTANCE_BLOCK = 1 << 24
 
 
-def reference_indices(n_samples, random_state):
-    """Sorted indices of the training samples kept as the vote's reference.
+def reference_indices(n_samples, random_state, max_samples=None):
+    """Sorted indices of the training samples kept as a reference set.
 
-    All of them up to :data:`MAX_REFERENCE_SAMPLES`, a random subset of that
-    size above it.
+    All of them up to ``max_samples`` (default :data:`MAX_REFERENCE_SAMPLES`),
+    a random subset of that size above it.
     """
-    if n_samples <= MAX_REFERENCE_SAMPLES:
+    if max_samples is None:
+        max_samples = MAX_REFERENCE_SAMPLES
+    if n_samples <= max_samples:
         return np.arange(n_samples)
-    return np.sort(random_state.choice(n_samples, MAX_REFERENCE_SAMPLES, replace=False))
+    return np.sort(random_state.choice(n_samples, max_samples, replace=False))
 
 
 def spectral_partition(Z, n_clusters, n_neighbors, random_state):

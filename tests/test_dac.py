@@ -266,6 +266,73 @@ def test_augmentation_only_with_images(
     assert seen == []
 
 
+def test_flat_samples_trained_on_their_neighbours(separated_blobs, monkeypatch):
+    X, _ = separated_blobs
+    batches = []
+    original = dac_module.DACNet.stand_ins
+
+    def spy(net, batch, indices):
+        stand_ins = original(net, batch, indices)
+        batches.append((indices.clone(), stand_ins.clone(), net.neighbours_.clone()))
+        return stand_ins
+
+    monkeypatch.setattr(dac_module.DACNet, "stand_ins", spy)
+    model = DAC(3, hidden_dims=(8,), max_epochs=2, batch_size=30, random_state=0)
+    model.fit(X)
+    # 120 samples in 3 clusters: a third of the mean cluster size is 13, capped
+    # at 10 neighbours.
+    assert len(batches) == 2 * 4
+    rows = torch.as_tensor(X)
+    for indices, stand_ins, neighbours in batches:
+        assert neighbours.shape == (120, 10)
+        # Each stand-in is one of the sample's ten nearest other samples.
+        distances = torch.cdist(rows[indices], rows)
+        distances[torch.arange(len(indices)), indices] = torch.inf
+        tenth = distances.sort(dim=1).values[:, 9]
+        to_stand_in = torch.cdist(rows[indices], stand_ins).diagonal()
+        assert torch.all(to_stand_in <= tenth + 1e-5)
+        assert torch.all(to_stand_in > 0)
+    # Training state only: the fitted net keeps neither the table nor the data.
+    assert not hasattr(model.net_, "neighbours_")
+    assert not hasattr(model.net_, "train_samples_")
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_clusters, params, expected",
+    [
+        (120, 3, {}, 10),
+        (400, 40, {}, 3),
+        (20, 10, {}, 1),
+        (120, 3, dict(n_neighbors=4), 4),
+        # Never more than the other samples.
+        (6, 2, dict(n_neighbors=50), 5),
+    ],
+)
+def test_number_of_neighbours(n_samples, n_clusters, params, expected):
+    X = torch.as_tensor(np.random.RandomState(0).rand(n_samples, 3))
+    model = DAC(n_clusters, **params)
+    neighbours = model._neighbours(X, np.random.RandomState(0))
+    assert neighbours.shape == (n_samples, expected)
+
+
+def test_neighbours_searched_among_a_subset_above_the_cap(monkeypatch):
+    monkeypatch.setattr(DAC, "_neighbour_reference_size", 50)
+    X = torch.as_tensor(np.random.RandomState(0).rand(200, 3))
+    neighbours = DAC(2, n_neighbors=5)._neighbours(X, np.random.RandomState(0))
+    assert neighbours.shape == (200, 5)
+    assert len(torch.unique(neighbours)) <= 50
+
+
+def test_no_neighbour_stand_ins_without_augment(separated_blobs, monkeypatch):
+    X, _ = separated_blobs
+
+    def fail(*args, **kwargs):
+        raise AssertionError("stand-ins used with augment=False")
+
+    monkeypatch.setattr(dac_module.DACNet, "stand_ins", fail)
+    DAC(3, augment=False, hidden_dims=(8,), max_epochs=1, batch_size=30).fit(X)
+
+
 def test_reproducible(separated_blobs):
     X, _ = separated_blobs
     first = fast_estimator(DAC, n_clusters=3, random_state=3).fit(X)
@@ -286,6 +353,8 @@ def test_reproducible(separated_blobs):
         (dict(eta=0.0), "eta"),
         (dict(lower_slope=-1.0), "lower_slope"),
         (dict(max_epochs=-1), "max_epochs"),
+        (dict(n_neighbors=0), "n_neighbors"),
+        (dict(n_neighbors="many"), "n_neighbors"),
     ],
 )
 def test_bad_params(separated_blobs, params, match):

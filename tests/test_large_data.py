@@ -10,7 +10,7 @@ import torch
 
 import skdeepcluster.callbacks
 from conftest import FAST_PARAMS, all_estimators, fast_estimator
-from skdeepcluster import IMSAT, AutoencoderKMeans, SNNLKMeans
+from skdeepcluster import DAC, IMSAT, AutoencoderKMeans, SNNLKMeans
 from skdeepcluster._imsat import _kth_neighbour_distance
 from skdeepcluster._torch_utils import ArrayRows, nearest_neighbours
 from skdeepcluster.base import BaseAutoencoderClusterer
@@ -220,8 +220,10 @@ def test_fit_reads_the_input_a_batch_at_a_time(
     cls, container, tmp_path, monkeypatch, record_reads
 ):
     # More samples than an inference batch (1,024), and more than IMSAT's
-    # exact radius computation reads at once (lowered here).
+    # exact radius computation and DAC's neighbour search read at once
+    # (lowered here).
     monkeypatch.setattr(IMSAT, "_radius_reference_size", 500)
+    monkeypatch.setattr(DAC, "_neighbour_reference_size", 500)
     rng = np.random.default_rng(0)
     n_samples = 2500
     X = rng.normal(size=(n_samples, 4)) + 5 * rng.integers(3, size=(n_samples, 1))
