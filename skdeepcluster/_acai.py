@@ -278,6 +278,7 @@ class ACAIKMeans(AutoencoderKMeans):
         Blend ``gamma * x + (1 - gamma) * reconstruction`` on which the critic
         is trained to output 0; in ``[0, 1]``.
     {n_init_kmeans}
+    {kmeans_selection}
     {clustering}
     {device}
     random_state : int, RandomState instance or None, default=None
@@ -405,6 +406,7 @@ class ACAIKMeans(AutoencoderKMeans):
         adversarial_weight: float = 0.125,
         gamma: float = 0.2,
         n_init: IntOrAuto = 10,
+        kmeans_selection: str = "modularity",
         clustering: Literal["auto", "spectral", "kmeans"] = "auto",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
@@ -431,6 +433,7 @@ class ACAIKMeans(AutoencoderKMeans):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            kmeans_selection=kmeans_selection,
             clustering=clustering,
             device=device,
             random_state=random_state,

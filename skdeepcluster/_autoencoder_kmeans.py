@@ -9,12 +9,10 @@ from sklearn.utils._param_validation import StrOptions
 from ._docstrings import fill_doc
 from ._graph import (
     modularity,
-    neighbour_graph,
     neighbour_votes,
-    reference_indices,
     spectral_partition,
 )
-from ._torch_utils import fit_kmeans, nearest_center, to_numpy
+from ._torch_utils import nearest_center, to_numpy
 from ._typing import (
     Callbacks,
     Device,
@@ -65,6 +63,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     {batch_size}
     {lr}
     {n_init_kmeans}
+    {kmeans_selection}
     {clustering}
     {device}
     {random_state}
@@ -170,6 +169,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         batch_size: int = 256,
         lr: float = 1e-3,
         n_init: IntOrAuto = 10,
+        kmeans_selection: str = "modularity",
         clustering: Literal["auto", "spectral", "kmeans"] = "auto",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
@@ -194,6 +194,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            kmeans_selection=kmeans_selection,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -222,29 +223,34 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         self.n_iter_ = len(self.net_.history)
         Z = self._embed(X)
         method = self._final_clustering(**kmeans_params)
+        # The neighbour graph of the reference embeddings scores the
+        # partitions (clustering="auto", kmeans_selection="modularity").
+        graph = (
+            None
+            if method == "kmeans" and self.kmeans_selection == "inertia"
+            else self._reference_graph(Z, random_state)
+        )
         if method in ("auto", "kmeans"):
             self.kmeans_ = self._cluster_embedding(
-                Z, random_state, sample_weight, **kmeans_params
+                Z, random_state, sample_weight, graph, **kmeans_params
             )
         if method in ("auto", "spectral"):
-            reference = reference_indices(len(Z), random_state)
-            Z_reference = to_numpy(Z[torch.as_tensor(reference, device=Z.device)])
+            reference = graph.reference
             spectral_labels = spectral_partition(
-                Z_reference, self.n_clusters, self.n_neighbors, random_state
+                graph.embedding, self.n_clusters, self.n_neighbors, random_state
             )
         if method == "auto":
             # The partition whose clusters are denser in the neighbour graph
             # of the embedding, a criterion that does not favour either
             # method's notion of a cluster (round groups or connected
             # strands).
-            graph = neighbour_graph(Z_reference, self.n_neighbors)
-            spectral_score = modularity(graph, spectral_labels)
-            kmeans_score = modularity(graph, self.kmeans_.labels_[reference])
+            spectral_score = modularity(graph.adjacency, spectral_labels)
+            kmeans_score = modularity(graph.adjacency, self.kmeans_.labels_[reference])
             method = "spectral" if spectral_score > kmeans_score else "kmeans"
         self.clustering_ = method
         if method == "spectral":
             self._fit_neighbour_vote(
-                X, Z, reference, Z_reference, spectral_labels, sample_weight
+                X, Z, reference, graph.embedding, spectral_labels, sample_weight
             )
             return
         centers = self.kmeans_.cluster_centers_
@@ -316,8 +322,6 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         # Every sample has the same number of voters.
         return votes / votes.sum(dim=1, keepdim=True)
 
-    def _cluster_embedding(self, Z, random_state, sample_weight):
+    def _cluster_embedding(self, Z, random_state, sample_weight, graph=None):
         """k-means fitted on the training embedding ``Z`` (a tensor)."""
-        return fit_kmeans(
-            Z, self.n_clusters, self._n_init, random_state, sample_weight=sample_weight
-        )
+        return self._embedding_kmeans(Z, random_state, sample_weight, graph)

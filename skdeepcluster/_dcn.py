@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
-from ._torch_utils import eval_mode, fit_kmeans, nearest_center, to_numpy
+from ._torch_utils import eval_mode, nearest_center, to_numpy
 from ._typing import (
     Callbacks,
     Device,
@@ -209,6 +209,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         strongly towards the centres; 0 trains the autoencoder alone while
         the centres follow it.
     {n_init_pretrained}
+    {kmeans_selection}
     {device}
     {random_state}
     verbose : int, default=0
@@ -312,6 +313,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         clustering_lr: float = 1e-3,
         kmeans_weight: float = 40.0,
         n_init: IntOrAuto = 10,
+        kmeans_selection: str = "modularity",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -338,6 +340,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            kmeans_selection=kmeans_selection,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -351,12 +354,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         autoencoder = self._pretrain(X, random_state, sample_weight)
         self.pretrain_history_ = autoencoder.history
         module = autoencoder.module_
-        self.kmeans_ = fit_kmeans(
-            self._batched_eval(module.encoder, X),
-            self.n_clusters,
-            self._n_init,
-            random_state,
-            sample_weight=sample_weight,
+        self.kmeans_ = self._embedding_kmeans(
+            self._batched_eval(module.encoder, X), random_state, sample_weight
         )
         self.net_ = DCNNet(
             module,

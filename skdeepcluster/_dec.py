@@ -10,7 +10,6 @@ from ._docstrings import fill_doc
 from ._nets import ClusteringNet, per_sample_loss
 from ._torch_utils import (
     batched_eval,
-    fit_kmeans,
     log_student_t_assignment,
     nearest_center,
     to_numpy,
@@ -154,6 +153,7 @@ class DEC(BaseAutoencoderClusterer):
         embedding both give the same groups; the centres differ only in that
         the spherical start uses the groups' means.
     {n_init_pretrained}
+    {kmeans_selection}
     {device}
     {random_state}
     verbose : int, default=0
@@ -263,6 +263,7 @@ class DEC(BaseAutoencoderClusterer):
         tol: float = 1e-3,
         init: Literal["spherical-k-means", "k-means"] = "spherical-k-means",
         n_init: IntOrAuto = 10,
+        kmeans_selection: str = "modularity",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -292,6 +293,7 @@ class DEC(BaseAutoencoderClusterer):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            kmeans_selection=kmeans_selection,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -339,13 +341,7 @@ class DEC(BaseAutoencoderClusterer):
         points = (
             torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
         )
-        self.kmeans_ = fit_kmeans(
-            points,
-            self.n_clusters,
-            self._n_init,
-            random_state,
-            sample_weight=sample_weight,
-        )
+        self.kmeans_ = self._embedding_kmeans(points, random_state, sample_weight)
         # A copy: training moves the centres, kmeans_ must keep its own.
         centers = torch.tensor(
             self.kmeans_.cluster_centers_,

@@ -173,3 +173,45 @@ def modularity(graph, labels):
     within = (membership.T @ graph @ membership).diagonal().sum() / total
     degrees = membership.T @ np.asarray(graph.sum(axis=1)).ravel() / total
     return float(within - (degrees**2).sum())
+
+
+def kmeans_by_modularity(
+    Z, n_clusters, n_init, random_state, graph, reference, sample_weight=None
+):
+    """k-means restarts on ``Z``; keep the one of highest modularity.
+
+    Each of the ``n_init`` runs of :class:`~sklearn.cluster.KMeans` (one
+    k-means++ initialisation each, seeded from ``random_state``) partitions
+    all of ``Z``; the run whose partition of the ``reference`` rows has the
+    highest :func:`modularity` of ``graph`` is kept. The lowest inertia,
+    k-means' own criterion, can prefer a partition that splits one dense
+    group of embeddings and merges two others; cutting a group cuts many of
+    the neighbour graph's edges, which modularity penalises.
+
+    Parameters
+    ----------
+    Z : torch.Tensor or ndarray of shape (n_samples, n_features)
+    n_clusters, n_init : int
+    random_state : RandomState instance
+    graph : sparse array of shape (n_reference, n_reference)
+        Neighbour graph of the rows ``reference`` of ``Z``
+        (:func:`neighbour_graph`).
+    reference : ndarray of int of shape (n_reference,)
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weights of the k-means runs (not of the graph).
+
+    Returns
+    -------
+    sklearn.cluster.KMeans
+        The run kept, fitted with ``n_init=1``.
+    """
+    from ._torch_utils import fit_kmeans
+
+    best, best_score = None, -np.inf
+    for seed in random_state.randint(np.iinfo(np.int32).max, size=n_init):
+        kmeans = fit_kmeans(Z, n_clusters, 1, seed, sample_weight=sample_weight)
+        score = modularity(graph, kmeans.labels_[reference])
+        # Ties keep the earlier run, as KMeans keeps its first best inertia.
+        if score > best_score:
+            best, best_score = kmeans, score
+    return best

@@ -388,6 +388,9 @@ class SNNLKMeans(AutoencoderKMeans):
         ``clustering`` ``"kmeans"`` or ``"auto"``). ``"auto"`` is 10, accepted for
         compatibility with :class:`~sklearn.cluster.KMeans` (whose
         ``"auto"`` means one run with k-means++ initialisation).
+    {kmeans_selection}
+        It applies to the final embedding; the pseudo-labelling k-means
+        keeps the lowest inertia.
     {clustering}
         With labels for every cluster (``use_labels=True``), the final
         clustering is k-means started from the classes' mean embeddings
@@ -533,6 +536,7 @@ class SNNLKMeans(AutoencoderKMeans):
         pseudo_labels: bool | Literal["auto"] = "auto",
         warmup_epochs: IntOrAuto = "auto",
         n_init: IntOrAuto = 10,
+        kmeans_selection: str = "modularity",
         clustering: Literal["auto", "spectral", "kmeans"] = "auto",
         use_labels: bool = False,
         device: Device = "cpu",
@@ -564,6 +568,7 @@ class SNNLKMeans(AutoencoderKMeans):
             batch_size=batch_size,
             lr=lr,
             n_init=n_init,
+            kmeans_selection=kmeans_selection,
             clustering=clustering,
             device=device,
             random_state=random_state,
@@ -627,9 +632,11 @@ class SNNLKMeans(AutoencoderKMeans):
             return "kmeans"
         return super()._final_clustering()
 
-    def _cluster_embedding(self, Z, random_state, sample_weight, given_labels=None):
+    def _cluster_embedding(
+        self, Z, random_state, sample_weight, graph=None, given_labels=None
+    ):
         if given_labels is None or len(self.classes_) != self.n_clusters:
-            return super()._cluster_embedding(Z, random_state, sample_weight)
+            return super()._cluster_embedding(Z, random_state, sample_weight, graph)
         # One cluster per given class: seed k-means with the classes' mean
         # embeddings, so that the labels pick which of k-means' local optima
         # is found (unsupervised restarts sometimes split a class and merge

@@ -8,7 +8,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import Any, Literal, NamedTuple, Self, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,12 +34,14 @@ from sklearn.utils.validation import (
 )
 
 from ._docstrings import fill_doc
+from ._graph import kmeans_by_modularity, neighbour_graph, reference_indices
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
     ArrayRows,
     IndexedDataset,
     batched_eval,
     build_module,
+    fit_kmeans,
     inference_batch_size,
     loss_weights,
     make_generator,
@@ -978,6 +980,17 @@ class DecoderMixin:
         return to_numpy(decoded).reshape(len(Z), -1)
 
 
+class ReferenceGraph(NamedTuple):
+    """Neighbour graph of the reference rows of an embedding."""
+
+    reference: NDArray
+    """Indices of the reference rows."""
+    embedding: NDArray
+    """Their embeddings."""
+    adjacency: sp.sparray
+    """Symmetric 0/1 adjacency of their nearest-neighbour graph."""
+
+
 class BaseAutoencoderClusterer(BaseDeepClusterer):
     """Base for the methods built on an autoencoder.
 
@@ -1007,6 +1020,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "smoothing_start": [Interval(Real, 0, 1, closed="both")],
         "memory": [None, str, HasMethods(["cache"])],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "kmeans_selection": [StrOptions({"modularity", "inertia"})],
     }
 
     _schedule_callbacks = ("neighbour_refresh",)
@@ -1051,6 +1065,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         batch_size: int,
         lr: float,
         n_init: IntOrAuto,
+        kmeans_selection: str,
         device: Device,
         random_state: RandomStateLike,
         verbose: int,
@@ -1070,6 +1085,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         self.n_neighbors = n_neighbors
         self.smoothing_start = smoothing_start
         self.n_init = n_init
+        self.kmeans_selection = kmeans_selection
         self.memory = memory
         super().__init__(
             n_clusters=n_clusters,
@@ -1182,6 +1198,45 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 MLPDecoder(self.embedding_dim, hidden_dims[::-1], n_features),
             ),
             generator,
+        )
+
+    def _reference_graph(self, Z, random_state):
+        """Neighbour graph of the reference rows of the embedding ``Z``.
+
+        The reference is every row up to 10,000 and a random 10,000 above
+        (:func:`~skdeepcluster._graph.reference_indices`), so that building
+        the graph and scoring partitions on it stay linear in
+        ``n_samples``.
+        """
+        reference = reference_indices(len(Z), random_state)
+        embedding = to_numpy(Z[torch.as_tensor(reference, device=Z.device)])
+        return ReferenceGraph(
+            reference, embedding, neighbour_graph(embedding, self.n_neighbors)
+        )
+
+    def _embedding_kmeans(self, Z, random_state, sample_weight, graph=None):
+        """k-means of the embedding rows ``Z``, the run kept by ``kmeans_selection``.
+
+        ``graph``: the :meth:`_reference_graph` of ``Z``, when already built.
+        """
+        if self.kmeans_selection == "inertia":
+            return fit_kmeans(
+                Z,
+                self.n_clusters,
+                self._n_init,
+                random_state,
+                sample_weight=sample_weight,
+            )
+        if graph is None:
+            graph = self._reference_graph(Z, random_state)
+        return kmeans_by_modularity(
+            Z,
+            self.n_clusters,
+            self._n_init,
+            random_state,
+            graph.adjacency,
+            graph.reference,
+            sample_weight=sample_weight,
         )
 
     def _pretrain(
