@@ -8,7 +8,15 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import fast_estimator
-from skdeepcluster import AutoencoderKMeans, _autoencoder_kmeans, _graph
+from skdeepcluster import (
+    DCN,
+    DEC,
+    AutoencoderKMeans,
+    _autoencoder_kmeans,
+    _graph,
+    _torch_utils,
+    base,
+)
 from skdeepcluster._graph import (
     modularity,
     neighbour_graph,
@@ -144,4 +152,54 @@ def test_auto_keeps_the_partition_of_higher_modularity(blobs, monkeypatch, winne
     model.fit(blobs)
     assert model.clustering_ == winner
     assert hasattr(model, "reference_embedding_") == (winner == "spectral")
+    np.testing.assert_array_equal(model.predict(blobs), model.labels_)
+
+
+def test_kmeans_by_modularity_keeps_the_run_of_highest_modularity(monkeypatch):
+    X, _ = make_blobs(400, centers=8, cluster_std=1.5, random_state=0)
+    # Scored on a subset of the rows, as above 10,000 samples.
+    reference = np.arange(0, 400, 2)
+    graph = neighbour_graph(X[reference], 10)
+    runs = []
+    fit_kmeans = _torch_utils.fit_kmeans
+
+    def spy(*args, **kwargs):
+        runs.append(fit_kmeans(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(_torch_utils, "fit_kmeans", spy)
+    kept = _graph.kmeans_by_modularity(
+        X, 8, 6, np.random.RandomState(0), graph, reference
+    )
+    scores = [modularity(graph, run.labels_[reference]) for run in runs]
+    assert len(runs) == 6
+    assert all(run.n_init == 1 for run in runs)
+    # The runs differ, so the choice matters.
+    assert len(set(scores)) > 1
+    assert kept is runs[int(np.argmax(scores))]
+
+
+@pytest.mark.parametrize("cls", [AutoencoderKMeans, DEC, DCN])
+@pytest.mark.parametrize("selection", ["modularity", "inertia"])
+def test_kmeans_selection_reaches_the_kmeans_step(blobs, cls, selection, monkeypatch):
+    calls = []
+    kmeans_by_modularity = _graph.kmeans_by_modularity
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return kmeans_by_modularity(*args, **kwargs)
+
+    monkeypatch.setattr(base, "kmeans_by_modularity", spy)
+    params = dict(clustering="kmeans") if cls is AutoencoderKMeans else {}
+    model = fast_estimator(
+        cls, n_clusters=3, kmeans_selection=selection, random_state=0, **params
+    ).fit(blobs)
+    if selection == "modularity":
+        # The n_init restarts, one kept.
+        assert len(calls) == 1 and calls[0][2] == model._n_init
+        assert model.kmeans_.n_init == 1
+    else:
+        # scikit-learn's KMeans with its own n_init restarts, kept by inertia.
+        assert calls == []
+        assert model.kmeans_.n_init == model._n_init
     np.testing.assert_array_equal(model.predict(blobs), model.labels_)
