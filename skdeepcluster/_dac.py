@@ -22,7 +22,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseDeepClusterer
+from .base import BaseDeepClusterer, neighbours_within_clusters
 from .callbacks import ThresholdSchedule
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
@@ -731,7 +731,7 @@ class DAC(BaseDeepClusterer):
         """Rows of each training sample's nearest training samples, for the stand-ins."""
         n_samples = len(X)
         if self.n_neighbors == "auto":
-            n_neighbors = min(10, max(1, n_samples // (3 * self.n_clusters)))
+            n_neighbors = neighbours_within_clusters(n_samples, self.n_clusters)
         else:
             n_neighbors = self.n_neighbors
         candidates = reference_indices(

@@ -1429,6 +1429,18 @@ def _is_auto(value):
     return isinstance(value, str) and value == "auto"
 
 
+def neighbours_within_clusters(n_samples, n_clusters, most=10):
+    """A number of nearest neighbours that can mostly share a sample's cluster.
+
+    A third of the mean cluster size, ``n_samples // (3 * n_clusters)``,
+    between 1 and ``most``: with clusters of similar sizes, most of a
+    sample's neighbours can then belong to its own cluster, even with few
+    samples per cluster (10 faces per person in ORL), while large data keep
+    the papers' ``most`` neighbours.
+    """
+    return min(most, max(1, n_samples // (3 * n_clusters)))
+
+
 class _MappedRows:
     """Some rows of a memory-mapped array, read only when indexed.
 
