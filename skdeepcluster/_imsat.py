@@ -23,7 +23,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseDeepClusterer
+from .base import BaseDeepClusterer, neighbours_within_clusters
 
 
 def entropy_terms(logits, weight=None):
@@ -406,10 +406,15 @@ class IMSAT(BaseDeepClusterer):
         ``eps_neighbors``-th nearest neighbour (0.25 in [1]_). With
         ``eps_neighbors=0`` it is instead the radius itself, in input units,
         for every sample.
-    eps_neighbors : int, default=10
+    eps_neighbors : int or "auto", default="auto"
         Which nearest neighbour sets the scale of the radius (the 10th in
         [1]_); at most ``n_samples - 1`` is used. 0 gives every sample the
-        same radius ``eps``. Up to 5,000 training samples the distances are
+        same radius ``eps``. ``"auto"`` is the 10th, as in [1]_, unless the
+        clusters are small: then a third of the mean cluster size,
+        ``n_samples // (3 * n_clusters)`` (at least 1), so that the
+        neighbour is likely in the sample's own cluster and the radius
+        stays inside it (with 10 images per class, as in ORL, the 10th
+        neighbour is always of another class). This package's addition. Up to 5,000 training samples the distances are
         exact. Beyond, exact distances would take time quadratic in
         ``n_samples`` (minutes at 50,000 MNIST images), so each sample's
         ``eps_neighbors``-th neighbour is found among 5,000 reference
@@ -579,7 +584,10 @@ class IMSAT(BaseDeepClusterer):
         "hidden_dims": [tuple, list],
         "augmentation": [StrOptions({"vat", "rpt"})],
         "eps": [Interval(Real, 0, None, closed="neither")],
-        "eps_neighbors": [Interval(Integral, 0, None, closed="left")],
+        "eps_neighbors": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "xi": [Interval(Real, 0, None, closed="neither")],
         "lam": [Interval(Real, 0, None, closed="left")],
         "mu": [Interval(Real, 0, None, closed="left")],
@@ -596,7 +604,7 @@ class IMSAT(BaseDeepClusterer):
         input_shape: InputShape = None,
         augmentation: Literal["vat", "rpt"] = "vat",
         eps: float = 0.25,
-        eps_neighbors: int = 10,
+        eps_neighbors: int | str = "auto",
         xi: float = 10.0,
         lam: float = 0.4,
         mu: float = 0.25,
@@ -683,7 +691,12 @@ class IMSAT(BaseDeepClusterer):
     def _perturbation_radius(self, X, random_state):
         """``eps`` times each sample's distance to its k-th nearest neighbour."""
         n_samples = len(X)
-        k = min(self.eps_neighbors, n_samples - 1)
+        k = (
+            neighbours_within_clusters(n_samples, self.n_clusters)
+            if self.eps_neighbors == "auto"
+            else self.eps_neighbors
+        )
+        k = min(k, n_samples - 1)
         if k == 0:
             return np.full(n_samples, self.eps, dtype=np.float32)
         if isinstance(X, torch.Tensor):

@@ -163,6 +163,24 @@ def test_perturbation_radius_is_scaled_kth_neighbour_distance(four_blobs):
     )
 
 
+@pytest.mark.parametrize(
+    "n_samples, n_clusters, neighbour",
+    [
+        # Large clusters: the paper's 10th neighbour.
+        (200, 4, 10),
+        # 10 samples a cluster: a third of that.
+        (80, 8, 3),
+        (20, 10, 1),
+    ],
+)
+def test_auto_radius_neighbour_fits_inside_clusters(n_samples, n_clusters, neighbour):
+    X = np.random.RandomState(0).rand(n_samples, 3).astype(np.float32)
+    model = fast_estimator(IMSAT, n_clusters=n_clusters, random_state=0)
+    radius = model.set_params(max_epochs=0, n_init=1).fit(X).perturbation_radius_
+    distances, _ = NearestNeighbors(n_neighbors=neighbour + 1).fit(X).kneighbors(X)
+    np.testing.assert_allclose(radius, 0.25 * distances[:, neighbour], rtol=1e-5)
+
+
 def test_fixed_radius_and_neighbours_capped(four_blobs):
     X, _ = four_blobs
     fixed = fast_estimator(
@@ -396,6 +414,7 @@ def test_convolutional_variant():
         (dict(eps=-0.1), "eps"),
         (dict(eps=0.0), "eps"),
         (dict(eps_neighbors=-1), "eps_neighbors"),
+        (dict(eps_neighbors="many"), "eps_neighbors"),
         (dict(xi=0.0), "xi"),
         (dict(lam=-1.0), "lam"),
         (dict(mu=-1.0), "mu"),
