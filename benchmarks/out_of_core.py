@@ -5,21 +5,37 @@ Writes two float32 ``.npy`` files in ``--dir``: all 70,000 MNIST images
 MNIST images repeated. Each measurement then runs in a fresh Python process
 that opens a file with ``numpy.load(..., mmap_mode="r")`` and reports:
 
+* peak anonymous memory (``RssAnon``, sampled every 2 ms): the memory the
+  process allocated itself, which is what a copy of the input would show in;
 * peak RSS (``VmHWM``), which also counts the pages of the mapped file that
   the kernel keeps in memory after they were read (page cache it can drop);
-* peak anonymous memory (``RssAnon``, sampled every few milliseconds): the
-  memory the process allocated itself, which is what a copy of the input
-  would show in;
 * both before the call (after the imports and the data or model loading),
-  so that the increase is the call's.
+  so that the increase is the call's;
+* for ``predict`` and ``transform``, the size of the returned array and the
+  increase beyond it (``extra``): what inference held besides its output.
 
-Measured: ``AutoencoderKMeans.fit`` on the 70,000 images (default network,
-``--epochs`` pretraining epochs) from the memory map and, for comparison,
-from the same array loaded into memory; ``predict`` and ``transform`` of the
-large file by a model fitted on 2,000 images with a small network. The
-files are deleted at the end unless ``--keep``.
+Measured for each estimator of ``--estimators`` (default: all seven):
 
-    python benchmarks/out_of_core.py --dir /path/with/4GB/free
+* ``fit-memmap``: ``fit`` on the 70,000 images from the memory map, with the
+  default network and ``--epochs`` epochs of every training stage (see
+  :func:`fit_params`); for the estimators of ``--in-memory``
+  (default: AutoencoderKMeans) also ``fit-in-memory``, the same fit on the
+  array loaded into memory, for comparison;
+* ``predict`` and ``transform`` of the large file by a model fitted on
+  2,000 images with a small network (see :func:`small_params`) and
+  pickled. AutoencoderKMeans, ACAIKMeans and SNNLKMeans are fitted with
+  ``clustering="spectral"``, so that their ``predict`` is the vote of the
+  nearest reference samples; the nearest-centre rule of
+  ``clustering="kmeans"`` is DCN's ``predict``.
+
+Every measurement is printed as a table and, with ``--json``, written as a
+JSON list (after each run, so that an interrupted run keeps the finished
+ones). The files are deleted at the end unless ``--keep``.
+
+    OMP_NUM_THREADS=1 python benchmarks/out_of_core.py --dir /path/with/4GB/free \\
+        --json benchmarks/results/out_of_core.json
+    python benchmarks/out_of_core.py --dir /tmp/ooc --estimators DEC IMSAT \\
+        --rows 100000 --epochs 1
 """
 
 import argparse
@@ -35,6 +51,63 @@ from pathlib import Path
 import numpy as np
 
 from run import DEFAULT_DATA
+
+ESTIMATORS = (
+    "AutoencoderKMeans",
+    "ACAIKMeans",
+    "SNNLKMeans",
+    "DEC",
+    "DCN",
+    "IMSAT",
+    "DAC",
+)
+
+# The estimators whose final clustering is a parameter (see the docstring).
+_WITH_CLUSTERING = ("AutoencoderKMeans", "ACAIKMeans", "SNNLKMeans")
+_AUTOENCODER = (*_WITH_CLUSTERING, "DEC", "DCN")
+
+# Rows of the training file the inference models are fitted on.
+SMALL_FIT_ROWS = 2000
+
+
+def estimator_class(name):
+    import skdeepcluster
+
+    return getattr(skdeepcluster, name)
+
+
+def small_params(name):
+    """Settings of the model whose inference is measured: a small network."""
+    params = dict(n_clusters=10, hidden_dims=(64,), random_state=0)
+    if name in _AUTOENCODER:
+        params.update(pretrain_epochs=2)
+    if name in _WITH_CLUSTERING:
+        params.update(clustering="spectral")
+    if name in ("DEC", "DCN"):
+        params.update(clustering_epochs=2)
+    if name == "IMSAT":
+        params.update(max_epochs=2, n_init=1)
+    if name == "DAC":
+        params.update(max_epochs=2)
+    return params
+
+
+def fit_params(name, epochs):
+    """Settings of the fit on all of MNIST: the default network, few epochs.
+
+    Every training stage runs ``epochs`` epochs; k-means and IMSAT run one
+    start (``n_init=1``), as only the memory of a fit is measured.
+    """
+    params = dict(n_clusters=10, random_state=0)
+    if name in _AUTOENCODER:
+        params.update(pretrain_epochs=epochs, n_init=1)
+    if name in ("DEC", "DCN"):
+        params.update(clustering_epochs=epochs)
+    if name == "IMSAT":
+        params.update(max_epochs=epochs, n_init=1)
+    if name == "DAC":
+        params.update(max_epochs=epochs)
+    return params
 
 
 def memory_status():
@@ -69,44 +142,55 @@ class AnonymousPeak:
         self.peak = max(self.peak, memory_status()[0])
 
 
-def child(task, path, model_path, epochs, threads):
+def child(name, task, path, model_path, epochs, threads):
+    """Run one measurement; print it as a JSON line."""
     import torch
-
-    from skdeepcluster import AutoencoderKMeans
 
     torch.set_num_threads(threads)
     X = np.load(path, mmap_mode="r")
     if task == "fit-in-memory":
         X = np.array(X)
     model = None
-    if task in ("predict", "transform"):
+    if task.startswith("fit"):
+        params = fit_params(name, epochs)
+        model = estimator_class(name)(**params)
+    else:
         with open(model_path, "rb") as file:
             model = pickle.load(file)
+        params = small_params(name)
     before_anon, before_rss = memory_status()
     start = time.perf_counter()
+    result = None
     with AnonymousPeak() as peak:
         if task.startswith("fit"):
-            AutoencoderKMeans(
-                n_clusters=10, pretrain_epochs=epochs, n_init=1, random_state=0
-            ).fit(X)
+            model.fit(X)
         elif task == "predict":
-            model.predict(X)
+            result = model.predict(X)
         else:
-            model.transform(X)
+            result = model.transform(X)
     seconds = time.perf_counter() - start
-    print(
-        json.dumps(
-            dict(
-                task=task,
-                rows=len(X),
-                seconds=round(seconds, 1),
-                anon_before_mib=round(before_anon),
-                anon_peak_mib=round(peak.peak),
-                rss_before_mib=round(before_rss),
-                rss_peak_mib=round(memory_status()[1]),
-            )
-        )
+    record = dict(
+        estimator=name,
+        task=task,
+        rows=len(X),
+        params={key: repr(value) for key, value in params.items()},
+        seconds=round(seconds, 1),
+        anon_before_mib=round(before_anon),
+        anon_peak_mib=round(peak.peak),
+        anon_increase_mib=round(peak.peak - before_anon),
+        rss_before_mib=round(before_rss),
+        rss_peak_mib=round(memory_status()[1]),
     )
+    if result is not None:
+        output = result.nbytes / 2**20
+        record.update(
+            output_shape=list(result.shape),
+            output_mib=round(output, 1),
+            extra_mib=round(peak.peak - before_anon - output),
+        )
+    if hasattr(model, "clustering_"):
+        record["clustering_"] = model.clustering_
+    print(json.dumps(record), flush=True)
 
 
 def write_files(directory, rows, data_path):
@@ -130,64 +214,115 @@ def write_files(directory, rows, data_path):
     return mnist, small, large
 
 
+def print_table(records):
+    header = (
+        f"{'estimator':<18} {'task':<14} {'rows':>9} {'s':>7} "
+        f"{'before':>7} {'peak':>7} {'increase':>8} {'output':>7} {'extra':>6}"
+    )
+    print(
+        "\nAnonymous memory in MiB (increase = peak - before; extra = increase "
+        "- output)"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in records:
+        print(
+            f"{r['estimator']:<18} {r['task']:<14} {r['rows']:>9,} "
+            f"{r['seconds']:>7.1f} {r['anon_before_mib']:>7} "
+            f"{r['anon_peak_mib']:>7} {r['anon_increase_mib']:>8} "
+            f"{r.get('output_mib', ''):>7} {r.get('extra_mib', ''):>6}"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument(
+        "--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS)
+    )
+    parser.add_argument(
+        "--in-memory",
+        nargs="*",
+        choices=ESTIMATORS,
+        default=["AutoencoderKMeans"],
+        help="estimators whose fit is also measured on the array in memory",
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=("fit", "predict", "transform"),
+        default=["fit", "predict", "transform"],
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
         "--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA)
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--task", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.path, args.model, args.epochs, args.threads)
+        child(args.child, args.task, args.path, args.model, args.epochs, args.threads)
         return
-
-    from skdeepcluster import AutoencoderKMeans
 
     args.dir.mkdir(parents=True, exist_ok=True)
     mnist, small, large = write_files(args.dir, args.rows, args.data_path)
-    model_path = args.dir / "model.pkl"
-    model = AutoencoderKMeans(
-        n_clusters=10, hidden_dims=(64,), pretrain_epochs=2, random_state=0
-    ).fit(mnist[:2000])
-    with open(model_path, "wb") as file:
-        pickle.dump(model, file)
-    del mnist, model
-    runs = [
-        ("fit-memmap", small),
-        ("fit-in-memory", small),
-        ("predict", large),
-        ("transform", large),
-    ]
+    model_paths = {}
+    records = []
     try:
-        for task, path in runs:
-            command = [
-                sys.executable,
-                __file__,
-                "--dir",
-                str(args.dir),
-                "--epochs",
-                str(args.epochs),
-                "--threads",
-                str(args.threads),
-                "--child",
-                task,
-                "--path",
-                str(path),
-                "--model",
-                str(model_path),
-            ]
-            subprocess.run(command, check=True)
+        if {"predict", "transform"} & set(args.tasks):
+            for name in args.estimators:
+                model = estimator_class(name)(**small_params(name))
+                model.fit(mnist[:SMALL_FIT_ROWS])
+                model_paths[name] = args.dir / f"{name}.pkl"
+                with open(model_paths[name], "wb") as file:
+                    pickle.dump(model, file)
+        del mnist
+        for name in args.estimators:
+            runs = []
+            if "fit" in args.tasks:
+                runs.append(("fit-memmap", small))
+                if name in args.in_memory:
+                    runs.append(("fit-in-memory", small))
+            runs += [(task, large) for task in ("predict", "transform")]
+            runs = [run for run in runs if run[0].split("-")[0] in args.tasks]
+            for task, path in runs:
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--dir",
+                    str(args.dir),
+                    "--epochs",
+                    str(args.epochs),
+                    "--threads",
+                    str(args.threads),
+                    "--child",
+                    name,
+                    "--task",
+                    task,
+                    "--path",
+                    str(path),
+                    "--model",
+                    str(model_paths.get(name, "")),
+                ]
+                output = subprocess.run(
+                    command, check=True, stdout=subprocess.PIPE, text=True
+                ).stdout
+                records.append(json.loads(output.strip().splitlines()[-1]))
+                print(json.dumps(records[-1]), flush=True)
+                if args.json:
+                    args.json.parent.mkdir(parents=True, exist_ok=True)
+                    args.json.write_text(json.dumps(records, indent=1) + "\n")
     finally:
         if not args.keep:
-            for path in (small, large, model_path):
+            for path in (small, large, *model_paths.values()):
                 path.unlink(missing_ok=True)
+    print_table(records)
 
 
 if __name__ == "__main__":

@@ -675,23 +675,50 @@ class BaseDeepClusterer(
         """
         self.labels_, kept = self._check_n_clusters_found(labels)
         if centers is None:
-            Z = to_numpy(self._embed(X))
-            if sample_weight is None:
-                means = [Z[self.labels_ == k].mean(axis=0) for k in range(len(kept))]
-            else:
-                means = [
-                    np.average(
-                        Z[self.labels_ == k],
-                        axis=0,
-                        weights=sample_weight[self.labels_ == k],
-                    ).astype(Z.dtype)
-                    for k in range(len(kept))
-                ]
-            self.cluster_centers_ = np.stack(means)
+            self.cluster_centers_ = self._mean_embeddings(X, len(kept), sample_weight)
         else:
             self.cluster_centers_ = centers[kept]
         self._set_inertia(X, sample_weight)
         return kept
+
+    def _training_batches(self, X):
+        """``(start, rows)`` of the training data ``X``, an inference batch at a time.
+
+        For the passes over all training samples that reduce their results
+        (the centres' means, ``inertia_``): the embedding of all of ``X`` is
+        then never held whole, which for a wide embedding (IMSAT's last
+        hidden layer) would be several times the size of ``X`` itself.
+        """
+        batch_size = inference_batch_size(self.batch_size)
+        for start in range(0, len(X), batch_size):
+            yield start, X[start : start + batch_size]
+
+    def _mean_embeddings(self, X, n_clusters, sample_weight=None):
+        """Mean embedding of the training samples ``X`` of each cluster of ``labels_``.
+
+        Weighted by ``sample_weight`` when given, as k-means weighs its
+        centres; summed in float64 batch by batch (see
+        :meth:`_training_batches`), returned in the embedding's dtype.
+        Every cluster has a sample (see :meth:`_check_n_clusters_found`).
+        """
+        sums = counts = dtype = None
+        for start, X_batch in self._training_batches(X):
+            Z = to_numpy(self._embed(X_batch))
+            labels = self.labels_[start : start + len(Z)]
+            weight = (
+                np.ones(len(Z))
+                if sample_weight is None
+                else sample_weight[start : start + len(Z)]
+            )
+            if sums is None:
+                sums = np.zeros((n_clusters, Z.shape[1]))
+                counts = np.zeros(n_clusters)
+                dtype = Z.dtype
+            # add.at adds the rows one after another: the same sums whatever
+            # the device or the number of threads.
+            np.add.at(sums, labels, Z * weight[:, None])
+            counts += np.bincount(labels, weights=weight, minlength=n_clusters)
+        return (sums / counts[:, None]).astype(dtype)
 
     @abstractmethod
     def _fit(
@@ -888,7 +915,18 @@ class BaseDeepClusterer(
         """(Weighted) sum of squared distances of the embeddings of ``X`` to their centres."""
         # Summed per sample, then over samples in float64, as score() sums
         # the batches it computes: the two agree exactly on the training data.
-        squared = to_numpy(self._squared_distances(X, labels))
+        # Written into one array allocated once, as batched() does: small
+        # per-batch arrays kept until a concatenation would be scattered
+        # among the batches' freed temporaries, which the allocator could
+        # then not reuse.
+        squared = None
+        for start, X_batch in self._training_batches(X):
+            part = to_numpy(
+                self._squared_distances(X_batch, labels[start : start + len(X_batch)])
+            )
+            if squared is None:
+                squared = np.empty(len(X), dtype=part.dtype)
+            squared[start : start + len(part)] = part
         return _weighted_sum(squared, sample_weight)
 
     def _set_inertia(self, X, sample_weight=None):

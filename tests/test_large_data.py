@@ -235,6 +235,50 @@ def test_fit_reads_the_input_a_batch_at_a_time(
     assert record_reads and max(record_reads) <= 1024
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_centres_and_inertia_embed_the_training_data_a_batch_at_a_time(
+    cls, monkeypatch
+):
+    # The end of every fit (cluster_centers_ as mean embeddings, inertia_)
+    # reduces the embedding of all training samples; held whole, that
+    # embedding is as wide as IMSAT's last hidden layer, several times the
+    # size of the input.
+    embedded = []
+    inside = False
+    set_clusters, embed = cls._set_clusters, cls._embed
+
+    def spy_set_clusters(self, *args, **kwargs):
+        nonlocal inside
+        inside = True
+        try:
+            return set_clusters(self, *args, **kwargs)
+        finally:
+            inside = False
+
+    def spy_embed(self, X):
+        if inside:
+            embedded.append(len(X))
+        return embed(self, X)
+
+    monkeypatch.setattr(cls, "_set_clusters", spy_set_clusters)
+    monkeypatch.setattr(cls, "_embed", spy_embed)
+    rng = np.random.default_rng(0)
+    n_samples = 2500
+    y = rng.integers(3, size=n_samples)
+    X = (rng.normal(size=(n_samples, 4)) + 5 * y[:, None]).astype(np.float32)
+    model = fast_estimator(
+        cls, n_clusters=3, batch_size=128, random_state=0, **_one_epoch(cls)
+    ).fit(X)
+    assert embedded and max(embedded) <= 1024
+    monkeypatch.undo()
+    # The same figures as score's batches and the whole embedding give.
+    assert model.inertia_ == -model.score(X)
+    if cls in (IMSAT, DAC) or getattr(model, "clustering_", None) == "spectral":
+        Z = model.transform(X)
+        means = [Z[model.labels_ == k].mean(axis=0) for k in range(model.n_clusters)]
+        np.testing.assert_allclose(model.cluster_centers_, means, rtol=1e-5, atol=1e-6)
+
+
 def _one_epoch(cls):
     epochs = {}
     for name in ("pretrain_epochs", "clustering_epochs", "max_epochs"):
