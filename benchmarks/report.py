@@ -165,8 +165,11 @@ def commands(stem, rows):
     the JSON file afterwards.
     """
     invocations = {}
+    cached = set()
     for (name, options), runs in _runs(rows).items():
         invocations.setdefault((options, tuple(_seeds(runs))), set()).add(name)
+        if any("pretraining_cached" in row for row in runs):
+            cached.add(name)
     lines = []
     for ((params, fraction), seeds), names in invocations.items():
         words = ["OMP_NUM_THREADS=1", "python", "benchmarks/run.py"]
@@ -179,9 +182,7 @@ def commands(stem, rows):
             words += ["--label-fraction", f"{fraction:g}"]
         if "KMeans(raw)" not in names:
             words.append("--no-kmeans")
-        if any(
-            "pretraining_cached" in row for run in _runs(rows).values() for row in run
-        ):
+        if names & cached:
             words += ["--memory", "CACHE_DIR"]
         if names & {"UMAP+KMeans(raw)", "UMAP+GMM(raw)"}:
             words.append("--umap")

@@ -104,3 +104,24 @@ def test_committed_tables_are_up_to_date(report):
     # a result added without running benchmarks/report.py fails here.
     for output, datasets in report.OUTPUTS.items():
         assert report.render(datasets) == output.read_text(), output.name
+
+
+def test_pretraining_loaded_from_the_cache_is_shown_with_its_time(report, tmp_path):
+    autoencoder = _rows("AutoencoderKMeans", [0, 1], [0.9, 0.9])
+    dec = _rows("DEC", [0, 1], [0.92, 0.94])
+    for row in autoencoder:
+        row.update(pretraining_cached=False, pretrain_s=row["fit_s"] - 1.0)
+    for row in dec:
+        row.update(pretraining_cached=True, pretrain_s=100.0)
+    imsat = _rows("IMSAT", [0], [0.97])
+    (tmp_path / "mnist-test.json").write_text(json.dumps(autoencoder + dec + imsat))
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+
+    # DEC's fits loaded the pretraining the autoencoder's fits ran.
+    assert (
+        _entry(text, ":class:`DEC`")[3] == "15.0 + 100.0 (pretraining from the cache)"
+    )
+    assert _entry(text, ":class:`AutoencoderKMeans`")[3] == "15.0"
+    commands = [line for line in text.splitlines() if "benchmarks/run.py" in line]
+    assert "--memory CACHE_DIR" in next(c for c in commands if "DEC" in c)
+    assert "--memory" not in next(c for c in commands if "IMSAT" in c)
