@@ -32,6 +32,17 @@ SMALL_DATASETS = {
     "coil20": ("COIL-20", "1,440 32x32 images of 20 objects, 72 poses each"),
     "orl": ("ORL", "400 32x32 face images of 40 people, 10 each"),
 }
+# The estimators benchmarks/run.py runs when none is named.
+ESTIMATORS = (
+    "AutoencoderKMeans",
+    "ACAIKMeans",
+    "SNNLKMeans",
+    "DEC",
+    "DCN",
+    "IMSAT",
+    "DAC",
+)
+
 MNIST_DATASETS = {
     "mnist-test": ("MNIST-test", "MNIST's 10,000 28x28 test images (pixels / 255)"),
     "mnist-train": (
@@ -166,14 +177,17 @@ def commands(stem, rows):
     """
     invocations = {}
     cached = set()
+    threads = {}
     for (name, options), runs in _runs(rows).items():
         invocations.setdefault((options, tuple(_seeds(runs))), set()).add(name)
+        threads[name] = max(row.get("threads", 1) for row in runs)
         if any("pretraining_cached" in row for row in runs):
             cached.add(name)
     lines = []
     for ((params, fraction), seeds), names in invocations.items():
-        words = ["OMP_NUM_THREADS=1", "python", "benchmarks/run.py"]
-        if len(invocations) > 1:
+        n_threads = max(threads.get(name, 1) for name in names)
+        words = [f"OMP_NUM_THREADS={n_threads}", "python", "benchmarks/run.py"]
+        if len(invocations) > 1 or not set(ESTIMATORS) <= names:
             words += sorted(names - set(REFERENCE_ROWS))
         words += ["--dataset", stem, "--seeds", *map(str, seeds)]
         for key, value in ast.literal_eval(params).items():

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
@@ -128,6 +129,8 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
         nmi=normalized_mutual_info_score(y, labels),
         ari=adjusted_rand_score(y, labels),
         fit_s=seconds,
+        # PyTorch threads: another count gives another training trajectory.
+        threads=torch.get_num_threads(),
     )
     if memory is not None:
         # A fit that added no entry to the cache loaded its pretraining from

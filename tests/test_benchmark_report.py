@@ -85,11 +85,27 @@ def test_mnist_table_from_json(report, tmp_path):
 
 def test_one_run_gives_its_command(report, tmp_path):
     rows = _rows("KMeans(raw)", [0, 1], [0.5, 0.6]) + _rows("DCN", [0, 1], [0.8, 0.9])
+    for row in rows:
+        row["threads"] = 2
+    (tmp_path / "mnist-all.json").write_text(json.dumps(rows))
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+    # Not every estimator ran, so the command names the one that did, with
+    # the thread count it ran with.
+    assert (
+        "    OMP_NUM_THREADS=2 python benchmarks/run.py DCN --dataset mnist-all "
+        "--seeds 0 1 --json benchmarks/results/mnist-all.json\n" in text
+    )
+
+
+def test_a_run_of_every_estimator_names_none(report, tmp_path):
+    rows = _rows("KMeans(raw)", [0], [0.5])
+    for name in report.ESTIMATORS:
+        rows += _rows(name, [0], [0.8])
     (tmp_path / "mnist-all.json").write_text(json.dumps(rows))
     text = report.render(report.MNIST_DATASETS, tmp_path)
     assert (
         "    OMP_NUM_THREADS=1 python benchmarks/run.py --dataset mnist-all "
-        "--seeds 0 1 --json benchmarks/results/mnist-all.json\n" in text
+        "--seeds 0 --json benchmarks/results/mnist-all.json\n" in text
     )
 
 
