@@ -50,17 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from run import DEFAULT_DATA
-
-ESTIMATORS = (
-    "AutoencoderKMeans",
-    "ACAIKMeans",
-    "SNNLKMeans",
-    "DEC",
-    "DCN",
-    "IMSAT",
-    "DAC",
-)
+from run import DEFAULT_DATA, ESTIMATORS
 
 # The estimators whose final clustering is a parameter (see the docstring).
 _WITH_CLUSTERING = ("AutoencoderKMeans", "ACAIKMeans", "SNNLKMeans")

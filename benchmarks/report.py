@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from run import ESTIMATORS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -32,17 +34,6 @@ SMALL_DATASETS = {
     "coil20": ("COIL-20", "1,440 32x32 images of 20 objects, 72 poses each"),
     "orl": ("ORL", "400 32x32 face images of 40 people, 10 each"),
 }
-# The estimators benchmarks/run.py runs when none is named.
-ESTIMATORS = (
-    "AutoencoderKMeans",
-    "ACAIKMeans",
-    "SNNLKMeans",
-    "DEC",
-    "DCN",
-    "IMSAT",
-    "DAC",
-)
-
 MNIST_DATASETS = {
     "mnist-test": ("MNIST-test", "MNIST's 10,000 28x28 test images (pixels / 255)"),
     "mnist-train": (

@@ -42,6 +42,13 @@ from skdeepcluster.metrics import clustering_accuracy
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# The estimators run when none is named: every estimator of the package.
+ESTIMATORS = tuple(
+    name
+    for name in skdeepcluster.__all__
+    if isinstance(getattr(skdeepcluster, name), type)
+)
+
 
 # Small image sets with many classes, as .npz files of uint8 pixels in
 # ../shared/data; images are 32x32 and stored upright.
@@ -201,11 +208,7 @@ def main(argv=None):
     params = parse_params(args.param)
     if args.images:
         params["input_shape"] = images_shape
-    names = args.estimators or [
-        name
-        for name in skdeepcluster.__all__
-        if isinstance(getattr(skdeepcluster, name), type)
-    ]
+    names = args.estimators or list(ESTIMATORS)
     candidates = (
         {}
         if args.no_kmeans

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,15 @@ REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
 
 @pytest.fixture(scope="module")
 def report():
-    # benchmarks/ is not a package: load the script by its path.
-    spec = importlib.util.spec_from_file_location("benchmark_report", REPORT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # benchmarks/ is not a package: load the script by its path, with its
+    # folder importable as when it runs (it imports run.py).
+    sys.path.insert(0, str(REPORT.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("benchmark_report", REPORT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPORT.parent))
     return module
 
 
