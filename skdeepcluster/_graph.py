@@ -30,6 +30,8 @@ import torch
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import kneighbors_graph
 
+from ._torch_utils import fit_kmeans, to_numpy
+
 #: Training samples kept as the reference of the neighbour vote. The vote of
 #: a sample costs one distance per reference sample; capping the reference
 #: keeps ``fit`` and ``predict`` linear in ``n_samples``.
@@ -205,8 +207,8 @@ def kmeans_by_modularity(
     sklearn.cluster.KMeans
         The run kept, fitted with ``n_init=1``.
     """
-    from ._torch_utils import fit_kmeans
-
+    # One copy of the embedding for all the runs, not one each.
+    Z = to_numpy(Z) if isinstance(Z, torch.Tensor) else Z
     best, best_score = None, -np.inf
     for seed in random_state.randint(np.iinfo(np.int32).max, size=n_init):
         kmeans = fit_kmeans(Z, n_clusters, 1, seed, sample_weight=sample_weight)

@@ -14,7 +14,6 @@ from skdeepcluster import (
     AutoencoderKMeans,
     _autoencoder_kmeans,
     _graph,
-    _torch_utils,
     base,
 )
 from skdeepcluster._graph import (
@@ -161,13 +160,13 @@ def test_kmeans_by_modularity_keeps_the_run_of_highest_modularity(monkeypatch):
     reference = np.arange(0, 400, 2)
     graph = neighbour_graph(X[reference], 10)
     runs = []
-    fit_kmeans = _torch_utils.fit_kmeans
+    fit_kmeans = _graph.fit_kmeans
 
     def spy(*args, **kwargs):
         runs.append(fit_kmeans(*args, **kwargs))
         return runs[-1]
 
-    monkeypatch.setattr(_torch_utils, "fit_kmeans", spy)
+    monkeypatch.setattr(_graph, "fit_kmeans", spy)
     kept = _graph.kmeans_by_modularity(
         X, 8, 6, np.random.RandomState(0), graph, reference
     )
