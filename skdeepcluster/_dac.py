@@ -557,7 +557,7 @@ class DAC(BaseDeepClusterer):
     ``augment`` give it a second guide: with images, their deformations;
     with flat features, their nearest neighbours. Without them, from flat
     features, it can settle with two groups sharing one label feature
-    (see the benchmarks page). Batch norm runs in evaluation
+    (the evidence is in ``benchmarks/NOTES.rst``). Batch norm runs in evaluation
     mode in ``predict``, so the output for a sample does not depend on the
     others; its statistics are recomputed over the training data with the
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
