@@ -8,7 +8,12 @@ from sklearn.utils._param_validation import Interval
 
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
-from ._torch_utils import eval_mode, nearest_center, to_numpy
+from ._torch_utils import (
+    carry_optimizer_state,
+    eval_mode,
+    nearest_center,
+    to_numpy,
+)
 from ._typing import (
     Callbacks,
     Device,
@@ -196,7 +201,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     {batch_size_two_stages}
     {lr_pretraining}
     clustering_lr : float, default=1e-3
-        Learning rate of the Adam optimiser during the joint training.
+        Learning rate of the Adam optimiser during the joint training, which
+        continues from the pretraining optimiser's state (see Notes).
     kmeans_weight : float, default=40.0
         The paper's ``lambda``: weight of the k-means term against the
         squared reconstruction error, both summed over features per sample.
@@ -249,6 +255,15 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     the size of its k-means cluster, the number of samples the centre already
     averages, so the centres move as running means over all the assignments
     made since the start. (The authors' code starts every count at 100.)
+
+    The joint training's optimiser starts from the running moments the
+    pretraining's optimiser ended with, when both are of the same class
+    (Adam by default), instead of from zero. The joint loss keeps the
+    reconstruction term, so those moments are on its scale. A fresh Adam
+    moves every weight by about ``clustering_lr`` on its first steps; on
+    small data, where an epoch is one or two steps, that scattered the
+    pretrained embedding and emptied clusters (ORL, 40 clusters of 10
+    images: up to 14 lost). See ``benchmarks/NOTES.rst`` for the figures.
 
     {note_dropped_centres}
 
@@ -366,6 +381,9 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             **self._clustering_stage_kwargs(random_state),
         )
         self.net_.initialize()
+        # The joint loss still holds the reconstruction term: the optimiser
+        # continues from the pretraining's running moments (see Notes).
+        carry_optimizer_state(autoencoder.optimizer_, self.net_.optimizer_)
         # Also when clustering_epochs is 0: the train-begin and train-end
         # hooks then hand back the k-means centres.
         self.net_.partial_fit(self._dataset(X, sample_weight))

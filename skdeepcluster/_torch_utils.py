@@ -622,3 +622,28 @@ def student_t_assignment(Z, centers, alpha=1.0):
     See :func:`log_student_t_assignment`.
     """
     return log_student_t_assignment(Z, centers, alpha).exp()
+
+
+def carry_optimizer_state(source, target):
+    """Give ``target`` the state ``source`` holds for the parameters both optimise.
+
+    DCN's joint training continues the pretrained autoencoder's training,
+    on a loss that keeps the reconstruction term, with a new optimiser. A
+    fresh Adam's first steps move every weight by about the learning rate,
+    whatever the noise of its gradient (the second-moment estimate is then
+    one squared gradient); on small data sets, where an epoch is one or two
+    steps, that scatters the pretrained embedding before the moments
+    settle. Continuing from the pretraining's moments avoids that shock.
+    Optimisers of different classes keep their own state: their entries
+    would not mean the same.
+    """
+    if type(source) is not type(target):
+        return
+    for group in target.param_groups:
+        for param in group["params"]:
+            state = source.state.get(param)
+            if state:
+                target.state[param] = {
+                    key: value.clone() if torch.is_tensor(value) else value
+                    for key, value in state.items()
+                }

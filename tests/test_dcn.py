@@ -147,6 +147,46 @@ def test_kmeans_state_is_not_shared_with_kmeans_(overlapping_blobs, monkeypatch)
         assert not hasattr(model.net_, name)
 
 
+def test_joint_training_continues_pretraining_optimiser(overlapping_blobs, monkeypatch):
+    from skdeepcluster._dcn import DCNNet
+
+    steps = []
+    on_train_begin = DCNNet.on_train_begin
+
+    def record(self, *args, **kwargs):
+        state = self.optimizer_.state
+        steps.append([float(state[p]["step"]) for p in self.module_.parameters()])
+        on_train_begin(self, *args, **kwargs)
+
+    monkeypatch.setattr(DCNNet, "on_train_begin", record)
+    X, _ = overlapping_blobs
+    model = fast_estimator(DCN, n_clusters=4, random_state=0).fit(X)
+    pretraining_steps = sum(len(epoch["batches"]) for epoch in model.pretrain_history_)
+    # Every weight's Adam moments were those of all the pretraining steps.
+    n_weights = len(list(model.net_.module_.parameters()))
+    assert steps == [[pretraining_steps] * n_weights]
+
+
+def test_carry_optimizer_state_copies_only_between_same_classes():
+    from skdeepcluster._torch_utils import carry_optimizer_state
+
+    shared, own = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    source = torch.optim.Adam([shared])
+    (shared**2).sum().backward()
+    source.step()
+    target = torch.optim.Adam([shared, own])
+    carry_optimizer_state(source, target)
+    assert set(target.state) == {shared}
+    torch.testing.assert_close(
+        target.state[shared]["exp_avg"], source.state[shared]["exp_avg"]
+    )
+    # A copy: the target's steps leave the source's moments alone.
+    assert target.state[shared]["exp_avg"] is not source.state[shared]["exp_avg"]
+    sgd = torch.optim.SGD([shared], lr=0.1, momentum=0.9)
+    carry_optimizer_state(source, sgd)
+    assert not sgd.state
+
+
 def test_same_random_state_same_result(overlapping_blobs):
     X, _ = overlapping_blobs
     a = fast_estimator(DCN, n_clusters=4, random_state=7).fit(X)
