@@ -188,6 +188,35 @@ def test_interpolation_coefficients_are_in_range(fitted):
     assert alpha.std() > 0
 
 
+@pytest.mark.parametrize("normalize_embedding", [True, False])
+def test_interpolants_follow_the_embedding_sphere(blobs, normalize_embedding):
+    # Unit-length codes: the decoder is given the interpolant scaled back to
+    # unit length; otherwise the paper's linear interpolant itself.
+    X, _ = blobs
+    model = fast_estimator(
+        ACAIKMeans,
+        n_clusters=3,
+        normalize_embedding=normalize_embedding,
+        random_state=0,
+    ).fit(X)
+    decoded = []
+    hook = model.net_.module_.decoder.register_forward_pre_hook(
+        lambda module, inputs: decoded.append(inputs[0].detach())
+    )
+    with torch.no_grad():
+        _, embedding, _, alpha = model.net_.interpolate(torch.as_tensor(X[:50]))
+    hook.remove()
+    # The decoder's first input is the codes themselves, its second the mix.
+    linear = alpha[:, None] * embedding + (1 - alpha[:, None]) * embedding.roll(1, 0)
+    expected = (
+        torch.nn.functional.normalize(linear, dim=1) if normalize_embedding else linear
+    )
+    torch.testing.assert_close(decoded[1], expected)
+    if normalize_embedding:
+        # Not vacuous: the chords between the unit codes are shorter than 1.
+        assert linear.norm(dim=1).min() < 0.99
+
+
 def test_zero_weight_is_a_plain_autoencoder(blobs):
     # adversarial_weight=0: the critic is trained but has no say, so the
     # autoencoder (and the clustering) is AutoencoderKMeans's, step for step.
