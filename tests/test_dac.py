@@ -255,7 +255,9 @@ def test_augmentation_only_with_images(
         return original(batch, **kwargs)
 
     monkeypatch.setattr(dac_module, "random_affine", spy)
-    model = DAC(2, input_shape=(1, 8, 8), max_epochs=2, batch_size=20, random_state=0)
+    model = DAC(
+        2, input_shape=(1, 8, 8), n_init=1, max_epochs=2, batch_size=20, random_state=0
+    )
     model.fit(X)
     # Two epochs of two batches, each augmented once.
     assert seen == [(20, 1, 8, 8)] * 4
@@ -295,6 +297,69 @@ def test_flat_samples_trained_on_their_neighbours(separated_blobs, monkeypatch):
     # Training state only: the fitted net keeps neither the table nor the data.
     assert not hasattr(model.net_, "neighbours_")
     assert not hasattr(model.net_, "train_samples_")
+
+
+def test_keeps_the_start_with_the_highest_modularity(two_kinds_of_images):
+    from skdeepcluster._graph import modularity, neighbour_graph
+
+    X, _ = two_kinds_of_images
+    # Starts as long as the whole fit: the kept network is a finished start.
+    model = DAC(
+        2,
+        input_shape=(1, 8, 8),
+        n_init=3,
+        init_epochs=2,
+        max_epochs=2,
+        batch_size=20,
+        random_state=0,
+    ).fit(X)
+    assert model.start_modularity_.shape == (3,)
+    graph = neighbour_graph(X, 10)
+    assert modularity(graph, model.labels_) == pytest.approx(
+        model.start_modularity_.max()
+    )
+
+
+def test_kept_start_trains_on_to_max_epochs(separated_blobs, monkeypatch):
+    X, _ = separated_blobs
+    calls = []
+    original = dac_module.DACNet.stand_ins
+
+    def spy(net, batch, indices):
+        calls.append(net)
+        return original(net, batch, indices)
+
+    monkeypatch.setattr(dac_module.DACNet, "stand_ins", spy)
+    model = DAC(
+        3,
+        hidden_dims=(8,),
+        n_init=2,
+        init_epochs=1,
+        max_epochs=3,
+        batch_size=30,
+        random_state=0,
+    ).fit(X)
+    assert model.n_iter_ == 3 == len(model.net_.history)
+    assert model.start_modularity_.shape == (2,)
+    # Two one-epoch starts, then two more epochs of the kept one, all on
+    # neighbour stand-ins (four batches an epoch).
+    assert len(calls) == 4 * (2 + 2)
+    assert calls[-1] is model.net_
+    assert len({id(net) for net in calls}) == 2
+
+
+@pytest.mark.parametrize("input_shape, expected", [((1, 8, 8), 3), (None, 1)])
+def test_auto_starts_only_for_images(two_kinds_of_images, input_shape, expected):
+    X, _ = two_kinds_of_images
+    model = DAC(
+        2,
+        input_shape=input_shape,
+        hidden_dims=(8,),
+        max_epochs=1,
+        batch_size=20,
+        random_state=0,
+    ).fit(X)
+    assert model.start_modularity_.shape == (expected,)
 
 
 @pytest.mark.parametrize(
@@ -355,6 +420,8 @@ def test_reproducible(separated_blobs):
         (dict(max_epochs=-1), "max_epochs"),
         (dict(n_neighbors=0), "n_neighbors"),
         (dict(n_neighbors="many"), "n_neighbors"),
+        (dict(n_init=0), "n_init"),
+        (dict(init_epochs=0), "init_epochs"),
     ],
 )
 def test_bad_params(separated_blobs, params, match):
