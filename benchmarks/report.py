@@ -167,16 +167,15 @@ def commands(stem, rows):
     the JSON file afterwards.
     """
     invocations = {}
-    cached = set()
-    threads = {}
     for (name, options), runs in _runs(rows).items():
-        invocations.setdefault((options, tuple(_seeds(runs))), set()).add(name)
-        threads[name] = max(row.get("threads", 1) for row in runs)
-        if any("pretraining_cached" in row for row in runs):
-            cached.add(name)
+        # Runs with another thread count, or with or without --memory, came
+        # from another command.
+        n_threads = max(row.get("threads", 1) for row in runs)
+        memory = any("pretraining_cached" in row for row in runs)
+        key = (options, tuple(_seeds(runs)), n_threads, memory)
+        invocations.setdefault(key, set()).add(name)
     lines = []
-    for ((params, fraction), seeds), names in invocations.items():
-        n_threads = max(threads.get(name, 1) for name in names)
+    for ((params, fraction), seeds, n_threads, memory), names in invocations.items():
         words = [f"OMP_NUM_THREADS={n_threads}", "python", "benchmarks/run.py"]
         if len(invocations) > 1 or not set(ESTIMATORS) <= names:
             words += sorted(names - set(REFERENCE_ROWS))
@@ -187,7 +186,7 @@ def commands(stem, rows):
             words += ["--label-fraction", f"{fraction:g}"]
         if "KMeans(raw)" not in names:
             words.append("--no-kmeans")
-        if names & cached:
+        if memory:
             words += ["--memory", "CACHE_DIR"]
         if names & {"UMAP+KMeans(raw)", "UMAP+GMM(raw)"}:
             words.append("--umap")

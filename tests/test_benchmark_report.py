@@ -147,3 +147,22 @@ def test_pretraining_loaded_from_the_cache_is_shown_with_its_time(report, tmp_pa
     commands = [line for line in text.splitlines() if "benchmarks/run.py" in line]
     assert "--memory CACHE_DIR" in next(c for c in commands if "DEC" in c)
     assert "--memory" not in next(c for c in commands if "IMSAT" in c)
+
+
+def test_runs_with_other_threads_or_cache_get_their_own_command(report, tmp_path):
+    dec = _rows("DEC", [0], [0.97])
+    dec[0].update(threads=2, pretraining_cached=True, pretrain_s=100.0)
+    snnl = _rows("SNNLKMeans", [0], [0.97])
+    imsat = _rows("IMSAT", [0], [0.97])
+    imsat[0].update(threads=2)
+    (tmp_path / "mnist-all.json").write_text(json.dumps(dec + snnl + imsat))
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+    commands = [line for line in text.splitlines() if "benchmarks/run.py" in line]
+    assert commands == [
+        "    OMP_NUM_THREADS=2 python benchmarks/run.py DEC --dataset mnist-all "
+        "--seeds 0 --no-kmeans --memory CACHE_DIR",
+        "    OMP_NUM_THREADS=1 python benchmarks/run.py SNNLKMeans --dataset "
+        "mnist-all --seeds 0 --no-kmeans",
+        "    OMP_NUM_THREADS=2 python benchmarks/run.py IMSAT --dataset mnist-all "
+        "--seeds 0 --no-kmeans",
+    ]
