@@ -578,12 +578,14 @@ class DAC(BaseDeepClusterer):
     clusters found.
 
     Like :class:`~sklearn.cluster.KMeans`' ``n_init``, but with short
-    starts (this package's addition; the paper trains one network): on
-    images, one start in three or so ends with two classes merged and one
-    split, and the input's neighbour graph (modularity, Newman 2006) ranks
-    such a start low after five epochs. With flat features the neighbour
-    stand-ins already steer every start, and the choice did not help
-    (``benchmarks/NOTES.rst`` has the figures for both).
+    starts (this package's addition; the paper trains one network). On
+    images a start now and then merges two classes in its first epochs and
+    does not recover, and the modularity (Newman 2006) of the input's
+    neighbour graph ranks such a start low after a few epochs; a merge late
+    in training, when the thresholds are wide, is not seen by this choice.
+    With flat features the neighbour stand-ins already steer every start,
+    and the choice did not help (``benchmarks/NOTES.rst`` has the figures
+    for both).
 
     A cluster can end up with no training sample (no sample has its largest
     entry there). Such clusters are dropped so that ``labels_`` stays
