@@ -408,6 +408,18 @@ class DACNet(ClusteringNet):
         for key in ("positive_pairs", "negative_pairs"):
             values = self.history[-1, "batches", :, key]
             self.history.record(key, float(np.mean(values)))
+        score = getattr(self, "epoch_score_", None)
+        if score is not None:
+            # The weights of the epoch with the highest score are kept aside,
+            # to be restored once training ends (see DAC's n_init).
+            value = score(self)
+            self.history.record("modularity", value)
+            best = getattr(self, "best_epoch_state_", None)
+            if best is None or value > best[0]:
+                state = {
+                    k: v.detach().clone() for k, v in self.module_.state_dict().items()
+                }
+                self.best_epoch_state_ = (value, len(self.history), state)
 
 
 @fill_doc
@@ -486,10 +498,11 @@ class DAC(BaseDeepClusterer):
         Number of differently initialised starts. Each trains for
         ``init_epochs``; the one whose partition of the training data has the
         highest modularity of the input's 10-nearest-neighbour graph then
-        trains on to ``max_epochs``. Training costs
+        trains on to ``max_epochs``, and the weights of its epoch with the
+        highest modularity are kept (``best_epoch_``). Training costs
         ``max_epochs + (n_init - 1) * init_epochs`` epochs in all. With
-        ``n_init=1`` the single start trains for ``max_epochs``, as in the
-        paper. ``"auto"`` is 3 with ``input_shape`` (the convolutional network
+        ``n_init=1`` the single start trains for ``max_epochs`` and keeps
+        its last weights, as in the paper. ``"auto"`` is 3 with ``input_shape`` (the convolutional network
         on augmented images) and 1 without (see Notes).
     init_epochs : int, default=5
         Length in epochs of each start when ``n_init > 1`` (at most
@@ -559,6 +572,11 @@ class DAC(BaseDeepClusterer):
         ``max_epochs`` when ``n_init=1``). The start with the highest value
         was kept. The graph joins the training samples (a random 10,000 of
         them above that number).
+    best_epoch_ : int
+        Epoch whose weights were kept: with ``n_init > 1``, the epoch of the
+        kept start whose partition had the highest modularity (recorded per
+        epoch as ``modularity`` in ``net_.history``); with ``n_init=1``, the
+        last one.
     net_ : skorch.NeuralNet
         The fitted net. Its ``history`` holds, per epoch, the loss, the
         thresholds ``upper`` and ``lower`` used and the fractions of pairs
@@ -581,9 +599,11 @@ class DAC(BaseDeepClusterer):
     starts (this package's addition; the paper trains one network). On
     images a start now and then merges two classes in its first epochs and
     does not recover, and the modularity (Newman 2006) of the input's
-    neighbour graph ranks such a start low after a few epochs; a merge late
-    in training, when the thresholds are wide, is not seen by this choice.
-    With flat features the neighbour stand-ins already steer every start,
+    neighbour graph ranks such a start low after a few epochs. A merge late
+    in training, when the thresholds are wide, lowers the modularity too,
+    so the kept start's weights are those of its epoch with the highest
+    modularity (scored with batch norm's running statistics). With flat
+    features the neighbour stand-ins already steer every start,
     and the choice did not help (``benchmarks/NOTES.rst`` has the figures
     for both).
 
@@ -764,12 +784,35 @@ class DAC(BaseDeepClusterer):
                 or self.start_modularity_[start] > self.start_modularity_[best]
             ):
                 best, self.net_ = start, net
+        self.best_epoch_ = len(self.net_.history)
         if self.max_epochs > start_epochs:
-            self.net_.set_params(stage=f"training of start {best + 1}")
+            net = self.net_
+            net.set_params(stage=f"training of start {best + 1}")
             # The stand-ins are training state, which the end of a training
             # drops.
-            self.net_.neighbours_ = neighbours
-            self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
+            net.neighbours_ = neighbours
+            if n_init > 1:
+                # The choice among starts goes on among the kept start's
+                # epochs: a late, wide threshold can merge two classes, which
+                # lowers the modularity as well.
+                net.epoch_score_ = lambda net: self._start_modularity(
+                    net, X, graph, recalibrate=False
+                )
+                net.best_epoch_state_ = (
+                    self.start_modularity_[best],
+                    start_epochs,
+                    {
+                        k: v.detach().clone()
+                        for k, v in net.module_.state_dict().items()
+                    },
+                )
+            net.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
+            if n_init > 1:
+                _, self.best_epoch_, state = net.best_epoch_state_
+                net.module_.load_state_dict(state)
+                del net.epoch_score_, net.best_epoch_state_
+            else:
+                self.best_epoch_ = len(net.history)
         self.n_iter_ = len(self.net_.history)
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
@@ -832,9 +875,9 @@ class DAC(BaseDeepClusterer):
         features = to_numpy(rows).reshape(len(reference), -1)
         return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
-    def _start_modularity(self, net, X, graph):
+    def _start_modularity(self, net, X, graph, recalibrate=True):
         """Modularity on ``graph`` of the partition ``net`` gives its reference rows."""
-        if len(net.history):
+        if recalibrate and len(net.history):
             # As at the end of fit: the partition predict would give.
             recalibrate_batch_norm(net.module_, X, net.batch_size)
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)

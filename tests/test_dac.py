@@ -348,6 +348,56 @@ def test_kept_start_trains_on_to_max_epochs(separated_blobs, monkeypatch):
     assert len({id(net) for net in calls}) == 2
 
 
+def test_kept_start_keeps_its_epoch_with_the_highest_modularity(separated_blobs):
+    from skorch.callbacks import Callback
+
+    class RecordWeights(Callback):
+        def initialize(self):
+            self.weights = {}
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            if net.stage.startswith("training"):
+                weights = [p.detach().clone() for p in net.module_.parameters()]
+                self.weights[len(net.history)] = weights
+
+    X, _ = separated_blobs
+    model = DAC(
+        3,
+        hidden_dims=(8,),
+        n_init=2,
+        init_epochs=1,
+        max_epochs=5,
+        batch_size=30,
+        callbacks=[("record", RecordWeights())],
+        random_state=0,
+    ).fit(X)
+    history = model.net_.history
+    # The kept start's score after its first epoch, then one per epoch.
+    scores = {1: model.start_modularity_.max()}
+    scores.update({epoch: history[epoch - 1, "modularity"] for epoch in range(2, 6)})
+    assert model.best_epoch_ == max(scores, key=scores.get)
+    assert model.n_iter_ == 5
+    record = dict(model.net_.callbacks_)["record"]
+    if model.best_epoch_ > 1:
+        for kept, recorded in zip(
+            model.net_.module_.parameters(), record.weights[model.best_epoch_]
+        ):
+            torch.testing.assert_close(kept.detach(), recorded)
+    # The scores and the kept weights are training state.
+    assert not hasattr(model.net_, "epoch_score_")
+    assert not hasattr(model.net_, "best_epoch_state_")
+
+
+def test_a_single_start_keeps_its_last_epoch(separated_blobs):
+    X, _ = separated_blobs
+    model = DAC(
+        3, hidden_dims=(8,), n_init=1, max_epochs=3, batch_size=30, random_state=0
+    ).fit(X)
+    assert model.best_epoch_ == model.n_iter_ == 3
+    assert "modularity" not in model.net_.history[-1]
+
+
 @pytest.mark.parametrize("input_shape, expected", [((1, 8, 8), 3), (None, 1)])
 def test_auto_starts_only_for_images(two_kinds_of_images, input_shape, expected):
     X, _ = two_kinds_of_images
