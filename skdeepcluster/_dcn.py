@@ -262,8 +262,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     reconstruction term, so those moments are on its scale. A fresh Adam
     moves every weight by about ``clustering_lr`` on its first steps; on
     small data, where an epoch is one or two steps, that scattered the
-    pretrained embedding and emptied clusters (ORL, 40 clusters of 10
-    images: up to 14 lost). See ``benchmarks/NOTES.rst`` for the figures.
+    pretrained embedding and emptied clusters (ORL's faces, ten images a
+    cluster). See ``benchmarks/NOTES.rst`` for the figures.
 
     {note_dropped_centres}
 
