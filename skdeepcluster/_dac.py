@@ -410,16 +410,38 @@ class DACNet(ClusteringNet):
             self.history.record(key, float(np.mean(values)))
         score = getattr(self, "epoch_score_", None)
         if score is not None:
-            # The weights of the epoch with the highest score are kept aside,
-            # to be restored once training ends (see DAC's n_init).
             value = score(self)
             self.history.record("modularity", value)
-            best = getattr(self, "best_epoch_state_", None)
-            if best is None or value > best[0]:
-                state = {
-                    k: v.detach().clone() for k, v in self.module_.state_dict().items()
-                }
-                self.best_epoch_state_ = (value, len(self.history), state)
+            self.remember_epoch(value)
+
+    def remember_epoch(self, score):
+        """Keep a copy of the current weights if ``score`` is the best so far.
+
+        With ``epoch_score_`` set (a function of the net), every epoch's end
+        calls it; :meth:`restore_best_epoch` then loads the weights of the
+        best-scoring epoch (see DAC's ``n_init``).
+        """
+        best = getattr(self, "best_epoch_state_", None)
+        if best is None or score > best[0]:
+            state = {
+                k: v.detach().clone() for k, v in self.module_.state_dict().items()
+            }
+            self.best_epoch_state_ = (score, len(self.history), state)
+
+    def restore_best_epoch(self):
+        """Load the weights :meth:`remember_epoch` kept; return their epoch.
+
+        Without any, the weights stay those of the last epoch, which is
+        returned. The score function and the copy are training state and
+        are dropped.
+        """
+        self.__dict__.pop("epoch_score_", None)
+        best = self.__dict__.pop("best_epoch_state_", None)
+        if best is None:
+            return len(self.history)
+        _, epoch, state = best
+        self.module_.load_state_dict(state)
+        return epoch
 
 
 @fill_doc
@@ -778,13 +800,12 @@ class DAC(BaseDeepClusterer):
             net.partial_fit(dataset)
             if graph is None:
                 graph = self._input_graph(X, random_state)
-            self.start_modularity_[start] = self._start_modularity(net, X, graph)
+            self.start_modularity_[start] = self._partition_modularity(net, X, graph)
             if (
                 best is None
                 or self.start_modularity_[start] > self.start_modularity_[best]
             ):
                 best, self.net_ = start, net
-        self.best_epoch_ = len(self.net_.history)
         if self.max_epochs > start_epochs:
             net = self.net_
             net.set_params(stage=f"training of start {best + 1}")
@@ -795,24 +816,12 @@ class DAC(BaseDeepClusterer):
                 # The choice among starts goes on among the kept start's
                 # epochs: a late, wide threshold can merge two classes, which
                 # lowers the modularity as well.
-                net.epoch_score_ = lambda net: self._start_modularity(
+                net.epoch_score_ = lambda net: self._partition_modularity(
                     net, X, graph, recalibrate=False
                 )
-                net.best_epoch_state_ = (
-                    self.start_modularity_[best],
-                    start_epochs,
-                    {
-                        k: v.detach().clone()
-                        for k, v in net.module_.state_dict().items()
-                    },
-                )
+                net.remember_epoch(self.start_modularity_[best])
             net.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
-            if n_init > 1:
-                _, self.best_epoch_, state = net.best_epoch_state_
-                net.module_.load_state_dict(state)
-                del net.epoch_score_, net.best_epoch_state_
-            else:
-                self.best_epoch_ = len(net.history)
+        self.best_epoch_ = self.net_.restore_best_epoch()
         self.n_iter_ = len(self.net_.history)
         if self.n_iter_:
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
@@ -875,7 +884,7 @@ class DAC(BaseDeepClusterer):
         features = to_numpy(rows).reshape(len(reference), -1)
         return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
-    def _start_modularity(self, net, X, graph, recalibrate=True):
+    def _partition_modularity(self, net, X, graph, recalibrate=True):
         """Modularity on ``graph`` of the partition ``net`` gives its reference rows."""
         if recalibrate and len(net.history):
             # As at the end of fit: the partition predict would give.
