@@ -73,7 +73,7 @@ class UMAPThen:
     """Reference: UMAP to 10 dimensions (``min_dist=0``), then a clusterer.
 
     The baseline of McConville et al. (N2D, 2020) applied to the raw
-    features; needs ``umap-learn`` (the ``benchmarks`` extra).
+    features.
     """
 
     def __init__(self, clusterer, seed):
@@ -184,7 +184,7 @@ def main(argv=None):
         "--umap",
         action="store_true",
         help="add UMAP + KMeans and UMAP + GMM "
-        "on the raw features as reference rows (needs umap-learn)",
+        "on the raw features as reference rows",
     )
     parser.add_argument(
         "--label-fraction",

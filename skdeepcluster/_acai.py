@@ -433,7 +433,7 @@ class ACAIKMeans(AutoencoderKMeans):
         gamma: float = 0.2,
         n_init: IntOrAuto = 10,
         kmeans_selection: str = "modularity",
-        clustering: Literal["auto", "spectral", "kmeans"] = "auto",
+        clustering: Literal["auto", "umap", "spectral", "kmeans"] = "auto",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,

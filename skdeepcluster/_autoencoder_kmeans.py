@@ -11,6 +11,7 @@ from ._graph import (
     modularity,
     neighbour_votes,
     spectral_partition,
+    umap_partition,
 )
 from ._torch_utils import nearest_center, to_numpy
 from ._typing import (
@@ -133,6 +134,10 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     .. [2] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
        embedding for clustering analysis". ICML (the ``d-500-500-2000-10``
        architecture used by default).
+    .. [3] McConville, R., Santos-Rodriguez, R., Piechocki, R. J. and
+       Craddock, I. (2020). "N2D: (Not too) deep clustering via clustering
+       the local manifold of an autoencoded embedding". ICPR (the UMAP
+       layout of ``clustering="umap"``).
 
     Examples
     --------
@@ -149,7 +154,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     _parameter_constraints: dict = {
         **BaseAutoencoderClusterer._parameter_constraints,
-        "clustering": [StrOptions({"auto", "spectral", "kmeans"})],
+        "clustering": [StrOptions({"auto", "umap", "spectral", "kmeans"})],
     }
 
     def __init__(
@@ -170,7 +175,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         lr: float = 1e-3,
         n_init: IntOrAuto = 10,
         kmeans_selection: str = "modularity",
-        clustering: Literal["auto", "spectral", "kmeans"] = "auto",
+        clustering: Literal["auto", "umap", "spectral", "kmeans"] = "auto",
         device: Device = "cpu",
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -230,27 +235,48 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             if method == "kmeans" and self.kmeans_selection == "inertia"
             else self._reference_graph(Z, random_state)
         )
+        # Partitions of the reference samples by the neighbour graph's
+        # methods, in the order that breaks ties in modularity.
+        graph_partitions = {}
         if method in ("auto", "kmeans"):
             self.kmeans_ = self._cluster_embedding(
                 Z, random_state, sample_weight, graph, **kmeans_params
             )
         if method in ("auto", "spectral"):
-            reference = graph.reference
-            spectral_labels = spectral_partition(
+            graph_partitions["spectral"] = spectral_partition(
                 graph.embedding, self.n_clusters, self.n_neighbors, random_state
+            )
+        if method in ("auto", "umap"):
+            graph_partitions["umap"] = umap_partition(
+                graph.embedding,
+                self.n_clusters,
+                self.n_neighbors,
+                self._n_init,
+                random_state,
+                graph.adjacency,
             )
         if method == "auto":
             # The partition whose clusters are denser in the neighbour graph
-            # of the embedding, a criterion that does not favour either
-            # method's notion of a cluster (round groups or connected
-            # strands).
-            spectral_score = modularity(graph.adjacency, spectral_labels)
-            kmeans_score = modularity(graph.adjacency, self.kmeans_.labels_[reference])
-            method = "spectral" if spectral_score > kmeans_score else "kmeans"
+            # of the embedding, a criterion that does not favour any
+            # method's notion of a cluster (round groups, connected strands
+            # or compact groups of the layout). k-means wins ties.
+            scores = {
+                "kmeans": modularity(
+                    graph.adjacency, self.kmeans_.labels_[graph.reference]
+                )
+            }
+            for name, labels in graph_partitions.items():
+                scores[name] = modularity(graph.adjacency, labels)
+            method = max(scores, key=scores.get)
         self.clustering_ = method
-        if method == "spectral":
+        if method != "kmeans":
             self._fit_neighbour_vote(
-                X, Z, reference, graph.embedding, spectral_labels, sample_weight
+                X,
+                Z,
+                graph.reference,
+                graph.embedding,
+                graph_partitions[method],
+                sample_weight,
             )
             return
         centers = self.kmeans_.cluster_centers_
@@ -264,13 +290,13 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         self._set_clusters(X, labels, centers, sample_weight)
 
     def _final_clustering(self, **kmeans_params):
-        """How the embedding is clustered: ``"auto"``, ``"spectral"`` or ``"kmeans"``."""
+        """How the embedding is clustered: ``"auto"`` or one of the methods."""
         return self.clustering
 
     def _fit_neighbour_vote(
         self, X, Z, reference, Z_reference, reference_labels, sample_weight
     ):
-        """Extend the spectral partition of the reference samples by a vote.
+        """Extend a graph partition of the reference samples by a vote.
 
         Every sample, in training as in :meth:`predict`, takes the cluster
         most common among its ``n_neighbors`` nearest reference samples.

@@ -122,28 +122,34 @@ lr : float, default=1e-3
 lr : float, default=1e-3
     Learning rate of the Adam optimiser during pretraining.""",
     "clustering": """\
-clustering : {"auto", "spectral", "kmeans"}, default="auto"
+clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     How the trained embedding is clustered.
     ``"kmeans"``: :class:`~sklearn.cluster.KMeans`, as in the papers;
     ``predict`` returns the nearest centre.
-    ``"spectral"``: spectral clustering of the ``n_neighbors``-nearest
-    neighbour graph of the embeddings (von Luxburg, 2007, "A tutorial on
-    spectral clustering"); every sample, in
-    training as in ``predict``, then takes the cluster most common among
-    its ``n_neighbors`` nearest training samples (the reference: a random
-    10,000 of them on larger data, so that costs stay linear in
-    ``n_samples``). The views of an object or the styles of a digit form
-    curved strands in an embedding, which k-means cuts across and the
-    neighbour graph follows.
-    ``"auto"``: both, keeping the partition with the higher modularity
-    (Newman, 2006) of the neighbour graph, a score that favours neither
-    method's notion of a cluster. Spectral clustering wins where classes
-    are strands and loses where the graph falls into many small pieces
-    (which neighbourhood smoothing can cause); see the benchmarks page.
-    ``clustering_`` says which was kept. ``"spectral"`` and ``"auto"`` are
-    additions of this package. ``sample_weight`` weighs the k-means
-    candidate, the centres and ``inertia_``, not the neighbour graph or the
-    vote.""",
+    The other methods partition the ``n_neighbors``-nearest-neighbour graph
+    of the embeddings (of the reference samples: all training samples up to
+    10,000, a random 10,000 above, so that costs stay linear in
+    ``n_samples``). Every sample, in training as in ``predict``, then takes
+    the cluster most common among its ``n_neighbors`` nearest reference
+    samples. The views of an object or the styles of a digit form curved
+    strands in an embedding, which k-means cuts across and the graph
+    follows.
+    ``"spectral"``: spectral clustering of the graph (von Luxburg, 2007, "A
+    tutorial on spectral clustering").
+    ``"umap"``: k-means on a UMAP layout of the graph in
+    ``min(n_clusters, 10)`` dimensions with ``min_dist=0`` (McInnes et al.,
+    2018), which packs each strand into a compact group: the clustering
+    step of N2D (McConville et al., 2020, "N2D: (Not too) deep clustering
+    via clustering the local manifold of an autoencoded embedding").
+    ``"auto"``: all three, keeping the partition with the highest modularity
+    (Newman, 2006) of the neighbour graph, a score that favours no method's
+    notion of a cluster; k-means wins ties. The graph methods win where
+    classes are strands; spectral clustering loses where the graph falls
+    into many small pieces (which neighbourhood smoothing can cause); see
+    the benchmarks page. ``clustering_`` says which was kept.
+    ``"umap"``, ``"spectral"`` and ``"auto"`` are additions of this package.
+    ``sample_weight`` weighs the k-means candidate, the centres and
+    ``inertia_``, not the neighbour graph or the vote.""",
     "n_init_kmeans": """\
 n_init : int or "auto", default=10
     Number of k-means initialisations on the embedding (with
@@ -286,15 +292,15 @@ _ATTRIBUTES = {
     "kmeans_on_embedding": f"""\
 labels_ : ndarray of shape (n_samples,)
     Cluster of each training sample, as :meth:`predict` computes it: its
-    nearest centre, or with ``clustering_ == "spectral"`` the vote of its
-    nearest reference samples.
+    nearest centre with ``clustering_ == "kmeans"``, otherwise the vote of
+    its nearest reference samples.
 {_CLUSTER_CENTERS_KMEANS}
-    With ``clustering_ == "spectral"``, the mean embedding of each cluster.
+    Unless ``clustering_ == "kmeans"``, the mean embedding of each cluster.
 {_INERTIA_EMBEDDING}
-clustering_ : {{"spectral", "kmeans"}}
+clustering_ : {{"umap", "spectral", "kmeans"}}
     The clustering kept (see ``clustering``).
 reference_embedding_ : ndarray of shape (n_reference, embedding_dim)
-    With ``clustering_ == "spectral"`` only: the embeddings of the
+    Unless ``clustering_ == "kmeans"``: the embeddings of the
     reference samples whose labels vote in :meth:`predict`.
 n_iter_ : int
     Number of training epochs run.""",
@@ -304,7 +310,7 @@ pretrain_history_ : skorch.callbacks.History
     "kmeans_all_centres": """\
 kmeans_ : sklearn.cluster.KMeans
     The k-means model fitted on the embedding, with all ``n_clusters``
-    centres; absent with ``clustering="spectral"``.""",
+    centres; absent with ``clustering`` ``"umap"`` or ``"spectral"``.""",
     "features_in": """\
 n_features_in_ : int
     Number of features seen during fit.

@@ -7,8 +7,10 @@ k-means then cuts one class in two and merges two others. Spectral
 clustering of the k-nearest-neighbour graph (von Luxburg 2007) follows the
 strands instead, and a vote among the nearest training samples extends the
 partition to new data with the same rule that labels the training data.
-Modularity (Newman 2006) scores a partition of the graph whatever method
-made it.
+A UMAP layout of the graph (McInnes et al. 2018) pulls each strand
+together into a compact group that k-means then separates, the recipe of
+N2D (McConville et al. 2020). Modularity (Newman 2006) scores a partition
+of the graph whatever method made it.
 
 References
 ----------
@@ -17,6 +19,14 @@ Computing 17(4), 2007.
 
 M. E. J. Newman, "Modularity and community structure in networks", PNAS
 103(23), 2006.
+
+L. McInnes, J. Healy and J. Melville, "UMAP: Uniform manifold
+approximation and projection for dimension reduction", arXiv:1802.03426,
+2018.
+
+R. McConville, R. Santos-Rodriguez, R. J. Piechocki and I. Craddock, "N2D:
+(Not too) deep clustering via clustering the local manifold of an
+autoencoded embedding", ICPR 2020.
 
 A. Damle, V. Minden and L. Ying, "Simple, direct and efficient multi-way
 spectral clustering", Information and Inference 8(1), 2019.
@@ -87,6 +97,69 @@ def spectral_partition(Z, n_clusters, n_neighbors, random_state):
         # would only repeat what the labels show.
         warnings.filterwarnings("ignore", message="Graph is not fully connected")
         return spectral.fit(Z).labels_
+
+
+#: Dimensions of the UMAP layout clustered by :func:`umap_partition`: one per
+#: cluster as in N2D, at most this many (the layout's cost grows with them).
+MAX_LAYOUT_DIMENSIONS = 10
+
+
+def umap_partition(Z, n_clusters, n_neighbors, n_init, random_state, graph):
+    """k-means of a UMAP layout of the rows of ``Z``.
+
+    UMAP (McInnes et al. 2018) lays the rows out in ``min(n_clusters, 10)``
+    dimensions so that neighbours in ``Z`` stay close and the rest move
+    apart, with ``min_dist=0`` so that neighbours may pack tightly: a strand
+    of embeddings becomes a compact group. k-means, whose restarts are
+    chosen by :func:`modularity` of ``graph`` (:func:`kmeans_by_modularity`),
+    then partitions the layout. This is N2D's recipe (McConville et al.
+    2020) with k-means in place of a Gaussian mixture.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+    n_clusters, n_neighbors, n_init : int
+    random_state : RandomState instance
+        Seeds the layout and the k-means runs. A seeded UMAP runs on one
+        thread, which makes its layout reproducible.
+    graph : sparse array of shape (n_samples, n_samples)
+        Neighbour graph of ``Z`` (:func:`neighbour_graph`) scoring the k-means
+        runs.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+    """
+    import umap  # deferred: importing numba takes about a second
+
+    n_components = max(2, min(n_clusters, MAX_LAYOUT_DIMENSIONS))
+    layout = Z
+    # Too few rows to lay out (the spectral initialisation needs more rows
+    # than dimensions): they are clustered as they are.
+    if len(Z) > n_components + 1:
+        reducer = umap.UMAP(
+            n_components=n_components,
+            n_neighbors=max(2, min(n_neighbors, len(Z) - 1)),
+            min_dist=0.0,
+            random_state=random_state.randint(np.iinfo(np.int32).max),
+            n_jobs=1,
+        )
+        # numba, on which UMAP runs, changes torch's thread count as a side
+        # effect; the training that may follow keeps the user's.
+        threads = torch.get_num_threads()
+        try:
+            with warnings.catch_warnings():
+                # Equal rows give zero distances, which UMAP warns about and
+                # lays out all the same.
+                warnings.filterwarnings("ignore", module="umap")
+                warnings.filterwarnings("ignore", module="sklearn.manifold")
+                layout = reducer.fit_transform(Z)
+        finally:
+            torch.set_num_threads(threads)
+    kmeans = kmeans_by_modularity(
+        layout, n_clusters, n_init, random_state, graph, np.arange(len(Z))
+    )
+    return kmeans.labels_
 
 
 def neighbour_votes(Z, reference, reference_labels, n_neighbors, n_clusters):

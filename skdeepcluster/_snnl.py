@@ -537,7 +537,7 @@ class SNNLKMeans(AutoencoderKMeans):
         warmup_epochs: IntOrAuto = "auto",
         n_init: IntOrAuto = 10,
         kmeans_selection: str = "modularity",
-        clustering: Literal["auto", "spectral", "kmeans"] = "auto",
+        clustering: Literal["auto", "umap", "spectral", "kmeans"] = "auto",
         use_labels: bool = False,
         device: Device = "cpu",
         random_state: RandomStateLike = None,
@@ -626,7 +626,7 @@ class SNNLKMeans(AutoencoderKMeans):
 
     def _final_clustering(self, given_labels=None):
         # Given one label per cluster, the seeded k-means below lets the
-        # labels choose the partition; the spectral partition would ignore
+        # labels choose the partition; the graph partitions would ignore
         # them.
         if given_labels is not None and len(self.classes_) == self.n_clusters:
             return "kmeans"

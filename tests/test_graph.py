@@ -1,5 +1,9 @@
 """The nearest-neighbour graph clustering of embeddings (skdeepcluster._graph)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -21,6 +25,7 @@ from skdeepcluster._graph import (
     neighbour_graph,
     neighbour_votes,
     spectral_partition,
+    umap_partition,
 )
 from skdeepcluster.metrics import clustering_accuracy
 
@@ -38,6 +43,60 @@ def test_spectral_partition_follows_curved_clusters():
 def test_spectral_partition_handles_fewer_samples_than_neighbours():
     X = np.array([[0.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.1]])
     labels = spectral_partition(X, 2, 10, np.random.RandomState(0))
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_umap_partition_separates_long_strands():
+    # Four long, thin parallel strands: k-means cuts across them; in the UMAP
+    # layout of the neighbour graph each strand is a group of its own.
+    rng = np.random.RandomState(0)
+    X = np.concatenate(
+        [
+            np.c_[rng.uniform(0, 10, 100), row + rng.normal(0, 0.05, 100)]
+            for row in range(4)
+        ]
+    )
+    y = np.repeat(np.arange(4), 100)
+    kmeans = KMeans(4, n_init=10, random_state=0).fit_predict(X)
+    labels = umap_partition(
+        X, 4, 10, 10, np.random.RandomState(0), neighbour_graph(X, 10)
+    )
+    assert clustering_accuracy(y, kmeans) < 0.5
+    assert clustering_accuracy(y, labels) > 0.99
+
+
+def test_umap_partition_is_reproducible():
+    X, _ = make_blobs(200, n_features=6, centers=4, random_state=0)
+    graph = neighbour_graph(X, 10)
+    first = umap_partition(X, 4, 10, 3, np.random.RandomState(0), graph)
+    second = umap_partition(X, 4, 10, 3, np.random.RandomState(0), graph)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_umap_partition_keeps_torch_thread_count():
+    # Starting numba's threading layer raises the thread count torch took
+    # from OMP_NUM_THREADS; it happens once per process, hence a fresh one.
+    script = (
+        "import numpy as np, torch\n"
+        "from skdeepcluster._graph import neighbour_graph, umap_partition\n"
+        "X = np.random.RandomState(0).rand(200, 6)\n"
+        "before = torch.get_num_threads()\n"
+        "umap_partition(X, 4, 10, 1, np.random.RandomState(0), neighbour_graph(X, 10))\n"
+        "print(before, torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"]
+
+
+def test_umap_partition_clusters_too_few_rows_as_they_are():
+    X = np.array([[0.0, 0.0], [0.0, 0.1], [5.0, 5.0], [5.0, 5.1]])
+    labels = umap_partition(
+        X, 2, 10, 3, np.random.RandomState(0), neighbour_graph(X, 10)
+    )
     assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
@@ -75,10 +134,13 @@ def blobs():
     return X.astype(np.float32)
 
 
-def test_spectral_clustering_predict_reproduces_labels(blobs):
+@pytest.mark.parametrize("clustering", ["spectral", "umap"])
+def test_graph_clustering_predict_reproduces_labels(blobs, clustering):
     model = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, clustering="spectral", random_state=0
+        AutoencoderKMeans, n_clusters=3, clustering=clustering, random_state=0
     ).fit(blobs)
+    assert model.clustering_ == clustering
+    assert not hasattr(model, "kmeans_")
     assert model.reference_embedding_.shape == (len(blobs), model.embedding_dim)
     np.testing.assert_array_equal(model.predict(blobs), model.labels_)
     proba = model.predict_proba(blobs)
@@ -142,16 +204,23 @@ def test_modularity_of_two_separate_triangles():
     assert modularity(graph, np.zeros(6, dtype=int)) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("winner", ["spectral", "kmeans"])
-def test_auto_keeps_the_partition_of_higher_modularity(blobs, monkeypatch, winner):
-    scores = iter([1.0, 0.0] if winner == "spectral" else [0.0, 1.0])
-    # The spectral partition is scored first, then the k-means one.
+@pytest.mark.parametrize("winner", ["kmeans", "spectral", "umap"])
+def test_auto_keeps_the_partition_of_highest_modularity(blobs, monkeypatch, winner):
+    # Scored in this order; a tie goes to the earlier one.
+    order = ["kmeans", "spectral", "umap"]
+    scores = iter([1.0 if name == winner else 0.0 for name in order])
     monkeypatch.setattr(_autoencoder_kmeans, "modularity", lambda *_: next(scores))
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     model.fit(blobs)
     assert model.clustering_ == winner
-    assert hasattr(model, "reference_embedding_") == (winner == "spectral")
+    assert hasattr(model, "reference_embedding_") == (winner != "kmeans")
     np.testing.assert_array_equal(model.predict(blobs), model.labels_)
+
+
+def test_auto_breaks_ties_towards_kmeans(blobs, monkeypatch):
+    monkeypatch.setattr(_autoencoder_kmeans, "modularity", lambda *_: 0.5)
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    assert model.fit(blobs).clustering_ == "kmeans"
 
 
 def test_kmeans_by_modularity_keeps_the_run_of_highest_modularity(monkeypatch):
