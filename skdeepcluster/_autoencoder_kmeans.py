@@ -7,12 +7,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from ._docstrings import fill_doc
-from ._graph import (
-    modularity,
-    neighbour_votes,
-    spectral_partition,
-    umap_partition,
-)
+from ._graph import neighbour_votes
 from ._torch_utils import nearest_center, to_numpy
 from ._typing import (
     Callbacks,
@@ -235,39 +230,14 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             if method == "kmeans" and self.kmeans_selection == "inertia"
             else self._reference_graph(Z, random_state)
         )
-        # Partitions of the reference samples by the neighbour graph's
-        # methods, in the order that breaks ties in modularity.
-        graph_partitions = {}
         if method in ("auto", "kmeans"):
             self.kmeans_ = self._cluster_embedding(
                 Z, random_state, sample_weight, graph, **kmeans_params
             )
-        if method in ("auto", "spectral"):
-            graph_partitions["spectral"] = spectral_partition(
-                graph.embedding, self.n_clusters, self.n_neighbors, random_state
-            )
-        if method in ("auto", "umap"):
-            graph_partitions["umap"] = umap_partition(
-                graph.embedding,
-                self.n_clusters,
-                self.n_neighbors,
-                self._n_init,
-                random_state,
-                graph.adjacency,
-            )
+        graph_methods = ("spectral", "umap") if method == "auto" else (method,)
+        graph_partitions = self._graph_partitions(graph, graph_methods, random_state)
         if method == "auto":
-            # The partition whose clusters are denser in the neighbour graph
-            # of the embedding, a criterion that does not favour any
-            # method's notion of a cluster (round groups, connected strands
-            # or compact groups of the layout). k-means wins ties.
-            scores = {
-                "kmeans": modularity(
-                    graph.adjacency, self.kmeans_.labels_[graph.reference]
-                )
-            }
-            for name, labels in graph_partitions.items():
-                scores[name] = modularity(graph.adjacency, labels)
-            method = max(scores, key=scores.get)
+            method = self._most_modular(graph, self.kmeans_, graph_partitions)
         self.clustering_ = method
         if method != "kmeans":
             self._fit_neighbour_vote(

@@ -34,7 +34,15 @@ from sklearn.utils.validation import (
 )
 
 from ._docstrings import fill_doc
-from ._graph import kmeans_by_modularity, neighbour_graph, reference_indices
+from ._graph import (
+    kmeans_by_modularity,
+    modularity,
+    neighbour_graph,
+    neighbour_votes,
+    reference_indices,
+    spectral_partition,
+    umap_partition,
+)
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
     ArrayRows,
@@ -1251,6 +1259,63 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         return ReferenceGraph(
             reference, embedding, neighbour_graph(embedding, self.n_neighbors)
         )
+
+    def _graph_partitions(self, graph, methods, random_state):
+        """Partitions of the reference samples by the neighbour graph's ``methods``.
+
+        ``methods``: any of ``"spectral"`` and ``"umap"``; the result keeps
+        that order, the order in which ties of modularity are broken.
+        """
+        partitions = {}
+        if "spectral" in methods:
+            partitions["spectral"] = spectral_partition(
+                graph.embedding, self.n_clusters, self.n_neighbors, random_state
+            )
+        if "umap" in methods:
+            partitions["umap"] = umap_partition(
+                graph.embedding,
+                self.n_clusters,
+                self.n_neighbors,
+                self._n_init,
+                random_state,
+                graph.adjacency,
+            )
+        return partitions
+
+    @staticmethod
+    def _most_modular(graph, kmeans, partitions):
+        """Name of the partition of highest modularity: ``"kmeans"`` or a key of ``partitions``.
+
+        Modularity of the reference samples' neighbour graph does not favour
+        any method's notion of a cluster (round groups, connected strands or
+        compact groups of a layout); k-means wins ties.
+        """
+        scores = {
+            "kmeans": modularity(graph.adjacency, kmeans.labels_[graph.reference])
+        }
+        for name, labels in partitions.items():
+            scores[name] = modularity(graph.adjacency, labels)
+        return max(scores, key=scores.get)
+
+    def _extend_partition(self, Z, graph, reference_labels):
+        """Labels of every row of the embedding ``Z`` from those of the reference rows.
+
+        The reference rows keep their labels; every other row takes the
+        cluster most common among its ``n_neighbors`` nearest reference rows.
+        """
+        reference = torch.as_tensor(graph.reference, device=Z.device)
+        votes = neighbour_votes(
+            Z,
+            Z[reference],
+            torch.as_tensor(reference_labels, device=Z.device),
+            self.n_neighbors,
+            self.n_clusters,
+        )
+        labels = votes.argmax(dim=1)
+        labels[reference] = torch.as_tensor(
+            reference_labels, dtype=labels.dtype, device=Z.device
+        )
+        return to_numpy(labels)
 
     def _embedding_kmeans(self, Z, random_state, sample_weight, graph=None):
         """k-means of the embedding rows ``Z``, the run kept by ``kmeans_selection``.

@@ -63,6 +63,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
             pretrain_epochs=5,
             clustering_epochs=30,
             batch_size=32,
+            init="k-means",
             random_state=seed,
         ).fit(X)
         starts.append(clustering_accuracy(y, model.kmeans_.labels_))
@@ -84,7 +85,13 @@ def test_kmeans_term_tightens_the_clusters(overlapping_blobs):
     # joint training: the k-means term makes clusters more compact relative to
     # the spread of the whole embedding.
     X, _ = overlapping_blobs
-    params = dict(n_clusters=4, kmeans_weight=100.0, clustering_lr=1e-3, random_state=0)
+    params = dict(
+        n_clusters=4,
+        kmeans_weight=100.0,
+        clustering_lr=1e-3,
+        init="k-means",
+        random_state=0,
+    )
     before = fast_estimator(DCN, clustering_epochs=0, **params).fit(X)
     after = fast_estimator(DCN, clustering_epochs=20, **params).fit(X)
     np.testing.assert_array_equal(before.labels_, before.kmeans_.labels_)
@@ -223,3 +230,52 @@ def test_bad_parameters(params, message, blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match=message):
         DCN(**params).fit(X)
+
+
+@pytest.mark.parametrize("winner", ["kmeans", "spectral", "umap"])
+def test_auto_init_starts_from_the_partition_of_highest_modularity(
+    overlapping_blobs, monkeypatch, winner
+):
+    from skdeepcluster import base
+
+    # Scored in this order: k-means, spectral, UMAP.
+    order = ["kmeans", "spectral", "umap"]
+    scores = iter([1.0 if name == winner else 0.0 for name in order])
+    monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
+    extended = []
+    extend_partition = DCN._extend_partition
+
+    def record(self, *args):
+        extended.append(extend_partition(self, *args))
+        return extended[-1]
+
+    monkeypatch.setattr(DCN, "_extend_partition", record)
+    X, _ = overlapping_blobs
+    # No joint training: the centres are the initial ones.
+    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=0, random_state=0)
+    model.fit(X)
+    assert model.initial_clustering_ == winner
+    if winner == "kmeans":
+        assert not extended
+        np.testing.assert_allclose(
+            model.cluster_centers_, model.kmeans_.cluster_centers_, rtol=1e-6
+        )
+        return
+    # Each centre is the mean embedding of its cluster in the graph partition.
+    (assignments,) = extended
+    Z = model.transform(X)
+    expected = np.stack([Z[assignments == k].mean(axis=0) for k in range(4)])
+    np.testing.assert_allclose(model.cluster_centers_, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_init_kmeans_skips_the_graph_partitions(overlapping_blobs, monkeypatch):
+    from skdeepcluster import base
+
+    def fail(*args, **kwargs):
+        raise AssertionError("graph partition computed with init='k-means'")
+
+    monkeypatch.setattr(base, "umap_partition", fail)
+    monkeypatch.setattr(base, "spectral_partition", fail)
+    X, _ = overlapping_blobs
+    model = fast_estimator(DCN, n_clusters=4, init="k-means", random_state=0).fit(X)
+    assert model.initial_clustering_ == "kmeans"

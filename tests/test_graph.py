@@ -16,7 +16,6 @@ from skdeepcluster import (
     DCN,
     DEC,
     AutoencoderKMeans,
-    _autoencoder_kmeans,
     _graph,
     base,
 )
@@ -209,7 +208,7 @@ def test_auto_keeps_the_partition_of_highest_modularity(blobs, monkeypatch, winn
     # Scored in this order; a tie goes to the earlier one.
     order = ["kmeans", "spectral", "umap"]
     scores = iter([1.0 if name == winner else 0.0 for name in order])
-    monkeypatch.setattr(_autoencoder_kmeans, "modularity", lambda *_: next(scores))
+    monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     model.fit(blobs)
     assert model.clustering_ == winner
@@ -218,7 +217,7 @@ def test_auto_keeps_the_partition_of_highest_modularity(blobs, monkeypatch, winn
 
 
 def test_auto_breaks_ties_towards_kmeans(blobs, monkeypatch):
-    monkeypatch.setattr(_autoencoder_kmeans, "modularity", lambda *_: 0.5)
+    monkeypatch.setattr(base, "modularity", lambda *_: 0.5)
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     assert model.fit(blobs).clustering_ == "kmeans"
 
@@ -271,3 +270,14 @@ def test_kmeans_selection_reaches_the_kmeans_step(blobs, cls, selection, monkeyp
         assert calls == []
         assert model.kmeans_.n_init == model._n_init
     np.testing.assert_array_equal(model.predict(blobs), model.labels_)
+
+
+def test_extend_partition_keeps_reference_labels_and_votes_for_the_rest():
+    Z = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [0.05], [5.05]])
+    reference = np.arange(6)
+    graph = base.ReferenceGraph(reference, Z[:6].numpy(), None)
+    # Sample 2 is labelled against its neighbours: it keeps its label.
+    reference_labels = np.array([0, 0, 1, 1, 1, 1])
+    model = AutoencoderKMeans(n_clusters=2, n_neighbors=3)
+    labels = model._extend_partition(Z, graph, reference_labels)
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1, 1, 1, 0, 1])
