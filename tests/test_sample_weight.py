@@ -32,13 +32,13 @@ ids = [cls.__name__ for cls in ESTIMATORS]
 # step on the untrained network's embedding (or the heads' clusters, whose
 # centres are the mean embeddings of their samples).
 # The autoencoder estimators with their k-means step (the neighbour graph's
-# spectral partition takes no weights).
+# partitions take no weights).
 NO_TRAINING = {
     "AutoencoderKMeans": dict(pretrain_epochs=0, clustering="kmeans"),
     "ACAIKMeans": dict(pretrain_epochs=0, clustering="kmeans"),
     "SNNLKMeans": dict(pretrain_epochs=0, clustering="kmeans"),
     "DEC": dict(pretrain_epochs=0, clustering_epochs=0),
-    "DCN": dict(pretrain_epochs=0, clustering_epochs=0),
+    "DCN": dict(pretrain_epochs=0, clustering_epochs=0, init="k-means"),
     "IMSAT": dict(max_epochs=0),
     "DAC": dict(max_epochs=0),
 }
