@@ -183,8 +183,7 @@ def main(argv=None):
     parser.add_argument(
         "--umap",
         action="store_true",
-        help="add UMAP + KMeans and UMAP + GMM "
-        "on the raw features as reference rows",
+        help="add UMAP + KMeans and UMAP + GMM on the raw features as reference rows",
     )
     parser.add_argument(
         "--label-fraction",
