@@ -82,9 +82,10 @@ class DCNNet(AutoencoderNet):
     The net carries the k-means state while it trains: ``centers_`` (not a
     parameter: the optimiser never sees it), ``counts_`` and the hard
     ``assignments_`` of every training sample. It builds them when training
-    begins from ``initial_centers`` and ``initial_assignments`` (k-means on
-    the pretrained embedding; the counts are the sizes of its clusters, or
-    their total weights when the samples are weighted), and
+    begins from ``initial_centers`` and ``initial_assignments`` (the
+    estimator's initial partition of the pretrained embedding; the counts
+    are the sizes of its clusters, or their total weights when the samples
+    are weighted), and
     drops them when training ends, keeping the final centres as
     ``cluster_centers_``, a NumPy array. Each training step
 
@@ -170,8 +171,9 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     """Deep Clustering Network: an autoencoder made k-means friendly.
 
     The autoencoder is pretrained on reconstruction (the same stage as
-    :class:`AutoencoderKMeans`) and k-means on its embedding gives the
-    initial centres ``M`` and hard assignments ``s``. Training then
+    :class:`AutoencoderKMeans`) and a partition of its embedding gives the
+    initial centres ``M`` and hard assignments ``s`` (k-means in the paper;
+    see ``init``). Training then
     alternates, batch by batch, as in [1]_:
 
     - a gradient step on the network for
@@ -264,7 +266,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     Notes
     -----
     The paper does not state the initial counts ``c_k``. Here each starts at
-    the size of its k-means cluster, the number of samples the centre already
+    the size of its initial cluster, the number of samples the centre already
     averages, so the centres move as running means over all the assignments
     made since the start. (The authors' code starts every count at 100.)
 
