@@ -37,6 +37,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 
 import skdeepcluster
+from skdeepcluster._torch_utils import torch_threads_kept
 from skdeepcluster.datasets import load_digits, load_mnist
 from skdeepcluster.metrics import clustering_accuracy
 
@@ -80,16 +81,10 @@ class UMAPThen:
         self.clusterer, self.seed = clusterer, seed
 
     def fit_predict(self, X, y=None):
-        import torch
-
-        # UMAP's numba back end raises torch's thread count as a side effect;
-        # restore it so the estimators run after it keep the thread count
-        # they were started with (it changes their training trajectory).
-        threads = torch.get_num_threads()
-        try:
+        # The estimators run after it keep the thread count they were
+        # started with.
+        with torch_threads_kept():
             return self._fit_predict(X)
-        finally:
-            torch.set_num_threads(threads)
 
     def _fit_predict(self, X):
         import umap

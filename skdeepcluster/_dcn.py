@@ -3,7 +3,6 @@
 from numbers import Integral, Real
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -11,6 +10,7 @@ from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import (
     carry_optimizer_state,
+    cluster_means,
     eval_mode,
     nearest_center,
     to_numpy,
@@ -416,15 +416,14 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         assignments = self._extend_partition(
             Z, graph, partitions[self.initial_clustering_]
         )
-        weight = np.ones(len(Z)) if sample_weight is None else np.asarray(sample_weight)
-        Z = to_numpy(Z)
-        centers = centers.copy()
-        for k in range(self.n_clusters):
-            members = assignments == k
-            # A cluster the extension left empty keeps its k-means centre.
-            if weight[members].sum() > 0:
-                centers[k] = weight[members] @ Z[members] / weight[members].sum()
-        return centers, assignments
+        # A cluster the extension left empty keeps its k-means centre.
+        centers = cluster_means(
+            Z,
+            torch.as_tensor(assignments, device=Z.device),
+            torch.tensor(centers, dtype=Z.dtype, device=Z.device),
+            sample_weight,
+        )
+        return to_numpy(centers), assignments
 
     def _fit(self, X, y, random_state, sample_weight):
         autoencoder = self._pretrain(X, random_state, sample_weight)

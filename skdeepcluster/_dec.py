@@ -10,6 +10,7 @@ from ._docstrings import fill_doc
 from ._nets import ClusteringNet, per_sample_loss
 from ._torch_utils import (
     batched_eval,
+    cluster_means,
     log_student_t_assignment,
     nearest_center,
     to_numpy,
@@ -349,22 +350,10 @@ class DEC(BaseAutoencoderClusterer):
             device=embedding.device,
         )
         if spherical:
+            # A cluster k-means left empty (fewer distinct points than
+            # clusters) keeps its direction as its centre.
             labels = torch.as_tensor(self.kmeans_.labels_, device=embedding.device)
-            for k in range(self.n_clusters):
-                members = embedding[labels == k]
-                # A cluster k-means left empty (fewer distinct points than
-                # clusters) keeps its direction as its centre.
-                if not len(members):
-                    continue
-                if sample_weight is None:
-                    centers[k] = members.mean(dim=0)
-                else:
-                    weight = torch.as_tensor(
-                        sample_weight[to_numpy(labels == k)],
-                        dtype=members.dtype,
-                        device=members.device,
-                    )
-                    centers[k] = (weight @ members) / weight.sum()
+            cluster_means(embedding, labels, centers, sample_weight)
         return centers
 
     def _predict_proba(self, X):

@@ -40,7 +40,7 @@ import torch
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import kneighbors_graph
 
-from ._torch_utils import fit_kmeans, to_numpy
+from ._torch_utils import fit_kmeans, to_numpy, torch_threads_kept
 
 #: Training samples kept as the reference of the neighbour vote. The vote of
 #: a sample costs one distance per reference sample; capping the reference
@@ -144,18 +144,12 @@ def umap_partition(Z, n_clusters, n_neighbors, n_init, random_state, graph):
             random_state=random_state.randint(np.iinfo(np.int32).max),
             n_jobs=1,
         )
-        # numba, on which UMAP runs, changes torch's thread count as a side
-        # effect; the training that may follow keeps the user's.
-        threads = torch.get_num_threads()
-        try:
-            with warnings.catch_warnings():
-                # Equal rows give zero distances, which UMAP warns about and
-                # lays out all the same.
-                warnings.filterwarnings("ignore", module="umap")
-                warnings.filterwarnings("ignore", module="sklearn.manifold")
-                layout = reducer.fit_transform(Z)
-        finally:
-            torch.set_num_threads(threads)
+        with torch_threads_kept(), warnings.catch_warnings():
+            # Equal rows give zero distances, which UMAP warns about and
+            # lays out all the same.
+            warnings.filterwarnings("ignore", module="umap")
+            warnings.filterwarnings("ignore", module="sklearn.manifold")
+            layout = reducer.fit_transform(Z)
     kmeans = kmeans_by_modularity(
         layout, n_clusters, n_init, random_state, graph, np.arange(len(Z))
     )

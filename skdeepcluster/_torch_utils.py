@@ -517,6 +517,57 @@ def nearest_neighbours(Z, n_neighbors, chunk_size=1024, candidates=None):
     return neighbours if candidates is None else candidates[neighbours]
 
 
+def cluster_means(Z, labels, centers, sample_weight=None):
+    """Set each row of ``centers`` to the mean row of ``Z`` in its cluster.
+
+    Weighted by ``sample_weight`` when given, as k-means weighs its centres.
+    A cluster without samples keeps its row of ``centers``.
+
+    Parameters
+    ----------
+    Z : torch.Tensor of shape (n_samples, n_features)
+    labels : torch.Tensor of int of shape (n_samples,)
+    centers : torch.Tensor of shape (n_clusters, n_features)
+        Updated in place.
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    torch.Tensor
+        ``centers``.
+    """
+    for k in range(len(centers)):
+        in_cluster = labels == k
+        members = Z[in_cluster]
+        if not len(members):
+            continue
+        if sample_weight is None:
+            centers[k] = members.mean(dim=0)
+        else:
+            weight = torch.as_tensor(
+                sample_weight[to_numpy(in_cluster)],
+                dtype=members.dtype,
+                device=members.device,
+            )
+            centers[k] = (weight @ members) / weight.sum()
+    return centers
+
+
+@contextlib.contextmanager
+def torch_threads_kept():
+    """Restore torch's intra-op thread count on leaving the block.
+
+    Starting numba's threading layer (UMAP runs on numba) raises the thread
+    count torch took from ``OMP_NUM_THREADS``; a training run after it would
+    then follow another trajectory.
+    """
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def nearest_center(Z, centers):
     """Index of the nearest centre of each row of ``Z``; ties go to the lowest index.
 
