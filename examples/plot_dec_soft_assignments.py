@@ -10,8 +10,7 @@ This example looks at those probabilities, and at what each cluster
 represents:
 
 * for DEC, the average image of each cluster and its most confident
-  members (DEC discards its decoder after
-  pretraining, so it has no ``inverse_transform`` to decode its centres);
+  members (DEC has no ``inverse_transform`` to decode its centres);
 * for :class:`~skdeepcluster.DCN`, which keeps its decoder, the centres
   themselves decoded back to images with ``inverse_transform``.
 """

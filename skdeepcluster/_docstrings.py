@@ -362,6 +362,9 @@ _REFERENCES = {
     "reference_dec": """\
 .. [1] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
    embedding for clustering analysis". ICML.""",
+    "reference_idec": """\
+.. [2] Guo, X., Gao, L., Liu, X. and Yin, J. (2017). "Improved deep embedded
+   clustering with local structure preservation". IJCAI.""",
     "reference_snnl": """\
 .. [1] Agarap, A. F. and Azcarraga, A. P. (2020). "Improving k-means
    clustering performance with disentangled internal representations".

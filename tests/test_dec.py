@@ -74,7 +74,8 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
     # far lower (below 0.8), a start the refinement cannot bring to 0.95:
     # these seeds are among the fair starts. (In two dimensions the
     # directions alone cannot separate four blobs, hence the raw embedding,
-    # init="k-means" and the paper's alpha.)
+    # init="k-means" and the paper's alpha; and the paper's self-training
+    # alone, without IDEC's reconstruction term.)
     X, y = overlapping_blobs
     model = DEC(
         4,
@@ -89,6 +90,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
         random_state=seed,
         normalize_embedding=False,
         alpha=1.0,
+        reconstruction_weight=0,
     ).fit(X)
     start = clustering_accuracy(y, model.kmeans_.labels_)
     end = clustering_accuracy(y, model.labels_)
@@ -137,6 +139,7 @@ def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
         clustering_lr=1e-3,
         tol=0,
         update_interval=100,
+        reconstruction_weight=0,
         random_state=0,
     ).fit(X)
     losses = model.net_.history[:, "train_loss"]
@@ -147,6 +150,42 @@ def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
         model.cluster_centers_, model.net_.module_.centers.detach().numpy()
     )
     assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
+
+
+def test_reconstruction_term_adds_weighted_squared_error(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC,
+        n_clusters=4,
+        clustering_epochs=3,
+        tol=0,
+        reconstruction_weight=2.5,
+        random_state=0,
+    ).fit(X)
+    assert model.net_.module_.decoder is not None
+    for epoch in model.net_.history:
+        for batch in epoch["batches"]:
+            assert batch["train_loss"] == pytest.approx(
+                batch["clustering_loss"] + 2.5 * batch["reconstruction_loss"],
+                rel=1e-5,
+            )
+        assert epoch["reconstruction_loss"] > 0
+    # The kept decoder reconstructs from the refined encoder: its error is
+    # the logged term.
+    Z = torch.as_tensor(model.transform(X))
+    with torch.no_grad():
+        error = (model.net_.module_.decoder(Z) - torch.as_tensor(X)).pow(2).mean()
+    last = model.net_.history[-1, "reconstruction_loss"]
+    assert float(error) == pytest.approx(last, rel=0.5)
+
+
+def test_without_reconstruction_term_the_decoder_is_dropped(overlapping_blobs):
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC, n_clusters=4, reconstruction_weight=0, random_state=0
+    ).fit(X)
+    assert model.net_.module_.decoder is None
+    assert "reconstruction_loss" not in model.net_.history[-1]
 
 
 def test_same_random_state_same_result(overlapping_blobs):
@@ -239,6 +278,7 @@ def test_has_no_inverse_transform(overlapping_blobs):
         (dict(clustering_lr=0.0), "clustering_lr"),
         (dict(n_init=0), "n_init"),
         (dict(init="random"), "init"),
+        (dict(reconstruction_weight=-1.0), "reconstruction_weight"),
     ],
 )
 def test_bad_parameters(params, message, blobs):
