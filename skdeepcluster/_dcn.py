@@ -10,7 +10,6 @@ from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import (
     carry_optimizer_state,
-    cluster_means,
     eval_mode,
     nearest_center,
     to_numpy,
@@ -389,48 +388,14 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             **kwargs,
         )
 
-    def _initial_partition(self, Z, random_state, sample_weight):
-        """Initial centres and assignments on the pretrained embedding ``Z``.
-
-        ``init="k-means"``: k-means' centres and labels. ``init="auto"``:
-        the partition :class:`AutoencoderKMeans` keeps with
-        ``clustering="auto"``, i.e. the k-means run or a partition of the
-        neighbour graph (spectral, or k-means on a UMAP layout), whichever
-        has the highest modularity; the centres are then the mean
-        embeddings of its clusters.
-        """
-        graph = (
-            self._reference_graph(Z, random_state)
-            if self.init == "auto" or self.kmeans_selection == "modularity"
-            else None
-        )
-        self.kmeans_ = self._embedding_kmeans(Z, random_state, sample_weight, graph)
-        self.initial_clustering_ = "kmeans"
-        centers, assignments = self.kmeans_.cluster_centers_, self.kmeans_.labels_
-        if self.init == "k-means":
-            return centers, assignments
-        partitions = self._graph_partitions(graph, ("spectral", "umap"), random_state)
-        self.initial_clustering_ = self._most_modular(graph, self.kmeans_, partitions)
-        if self.initial_clustering_ == "kmeans":
-            return centers, assignments
-        assignments = self._extend_partition(
-            Z, graph, partitions[self.initial_clustering_]
-        )
-        # A cluster the extension left empty keeps its k-means centre.
-        centers = cluster_means(
-            Z,
-            torch.as_tensor(assignments, device=Z.device),
-            torch.tensor(centers, dtype=Z.dtype, device=Z.device),
-            sample_weight,
-        )
-        return to_numpy(centers), assignments
-
     def _fit(self, X, y, random_state, sample_weight):
         autoencoder = self._pretrain(X, random_state, sample_weight)
         self.pretrain_history_ = autoencoder.history
         module = autoencoder.module_
         Z = self._batched_eval(module.encoder, X)
-        centers, assignments = self._initial_partition(Z, random_state, sample_weight)
+        centers, assignments = self._initial_partition(
+            Z, random_state, sample_weight, from_graph=self.init == "auto"
+        )
         self.net_ = DCNNet(
             module,
             criterion=torch.nn.MSELoss,

@@ -192,7 +192,7 @@ class DEC(BaseAutoencoderClusterer):
         ``"target_update"`` callback
         (:class:`~skdeepcluster.callbacks.DECTargetUpdate`), which
         ``callbacks`` can replace.
-    init : {"spherical-k-means", "k-means"}, default="spherical-k-means"
+    init : {"auto", "spherical-k-means", "k-means"}, default="auto"
         How the initial centres are found on the pretrained embedding.
         ``"k-means"`` runs k-means on it, as in [1]_. ``"spherical-k-means"``
         runs k-means on the embeddings scaled to unit length (so it groups
@@ -202,7 +202,13 @@ class DEC(BaseAutoencoderClusterer):
         follows how much signal a sample has (ink, for digits), which
         misleads k-means on the raw embedding. With the default unit-length
         embedding both give the same groups; the centres differ only in that
-        the spherical start uses the groups' means.
+        the spherical start uses the groups' means. ``"auto"`` (this
+        package's addition) is the spherical start from the partition
+        :class:`AutoencoderKMeans` keeps with ``clustering="auto"`` on the
+        directions: the k-means run or a partition of their neighbour graph
+        (spectral clustering, or k-means on a UMAP layout), whichever has the
+        highest modularity of that graph, as :class:`DCN` starts by default;
+        see Notes.
     {n_init_pretrained}
     {kmeans_selection}
     {device}
@@ -230,9 +236,11 @@ class DEC(BaseAutoencoderClusterer):
         the KL loss and the ``label_change`` at each refresh.
     {pretrain_history}
     kmeans_ : sklearn.cluster.KMeans
-        The k-means model that initialised the centres (fitted on the
-        unit-length embeddings when ``init="spherical-k-means"``, so its
-        own centres are directions).
+        The k-means model on the pretrained embedding (fitted on the
+        unit-length embeddings unless ``init="k-means"``, so that its own
+        centres are directions).
+    initial_clustering_ : {"kmeans", "spectral", "umap"}
+        The partition the centres started from (see ``init``).
     {features_in}
 
     See Also
@@ -251,12 +259,20 @@ class DEC(BaseAutoencoderClusterer):
     and no longer matches the refined encoder; otherwise it is trained with
     the encoder and kept as ``net_.module_.decoder``.
 
+    With ``init="auto"`` self-training can start from a partition that
+    follows the strands of the embedding rather than k-means' round groups
+    (see :class:`AutoencoderKMeans`). Self-training alone draws every sample
+    towards its nearest centre and loses much of such a start; with the
+    reconstruction term (``reconstruction_weight``) DEC keeps most of it
+    (see the benchmarks page).
+
     {note_sample_weight}
 
     {note_sample_weight_pretraining}
 
-    The initial k-means is weighted (with ``init="spherical-k-means"`` the
-    initial centres are the weighted mean embeddings of its clusters). In
+    The initial k-means is weighted (unless ``init="k-means"``, the initial
+    centres are the weighted mean embeddings of its clusters); the graph
+    partitions of ``init="auto"`` are not. In
     the clustering stage each sample's ``KL(P_i || Q_i)`` carries its
     weight, the soft cluster frequencies of the target are weighted sums,
     ``f_j = sum_i w_i q_ij``, and ``tol`` is compared with the weighted
@@ -291,7 +307,7 @@ class DEC(BaseAutoencoderClusterer):
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
-        "init": [StrOptions({"spherical-k-means", "k-means"})],
+        "init": [StrOptions({"auto", "spherical-k-means", "k-means"})],
     }
 
     def __init__(
@@ -316,7 +332,7 @@ class DEC(BaseAutoencoderClusterer):
         reconstruction_weight: float = 10.0,
         update_interval: int = 1,
         tol: float = 1e-3,
-        init: Literal["spherical-k-means", "k-means"] = "spherical-k-means",
+        init: Literal["auto", "spherical-k-means", "k-means"] = "auto",
         n_init: IntOrAuto = 10,
         kmeans_selection: str = "modularity",
         device: Device = "cpu",
@@ -396,22 +412,23 @@ class DEC(BaseAutoencoderClusterer):
         self._set_clusters(X, labels, to_numpy(centers), sample_weight)
 
     def _initial_centers(self, embedding, random_state, sample_weight):
-        """Fit ``kmeans_`` on the embedding (or its directions); return the centres."""
-        spherical = self.init == "spherical-k-means"
+        """Fit ``kmeans_`` on the embedding (or its directions); return the centres.
+
+        Sets ``initial_clustering_``, the partition the centres come from.
+        """
+        spherical = self.init != "k-means"
         points = (
             torch.nn.functional.normalize(embedding, dim=1) if spherical else embedding
         )
-        self.kmeans_ = self._embedding_kmeans(points, random_state, sample_weight)
-        # A copy: training moves the centres, kmeans_ must keep its own.
-        centers = torch.tensor(
-            self.kmeans_.cluster_centers_,
-            dtype=embedding.dtype,
-            device=embedding.device,
+        centers, labels = self._initial_partition(
+            points, random_state, sample_weight, from_graph=self.init == "auto"
         )
+        # A copy: training moves the centres, kmeans_ must keep its own.
+        centers = torch.tensor(centers, dtype=embedding.dtype, device=embedding.device)
         if spherical:
-            # A cluster k-means left empty (fewer distinct points than
-            # clusters) keeps its direction as its centre.
-            labels = torch.as_tensor(self.kmeans_.labels_, device=embedding.device)
+            # A cluster left empty (fewer distinct points than clusters)
+            # keeps its direction as its centre.
+            labels = torch.as_tensor(labels, device=embedding.device)
             cluster_means(embedding, labels, centers, sample_weight)
         return centers
 

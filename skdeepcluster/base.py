@@ -49,6 +49,7 @@ from ._torch_utils import (
     IndexedDataset,
     batched_eval,
     build_module,
+    cluster_means,
     fit_kmeans,
     inference_batch_size,
     loss_weights,
@@ -1316,6 +1317,49 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             reference_labels, dtype=labels.dtype, device=Z.device
         )
         return to_numpy(labels)
+
+    def _initial_partition(self, Z, random_state, sample_weight, from_graph):
+        """Initial centres and assignments on the pretrained embedding ``Z``.
+
+        Sets ``kmeans_`` (k-means on ``Z``, its run kept by
+        ``kmeans_selection``) and ``initial_clustering_``. With
+        ``from_graph=False``: k-means' centres and labels. With
+        ``from_graph=True``: the partition :class:`AutoencoderKMeans` keeps
+        with ``clustering="auto"``, i.e. the k-means run or a partition of
+        the neighbour graph (spectral, or k-means on a UMAP layout),
+        whichever has the highest modularity; the centres are then the
+        (weighted) mean embeddings of its clusters.
+
+        Returns
+        -------
+        centers : ndarray of shape (n_clusters, n_features)
+        assignments : ndarray of int of shape (n_samples,)
+        """
+        graph = (
+            self._reference_graph(Z, random_state)
+            if from_graph or self.kmeans_selection == "modularity"
+            else None
+        )
+        self.kmeans_ = self._embedding_kmeans(Z, random_state, sample_weight, graph)
+        self.initial_clustering_ = "kmeans"
+        centers, assignments = self.kmeans_.cluster_centers_, self.kmeans_.labels_
+        if not from_graph:
+            return centers, assignments
+        partitions = self._graph_partitions(graph, ("spectral", "umap"), random_state)
+        self.initial_clustering_ = self._most_modular(graph, self.kmeans_, partitions)
+        if self.initial_clustering_ == "kmeans":
+            return centers, assignments
+        assignments = self._extend_partition(
+            Z, graph, partitions[self.initial_clustering_]
+        )
+        # A cluster the extension left empty keeps its k-means centre.
+        centers = cluster_means(
+            Z,
+            torch.as_tensor(assignments, device=Z.device),
+            torch.tensor(centers, dtype=Z.dtype, device=Z.device),
+            sample_weight,
+        )
+        return to_numpy(centers), assignments
 
     def _embedding_kmeans(self, Z, random_state, sample_weight, graph=None):
         """k-means of the embedding rows ``Z``, the run kept by ``kmeans_selection``.

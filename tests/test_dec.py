@@ -102,10 +102,14 @@ def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(
     overlapping_blobs,
 ):
     X, _ = overlapping_blobs
-    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(
-        X
-    )
-    assert model.init == "spherical-k-means"
+    model = fast_estimator(
+        DEC,
+        n_clusters=4,
+        clustering_epochs=0,
+        init="spherical-k-means",
+        random_state=0,
+    ).fit(X)
+    assert model.initial_clustering_ == "kmeans"
     Z = model.transform(X)
     directions = Z / np.linalg.norm(Z, axis=1, keepdims=True)
     # kmeans_ clustered the directions ...
@@ -114,6 +118,38 @@ def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(
     )
     # ... and each starting centre is the mean raw embedding of its group.
     expected = np.stack([Z[model.kmeans_.labels_ == k].mean(axis=0) for k in range(4)])
+    np.testing.assert_allclose(model.cluster_centers_, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("winner", ["kmeans", "umap"])
+def test_auto_init_centres_are_mean_embeddings_of_the_most_modular_partition(
+    overlapping_blobs, monkeypatch, winner
+):
+    from skdeepcluster import base
+
+    # Scored in this order: k-means, spectral, UMAP.
+    order = ["kmeans", "spectral", "umap"]
+    scores = iter([1.0 if name == winner else 0.0 for name in order])
+    monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
+    extended = []
+    extend_partition = DEC._extend_partition
+
+    def record(self, *args):
+        extended.append(extend_partition(self, *args))
+        return extended[-1]
+
+    monkeypatch.setattr(DEC, "_extend_partition", record)
+    X, _ = overlapping_blobs
+    model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(
+        X
+    )
+    assert model.init == "auto"
+    assert model.initial_clustering_ == winner
+    labels = extended[0] if extended else model.kmeans_.labels_
+    assert len(extended) == (winner != "kmeans")
+    # Each centre is the mean raw embedding of its cluster.
+    Z = model.transform(X)
+    expected = np.stack([Z[labels == k].mean(axis=0) for k in range(4)])
     np.testing.assert_allclose(model.cluster_centers_, expected, rtol=1e-4, atol=1e-5)
 
 

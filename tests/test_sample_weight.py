@@ -37,7 +37,7 @@ NO_TRAINING = {
     "AutoencoderKMeans": dict(pretrain_epochs=0, clustering="kmeans"),
     "ACAIKMeans": dict(pretrain_epochs=0, clustering="kmeans"),
     "SNNLKMeans": dict(pretrain_epochs=0, clustering="kmeans"),
-    "DEC": dict(pretrain_epochs=0, clustering_epochs=0),
+    "DEC": dict(pretrain_epochs=0, clustering_epochs=0, init="spherical-k-means"),
     "DCN": dict(pretrain_epochs=0, clustering_epochs=0, init="k-means"),
     "IMSAT": dict(max_epochs=0),
     "DAC": dict(max_epochs=0),
