@@ -995,8 +995,8 @@ class DecoderMixin:
 
     Mixed into the autoencoder estimators whose fitted ``net_.module_`` has a
     decoder that matches the final encoder (AutoencoderKMeans, ACAIKMeans,
-    SNNLKMeans, DCN). DEC discards its decoder after pretraining, so it has
-    no ``inverse_transform``.
+    SNNLKMeans, DCN). DEC has no ``inverse_transform``: it keeps a trained
+    decoder only with its reconstruction term (``reconstruction_weight > 0``).
     """
 
     def inverse_transform(self, X: ArrayLike) -> NDArray[np.float32]:
