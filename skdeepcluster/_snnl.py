@@ -23,7 +23,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import _is_auto
+from .base import _callback_name, _is_auto
 from .callbacks import PseudoLabelRefresh, TemperatureAnnealing
 from .nn._mlp import ACTIVATIONS
 
@@ -434,7 +434,11 @@ class SNNLKMeans(AutoencoderKMeans):
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the losses, the temperature
         and the fraction of pseudo-labels that changed at each refresh
-        (``label_change``).
+        (``label_change``). Without labels and pseudo-labels (and without a
+        ``"temperature_annealing"`` or ``"pseudo_label_refresh"`` callback)
+        no label reaches the soft nearest neighbour term, and ``net_`` is the
+        plain autoencoder net of :class:`AutoencoderKMeans`, with the same
+        result and the same entry in the ``memory`` cache.
     {kmeans_all_centres}
     {features_in}
 
@@ -643,6 +647,24 @@ class SNNLKMeans(AutoencoderKMeans):
         # two others).
         return seeded_kmeans(Z, given_labels, sample_weight)
 
+    def _has_soft_nearest_neighbour_term(self, given_labels):
+        """Whether any label (given or pseudo) reaches the soft nearest neighbour term.
+
+        Without labels and without pseudo-labels the term has nothing to act
+        on and SNNLKMeans trains the plain autoencoder. A schedule callback
+        of the term passed by name (in ``callbacks`` or as a
+        ``callbacks__<name>__*`` keyword) keeps SNNLNet, which runs it.
+        """
+        if given_labels is not None or self._pseudo_labels:
+            return True
+        names = {_callback_name(item) for item in self.callbacks or []}
+        names |= {
+            name.split("__")[1]
+            for name in self._routed_params()
+            if name.startswith("callbacks__")
+        }
+        return bool(names & {"temperature_annealing", "pseudo_label_refresh"})
+
     def _pretrain(
         self, X, random_state, sample_weight=None, net_cls=None, **net_params
     ):
@@ -650,6 +672,13 @@ class SNNLKMeans(AutoencoderKMeans):
         # by SNNLNet, with its temperature and pseudo-label schedules (and
         # the given labels among net_params). Everything else (network,
         # smoothing, k-means) is shared.
+        if net_cls is None and not self._has_soft_nearest_neighbour_term(
+            net_params.get("given_labels")
+        ):
+            # No label reaches the term: the pretraining is AutoencoderKMeans'
+            # (same result), and shares its entry in the ``memory`` cache.
+            net_params.pop("given_labels", None)
+            return super()._pretrain(X, random_state, sample_weight, **net_params)
         if _is_annealed(self.temperature):
             temperature = TemperatureAnnealing(1.0, self.temperature_decay)
         else:

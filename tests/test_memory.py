@@ -167,7 +167,7 @@ def test_miss_when_the_given_encoder_changes(blobs, tmp_path, pretrainings):
 def test_estimators_with_the_same_pretraining_share_entries(
     blobs, tmp_path, pretrainings
 ):
-    X, _ = blobs
+    X, y = blobs
     reference = _fit(DEC, X)
     assert len(pretrainings) == 1
     _fit(AutoencoderKMeans, X, memory=str(tmp_path))
@@ -178,9 +178,19 @@ def test_estimators_with_the_same_pretraining_share_entries(
     _fit(DCN, X, memory=str(tmp_path))
     assert len(pretrainings) == 2
     assert_array_equal(dec.labels_, reference.labels_)
-    # ACAI and SNNL train another net class: entries of their own.
+    # Without labels or pseudo-labels SNNLKMeans trains the plain
+    # autoencoder: AutoencoderKMeans' entry, and its labels.
+    snnl = _fit(SNNLKMeans, X, memory=str(tmp_path))
+    assert len(pretrainings) == 2
+    assert_array_equal(
+        snnl.labels_, _fit(AutoencoderKMeans, X, memory=str(tmp_path)).labels_
+    )
+    # ACAI, and SNNL with labels, train another net class: entries of their
+    # own.
     _fit(ACAIKMeans, X, memory=str(tmp_path))
-    _fit(SNNLKMeans, X, memory=str(tmp_path))
+    fast_estimator(
+        SNNLKMeans, n_clusters=3, random_state=0, use_labels=True, memory=str(tmp_path)
+    ).fit(X, y)
     assert pretrainings[2:] == ["ACAINet", "SNNLNet"]
 
 

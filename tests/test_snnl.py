@@ -8,8 +8,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import fast_estimator
 from skdeepcluster import AutoencoderKMeans, SNNLKMeans
+from skdeepcluster._nets import AutoencoderNet
 from skdeepcluster._snnl import SNNLNet, soft_nearest_neighbour_loss
-from skdeepcluster.callbacks import annealed_temperature
+from skdeepcluster.callbacks import PseudoLabelRefresh, annealed_temperature
 
 
 @pytest.fixture
@@ -255,6 +256,20 @@ def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
     # The loss term is absent during the warm-up and positive afterwards.
     assert "clustering_loss" not in history[0, "batches", 0]
     assert min(history[-1, "batches", :, "clustering_loss"]) > 0
+
+
+def test_without_labels_or_pseudo_labels_trains_the_plain_autoencoder(blobs):
+    X, _ = blobs
+    plain = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X)
+    assert type(plain.net_) is AutoencoderNet
+    autoencoder = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    np.testing.assert_array_equal(plain.labels_, autoencoder.fit(X).labels_)
+    # A pseudo-labelling callback given by name keeps the term's net.
+    refresh = ("pseudo_label_refresh", PseudoLabelRefresh(3, start=2, n_init=1))
+    with_callback = fast_estimator(
+        SNNLKMeans, n_clusters=3, callbacks=[refresh], random_state=0
+    ).fit(X)
+    assert type(with_callback.net_) is SNNLNet
 
 
 def test_auto_pseudo_labels_only_on_large_data():
