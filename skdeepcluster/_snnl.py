@@ -23,7 +23,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import _callback_name, _is_auto
+from .base import _is_auto
 from .callbacks import PseudoLabelRefresh, TemperatureAnnealing
 from .nn._mlp import ACTIVATIONS
 
@@ -657,12 +657,7 @@ class SNNLKMeans(AutoencoderKMeans):
         """
         if given_labels is not None or self._pseudo_labels:
             return True
-        names = {_callback_name(item) for item in self.callbacks or []}
-        names |= {
-            name.split("__")[1]
-            for name in self._routed_params()
-            if name.startswith("callbacks__")
-        }
+        names = set(self._named_callbacks())
         return bool(names & {"temperature_annealing", "pseudo_label_refresh"})
 
     def _pretrain(

@@ -597,20 +597,24 @@ class BaseDeepClusterer(
             *(item for item in user if _callback_name(item) not in replaced),
         ]
 
-    def _check_callbacks(self):
-        """Reject a schedule callback's name this estimator has no use for.
-
-        Whether in ``callbacks`` or in a ``callbacks__<name>`` keyword: the
-        callback would otherwise be silently left out of every net.
-        """
+    def _named_callbacks(self):
+        """Names the user gave callbacks: in ``callbacks`` or ``callbacks__<name>__*``."""
         names = [_callback_name(item) for item in self.callbacks or []]
         names += [
             name.split("__")[1]
             for name in self._routed_params()
             if name.startswith("callbacks__")
         ]
+        return [name for name in names if name is not None]
+
+    def _check_callbacks(self):
+        """Reject a schedule callback's name this estimator has no use for.
+
+        Whether in ``callbacks`` or in a ``callbacks__<name>`` keyword: the
+        callback would otherwise be silently left out of every net.
+        """
         own = self._schedule_callbacks
-        for name in names:
+        for name in self._named_callbacks():
             if name in _schedule_names() and name not in own:
                 known = ", ".join(map(repr, own)) or "none"
                 raise ValueError(
