@@ -109,9 +109,7 @@ class DECNet(ClusteringNet):
             return loss
         X = to_device(X, self.device)
         error = (reconstruction - X).pow(2).flatten(start_dim=1).mean(dim=1)
-        reconstruction_loss = (
-            error.mean() if weight is None else (error * weight).mean()
-        )
+        reconstruction_loss = self.weighted_mean(error, y_true)
         if training:
             self.history.record_batch("clustering_loss", loss.item())
             self.history.record_batch("reconstruction_loss", reconstruction_loss.item())
