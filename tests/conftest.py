@@ -67,6 +67,34 @@ def fast_estimator(cls, **params):
     return cls(**{**FAST_PARAMS[cls.__name__], **params})
 
 
+@pytest.fixture
+def force_most_modular(monkeypatch):
+    """Make one partition the most modular; record the graph partitions extended.
+
+    ``force(cls, winner)`` patches the modularity so that ``winner``
+    (``"kmeans"``, ``"spectral"`` or ``"umap"``, scored in that order) has the
+    highest, and returns the list into which every partition
+    ``cls._extend_partition`` extends to all samples is appended.
+    """
+    from skdeepcluster import base
+
+    def force(cls, winner):
+        order = ["kmeans", "spectral", "umap"]
+        scores = iter([1.0 if name == winner else 0.0 for name in order])
+        monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
+        extended = []
+        extend_partition = cls._extend_partition
+
+        def record(self, *args):
+            extended.append(extend_partition(self, *args))
+            return extended[-1]
+
+        monkeypatch.setattr(cls, "_extend_partition", record)
+        return extended
+
+    return force
+
+
 @pytest.fixture(scope="session")
 def blobs():
     X, y = make_blobs(

@@ -234,22 +234,9 @@ def test_bad_parameters(params, message, blobs):
 
 @pytest.mark.parametrize("winner", ["kmeans", "spectral", "umap"])
 def test_auto_init_starts_from_the_partition_of_highest_modularity(
-    overlapping_blobs, monkeypatch, winner
+    overlapping_blobs, force_most_modular, winner
 ):
-    from skdeepcluster import base
-
-    # Scored in this order: k-means, spectral, UMAP.
-    order = ["kmeans", "spectral", "umap"]
-    scores = iter([1.0 if name == winner else 0.0 for name in order])
-    monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
-    extended = []
-    extend_partition = DCN._extend_partition
-
-    def record(self, *args):
-        extended.append(extend_partition(self, *args))
-        return extended[-1]
-
-    monkeypatch.setattr(DCN, "_extend_partition", record)
+    extended = force_most_modular(DCN, winner)
     X, _ = overlapping_blobs
     # No joint training: the centres are the initial ones.
     model = fast_estimator(DCN, n_clusters=4, clustering_epochs=0, random_state=0)

@@ -123,22 +123,9 @@ def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(
 
 @pytest.mark.parametrize("winner", ["kmeans", "umap"])
 def test_auto_init_centres_are_mean_embeddings_of_the_most_modular_partition(
-    overlapping_blobs, monkeypatch, winner
+    overlapping_blobs, force_most_modular, winner
 ):
-    from skdeepcluster import base
-
-    # Scored in this order: k-means, spectral, UMAP.
-    order = ["kmeans", "spectral", "umap"]
-    scores = iter([1.0 if name == winner else 0.0 for name in order])
-    monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
-    extended = []
-    extend_partition = DEC._extend_partition
-
-    def record(self, *args):
-        extended.append(extend_partition(self, *args))
-        return extended[-1]
-
-    monkeypatch.setattr(DEC, "_extend_partition", record)
+    extended = force_most_modular(DEC, winner)
     X, _ = overlapping_blobs
     model = fast_estimator(DEC, n_clusters=4, clustering_epochs=0, random_state=0).fit(
         X
