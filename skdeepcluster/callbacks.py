@@ -111,9 +111,15 @@ class DECTargetUpdate(Callback):
     weighted sums, ``f_j = sum_i w_i q_ij``, and ``label_change`` is the
     changed samples' share of the total weight.
 
+    With ``initial_epochs`` and a net that holds ``initial_assignments_``
+    (the start partition, one cluster per training sample), the target is
+    that partition itself, one-hot, for the first ``initial_epochs`` epochs;
+    the first refresh from ``Q`` follows them, and its ``label_change`` is
+    measured against the start partition.
+
     This is the default ``"target_update"`` callback of the clustering
-    stage of :class:`~skdeepcluster.DEC`, built from its ``update_interval``
-    and ``tol``.
+    stage of :class:`~skdeepcluster.DEC`, built from its
+    ``initial_partition_epochs``, ``update_interval`` and ``tol``.
 
     Parameters
     ----------
@@ -122,6 +128,9 @@ class DECTargetUpdate(Callback):
     tol : float, default=1e-3
         Stop when fewer than this fraction of the samples changed cluster
         between two refreshes (0.1 % in [1]_). ``0`` never stops.
+    initial_epochs : int, default=0
+        Epochs during which the target is the net's ``initial_assignments_``,
+        one-hot, when it has them. ``0`` starts from ``Q``, as in [1]_.
 
     Attributes
     ----------
@@ -146,9 +155,10 @@ class DECTargetUpdate(Callback):
     [False, False, True, False, False, True]
     """
 
-    def __init__(self, update_interval=1, tol=1e-3):
+    def __init__(self, update_interval=1, tol=1e-3, initial_epochs=0):
         self.update_interval = update_interval
         self.tol = tol
+        self.initial_epochs = initial_epochs
 
     def refresh(self, net, X):
         """Set ``net.target_`` from the net's current ``Q`` on ``X``.
@@ -171,10 +181,20 @@ class DECTargetUpdate(Callback):
         return q.argmax(dim=1)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.labels_ = self.refresh(net, X.X)
+        initial = getattr(net, "initial_assignments_", None)
+        self.held_epochs_ = self.initial_epochs if initial is not None else 0
+        if not self.held_epochs_:
+            self.labels_ = self.refresh(net, X.X)
+            return
+        # The start partition as the target: the network learns to make it
+        # its own nearest-centre partition before self-training sharpens Q.
+        self.labels_ = torch.as_tensor(initial, dtype=torch.long, device=net.device)
+        n_clusters = net.module_.centers.shape[0]
+        net.target_ = torch.nn.functional.one_hot(self.labels_, n_clusters).float()
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
-        if len(net.history) % self.update_interval:
+        epoch = len(net.history) - self.held_epochs_
+        if epoch < 0 or epoch % self.update_interval:
             return
         labels = self.refresh(net, dataset_train.X)
         # The fraction of samples that changed cluster, by weight.

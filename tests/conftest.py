@@ -35,6 +35,8 @@ FAST_PARAMS = {
         embedding_dim=2,
         pretrain_epochs=5,
         clustering_epochs=3,
+        # One epoch on the start partition, then self-training from Q.
+        initial_partition_epochs=1,
         batch_size=16,
     ),
     "IMSAT": dict(hidden_dims=(16,), max_epochs=5, batch_size=16),

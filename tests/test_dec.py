@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_blobs
+from skorch.callbacks import Callback
 
 from conftest import fast_estimator
 from skdeepcluster import DEC
-from skdeepcluster._dec import log_student_t_assignment
-from skdeepcluster._torch_utils import student_t_assignment
+from skdeepcluster._dec import DECNet, log_student_t_assignment
+from skdeepcluster._torch_utils import cluster_means, student_t_assignment
 from skdeepcluster.callbacks import target_distribution
 from skdeepcluster.metrics import clustering_accuracy
 
@@ -75,7 +76,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
     # these seeds are among the fair starts. (In two dimensions the
     # directions alone cannot separate four blobs, hence the raw embedding,
     # init="k-means" and the paper's alpha; and the paper's self-training
-    # alone, without IDEC's reconstruction term.)
+    # alone, from Q, without IDEC's reconstruction term.)
     X, y = overlapping_blobs
     model = DEC(
         4,
@@ -91,6 +92,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
         normalize_embedding=False,
         alpha=1.0,
         reconstruction_weight=0,
+        initial_partition_epochs=0,
     ).fit(X)
     start = clustering_accuracy(y, model.kmeans_.labels_)
     end = clustering_accuracy(y, model.labels_)
@@ -163,6 +165,7 @@ def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
         tol=0,
         update_interval=100,
         reconstruction_weight=0,
+        initial_partition_epochs=0,
         random_state=0,
     ).fit(X)
     losses = model.net_.history[:, "train_loss"]
@@ -248,6 +251,7 @@ def test_tol_one_stops_at_first_refresh(overlapping_blobs):
         clustering_epochs=20,
         update_interval=3,
         tol=1.0,
+        initial_partition_epochs=0,
         random_state=0,
     ).fit(X)
     assert model.n_iter_ == 3
@@ -257,11 +261,88 @@ def test_tol_one_stops_at_first_refresh(overlapping_blobs):
 def test_tol_zero_runs_the_budget_and_refreshes_every_interval(overlapping_blobs):
     X, _ = overlapping_blobs
     model = fast_estimator(
-        DEC, n_clusters=4, clustering_epochs=7, update_interval=2, tol=0, random_state=0
+        DEC,
+        n_clusters=4,
+        clustering_epochs=7,
+        update_interval=2,
+        tol=0,
+        initial_partition_epochs=0,
+        random_state=0,
     ).fit(X)
     assert model.n_iter_ == 7
     refreshed = ["label_change" in row for row in model.net_.history]
     assert refreshed == [False, True, False, True, False, True, False]
+
+
+def test_initial_target_is_the_start_partition_then_q(
+    overlapping_blobs, force_most_modular
+):
+    # For initial_partition_epochs the target is the start partition, one-hot;
+    # the first refresh from Q ends them, then one every update_interval.
+    extended = force_most_modular(DEC, "umap")
+    X, _ = overlapping_blobs
+    targets = []
+
+    class RecordTarget(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            if isinstance(net, DECNet):
+                targets.append(net.target_.clone())
+
+    model = fast_estimator(
+        DEC,
+        n_clusters=4,
+        clustering_epochs=6,
+        initial_partition_epochs=3,
+        update_interval=2,
+        tol=0,
+        random_state=0,
+        callbacks=[RecordTarget()],
+    ).fit(X)
+    start = torch.nn.functional.one_hot(torch.as_tensor(extended[0]), 4).float()
+    for target in targets[:3]:
+        torch.testing.assert_close(target, start)
+    # From Q: soft rows, no longer the start partition.
+    assert 0 < targets[3].min() and targets[3].max() < 1
+    refreshed = ["label_change" in row for row in model.net_.history]
+    assert refreshed == [False, False, True, False, True, False]
+    # Neither target is kept with the fitted net.
+    assert not hasattr(model.net_, "target_")
+    assert not hasattr(model.net_, "initial_assignments_")
+
+
+def test_initial_partition_epochs_fit_q_to_the_start_partition(
+    overlapping_blobs, monkeypatch
+):
+    # A start partition that is not the nearest-centre one of the embedding
+    # (the true classes of overlapping blobs, which k-means on a short
+    # pretraining's embedding gets partly wrong): epochs with it as the
+    # target must bring Q's labels closer to it than the start centres'.
+    # (Without the reconstruction term, which on these unscaled blobs and a
+    # 5-epoch pretraining is hundreds of times the KL and would mostly go on
+    # pretraining.)
+    X, y = overlapping_blobs
+    initial_centers = DEC._initial_centers
+
+    def start_from_classes(self, embedding, random_state, sample_weight):
+        centers, _ = initial_centers(self, embedding, random_state, sample_weight)
+        classes = torch.as_tensor(y)
+        return cluster_means(embedding, classes, centers, None), classes
+
+    monkeypatch.setattr(DEC, "_initial_centers", start_from_classes)
+    params = dict(
+        n_clusters=4,
+        clustering_lr=1e-3,
+        tol=0,
+        reconstruction_weight=0,
+        random_state=0,
+    )
+    before = fast_estimator(DEC, clustering_epochs=0, **params).fit(X)
+    after = fast_estimator(
+        DEC, clustering_epochs=30, initial_partition_epochs=30, **params
+    ).fit(X)
+    agreement_before = np.mean(before.labels_ == y)
+    assert agreement_before < 0.95
+    assert np.mean(after.labels_ == y) > agreement_before + 0.02
 
 
 def test_stops_when_labels_settle(overlapping_blobs):
@@ -269,7 +350,12 @@ def test_stops_when_labels_settle(overlapping_blobs):
     # no label change and stops a run budgeted for many epochs.
     X, _ = overlapping_blobs
     model = fast_estimator(
-        DEC, n_clusters=4, clustering_epochs=50, clustering_lr=1e-12, random_state=0
+        DEC,
+        n_clusters=4,
+        clustering_epochs=50,
+        clustering_lr=1e-12,
+        initial_partition_epochs=0,
+        random_state=0,
     ).fit(X)
     assert model.n_iter_ == 1
     assert model.net_.history[-1, "label_change"] == 0.0
@@ -302,6 +388,7 @@ def test_has_no_inverse_transform(overlapping_blobs):
         (dict(n_init=0), "n_init"),
         (dict(init="random"), "init"),
         (dict(reconstruction_weight=-1.0), "reconstruction_weight"),
+        (dict(initial_partition_epochs=-1), "initial_partition_epochs"),
     ],
 )
 def test_bad_parameters(params, message, blobs):
