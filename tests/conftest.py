@@ -28,6 +28,8 @@ FAST_PARAMS = {
         embedding_dim=2,
         pretrain_epochs=5,
         clustering_epochs=3,
+        # One epoch on the held start partition, then the alternation.
+        initial_partition_epochs=1,
         batch_size=16,
     ),
     "DEC": dict(

@@ -52,7 +52,8 @@ def test_update_centroids_equals_sequential_rule():
 def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
     # A short pretraining into two dimensions leaves k-means on the (unit
     # circle) embedding far from perfect (accuracy 0.54-0.90 on these seeds):
-    # the joint training must never lose ground, and must gain on average.
+    # the paper's alternation, from the first batch, must never lose ground,
+    # and must gain on average.
     X, y = overlapping_blobs
     starts, ends = [], []
     for seed in range(3):
@@ -64,6 +65,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
             clustering_epochs=30,
             batch_size=32,
             init="k-means",
+            initial_partition_epochs=0,
             random_state=seed,
         ).fit(X)
         starts.append(clustering_accuracy(y, model.kmeans_.labels_))
@@ -142,16 +144,54 @@ def test_kmeans_state_is_not_shared_with_kmeans_(overlapping_blobs, monkeypatch)
 
     monkeypatch.setattr(DCNNet, "on_train_end", record)
     X, _ = overlapping_blobs
-    model = fast_estimator(DCN, n_clusters=4, clustering_epochs=5, random_state=0).fit(
-        X
-    )
+    model = fast_estimator(
+        DCN,
+        n_clusters=4,
+        clustering_epochs=5,
+        initial_partition_epochs=2,
+        random_state=0,
+    ).fit(X)
     assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
     # Each counter started at its k-means cluster size and grew by one per
-    # assignment: n_samples per epoch in all.
-    assert counts == [pytest.approx(len(X) * (1 + 5))]
+    # assignment: n_samples per epoch of alternation, none while the initial
+    # partition was held.
+    assert counts == [pytest.approx(len(X) * (1 + 3))]
     # The k-means state is training state, not kept with the fitted model.
     for name in ("assignments_", "centers_", "counts_"):
         assert not hasattr(model.net_, name)
+
+
+def test_initial_partition_is_held_for_its_epochs(overlapping_blobs):
+    from skorch.callbacks import Callback
+
+    from skdeepcluster._dcn import DCNNet
+
+    states = []
+
+    class RecordState(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if isinstance(net, DCNNet):
+                states.append((net.assignments_.clone(), net.centers_.clone()))
+
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DCN,
+        n_clusters=4,
+        clustering_epochs=4,
+        initial_partition_epochs=2,
+        random_state=0,
+        callbacks=[RecordState()],
+    ).fit(X)
+    # The network trained in every epoch ...
+    losses = model.net_.history[:, "train_loss"]
+    assert losses[1] < losses[0]
+    # ... while the partition's assignments and centres stayed as they
+    # started for two epochs, and then moved.
+    start = torch.as_tensor(model.kmeans_.labels_, dtype=torch.long)
+    for assignments, centers in states[:2]:
+        torch.testing.assert_close(assignments, start)
+        torch.testing.assert_close(centers, states[0][1])
+    assert not torch.equal(states[3][1], states[0][1])
 
 
 def test_joint_training_continues_pretraining_optimiser(overlapping_blobs, monkeypatch):
@@ -221,6 +261,7 @@ def test_inverse_transform_decodes_centres(overlapping_blobs):
     "params, message",
     [
         (dict(kmeans_weight=-1.0), "kmeans_weight"),
+        (dict(initial_partition_epochs=-1), "initial_partition_epochs"),
         (dict(clustering_epochs=-1), "clustering_epochs"),
         (dict(clustering_lr=0.0), "clustering_lr"),
         (dict(n_init=0), "n_init"),
