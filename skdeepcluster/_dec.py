@@ -4,6 +4,7 @@ from numbers import Integral, Real
 from typing import Any, Literal
 
 import torch
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.utils import to_device
 
@@ -27,7 +28,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseAutoencoderClusterer
+from .base import BaseAutoencoderClusterer, DecoderMixin
 from .callbacks import DECTargetUpdate
 
 
@@ -124,8 +125,14 @@ class DECNet(ClusteringNet):
         super().on_train_end(net, X=X, y=y, **kwargs)
 
 
+def _keeps_decoder(estimator):
+    # available_if: DEC keeps a decoder trained with its encoder only with
+    # the reconstruction term.
+    return estimator.reconstruction_weight > 0
+
+
 @fill_doc
-class DEC(BaseAutoencoderClusterer):
+class DEC(DecoderMixin, BaseAutoencoderClusterer):
     """Deep Embedded Clustering: refine an autoencoder's embedding by self-training.
 
     The autoencoder is pretrained on reconstruction (the same stage as
@@ -264,10 +271,13 @@ class DEC(BaseAutoencoderClusterer):
 
     ``predict_proba`` returns Q and ``predict`` the nearest centre (the
     argmax of Q), computed as for ``labels_``, so ``predict`` on the training
-    data reproduces ``labels_``. DEC has no ``inverse_transform``: with
-    ``reconstruction_weight=0`` the decoder is discarded after pretraining
-    and no longer matches the refined encoder; otherwise it is trained with
-    the encoder and kept as ``net_.module_.decoder``.
+    data reproduces ``labels_``. With the reconstruction term (the default)
+    the decoder trains with the encoder and is kept as
+    ``net_.module_.decoder``, and ``inverse_transform`` decodes embeddings,
+    e.g. ``inverse_transform(cluster_centers_)`` the clusters' prototypes.
+    With ``reconstruction_weight=0`` the decoder is discarded after
+    pretraining, since it no longer matches the refined encoder, and DEC
+    has no ``inverse_transform``.
 
     With ``init="auto"`` self-training can start from a partition that
     follows the strands of the embedding rather than k-means' round groups
@@ -433,6 +443,25 @@ class DEC(BaseAutoencoderClusterer):
         centers = self.net_.module_.centers.detach()
         labels = to_numpy(nearest_center(self._embed(X), centers))
         self._set_clusters(X, labels, to_numpy(centers), sample_weight)
+
+    @available_if(_keeps_decoder)
+    def inverse_transform(self, X):
+        """Decode embeddings back to input space (with ``reconstruction_weight > 0``).
+
+        ``inverse_transform(cluster_centers_)`` shows the prototype of each
+        cluster.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Points in the embedding space.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Their reconstructions, flattened.
+        """
+        return super().inverse_transform(X)
 
     def _initial_centers(self, embedding, random_state, sample_weight):
         """Fit ``kmeans_`` on the embedding (or its directions).

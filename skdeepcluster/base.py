@@ -999,8 +999,9 @@ class DecoderMixin:
 
     Mixed into the autoencoder estimators whose fitted ``net_.module_`` has a
     decoder that matches the final encoder (AutoencoderKMeans, ACAIKMeans,
-    SNNLKMeans, DCN). DEC has no ``inverse_transform``: it keeps a trained
-    decoder only with its reconstruction term (``reconstruction_weight > 0``).
+    SNNLKMeans, DCN, and DEC with its reconstruction term,
+    ``reconstruction_weight > 0``, which makes the method available only
+    then).
     """
 
     def inverse_transform(self, X: ArrayLike) -> NDArray[np.float32]:

@@ -234,8 +234,9 @@ def test_input_shape_must_match_features(cls, blobs):
 
 
 # The estimators whose fitted autoencoder keeps a decoder that matches the
-# final encoder; DEC discards its decoder, IMSAT and DAC never had one.
-DECODING = {"AutoencoderKMeans", "ACAIKMeans", "SNNLKMeans", "DCN"}
+# final encoder (DEC with its default reconstruction term); IMSAT and DAC
+# never had one.
+DECODING = {"AutoencoderKMeans", "ACAIKMeans", "SNNLKMeans", "DCN", "DEC"}
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)

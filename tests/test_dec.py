@@ -370,11 +370,20 @@ def test_zero_clustering_epochs_keeps_kmeans_labels(overlapping_blobs):
     np.testing.assert_array_equal(model.labels_, model.kmeans_.labels_)
 
 
-def test_has_no_inverse_transform(overlapping_blobs):
+def test_inverse_transform_only_with_the_reconstruction_term(overlapping_blobs):
     X, _ = overlapping_blobs
     model = fast_estimator(DEC, n_clusters=4, random_state=0).fit(X)
-    assert not hasattr(model, "inverse_transform")
-    assert model.transform(X).shape == (len(X), 2)
+    # The kept decoder, applied to the final encoder's embedding.
+    with torch.no_grad():
+        expected = model.net_.module_.decoder(torch.as_tensor(model.transform(X)))
+    np.testing.assert_allclose(
+        model.inverse_transform(model.transform(X)), expected.numpy(), rtol=1e-5
+    )
+    assert model.inverse_transform(model.cluster_centers_).shape == (4, X.shape[1])
+    without = fast_estimator(DEC, n_clusters=4, reconstruction_weight=0)
+    assert not hasattr(without, "inverse_transform")
+    assert not hasattr(without.fit(X), "inverse_transform")
+    assert without.transform(X).shape == (len(X), 2)
 
 
 @pytest.mark.parametrize(
