@@ -9,17 +9,17 @@ probability (a Student's t kernel around the centres in the embedding space,
 This example looks at those probabilities, and at what each cluster
 represents:
 
-* for DEC, the average image of each cluster and its most confident
-  members (DEC has no ``inverse_transform`` to decode its centres);
-* for :class:`~skdeepcluster.DCN`, which keeps its decoder, the centres
-  themselves decoded back to images with ``inverse_transform``.
+* the average image of each cluster and its most confident members;
+* the centres themselves, decoded back to images with ``inverse_transform``:
+  with its default reconstruction term DEC trains its decoder together with
+  the encoder and keeps it, as :class:`~skdeepcluster.DCN` does.
 """
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skdeepcluster import DCN, DEC
+from skdeepcluster import DEC
 from skdeepcluster.datasets import load_digits
 from skdeepcluster.metrics import clustering_accuracy
 
@@ -28,17 +28,21 @@ X, y = load_digits(return_X_y=True)
 # %%
 # Fit DEC, and DEC stopped before its clustering stage
 # ----------------------------------------------------
-# With ``clustering_epochs=0``, DEC stops right after the k-means
-# initialisation of its centres in the pretrained embedding. With the same
-# ``random_state`` the pretraining is identical, so comparing the two models
-# shows what the self-training stage changed. A small network and short
-# schedules keep this example fast on a CPU; with only 40 clustering epochs,
-# a larger clustering learning rate than the default (``1e-4``) lets the
-# assignments move visibly.
+# With ``clustering_epochs=0``, DEC stops right after placing its centres at
+# the means of its initial partition of the pretrained embedding. With the
+# same ``random_state`` the pretraining is identical, so comparing the two
+# models shows what the clustering stage changed: its first
+# ``initial_partition_epochs`` epochs (here 20) fit Q to the initial
+# partition, the rest self-train on the sharpened target. A small network
+# and short schedules keep this example fast on a CPU; a larger clustering
+# learning rate than the default (``1e-4``) lets the assignments move
+# visibly within them.
 params = dict(n_clusters=10, hidden_dims=(128, 64), pretrain_epochs=50, random_state=0)
 dec_init = DEC(clustering_epochs=0, **params).fit(X)
-dec = DEC(clustering_epochs=40, clustering_lr=1e-3, **params).fit(X)
-for name, model in [("after k-means init", dec_init), ("after self-training", dec)]:
+dec = DEC(
+    clustering_epochs=40, initial_partition_epochs=20, clustering_lr=1e-3, **params
+).fit(X)
+for name, model in [("at the start", dec_init), ("after training", dec)]:
     print(f"{name:<20} accuracy={clustering_accuracy(y, model.labels_):.3f}")
 print(f"clustering epochs run: {dec.n_iter_}")
 
@@ -46,16 +50,17 @@ print(f"clustering epochs run: {dec.n_iter_}")
 # Soft assignments sharpen during training
 # ----------------------------------------
 # ``predict_proba`` returns DEC's soft assignments Q; each row sums to one.
-# The histogram of each sample's largest probability shows how self-training
-# towards the sharpened target P made the assignments more confident.
+# The histogram of each sample's largest probability shows how training
+# towards the initial partition and then the sharpened target P made the
+# assignments more confident.
 proba_init = dec_init.predict_proba(X)
 proba = dec.predict_proba(X)
 print("rows sum to one:", np.allclose(proba.sum(axis=1), 1))
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 bins = np.linspace(0, 1, 41)
-ax.hist(proba_init.max(axis=1), bins=bins, alpha=0.6, label="after k-means init")
-ax.hist(proba.max(axis=1), bins=bins, alpha=0.6, label="after self-training")
+ax.hist(proba_init.max(axis=1), bins=bins, alpha=0.6, label="at the start")
+ax.hist(proba.max(axis=1), bins=bins, alpha=0.6, label="after training")
 ax.set(
     xlabel="largest soft assignment of a sample",
     ylabel="number of samples",
@@ -110,26 +115,19 @@ fig.suptitle("DEC clusters: mean of the members (top), most confident members")
 fig.tight_layout()
 
 # %%
-# Decoded centres with DCN
-# ------------------------
-# :class:`~skdeepcluster.DCN` trains the autoencoder jointly with a k-means
-# loss and keeps its decoder, so ``inverse_transform(cluster_centers_)``
-# decodes each centre of the embedding space into an 8x8 image: the
-# prototype the network has learned for that cluster.
-dcn = DCN(
-    n_clusters=10,
-    hidden_dims=(128, 64),
-    pretrain_epochs=50,
-    clustering_epochs=20,
-    random_state=0,
-).fit(X)
-print(f"DCN accuracy: {clustering_accuracy(y, dcn.labels_):.3f}")
-decoded = dcn.inverse_transform(dcn.cluster_centers_)
+# Decoded centres
+# ---------------
+# DEC keeps the decoder its reconstruction term trained with the encoder, so
+# ``inverse_transform(cluster_centers_)`` decodes each centre of the
+# embedding space into an 8x8 image: the prototype the network has learned
+# for that cluster (``reconstruction_weight=0``, the paper's DEC, drops the
+# decoder and has no ``inverse_transform``).
+decoded = dec.inverse_transform(dec.cluster_centers_)
 fig, axes = plt.subplots(1, len(decoded), figsize=(len(decoded) * 0.9, 1.4))
 for k, ax in enumerate(axes):
     ax.imshow(decoded[k].reshape(8, 8), cmap="gray_r")
     ax.set_title(f"{k}", fontsize=9)
     ax.set_axis_off()
-fig.suptitle("DCN: decoded cluster centres")
+fig.suptitle("DEC: decoded cluster centres")
 fig.tight_layout()
 plt.show()
