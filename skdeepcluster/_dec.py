@@ -444,24 +444,8 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         labels = to_numpy(nearest_center(self._embed(X), centers))
         self._set_clusters(X, labels, to_numpy(centers), sample_weight)
 
-    @available_if(_keeps_decoder)
-    def inverse_transform(self, X):
-        """Decode embeddings back to input space (with ``reconstruction_weight > 0``).
-
-        ``inverse_transform(cluster_centers_)`` shows the prototype of each
-        cluster.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Points in the embedding space.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features)
-            Their reconstructions, flattened.
-        """
-        return super().inverse_transform(X)
+    # DecoderMixin's method, present only while the decoder is kept.
+    inverse_transform = available_if(_keeps_decoder)(DecoderMixin.inverse_transform)
 
     def _initial_centers(self, embedding, random_state, sample_weight):
         """Fit ``kmeans_`` on the embedding (or its directions).
