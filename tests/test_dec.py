@@ -310,6 +310,26 @@ def test_initial_target_is_the_start_partition_then_q(
     assert not hasattr(model.net_, "initial_assignments_")
 
 
+@pytest.mark.parametrize("large_data, held", [(10_000, True), (100, False)])
+def test_auto_initial_partition_epochs_only_below_large_data(
+    overlapping_blobs, monkeypatch, large_data, held
+):
+    # "auto" holds the start partition below DEC._LARGE_DATA samples (240
+    # here) and starts from Q at or above it: a held epoch refreshes nothing.
+    monkeypatch.setattr(DEC, "_LARGE_DATA", large_data)
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DEC,
+        n_clusters=4,
+        clustering_epochs=3,
+        initial_partition_epochs="auto",
+        tol=0,
+        random_state=0,
+    ).fit(X)
+    refreshed = ["label_change" in row for row in model.net_.history]
+    assert refreshed == ([False] * 3 if held else [True] * 3)
+
+
 def test_initial_partition_epochs_fit_q_to_the_start_partition(
     overlapping_blobs, monkeypatch
 ):
