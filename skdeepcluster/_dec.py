@@ -28,7 +28,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseAutoencoderClusterer, DecoderMixin, _is_auto
+from .base import BaseAutoencoderClusterer, DecoderMixin
 from .callbacks import DECTargetUpdate
 
 
@@ -453,18 +453,11 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         labels = to_numpy(nearest_center(self._embed(X), centers))
         self._set_clusters(X, labels, to_numpy(centers), sample_weight)
 
-    # The "auto" number of initial-partition epochs below _LARGE_DATA samples.
-    _SMALL_DATA_INITIAL_PARTITION_EPOCHS = 30
-
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
-        if _is_auto(self.initial_partition_epochs):
-            small = X.shape[0] < self._LARGE_DATA
-            self._initial_partition_epochs = (
-                self._SMALL_DATA_INITIAL_PARTITION_EPOCHS if small else 0
-            )
-        else:
-            self._initial_partition_epochs = self.initial_partition_epochs
+        self._initial_partition_epochs = self._resolve_initial_partition_epochs(
+            X.shape[0]
+        )
 
     # DecoderMixin's method, present only while the decoder is kept.
     inverse_transform = available_if(_keeps_decoder)(DecoderMixin.inverse_transform)

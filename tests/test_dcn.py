@@ -194,6 +194,25 @@ def test_initial_partition_is_held_for_its_epochs(overlapping_blobs):
     assert not torch.equal(states[3][1], states[0][1])
 
 
+@pytest.mark.parametrize("large_data, held", [(10_000, 30), (100, 0)])
+def test_auto_epochs_hold_the_partition_only_below_large_data(
+    overlapping_blobs, monkeypatch, large_data, held
+):
+    # "auto": 30 held epochs below DCN._LARGE_DATA samples (240 here), none
+    # at or above it, and 15 alternating epochs after them.
+    monkeypatch.setattr(DCN, "_LARGE_DATA", large_data)
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        DCN,
+        n_clusters=4,
+        clustering_epochs="auto",
+        initial_partition_epochs="auto",
+        random_state=0,
+    ).fit(X)
+    assert model.n_iter_ == held + 15
+    assert model.net_.initial_epochs == held
+
+
 def test_joint_training_continues_pretraining_optimiser(overlapping_blobs, monkeypatch):
     from skdeepcluster._dcn import DCNNet
 
