@@ -25,7 +25,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseAutoencoderClusterer, DecoderMixin, _is_auto
+from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
 def update_centroids(centers, counts, Z, labels, weight=None):
@@ -426,18 +426,11 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     # The "auto" clustering_epochs: this many alternating epochs after the
     # initial-partition ones (the budget of the alternation alone before
     # those epochs were added).
-    _ALTERNATING_EPOCHS = 15
+    _AUTO_CLUSTERING_EPOCHS = 15
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
-        self._initial_partition_epochs = self._resolve_initial_partition_epochs(
-            X.shape[0]
-        )
-        self._clustering_epochs = (
-            self._ALTERNATING_EPOCHS + self._initial_partition_epochs
-            if _is_auto(self.clustering_epochs)
-            else self.clustering_epochs
-        )
+        self._resolve_clustering_epochs(X.shape[0])
 
     def _fit(self, X, y, random_state, sample_weight):
         autoencoder = self._pretrain(X, random_state, sample_weight)
@@ -454,10 +447,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             initial_assignments=assignments,
             kmeans_weight=self.kmeans_weight,
             initial_epochs=self._initial_partition_epochs,
-            **{
-                **self._clustering_stage_kwargs(random_state),
-                "max_epochs": self._clustering_epochs,
-            },
+            **self._clustering_stage_kwargs(random_state),
         )
         self.net_.initialize()
         # The joint loss still holds the reconstruction term: the optimiser

@@ -455,9 +455,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
-        self._initial_partition_epochs = self._resolve_initial_partition_epochs(
-            X.shape[0]
-        )
+        self._resolve_clustering_epochs(X.shape[0])
 
     # DecoderMixin's method, present only while the decoder is kept.
     inverse_transform = available_if(_keeps_decoder)(DecoderMixin.inverse_transform)

@@ -1308,12 +1308,24 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     # start from the nearest-centre relabelling ended higher on MNIST.
     _SMALL_DATA_INITIAL_PARTITION_EPOCHS = 30
 
-    def _resolve_initial_partition_epochs(self, n_samples):
-        """``initial_partition_epochs`` for ``n_samples`` samples (DEC and DCN)."""
+    def _resolve_clustering_epochs(self, n_samples):
+        """Resolve the clustering stage's lengths for ``n_samples`` (DEC and DCN).
+
+        Sets ``_initial_partition_epochs`` and ``_clustering_epochs``, the
+        stage's whole budget; ``clustering_epochs="auto"`` (DCN) is
+        ``_AUTO_CLUSTERING_EPOCHS`` after the initial-partition epochs.
+        """
         if _is_auto(self.initial_partition_epochs):
             small = n_samples < self._LARGE_DATA
-            return self._SMALL_DATA_INITIAL_PARTITION_EPOCHS if small else 0
-        return self.initial_partition_epochs
+            held = self._SMALL_DATA_INITIAL_PARTITION_EPOCHS if small else 0
+        else:
+            held = self.initial_partition_epochs
+        self._initial_partition_epochs = held
+        self._clustering_epochs = (
+            self._AUTO_CLUSTERING_EPOCHS + held
+            if _is_auto(self.clustering_epochs)
+            else self.clustering_epochs
+        )
 
     def _extend_partition(self, Z, graph, reference_labels):
         """Labels of every row of the embedding ``Z`` from those of the reference rows.
@@ -1474,12 +1486,12 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def _clustering_stage_kwargs(self, random_state, schedule=()):
         """Keyword arguments of the clustering-stage net (DEC and DCN).
 
-        That net trains for ``clustering_epochs`` epochs with
-        ``clustering_lr``, which divergence messages name, and the stage's
+        That net trains for ``clustering_epochs`` epochs (resolved by
+        :meth:`_resolve_clustering_epochs`) with ``clustering_lr``, which divergence messages name, and the stage's
         ``schedule`` callbacks (see :meth:`_net_kwargs`).
         """
         return dict(
-            max_epochs=self.clustering_epochs,
+            max_epochs=self._clustering_epochs,
             **self._net_kwargs(
                 random_state,
                 schedule=schedule,
