@@ -146,6 +146,8 @@ def test_each_network_gets_the_gradient_of_its_own_loss_only(fitted, monkeypatch
     step_grads = [p.grad.clone() for p in autoencoder_params + critic_params]
 
     Xb = batch[0]
+    # The fitted net is past adversarial_start: the critic's term is in.
+    assert net.current_adversarial_weight() == net.adversarial_weight > 0
     with torch.random.fork_rng():
         torch.manual_seed(0)
         reconstruction, _, mixed, alpha = net.interpolate(Xb)
@@ -232,6 +234,31 @@ def test_zero_weight_is_a_plain_autoencoder(blobs):
     assert not np.allclose(regularised.transform(X), plain.transform(X), atol=1e-5)
 
 
+def test_critic_term_enters_at_adversarial_start(blobs):
+    # Before adversarial_start the autoencoder trains on reconstruction
+    # alone, exactly as AutoencoderKMeans (same batches, same steps); from
+    # then on the critic's term changes its training.
+    X, _ = blobs
+    plain = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    acai = fast_estimator(
+        ACAIKMeans, n_clusters=3, adversarial_start=0.4, random_state=0
+    ).fit(X)
+    assert acai.net_.adversarial_start == 2  # round(0.4 * 5 epochs)
+    plain_loss = plain.net_.history[:, "train_loss"]
+    acai_loss = acai.net_.history[:, "train_loss"]
+    np.testing.assert_allclose(acai_loss[:2], plain_loss[:2], rtol=1e-6)
+    # From epoch 2 the loss holds the critic's term, and training differs.
+    assert np.all(np.abs(np.subtract(acai_loss[2:], plain_loss[2:])) > 1e-4)
+    assert not np.allclose(acai.transform(X), plain.transform(X), atol=1e-5)
+    # The critic learns from the first epoch, whether its term is in or not.
+    assert acai.net_.history[0, "critic_loss"] > acai.net_.history[1, "critic_loss"]
+    # adversarial_start=1: the term never enters.
+    never = fast_estimator(
+        ACAIKMeans, n_clusters=3, adversarial_start=1.0, random_state=0
+    ).fit(X)
+    np.testing.assert_allclose(never.transform(X), plain.transform(X), atol=1e-5)
+
+
 def test_same_seed_same_labels(blobs):
     X, _ = blobs
     a = fast_estimator(ACAIKMeans, n_clusters=3, random_state=1).fit(X)
@@ -255,6 +282,7 @@ def test_convolutional_critic():
     [
         (dict(adversarial_weight=-0.1), "adversarial_weight"),
         (dict(gamma=1.5), "gamma"),
+        (dict(adversarial_start=1.5), "adversarial_start"),
         (dict(gamma=-0.1), "gamma"),
         (dict(pretrain_epochs=-1), "pretrain_epochs"),
     ],
