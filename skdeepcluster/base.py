@@ -1487,8 +1487,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         """Keyword arguments of the clustering-stage net (DEC and DCN).
 
         That net trains for ``clustering_epochs`` epochs (resolved by
-        :meth:`_resolve_clustering_epochs`) with ``clustering_lr``, which divergence messages name, and the stage's
-        ``schedule`` callbacks (see :meth:`_net_kwargs`).
+        :meth:`_resolve_clustering_epochs`) with ``clustering_lr``, which
+        divergence messages name, and the stage's ``schedule`` callbacks (see
+        :meth:`_net_kwargs`).
         """
         return dict(
             max_epochs=self._clustering_epochs,
