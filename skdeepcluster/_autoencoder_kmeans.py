@@ -237,15 +237,23 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         graph_methods = ("spectral", "umap") if method == "auto" else (method,)
         graph_partitions = self._graph_partitions(graph, graph_methods, random_state)
         if method == "auto":
-            method = self._most_modular(graph, self.kmeans_, graph_partitions)
+            method, reference_labels, self.n_split_merge_moves_ = self._auto_partition(
+                graph, self.kmeans_, graph_partitions
+            )
+        else:
+            reference_labels = graph_partitions.get(method)
+            self.n_split_merge_moves_ = 0
         self.clustering_ = method
-        if method != "kmeans":
+        # A k-means partition that split-and-merge moves changed has no
+        # centres to predict with; like the graph partitions, it is extended
+        # by the vote.
+        if method != "kmeans" or self.n_split_merge_moves_:
             self._fit_neighbour_vote(
                 X,
                 Z,
                 graph.reference,
                 graph.embedding,
-                graph_partitions[method],
+                reference_labels,
                 sample_weight,
             )
             return

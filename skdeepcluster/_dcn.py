@@ -243,9 +243,9 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         :class:`AutoencoderKMeans` keeps with ``clustering="auto"``, the
         k-means run or a partition of the embedding's neighbour graph
         (spectral clustering, or k-means on a UMAP layout), whichever has
-        the highest modularity of that graph; each centre is then the mean
-        embedding of its cluster. ``"auto"`` is this package's addition; see
-        Notes.
+        the highest modularity of that graph, refined by split-and-merge
+        moves; each centre is then the mean embedding of its cluster.
+        ``"auto"`` is this package's addition; see Notes.
     {n_init_pretrained}
     {kmeans_selection}
     {device}
@@ -276,6 +276,9 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         The k-means model fitted on the pretrained embedding.
     initial_clustering_ : {"kmeans", "spectral", "umap"}
         The partition the joint training started from (see ``init``).
+    n_split_merge_moves_ : int
+        Split-and-merge moves made on that partition (``init="auto"``; 0
+        otherwise; see ``clustering`` of :class:`AutoencoderKMeans`).
     {features_in}
 
     See Also

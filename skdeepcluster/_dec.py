@@ -227,8 +227,8 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         :class:`AutoencoderKMeans` keeps with ``clustering="auto"`` on the
         directions: the k-means run or a partition of their neighbour graph
         (spectral clustering, or k-means on a UMAP layout), whichever has the
-        highest modularity of that graph, as :class:`DCN` starts by default;
-        see Notes.
+        highest modularity of that graph, refined by split-and-merge moves,
+        as :class:`DCN` starts by default; see Notes.
     {n_init_pretrained}
     {kmeans_selection}
     {device}
@@ -261,6 +261,9 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         centres are directions).
     initial_clustering_ : {"kmeans", "spectral", "umap"}
         The partition the centres started from (see ``init``).
+    n_split_merge_moves_ : int
+        Split-and-merge moves made on that partition (``init="auto"``; 0
+        otherwise; see ``clustering`` of :class:`AutoencoderKMeans`).
     {features_in}
 
     See Also

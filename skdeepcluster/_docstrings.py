@@ -146,7 +146,16 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     notion of a cluster; k-means wins ties. The graph methods win where
     classes are strands; spectral clustering loses where the graph falls
     into many small pieces (which neighbourhood smoothing can cause); see
-    the benchmarks page. ``clustering_`` says which was kept.
+    the benchmarks page. ``clustering_`` says which was kept. The kept
+    partition is then refined by split-and-merge moves: while cutting one
+    cluster in two and joining two others raises the modularity, the best
+    such move is made. One move repairs a partition that cut one class and
+    joined two others, the usual error of all three methods. No move is
+    made when the median cluster has fewer internal edges than
+    ``sqrt(2 m)``, ``m`` being the graph's edges, the size below which
+    modularity prefers to join groups (Fortunato and Barthélemy, 2007,
+    "Resolution limit in community detection"); ``n_split_merge_moves_``
+    counts the moves made.
     ``"umap"``, ``"spectral"`` and ``"auto"`` are additions of this package.
     ``sample_weight`` weighs the k-means candidate, the centres and
     ``inertia_``, not the neighbour graph or the vote.""",
@@ -299,8 +308,12 @@ labels_ : ndarray of shape (n_samples,)
 {_INERTIA_EMBEDDING}
 clustering_ : {{"umap", "spectral", "kmeans"}}
     The clustering kept (see ``clustering``).
+n_split_merge_moves_ : int
+    Split-and-merge moves made on the kept partition (with
+    ``clustering="auto"``; 0 otherwise). After a move the labels come from
+    the neighbour vote, whichever clustering was kept.
 reference_embedding_ : ndarray of shape (n_reference, embedding_dim)
-    Unless ``clustering_ == "kmeans"``: the embeddings of the
+    Unless k-means' own partition is kept: the embeddings of the
     reference samples whose labels vote in :meth:`predict`.
 n_iter_ : int
     Number of training epochs run.""",

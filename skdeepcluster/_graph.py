@@ -10,7 +10,8 @@ partition to new data with the same rule that labels the training data.
 A UMAP layout of the graph (McInnes et al. 2018) pulls each strand
 together into a compact group that k-means then separates, the recipe of
 N2D (McConville et al. 2020). Modularity (Newman 2006) scores a partition
-of the graph whatever method made it.
+of the graph whatever method made it, and split-and-merge moves that raise
+it repair a partition that cut one group and joined two others.
 
 References
 ----------
@@ -30,6 +31,12 @@ autoencoded embedding", ICPR 2020.
 
 A. Damle, V. Minden and L. Ying, "Simple, direct and efficient multi-way
 spectral clustering", Information and Inference 8(1), 2019.
+
+J. Shi and J. Malik, "Normalized cuts and image segmentation", IEEE
+Transactions on Pattern Analysis and Machine Intelligence 22(8), 2000.
+
+S. Fortunato and M. Barthélemy, "Resolution limit in community
+detection", PNAS 104(1), 2007.
 """
 
 import warnings
@@ -37,6 +44,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import connected_components, laplacian
+from scipy.sparse.linalg import ArpackError, eigsh
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import kneighbors_graph
 
@@ -284,3 +293,164 @@ def kmeans_by_modularity(
         if score > best_score:
             best, best_score = kmeans, score
     return best
+
+
+def _membership(labels, n_clusters):
+    """Sparse 0/1 matrix of shape (n_samples, n_clusters) of ``labels``."""
+    n_samples = len(labels)
+    return sp.csr_array(
+        (np.ones(n_samples), (np.arange(n_samples), labels)),
+        shape=(n_samples, n_clusters),
+    )
+
+
+def _sweep_order(subgraph):
+    """Order of the nodes of ``subgraph`` along which to look for its best cut.
+
+    A subgraph in several connected pieces is ordered piece by piece, largest
+    first, so that cuts between pieces (which cut no edge) are among those
+    swept. A connected one is ordered by its Fiedler vector, the second
+    eigenvector of ``L v = lambda D v`` (Shi and Malik 2000): nodes joined
+    by many edges get close values, so a threshold on it cuts few edges.
+    """
+    n_nodes = subgraph.shape[0]
+    n_pieces, piece = connected_components(subgraph, directed=False)
+    if n_pieces > 1:
+        rank = np.empty(n_pieces, dtype=np.int64)
+        rank[np.argsort(-np.bincount(piece), kind="stable")] = np.arange(n_pieces)
+        return np.argsort(rank[piece], kind="stable")
+    normalized, degrees = laplacian(subgraph, normed=True, return_diag=True)
+    try:
+        # Shift-invert just below 0, the smallest eigenvalue, which the
+        # shifted matrix turns into the largest; the fixed starting vector
+        # keeps the result reproducible.
+        values, vectors = eigsh(
+            normalized, k=2, sigma=-1e-3, which="LM", v0=np.ones(n_nodes)
+        )
+    except (ArpackError, RuntimeError):
+        return None
+    fiedler = vectors[:, np.argsort(values)[1]] / degrees
+    return np.argsort(fiedler, kind="stable")
+
+
+def _best_bisection(graph, nodes, degrees, total):
+    """Best two-way cut of the cluster ``nodes`` for modularity.
+
+    Sweeps the cuts between the first ``i`` nodes of :func:`_sweep_order`
+    and the rest and returns the largest modularity gain of splitting the
+    cluster there, ``2 d1 d2 - 2 cut / total`` (``d1``, ``d2``: the halves'
+    shares of the degree; ``cut``: the edges between them), with the mask
+    of the first half; ``(-inf, None)`` for clusters of fewer than 4 nodes.
+    """
+    n_nodes = len(nodes)
+    if n_nodes < 4:
+        return -np.inf, None
+    subgraph = graph[nodes][:, nodes].tocsr()
+    order = _sweep_order(subgraph)
+    if order is None:
+        return -np.inf, None
+    position = np.empty(n_nodes, dtype=np.int64)
+    position[order] = np.arange(n_nodes)
+    # An edge lies inside the first i nodes once both its ends are among
+    # them; each edge appears twice in the symmetric adjacency.
+    edges = subgraph.tocoo()
+    last_end = np.maximum(position[edges.row], position[edges.col])
+    inside_first = (
+        np.cumsum(np.bincount(last_end, weights=edges.data, minlength=n_nodes)) / 2
+    )
+    subgraph_degrees = np.asarray(subgraph.sum(axis=1)).ravel()
+    cut = np.cumsum(subgraph_degrees[order]) - 2 * inside_first
+    share_first = np.cumsum(degrees[nodes][order]) / total
+    share = share_first[-1]
+    gains = 2 * share_first * (share - share_first) - 2 * cut / total
+    best = int(np.argmax(gains[:-1]))
+    first_half = np.zeros(n_nodes, dtype=bool)
+    first_half[order[: best + 1]] = True
+    return gains[best], first_half
+
+
+def split_merge(graph, labels, max_moves=None):
+    """Raise the modularity of a partition by split-and-merge moves.
+
+    Each move cuts one cluster in two and joins two clusters, so the number
+    of clusters stays the same; of all such moves (each cluster cut where
+    :func:`_best_bisection` finds its best cut, then the best pair of the
+    resulting clusters joined, other than the two halves), the one that
+    raises :func:`modularity` most is made, until none raises it or
+    ``max_moves`` (default: the number of clusters) have been made. A
+    partition that cut one group of the graph in two and joined two others
+    is repaired by one move, which the other moves k-means or a UMAP layout
+    offer cannot make.
+
+    Modularity cannot tell apart groups with fewer internal edges than
+    ``sqrt(2 m)`` (``m`` edges in all; Fortunato and Barthélemy 2007): it
+    prefers to join them. When the median cluster of ``labels`` is that
+    small, the partition is returned as it is; and no move leaves a half of
+    its cut that small as a cluster of its own (with more clusters asked
+    for than the graph has groups, such moves would cut off a few samples
+    to join two parts of one group).
+
+    Parameters
+    ----------
+    graph : sparse array of shape (n_samples, n_samples)
+        Symmetric adjacency, as :func:`neighbour_graph` returns it.
+    labels : ndarray of int of shape (n_samples,)
+    max_moves : int, default=None
+
+    Returns
+    -------
+    labels : ndarray of int of shape (n_samples,)
+        In ``0..n_clusters - 1``; ``labels`` itself when no move is made.
+    n_moves : int
+    """
+    graph = sp.csr_array(graph)
+    _, refined = np.unique(labels, return_inverse=True)
+    n_clusters = refined.max() + 1
+    degrees = np.asarray(graph.sum(axis=1)).ravel()
+    total = degrees.sum()
+    resolution_limit = np.sqrt(total)
+    membership = _membership(refined, n_clusters)
+    internal_edges = (membership.T @ graph @ membership).diagonal() / 2
+    if n_clusters < 2 or np.median(internal_edges) < resolution_limit:
+        return labels, 0
+    n_moves = 0
+    for _ in range(n_clusters if max_moves is None else max_moves):
+        best_gain, best_move = 0.0, None
+        for cluster in range(n_clusters):
+            nodes = np.flatnonzero(refined == cluster)
+            split_gain, first_half = _best_bisection(graph, nodes, degrees, total)
+            if first_half is None:
+                continue
+            # The halves are `cluster`, which keeps the cluster's first sample,
+            # and a new cluster `n_clusters`. Which half comes first in the
+            # sweep depends on the eigenvector's sign, which the eigensolver
+            # does not fix.
+            if first_half[0]:
+                first_half = ~first_half
+            split = refined.copy()
+            split[nodes[first_half]] = n_clusters
+            membership = _membership(split, n_clusters + 1)
+            between = (membership.T @ graph @ membership).toarray() / total
+            shares = membership.T @ degrees / total
+            merge_gains = 2 * between - 2 * np.outer(shares, shares)
+            np.fill_diagonal(merge_gains, -np.inf)
+            merge_gains[cluster, n_clusters] = merge_gains[
+                n_clusters, cluster
+            ] = -np.inf
+            pair = np.unravel_index(np.argmax(merge_gains), merge_gains.shape)
+            # A half that is not joined stays a cluster of its own; below the
+            # resolution limit it would be a cluster only in name (a few
+            # samples cut off so that two groups could be joined).
+            alone = {cluster, n_clusters} - {int(pair[0]), int(pair[1])}
+            if any(between[h, h] * total / 2 < resolution_limit for h in alone):
+                continue
+            gain = split_gain + merge_gains[pair]
+            if gain > best_gain:
+                best_gain, best_move = gain, (split, pair)
+        if best_move is None:
+            break
+        split, (a, b) = best_move
+        split[split == max(a, b)] = min(a, b)
+        _, refined = np.unique(split, return_inverse=True)
+        n_moves += 1
+    return (refined, n_moves) if n_moves else (labels, 0)

@@ -41,6 +41,7 @@ from ._graph import (
     neighbour_votes,
     reference_indices,
     spectral_partition,
+    split_merge,
     umap_partition,
 )
 from ._memory import pretrain_with_memory
@@ -1303,6 +1304,21 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             scores[name] = modularity(graph.adjacency, labels)
         return max(scores, key=scores.get)
 
+    def _auto_partition(self, graph, kmeans, partitions):
+        """The partition of the reference samples that ``"auto"`` keeps.
+
+        The candidate of highest modularity (:meth:`_most_modular`), refined
+        by :func:`~skdeepcluster._graph.split_merge`. Returns the candidate's
+        name, the refined labels of the reference samples and the number of
+        split-and-merge moves made.
+        """
+        name = self._most_modular(graph, kmeans, partitions)
+        labels = (
+            kmeans.labels_[graph.reference] if name == "kmeans" else partitions[name]
+        )
+        labels, n_moves = split_merge(graph.adjacency, labels)
+        return name, labels, n_moves
+
     # DEC's and DCN's "auto" initial_partition_epochs below _LARGE_DATA
     # samples; from _LARGE_DATA on (DEC's network, with smoothing) their
     # start from the nearest-centre relabelling ended higher on MNIST.
@@ -1356,8 +1372,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         ``from_graph=True``: the partition :class:`AutoencoderKMeans` keeps
         with ``clustering="auto"``, i.e. the k-means run or a partition of
         the neighbour graph (spectral, or k-means on a UMAP layout),
-        whichever has the highest modularity; the centres are then the
-        (weighted) mean embeddings of its clusters.
+        whichever has the highest modularity, refined by split-and-merge
+        moves (which also set ``n_split_merge_moves_``); the centres are
+        then the (weighted) mean embeddings of its clusters.
 
         Returns
         -------
@@ -1371,16 +1388,17 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         )
         self.kmeans_ = self._embedding_kmeans(Z, random_state, sample_weight, graph)
         self.initial_clustering_ = "kmeans"
+        self.n_split_merge_moves_ = 0
         centers, assignments = self.kmeans_.cluster_centers_, self.kmeans_.labels_
         if not from_graph:
             return centers, assignments
         partitions = self._graph_partitions(graph, ("spectral", "umap"), random_state)
-        self.initial_clustering_ = self._most_modular(graph, self.kmeans_, partitions)
-        if self.initial_clustering_ == "kmeans":
-            return centers, assignments
-        assignments = self._extend_partition(
-            Z, graph, partitions[self.initial_clustering_]
+        self.initial_clustering_, reference_labels, self.n_split_merge_moves_ = (
+            self._auto_partition(graph, self.kmeans_, partitions)
         )
+        if self.initial_clustering_ == "kmeans" and not self.n_split_merge_moves_:
+            return centers, assignments
+        assignments = self._extend_partition(Z, graph, reference_labels)
         # A cluster the extension left empty keeps its k-means centre.
         centers = cluster_means(
             Z,

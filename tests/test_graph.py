@@ -24,6 +24,7 @@ from skdeepcluster._graph import (
     neighbour_graph,
     neighbour_votes,
     spectral_partition,
+    split_merge,
     umap_partition,
 )
 from skdeepcluster.metrics import clustering_accuracy
@@ -203,11 +204,104 @@ def test_modularity_of_two_separate_triangles():
     assert modularity(graph, np.zeros(6, dtype=int)) == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("winner", ["kmeans", "spectral", "umap"])
-def test_auto_keeps_the_partition_of_highest_modularity(
-    blobs, force_most_modular, winner
+def _three_groups():
+    """Three far-apart groups of 30 points and their 5-nearest-neighbour graph."""
+    X, y = make_blobs(90, centers=[[0, 0], [20, 0], [0, 20]], random_state=0)
+    return neighbour_graph(X, 5), y
+
+
+def test_split_merge_repairs_a_split_and_a_merge_in_one_move():
+    graph, y = _three_groups()
+    # Group 0 cut in two, groups 1 and 2 joined.
+    wrong = np.where(y == 0, np.arange(90) % 2, 2)
+    refined, n_moves = split_merge(graph, wrong)
+    assert n_moves == 1
+    assert clustering_accuracy(y, refined) == 1.0
+    assert modularity(graph, refined) > modularity(graph, wrong)
+
+
+def test_split_merge_keeps_a_partition_no_move_improves():
+    graph, y = _three_groups()
+    refined, n_moves = split_merge(graph, y)
+    assert n_moves == 0
+    assert refined is y
+
+
+def test_split_merge_cuts_off_no_cluster_below_the_resolution_limit():
+    # Four clusters asked of three groups, one group cut in two. Joining its
+    # halves while cutting one sample off another group would raise
+    # modularity; each cluster must keep sqrt(2 m) edges inside.
+    X, y = make_blobs(90, centers=[[0, 0], [20, 0], [0, 20]], random_state=0)
+    graph = neighbour_graph(X, 10)
+    four = np.where((y == 0) & (X[:, 0] > np.median(X[y == 0, 0])), 3, y)
+    refined, _ = split_merge(graph, four)
+    assert len(np.unique(refined)) == 4
+    for cluster in np.unique(refined):
+        inside = graph[refined == cluster][:, refined == cluster].sum() / 2
+        assert inside >= np.sqrt(graph.sum())
+
+
+def test_split_merge_leaves_clusters_below_the_resolution_limit():
+    # Forty 4-cliques: each group has 6 edges, fewer than sqrt(2 m) = 22,
+    # so modularity would rather join groups than tell them apart.
+    centres = np.c_[np.arange(40) * 10.0, np.zeros(40)]
+    X, y = make_blobs(160, centers=centres, cluster_std=0.1, random_state=0)
+    graph = neighbour_graph(X, 3)
+    wrong = y.copy()
+    wrong[y == 1] = 0
+    wrong[(y == 2) & (np.arange(160) % 2 == 0)] = 1
+    refined, n_moves = split_merge(graph, wrong)
+    assert n_moves == 0
+    assert refined is wrong
+
+
+@pytest.mark.parametrize("winner", ["kmeans", "umap"])
+def test_auto_refines_the_kept_partition(
+    blobs, force_most_modular, monkeypatch, winner
 ):
     force_most_modular(AutoencoderKMeans, winner)
+    refined = []
+
+    def one_move(graph, labels):
+        # Swap the names of clusters 0 and 1: the labels change, the
+        # partition's clusters do not.
+        refined.append(np.choose(labels, [1, 0, 2]))
+        return refined[-1], 1
+
+    monkeypatch.setattr(base, "split_merge", one_move)
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    model.fit(blobs)
+    assert model.clustering_ == winner
+    assert model.n_split_merge_moves_ == 1
+    # The refined partition is extended by the vote, k-means' as well: the
+    # labels follow its cluster names (the vote of a sample's neighbours may
+    # still differ from its own label).
+    assert hasattr(model, "reference_embedding_")
+    assert np.mean(model.labels_ == refined[0]) > 0.9
+    np.testing.assert_array_equal(model.predict(blobs), model.labels_)
+
+
+@pytest.mark.parametrize("cls", [DEC, DCN])
+def test_init_auto_starts_from_the_refined_partition(
+    blobs, force_most_modular, monkeypatch, cls
+):
+    extended = force_most_modular(cls, "kmeans")
+    monkeypatch.setattr(base, "split_merge", lambda graph, labels: (labels, 1))
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(blobs)
+    assert model.initial_clustering_ == "kmeans"
+    assert model.n_split_merge_moves_ == 1
+    # A moved k-means partition starts the clustering stage through the
+    # vote, as a graph partition does.
+    assert len(extended) == 1
+
+
+@pytest.mark.parametrize("winner", ["kmeans", "spectral", "umap"])
+def test_auto_keeps_the_partition_of_highest_modularity(
+    blobs, force_most_modular, monkeypatch, winner
+):
+    force_most_modular(AutoencoderKMeans, winner)
+    # Selection alone: the refinement makes no move.
+    monkeypatch.setattr(base, "split_merge", lambda graph, labels: (labels, 0))
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     model.fit(blobs)
     assert model.clustering_ == winner
