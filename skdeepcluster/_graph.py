@@ -242,11 +242,7 @@ def modularity(graph, labels):
     float
     """
     _, labels = np.unique(labels, return_inverse=True)
-    n_samples = len(labels)
-    membership = sp.csr_array(
-        (np.ones(n_samples), (np.arange(n_samples), labels)),
-        shape=(n_samples, labels.max() + 1),
-    )
+    membership = _membership(labels, labels.max() + 1)
     total = graph.sum()
     within = (membership.T @ graph @ membership).diagonal().sum() / total
     degrees = membership.T @ np.asarray(graph.sum(axis=1)).ravel() / total
