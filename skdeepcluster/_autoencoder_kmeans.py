@@ -241,13 +241,14 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
                 graph, self.kmeans_, graph_partitions
             )
         else:
+            # None for k-means, whose centres label and predict.
             reference_labels = graph_partitions.get(method)
             self.n_split_merge_moves_ = 0
         self.clustering_ = method
-        # A k-means partition that split-and-merge moves changed has no
-        # centres to predict with; like the graph partitions, it is extended
-        # by the vote.
-        if method != "kmeans" or self.n_split_merge_moves_:
+        # A graph partition, or a k-means partition that split-and-merge
+        # moves changed, has no centres to predict with: it is extended by
+        # the vote.
+        if reference_labels is not None:
             self._fit_neighbour_vote(
                 X,
                 Z,

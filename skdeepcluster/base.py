@@ -1310,13 +1310,16 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         The candidate of highest modularity (:meth:`_most_modular`), refined
         by :func:`~skdeepcluster._graph.split_merge`. Returns the candidate's
         name, the refined labels of the reference samples and the number of
-        split-and-merge moves made.
+        split-and-merge moves made. The labels are ``None`` when k-means'
+        partition is kept unmoved: its centres then label and predict.
         """
         name = self._most_modular(graph, kmeans, partitions)
         labels = (
             kmeans.labels_[graph.reference] if name == "kmeans" else partitions[name]
         )
         labels, n_moves = split_merge(graph.adjacency, labels)
+        if name == "kmeans" and not n_moves:
+            labels = None
         return name, labels, n_moves
 
     # DEC's and DCN's "auto" initial_partition_epochs below _LARGE_DATA
@@ -1396,7 +1399,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         self.initial_clustering_, reference_labels, self.n_split_merge_moves_ = (
             self._auto_partition(graph, self.kmeans_, partitions)
         )
-        if self.initial_clustering_ == "kmeans" and not self.n_split_merge_moves_:
+        if reference_labels is None:
             return centers, assignments
         assignments = self._extend_partition(Z, graph, reference_labels)
         # A cluster the extension left empty keeps its k-means centre.
