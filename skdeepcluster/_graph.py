@@ -410,11 +410,17 @@ def split_merge(graph, labels, max_moves=None):
     if n_clusters < 2 or np.median(internal_edges) < resolution_limit:
         return labels, 0
     n_moves = 0
+    # A move changes at most three clusters; the others keep their nodes and
+    # so their best cut, which needs an eigenvector each to find.
+    bisections = {}
     for _ in range(n_clusters if max_moves is None else max_moves):
         best_gain, best_move = 0.0, None
         for cluster in range(n_clusters):
             nodes = np.flatnonzero(refined == cluster)
-            split_gain, first_half = _best_bisection(graph, nodes, degrees, total)
+            key = nodes.tobytes()
+            if key not in bisections:
+                bisections[key] = _best_bisection(graph, nodes, degrees, total)
+            split_gain, first_half = bisections[key]
             if first_half is None:
                 continue
             # The halves are `cluster`, which keeps the cluster's first sample,
