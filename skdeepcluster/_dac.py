@@ -14,12 +14,10 @@ from ._docstrings import fill_doc
 from ._graph import (
     MAX_REFERENCE_SAMPLES,
     modularity,
-    neighbour_graph,
     reference_indices,
 )
 from ._nets import ClusteringNet
 from ._torch_utils import (
-    INFERENCE_BATCH_SIZE,
     build_module,
     module_mode,
     nearest_neighbours,
@@ -33,7 +31,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseDeepClusterer, ReferenceGraph, neighbours_within_clusters
+from .base import BaseDeepClusterer, neighbours_within_clusters
 from .callbacks import ThresholdSchedule
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
@@ -866,23 +864,6 @@ class DAC(BaseDeepClusterer):
         )
         net.initialize()
         return net
-
-    def _input_graph(self, X, random_state):
-        """Neighbour graph of the input features of the reference rows.
-
-        Its ``embedding`` holds the reference rows themselves, read an
-        inference batch at a time, on which each start's partition is taken.
-        """
-        reference = reference_indices(len(X), random_state)
-        step = INFERENCE_BATCH_SIZE
-        rows = torch.cat(
-            [
-                X[torch.as_tensor(reference[i : i + step], device=X.device)]
-                for i in range(0, len(reference), step)
-            ]
-        )
-        features = to_numpy(rows).reshape(len(reference), -1)
-        return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
     def _partition_modularity(self, net, X, graph, recalibrate=True):
         """Modularity on ``graph`` of the partition ``net`` gives its reference rows."""

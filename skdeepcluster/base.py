@@ -734,6 +734,28 @@ class BaseDeepClusterer(
             counts += np.bincount(labels, weights=weight, minlength=n_clusters)
         return (sums / counts[:, None]).astype(dtype)
 
+    def _input_graph(self, X, random_state):
+        """Neighbour graph of the input features of the reference rows.
+
+        The 10-nearest-neighbour graph of the reference rows of ``X``
+        (every row up to 10,000, a random 10,000 above;
+        :func:`~skdeepcluster._graph.reference_indices`), read an inference
+        batch at a time. Its ``embedding`` holds the reference rows
+        themselves, on which a network's partition is then taken. DAC and
+        IMSAT, which learn no embedding before they cluster, score and
+        refine partitions on it.
+        """
+        reference = reference_indices(len(X), random_state)
+        step = inference_batch_size(self.batch_size)
+        rows = torch.cat(
+            [
+                X[torch.as_tensor(reference[i : i + step], device=X.device)]
+                for i in range(0, len(reference), step)
+            ]
+        )
+        features = to_numpy(rows).reshape(len(reference), -1)
+        return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
+
     @abstractmethod
     def _fit(
         self,
