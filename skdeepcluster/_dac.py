@@ -369,6 +369,15 @@ class DACNet(ClusteringNet):
         return super().train_step_single(batch, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if training and self.has_targets():
+            # The label features are the softmax's probabilities scaled to
+            # unit length: dividing by their sum recovers them.
+            log_probabilities = torch.log(y_pred.clamp_min(_EPS)) - torch.log(
+                y_pred.sum(dim=1, keepdim=True)
+            )
+            loss = self.target_loss(log_probabilities, y_true)
+            self.history.record_batch("target_cross_entropy", loss.item())
+            return loss
         reference = getattr(self, "reference_", None) if training else None
         upper, lower = self.thresholds()
         loss, n_positive, n_negative = pairwise_loss(
@@ -379,6 +388,9 @@ class DACNet(ClusteringNet):
             self.history.record_batch("positive_pairs", n_positive / n_pairs)
             self.history.record_batch("negative_pairs", n_negative / n_pairs)
         return loss
+
+    def loss_terms(self):
+        return ("target_cross_entropy",)
 
     def thresholds(self):
         """The thresholds ``(upper_, lower_)`` of the current epoch."""
@@ -403,6 +415,9 @@ class DACNet(ClusteringNet):
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train, dataset_valid, **kwargs)
+        if self.has_targets():
+            # A refinement epoch: no pairs were selected.
+            return
         for key in ("positive_pairs", "negative_pairs"):
             values = self.history[-1, "batches", :, key]
             self.history.record(key, float(np.mean(values)))
@@ -695,6 +710,7 @@ class DAC(BaseDeepClusterer):
         ],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
+        "refinement_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -711,6 +727,7 @@ class DAC(BaseDeepClusterer):
         n_neighbors: int | str = "auto",
         n_init: int | str = "auto",
         init_epochs: int = 5,
+        refinement_epochs: int = 5,
         max_epochs: int = 20,
         batch_size: int = 64,
         lr: float = 1e-3,
@@ -730,6 +747,7 @@ class DAC(BaseDeepClusterer):
         self.n_neighbors = n_neighbors
         self.n_init = n_init
         self.init_epochs = init_epochs
+        self.refinement_epochs = refinement_epochs
         self.max_epochs = max_epochs
         super().__init__(
             n_clusters=n_clusters,
@@ -820,15 +838,38 @@ class DAC(BaseDeepClusterer):
                 net.remember_epoch(self.start_modularity_[best])
             net.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
         self.best_epoch_ = self.net_.restore_best_epoch()
-        self.n_iter_ = len(self.net_.history)
-        if self.n_iter_:
+        if len(self.net_.history):
             recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
+        self._refine(X, dataset, graph, neighbours)
+        self.n_iter_ = len(self.net_.history)
         # The argmax of the scores, as predict computes it: the label feature
         # is their softmax, whose rounding can tie two clusters the scores
         # tell apart. The centres are the mean label features.
         self._kept_clusters = self._set_clusters(
             X, to_numpy(self._scores(X).argmax(dim=1)), sample_weight=sample_weight
         )
+
+    def _refine(self, X, dataset, graph, neighbours):
+        """Train toward the partition split-and-merge moves make of the net's.
+
+        The moves act on the input's neighbour graph ``graph``; when any is
+        made, the net trains ``refinement_epochs`` more epochs on the
+        cross-entropy to the moved partition, taken on the same stand-ins as
+        the pairwise loss (see
+        :meth:`~skdeepcluster.base.BaseDeepClusterer._refine_by_moves`).
+        """
+        self.n_split_merge_moves_ = 0
+        if not (self.refinement_epochs and len(self.net_.history)):
+            # No refinement asked for, or an untrained net to refine.
+            return
+        net = self.net_
+        scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
+        net.neighbours_ = neighbours
+        self.n_split_merge_moves_ = self._refine_by_moves(
+            net, dataset, graph, to_numpy(scores.argmax(dim=1))
+        )
+        if self.n_split_merge_moves_:
+            recalibrate_batch_norm(net.module_, X, net.batch_size)
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)

@@ -12,7 +12,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._docstrings import fill_doc
-from ._graph import split_merge
 from ._nets import ClusteringNet
 from ._torch_utils import build_module, inference_batch_size, to_numpy, weighted_mean
 from ._typing import (
@@ -285,10 +284,10 @@ class IMSATNet(ClusteringNet):
     statistics, like the clean pass) but without updating the batch-norm
     running averages, which therefore describe clean data only.
 
-    With ``targets`` (one label per training sample, ``-1`` for none) the
-    information term gives way to the cross-entropy of the predictions to
-    the targets, over the samples that have one: ``R_SAT + CE``, virtual
-    adversarial training's semi-supervised loss [1]_.
+    With ``targets_`` set (see :class:`~skdeepcluster._nets.ClusteringNet`)
+    the information term gives way to the cross-entropy of the predictions
+    to the targets: ``R_SAT + CE``, virtual adversarial training's
+    semi-supervised loss [1]_.
 
     References
     ----------
@@ -305,12 +304,10 @@ class IMSATNet(ClusteringNet):
         lam=0.4,
         mu=0.25,
         xi=10.0,
-        targets=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.radius = radius
-        self.targets = targets
         self.augmentation = augmentation
         self.lam = lam
         self.mu = mu
@@ -319,17 +316,11 @@ class IMSATNet(ClusteringNet):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.radius_ = torch.as_tensor(self.radius, device=self.device)
-        self.targets_ = (
-            None
-            if self.targets is None
-            else torch.as_tensor(self.targets, device=self.device)
-        )
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Per-sample training state (the estimator keeps the radii as
         # perturbation_radius_): not pickled with the net.
-        del self.radius_, self.targets_
-        self.targets = None
+        del self.radius_
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def perturbation(self, X, logits, radius):
@@ -368,26 +359,13 @@ class IMSATNet(ClusteringNet):
             "target_cross_entropy",
         )
 
-    def target_loss(self, logits, indices, weight=None):
-        """Cross-entropy to ``targets_`` over the batch's samples that have one."""
-        targets = self.batch_state("targets_", indices)
-        has_target = targets >= 0
-        if not has_target.any():
-            return logits.sum() * 0.0
-        cross_entropy = F.cross_entropy(
-            logits[has_target], targets[has_target], reduction="none"
-        )
-        return weighted_mean(
-            cross_entropy, None if weight is None else weight[has_target]
-        )
-
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # y_pred are the logits of the clean batch; y_true its sample indices.
         weight = self.batch_weight(y_true)
         information, marginal, conditional = self.information(y_pred, weight)
         loss = -self.lam * information
-        if training and getattr(self, "targets_", None) is not None:
-            loss = self.target_loss(y_pred, y_true, weight)
+        if training and self.has_targets():
+            loss = self.target_loss(F.log_softmax(y_pred, dim=1), y_true)
             self.history.record_batch("target_cross_entropy", loss.item())
         if not training:
             return loss
@@ -830,15 +808,9 @@ class IMSAT(BaseDeepClusterer):
             return
         graph = self._input_graph(X, random_state)
         logits = self._batched_eval(self.net_.module_, graph.embedding)
-        moved, self.n_split_merge_moves_ = split_merge(
-            graph.adjacency, to_numpy(logits.argmax(dim=1))
+        self.n_split_merge_moves_ = self._refine_by_moves(
+            self.net_, dataset, graph, to_numpy(logits.argmax(dim=1))
         )
-        if not self.n_split_merge_moves_:
-            return
-        targets = np.full(len(X), -1, dtype=np.int64)
-        targets[graph.reference] = moved
-        self.net_.set_params(targets=targets, stage="refinement")
-        self.net_.partial_fit(dataset, epochs=self.refinement_epochs)
 
     def _start_net(self, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

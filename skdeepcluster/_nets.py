@@ -78,6 +78,11 @@ class ClusteringNet(NeuralNet):
     mean of one, or ``None`` for equal weights) are ``sample_weight_``
     while the net trains; :meth:`batch_weight` looks up a batch's, and
     :meth:`weighted_mean` averages per-sample loss terms with them.
+
+    A net that is to learn a given partition (a refinement stage, see
+    :meth:`~skdeepcluster.base.BaseDeepClusterer._refine_by_moves`) is
+    given ``targets_``, one cluster per training sample (``-1`` for none),
+    before it trains; :meth:`target_loss` is the cross-entropy to them.
     """
 
     def __new__(cls, *args, accelerator=None, **kwargs):
@@ -132,6 +137,7 @@ class ClusteringNet(NeuralNet):
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Per-sample training state: not kept, so not pickled with the model.
         self.__dict__.pop("sample_weight_", None)
+        self.__dict__.pop("targets_", None)
         super().on_train_end(net, X=X, y=y, **kwargs)
 
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -202,6 +208,32 @@ class ClusteringNet(NeuralNet):
                 "replacing that one must set it as well."
             )
         return state[to_device(indices, state.device)]
+
+    def has_targets(self):
+        """Whether the net trains toward a given partition (``targets_``)."""
+        return getattr(self, "targets_", None) is not None
+
+    def target_loss(self, log_probabilities, indices):
+        """Cross-entropy of the batch's predictions to their ``targets_``.
+
+        ``log_probabilities`` are the log-probabilities of the clusters for
+        the batch's samples (rows ``indices``); samples whose target is
+        ``-1`` are left out, and the others weighted by their sample
+        weights. A batch without targets gives a zero that keeps the graph.
+        """
+        targets = self.batch_state("targets_", indices)
+        has_target = targets >= 0
+        if not has_target.any():
+            return log_probabilities.sum() * 0.0
+        log_likelihood = log_probabilities[has_target].gather(
+            1, targets[has_target, None]
+        )
+        from ._torch_utils import weighted_mean
+
+        weight = self.batch_weight(indices)
+        return -weighted_mean(
+            log_likelihood.squeeze(1), None if weight is None else weight[has_target]
+        )
 
     def batch_weight(self, indices):
         """Sample weights of the rows ``indices``; ``None`` for equal weights."""

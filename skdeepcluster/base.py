@@ -756,6 +756,27 @@ class BaseDeepClusterer(
         features = to_numpy(rows).reshape(len(reference), -1)
         return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
+    def _refine_by_moves(self, net, dataset, graph, reference_labels):
+        """Train ``net`` toward the split-and-merge moves of its partition.
+
+        :func:`~skdeepcluster._graph.split_merge` refines
+        ``reference_labels``, the net's partition of the reference samples
+        of ``graph``; when it makes a move, ``net`` trains
+        ``refinement_epochs`` more epochs (stage ``"refinement"``) with the
+        moved partition as ``targets_`` (``-1`` for the other samples), for
+        its loss to read through
+        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`. Returns the
+        number of moves.
+        """
+        moved, n_moves = split_merge(graph.adjacency, reference_labels)
+        if n_moves:
+            targets = torch.full((len(dataset),), -1, dtype=torch.long)
+            targets[torch.as_tensor(graph.reference)] = torch.as_tensor(moved)
+            net.targets_ = targets.to(net.device)
+            net.set_params(stage="refinement")
+            net.partial_fit(dataset, epochs=self.refinement_epochs)
+        return n_moves
+
     @abstractmethod
     def _fit(
         self,

@@ -407,53 +407,6 @@ def test_unused_clusters_are_never_predicted(four_blobs):
     assert model.predict_proba(noise).shape == (500, n_found)
 
 
-def test_target_loss_is_the_cross_entropy_of_the_samples_with_a_target():
-    net = IMSATNet(torch.nn.Linear(3, 4), criterion=torch.nn.KLDivLoss)
-    net.targets_ = torch.tensor([2, -1, 0, -1, 3])
-    logits = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
-    indices = torch.tensor([0, 1, 2, 3, 4])
-    expected = torch.nn.functional.cross_entropy(
-        logits[[0, 2, 4]], torch.tensor([2, 0, 3])
-    )
-    assert net.target_loss(logits, indices) == pytest.approx(expected.item())
-    # A batch without targets contributes nothing, but keeps the graph.
-    no_target = net.target_loss(logits[[1, 3]], torch.tensor([1, 3]))
-    assert no_target.item() == 0.0
-
-
-def test_refinement_trains_toward_the_moved_partition(four_blobs, monkeypatch):
-    from skdeepcluster import _imsat
-
-    X, y = four_blobs
-    monkeypatch.setattr(_imsat, "split_merge", lambda adjacency, labels: (y, 1))
-    # One epoch of IMSAT leaves the blobs mixed; the refinement learns them.
-    model = fast_estimator(
-        IMSAT, n_clusters=4, max_epochs=1, refinement_epochs=30, random_state=0
-    ).fit(X)
-    assert model.n_split_merge_moves_ == 1
-    assert model.n_iter_ == 31
-    assert "target_cross_entropy" in model.net_.history[-1]
-    assert clustering_accuracy(y, model.labels_) > 0.95
-    np.testing.assert_array_equal(model.predict(X), model.labels_)
-    # The targets are training state, not part of the fitted net.
-    assert model.net_.targets is None
-    assert not hasattr(model.net_, "targets_")
-
-
-def test_no_move_no_refinement(four_blobs, monkeypatch):
-    from skdeepcluster import _imsat
-
-    X, _ = four_blobs
-    monkeypatch.setattr(_imsat, "split_merge", lambda adjacency, labels: (labels, 0))
-    model = fast_estimator(IMSAT, n_clusters=4, random_state=0).fit(X)
-    plain = fast_estimator(
-        IMSAT, n_clusters=4, refinement_epochs=0, random_state=0
-    ).fit(X)
-    assert model.n_split_merge_moves_ == plain.n_split_merge_moves_ == 0
-    assert model.n_iter_ == plain.n_iter_ == plain.max_epochs
-    np.testing.assert_array_equal(model.labels_, plain.labels_)
-
-
 def test_convolutional_variant():
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(40, 64)).astype(np.float32)
