@@ -542,6 +542,11 @@ class DAC(BaseDeepClusterer):
     init_epochs : int, default=5
         Length in epochs of each start when ``n_init > 1`` (at most
         ``max_epochs``).
+    refinement_epochs : int, default=5
+        Epochs of training toward the partition that split-and-merge moves
+        on the input's neighbour graph make of the trained one, run only
+        when a move is made (see the Notes). ``0`` makes no move and keeps
+        the trained partition. This package's addition.
     max_epochs : int, default=20
         Epoch budget: training stops after ``max_epochs`` epochs or when
         ``u <= l``, whichever comes first (the default schedule alone would
@@ -612,11 +617,15 @@ class DAC(BaseDeepClusterer):
         kept start whose partition had the highest modularity (recorded per
         epoch as ``modularity`` in ``net_.history``); with ``n_init=1``, the
         last one.
+    n_split_merge_moves_ : int
+        Split-and-merge moves made on the trained partition (0 with
+        ``refinement_epochs=0``); the refinement stage ran if any was made.
     net_ : skorch.NeuralNet
         The fitted net. Its ``history`` holds, per epoch, the loss, the
         thresholds ``upper`` and ``lower`` used and the fractions of pairs
         selected as positives (``positive_pairs``) and negatives
-        (``negative_pairs``).
+        (``negative_pairs``), or, in the refinement stage, the cross-entropy
+        to the moved partition (``target_cross_entropy``).
     {features_in}
 
     See Also
@@ -641,6 +650,17 @@ class DAC(BaseDeepClusterer):
     features the neighbour stand-ins already steer every start,
     and the choice did not help (``benchmarks/NOTES.rst`` has the figures
     for both).
+
+    The kept partition is then refined by split-and-merge moves on the same
+    graph (those of :class:`AutoencoderKMeans`' ``clustering="auto"``, this
+    package's addition): while cutting one cluster in two and joining two
+    others raises the modularity, the best such move is made. When a move
+    is made, the net trains ``refinement_epochs`` more epochs (stage
+    ``"refinement"``) on the cross-entropy to the moved partition, taken on
+    the stand-ins, so that ``labels_`` and :meth:`predict` follow it. On
+    flat features, where the pairwise self-labelling alone often leaves two
+    groups sharing two clusters, the moves gain most (see the benchmarks
+    page).
 
     A cluster can end up with no training sample (no sample has its largest
     entry there). Such clusters are dropped so that ``labels_`` stays

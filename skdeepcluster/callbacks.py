@@ -344,9 +344,14 @@ class ThresholdSchedule(Callback):
         )
 
     def _set_thresholds(self, net, epoch):
-        """Set ``net.upper_`` and ``net.lower_``; stop training once they cross."""
+        """Set ``net.upper_`` and ``net.lower_``; stop training once they cross.
+
+        A net training toward given targets (DAC's refinement stage) selects
+        no pairs, so the crossing does not stop it.
+        """
         net.upper_, net.lower_ = self.thresholds(epoch)
-        if net.upper_ <= net.lower_:
+        refining = getattr(net, "has_targets", lambda: False)()
+        if net.upper_ <= net.lower_ and not refining:
             net.stop_before_next_epoch()
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):

@@ -13,8 +13,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 from conftest import fast_estimator
 from skdeepcluster import (
+    DAC,
     DCN,
     DEC,
+    IMSAT,
     AutoencoderKMeans,
     _graph,
     base,
@@ -374,3 +376,63 @@ def test_extend_partition_keeps_reference_labels_and_votes_for_the_rest():
     model = AutoencoderKMeans(n_clusters=2, n_neighbors=3)
     labels = model._extend_partition(Z, graph, reference_labels)
     np.testing.assert_array_equal(labels, [0, 0, 1, 1, 1, 1, 0, 1])
+
+
+# -- refinement of IMSAT's and DAC's partitions by split-and-merge moves ----
+
+
+def test_target_loss_is_the_cross_entropy_of_the_samples_with_a_target():
+    from skdeepcluster._nets import ClusteringNet
+
+    net = ClusteringNet(torch.nn.Linear(3, 4), criterion=torch.nn.NLLLoss)
+    net.targets_ = torch.tensor([2, -1, 0, -1, 3])
+    logits = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    log_probabilities = torch.log_softmax(logits, dim=1)
+    expected = torch.nn.functional.cross_entropy(
+        logits[[0, 2, 4]], torch.tensor([2, 0, 3])
+    )
+    loss = net.target_loss(log_probabilities, torch.arange(5))
+    assert loss.item() == pytest.approx(expected.item())
+    # A batch without targets contributes nothing.
+    assert net.target_loss(log_probabilities[[1, 3]], torch.tensor([1, 3])) == 0.0
+
+
+@pytest.fixture(scope="module")
+def four_blobs():
+    X, y = make_blobs(
+        n_samples=200, centers=4, n_features=6, cluster_std=1.0, random_state=1
+    )
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("cls", [IMSAT, DAC])
+def test_refinement_trains_toward_the_moved_partition(four_blobs, monkeypatch, cls):
+    X, y = four_blobs
+    # A partition that is not the blobs': two joined, one cut in half.
+    moved = np.where(y == 1, 0, y)
+    moved[(y == 2) & (X[:, 0] > np.median(X[y == 2, 0]))] = 1
+    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels: (moved, 1))
+    model = fast_estimator(
+        cls, n_clusters=4, max_epochs=1, refinement_epochs=30, random_state=0
+    ).fit(X)
+    assert model.n_split_merge_moves_ == 1
+    assert model.n_iter_ == 31
+    assert model.net_.stage == "refinement"
+    assert model.net_.history[-1, "target_cross_entropy"] > 0
+    assert clustering_accuracy(moved, model.labels_) > 0.9
+    assert clustering_accuracy(y, model.labels_) < 0.8
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    # The targets are training state, not part of the fitted net.
+    assert not model.net_.has_targets()
+
+
+@pytest.mark.parametrize("cls", [IMSAT, DAC])
+def test_no_move_no_refinement(four_blobs, monkeypatch, cls):
+    X, _ = four_blobs
+    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels: (labels, 0))
+    model = fast_estimator(cls, n_clusters=4, random_state=0).fit(X)
+    plain = fast_estimator(cls, n_clusters=4, refinement_epochs=0, random_state=0)
+    plain.fit(X)
+    assert model.n_split_merge_moves_ == plain.n_split_merge_moves_ == 0
+    assert model.n_iter_ == plain.n_iter_
+    np.testing.assert_array_equal(model.labels_, plain.labels_)
