@@ -605,7 +605,8 @@ class DAC(BaseDeepClusterer):
         cluster centre, weighted by ``sample_weight``
         (``-score`` of the training data with its weights).
     n_iter_ : int
-        Number of epochs run by the net that is kept, its start included.
+        Number of epochs run by the net that is kept, its start and any
+        refinement epochs included.
     start_modularity_ : ndarray of shape (n_init,)
         Modularity, on the input's 10-nearest-neighbour graph, of each
         start's partition at the end of its ``init_epochs`` (of its

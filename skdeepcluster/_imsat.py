@@ -529,7 +529,8 @@ class IMSAT(BaseDeepClusterer):
         cluster centre, weighted by ``sample_weight``
         (``-score`` of the training data with its weights).
     n_iter_ : int
-        Number of training epochs run by the kept network.
+        Number of training epochs run by the kept network, any refinement
+        epochs included.
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the loss and, per batch,
         ``sat_loss``, ``marginal_entropy``, ``conditional_entropy`` and, in

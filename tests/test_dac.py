@@ -75,6 +75,7 @@ def test_net_follows_schedule_and_stops(separated_blobs):
         lower_slope=0.5,
         max_epochs=50,
         batch_size=32,
+        refinement_epochs=0,
         random_state=0,
     ).fit(X)
     history = model.net_.history
@@ -89,7 +90,14 @@ def test_net_follows_schedule_and_stops(separated_blobs):
 
 def test_max_epochs_caps_training(separated_blobs):
     X, _ = separated_blobs
-    model = DAC(3, hidden_dims=(16,), max_epochs=2, batch_size=32, random_state=0)
+    model = DAC(
+        3,
+        hidden_dims=(16,),
+        max_epochs=2,
+        batch_size=32,
+        refinement_epochs=0,
+        random_state=0,
+    )
     model.fit(X)
     assert model.n_iter_ == 2
     assert len(model.net_.history) == 2
@@ -279,7 +287,14 @@ def test_flat_samples_trained_on_their_neighbours(separated_blobs, monkeypatch):
         return stand_ins
 
     monkeypatch.setattr(dac_module.DACNet, "stand_ins", spy)
-    model = DAC(3, hidden_dims=(8,), max_epochs=2, batch_size=30, random_state=0)
+    model = DAC(
+        3,
+        hidden_dims=(8,),
+        max_epochs=2,
+        batch_size=30,
+        refinement_epochs=0,
+        random_state=0,
+    )
     model.fit(X)
     # 120 samples in 3 clusters: a third of the mean cluster size is 13, capped
     # at 10 neighbours.
@@ -392,7 +407,13 @@ def test_kept_start_keeps_its_epoch_with_the_highest_modularity(separated_blobs)
 def test_a_single_start_keeps_its_last_epoch(separated_blobs):
     X, _ = separated_blobs
     model = DAC(
-        3, hidden_dims=(8,), n_init=1, max_epochs=3, batch_size=30, random_state=0
+        3,
+        hidden_dims=(8,),
+        n_init=1,
+        max_epochs=3,
+        batch_size=30,
+        refinement_epochs=0,
+        random_state=0,
     ).fit(X)
     assert model.best_epoch_ == model.n_iter_ == 3
     assert "modularity" not in model.net_.history[-1]

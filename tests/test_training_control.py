@@ -150,7 +150,12 @@ def test_lr_scheduler(blobs):
     X, _ = blobs
     scheduler = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
     model = fast_estimator(
-        DAC, n_clusters=3, lr=1e-3, callbacks=[scheduler], random_state=0
+        DAC,
+        n_clusters=3,
+        lr=1e-3,
+        callbacks=[scheduler],
+        refinement_epochs=0,
+        random_state=0,
     )
     model.fit(X)
     lr = model.net_.optimizer_.param_groups[0]["lr"]
