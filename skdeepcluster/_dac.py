@@ -885,9 +885,8 @@ class DAC(BaseDeepClusterer):
             return
         net = self.net_
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
-        net.neighbours_ = neighbours
         self.n_split_merge_moves_ = self._refine_by_moves(
-            net, dataset, graph, to_numpy(scores.argmax(dim=1))
+            net, dataset, graph, to_numpy(scores.argmax(dim=1)), neighbours_=neighbours
         )
         if self.n_split_merge_moves_:
             recalibrate_batch_norm(net.module_, X, net.batch_size)

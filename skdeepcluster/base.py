@@ -756,7 +756,7 @@ class BaseDeepClusterer(
         features = to_numpy(rows).reshape(len(reference), -1)
         return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
-    def _refine_by_moves(self, net, dataset, graph, reference_labels):
+    def _refine_by_moves(self, net, dataset, graph, reference_labels, **state):
         """Train ``net`` toward the split-and-merge moves of its partition.
 
         :func:`~skdeepcluster._graph.split_merge` refines
@@ -765,14 +765,17 @@ class BaseDeepClusterer(
         ``refinement_epochs`` more epochs (stage ``"refinement"``) with the
         moved partition as ``targets_`` (``-1`` for the other samples), for
         its loss to read through
-        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`. Returns the
-        number of moves.
+        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`; ``state``
+        is any other training state to set on ``net`` first (DAC's
+        ``neighbours_``). Returns the number of moves.
         """
         moved, n_moves = split_merge(graph.adjacency, reference_labels)
         if n_moves:
             targets = torch.full((len(dataset),), -1, dtype=torch.long)
             targets[torch.as_tensor(graph.reference)] = torch.as_tensor(moved)
             net.targets_ = targets.to(net.device)
+            for name, value in state.items():
+                setattr(net, name, value)
             net.set_params(stage="refinement")
             net.partial_fit(dataset, epochs=self.refinement_epochs)
         return n_moves
