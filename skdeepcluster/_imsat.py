@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._docstrings import fill_doc
+from ._graph import neighbour_graph
 from ._nets import ClusteringNet
 from ._torch_utils import build_module, inference_batch_size, to_numpy, weighted_mean
 from ._typing import (
@@ -23,7 +24,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseDeepClusterer, neighbours_within_clusters
+from .base import BaseDeepClusterer, ReferenceGraph, neighbours_within_clusters
 
 
 def entropy_terms(logits, weight=None):
@@ -469,8 +470,8 @@ class IMSAT(BaseDeepClusterer):
         ``max_epochs``).
     refinement_epochs : int, default=10
         Epochs of training toward the partition that split-and-merge moves
-        on the input's neighbour graph make of the trained one, run only
-        when a move is made (see the Notes). ``0`` makes no move and keeps
+        on the neighbour graph of the learned representation make of the
+        trained one, run only when a move is made (see the Notes). ``0`` makes no move and keeps
         the paper's IMSAT. This package's addition.
     batch_size : int, default=100
         Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
@@ -569,8 +570,9 @@ class IMSAT(BaseDeepClusterer):
     page).
 
     After training, the partition is refined by split-and-merge moves on
-    the 10-nearest-neighbour graph of the inputs (at most 10,000 reference
-    samples; the moves of :class:`AutoencoderKMeans`' ``clustering="auto"``):
+    the 10-nearest-neighbour graph of the last hidden layer (what
+    :meth:`transform` returns; at most 10,000 reference samples), the moves
+    of :class:`AutoencoderKMeans`' ``clustering="auto"``:
     while cutting one cluster in two and joining two others raises the
     graph's modularity (Newman 2006), the best such move is made, which
     repairs a run that ended with one class cut in two and two others
@@ -798,19 +800,24 @@ class IMSAT(BaseDeepClusterer):
         """Train toward the partition split-and-merge moves make of the net's.
 
         The moves (:func:`~skdeepcluster._graph.split_merge`) act on the
-        input's neighbour graph (:meth:`_input_graph`); when any is made,
-        the net trains ``refinement_epochs`` more epochs with the moved
-        partition of the reference samples as targets (see
-        :class:`IMSATNet`).
+        10-nearest-neighbour graph of the reference samples' representations
+        (:meth:`transform`); when any is made, the net trains
+        ``refinement_epochs`` more epochs with the moved partition of the
+        reference samples as targets (see :class:`IMSATNet`).
         """
         self.n_split_merge_moves_ = 0
         if not (self.refinement_epochs and self.max_epochs):
             # No refinement asked for, or an untrained net to refine.
             return
-        graph = self._input_graph(X, random_state)
-        logits = self._batched_eval(self.net_.module_, graph.embedding)
+        reference, rows = self._reference_rows(X, random_state)
+        module = self.net_.module_
+        representation = self._batched_eval(module.body, rows)
+        features = to_numpy(representation)
+        graph = ReferenceGraph(reference, features, neighbour_graph(features, 10))
+        with torch.no_grad():
+            labels = to_numpy(module.head(representation).argmax(dim=1))
         self.n_split_merge_moves_ = self._refine_by_moves(
-            self.net_, dataset, graph, to_numpy(logits.argmax(dim=1))
+            self.net_, dataset, graph, labels
         )
 
     def _start_net(self, random_state, max_epochs, stage):

@@ -734,16 +734,13 @@ class BaseDeepClusterer(
             counts += np.bincount(labels, weights=weight, minlength=n_clusters)
         return (sums / counts[:, None]).astype(dtype)
 
-    def _input_graph(self, X, random_state):
-        """Neighbour graph of the input features of the reference rows.
+    def _reference_rows(self, X, random_state):
+        """The reference rows of the training data ``X`` and their indices.
 
-        The 10-nearest-neighbour graph of the reference rows of ``X``
-        (every row up to 10,000, a random 10,000 above;
-        :func:`~skdeepcluster._graph.reference_indices`), read an inference
-        batch at a time. Its ``embedding`` holds the reference rows
-        themselves, on which a network's partition is then taken. DAC and
-        IMSAT, which learn no embedding before they cluster, score and
-        refine partitions on it.
+        Every row up to 10,000, a random 10,000 above
+        (:func:`~skdeepcluster._graph.reference_indices`), read an inference
+        batch at a time, so that graphs built on them stay linear in
+        ``n_samples``.
         """
         reference = reference_indices(len(X), random_state)
         step = inference_batch_size(self.batch_size)
@@ -753,6 +750,17 @@ class BaseDeepClusterer(
                 for i in range(0, len(reference), step)
             ]
         )
+        return reference, rows
+
+    def _input_graph(self, X, random_state):
+        """Neighbour graph of the input features of the reference rows.
+
+        The 10-nearest-neighbour graph of the reference rows of ``X``
+        (:meth:`_reference_rows`). Its ``embedding`` holds the reference
+        rows themselves, on which a network's partition is then taken (DAC
+        scores and refines its partitions on it).
+        """
+        reference, rows = self._reference_rows(X, random_state)
         features = to_numpy(rows).reshape(len(reference), -1)
         return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
