@@ -365,7 +365,7 @@ def _best_bisection(graph, nodes, degrees, total):
     return gains[best], first_half
 
 
-def split_merge(graph, labels, max_moves=None):
+def split_merge(graph, labels, max_moves=None, min_clusters=None):
     """Raise the modularity of a partition by split-and-merge moves.
 
     Each move cuts one cluster in two and joins two clusters, so the number
@@ -386,12 +386,19 @@ def split_merge(graph, labels, max_moves=None):
     for than the graph has groups, such moves would cut off a few samples
     to join two parts of one group).
 
+    A partition with fewer than ``min_clusters`` clusters (a network that
+    left some of its outputs unused) is first cut, one cluster at a time
+    where the cut raises modularity most (or lowers it least), until it has
+    ``min_clusters``; each cut counts as a move and leaves no half below
+    the resolution limit.
+
     Parameters
     ----------
     graph : sparse array of shape (n_samples, n_samples)
         Symmetric adjacency, as :func:`neighbour_graph` returns it.
     labels : ndarray of int of shape (n_samples,)
     max_moves : int, default=None
+    min_clusters : int, default=None
 
     Returns
     -------
@@ -407,20 +414,47 @@ def split_merge(graph, labels, max_moves=None):
     resolution_limit = np.sqrt(total)
     membership = _membership(refined, n_clusters)
     internal_edges = (membership.T @ graph @ membership).diagonal() / 2
-    if n_clusters < 2 or np.median(internal_edges) < resolution_limit:
+    if max(n_clusters, min_clusters or 0) < 2 or (
+        np.median(internal_edges) < resolution_limit
+    ):
         return labels, 0
     n_moves = 0
     # A move changes at most three clusters; the others keep their nodes and
     # so their best cut, which needs an eigenvector each to find.
     bisections = {}
+
+    def best_bisection(cluster):
+        nodes = np.flatnonzero(refined == cluster)
+        key = nodes.tobytes()
+        if key not in bisections:
+            bisections[key] = _best_bisection(graph, nodes, degrees, total)
+        return (nodes, *bisections[key])
+
+    while min_clusters is not None and n_clusters < min_clusters:
+        best_cut = None
+        for cluster in range(n_clusters):
+            nodes, gain, first_half = best_bisection(cluster)
+            if first_half is None:
+                continue
+            subgraph = graph[nodes][:, nodes]
+            halves_edges = [
+                subgraph[half][:, half].sum() / 2 for half in (first_half, ~first_half)
+            ]
+            if min(halves_edges) < resolution_limit:
+                continue
+            if best_cut is None or gain > best_cut[0]:
+                # The half without the cluster's first sample is the new
+                # cluster, whatever the eigenvector's sign (see below).
+                best_cut = (gain, nodes[~first_half if first_half[0] else first_half])
+        if best_cut is None:
+            break
+        refined[best_cut[1]] = n_clusters
+        n_clusters += 1
+        n_moves += 1
     for _ in range(n_clusters if max_moves is None else max_moves):
         best_gain, best_move = 0.0, None
         for cluster in range(n_clusters):
-            nodes = np.flatnonzero(refined == cluster)
-            key = nodes.tobytes()
-            if key not in bisections:
-                bisections[key] = _best_bisection(graph, nodes, degrees, total)
-            split_gain, first_half = bisections[key]
+            nodes, split_gain, first_half = best_bisection(cluster)
             if first_half is None:
                 continue
             # The halves are `cluster`, which keeps the cluster's first sample,

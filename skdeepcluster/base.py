@@ -777,7 +777,10 @@ class BaseDeepClusterer(
         is any other training state to set on ``net`` first (DAC's
         ``neighbours_``). Returns the number of moves.
         """
-        moved, n_moves = split_merge(graph.adjacency, reference_labels)
+        # A net can leave outputs unused; cuts restore n_clusters first.
+        moved, n_moves = split_merge(
+            graph.adjacency, reference_labels, min_clusters=self.n_clusters
+        )
         if n_moves:
             targets = torch.full((len(dataset),), -1, dtype=torch.long)
             targets[torch.as_tensor(graph.reference)] = torch.as_tensor(moved)
