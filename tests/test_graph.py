@@ -381,6 +381,19 @@ def test_extend_partition_keeps_reference_labels_and_votes_for_the_rest():
 # -- refinement of IMSAT's and DAC's partitions by split-and-merge moves ----
 
 
+def test_split_merge_cuts_up_to_min_clusters():
+    # Three blobs labelled as two clusters (one holds two blobs): asked for
+    # three, the joined cluster is cut between its blobs.
+    X, y = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
+    graph = neighbour_graph(X, 10)
+    joined = np.where(y == 2, 1, y)
+    # Without it, moves keep the number of clusters.
+    assert len(np.unique(split_merge(graph, joined)[0])) == 2
+    refined, n_moves = split_merge(graph, joined, min_clusters=3)
+    assert n_moves >= 1
+    assert clustering_accuracy(y, refined) == 1.0
+
+
 def test_target_loss_is_the_cross_entropy_of_the_samples_with_a_target():
     from skdeepcluster._nets import ClusteringNet
 
@@ -411,7 +424,7 @@ def test_refinement_trains_toward_the_moved_partition(four_blobs, monkeypatch, c
     # A partition that is not the blobs': two joined, one cut in half.
     moved = np.where(y == 1, 0, y)
     moved[(y == 2) & (X[:, 0] > np.median(X[y == 2, 0]))] = 1
-    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels: (moved, 1))
+    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels, **_: (moved, 1))
     model = fast_estimator(
         cls, n_clusters=4, max_epochs=1, refinement_epochs=30, random_state=0
     ).fit(X)
@@ -429,7 +442,7 @@ def test_refinement_trains_toward_the_moved_partition(four_blobs, monkeypatch, c
 @pytest.mark.parametrize("cls", [IMSAT, DAC])
 def test_no_move_no_refinement(four_blobs, monkeypatch, cls):
     X, _ = four_blobs
-    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels: (labels, 0))
+    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels, **_: (labels, 0))
     model = fast_estimator(cls, n_clusters=4, random_state=0).fit(X)
     plain = fast_estimator(cls, n_clusters=4, refinement_epochs=0, random_state=0)
     plain.fit(X)
