@@ -542,11 +542,12 @@ class DAC(BaseDeepClusterer):
     init_epochs : int, default=5
         Length in epochs of each start when ``n_init > 1`` (at most
         ``max_epochs``).
-    refinement_epochs : int, default=5
+    refinement_epochs : int or "auto", default="auto"
         Epochs of training toward the partition that split-and-merge moves
         on the input's neighbour graph make of the trained one, run only
         when a move is made (see the Notes). ``0`` makes no move and keeps
-        the trained partition. This package's addition.
+        the trained partition. ``"auto"`` is 5 on flat features and 0 with
+        ``input_shape``. This package's addition.
     max_epochs : int, default=20
         Epoch budget: training stops after ``max_epochs`` epochs or when
         ``u <= l``, whichever comes first (the default schedule alone would
@@ -659,9 +660,13 @@ class DAC(BaseDeepClusterer):
     is made, the net trains ``refinement_epochs`` more epochs (stage
     ``"refinement"``) on the cross-entropy to the moved partition, taken on
     the stand-ins, so that ``labels_`` and :meth:`predict` follow it. On
-    flat features, where the pairwise self-labelling alone often leaves two
-    groups sharing two clusters, the moves gain most (see the benchmarks
-    page).
+    flat features the stand-ins are the samples' neighbours in that same
+    graph, and the pairwise self-labelling alone often leaves two groups
+    sharing two clusters, which the moves repair. On images, where the
+    convolutional network learns from deformations instead, the graph of
+    the pixels can rank a better partition lower: on all of MNIST the moves
+    cost accuracy, so ``"auto"`` makes none there (see
+    ``benchmarks/NOTES.rst``).
 
     A cluster can end up with no training sample (no sample has its largest
     entry there). Such clusters are dropped so that ``labels_`` stays
@@ -731,7 +736,10 @@ class DAC(BaseDeepClusterer):
         ],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
-        "refinement_epochs": [Interval(Integral, 0, None, closed="left")],
+        "refinement_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
     }
 
     def __init__(
@@ -748,7 +756,7 @@ class DAC(BaseDeepClusterer):
         n_neighbors: int | str = "auto",
         n_init: int | str = "auto",
         init_epochs: int = 5,
-        refinement_epochs: int = 5,
+        refinement_epochs: int | str = "auto",
         max_epochs: int = 20,
         batch_size: int = 64,
         lr: float = 1e-3,
@@ -880,13 +888,18 @@ class DAC(BaseDeepClusterer):
         :meth:`~skdeepcluster.base.BaseDeepClusterer._refine_by_moves`).
         """
         self.n_split_merge_moves_ = 0
-        if not (self.refinement_epochs and len(self.net_.history)):
+        if not (self._refinement_epochs and len(self.net_.history)):
             # No refinement asked for, or an untrained net to refine.
             return
         net = self.net_
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
         self.n_split_merge_moves_ = self._refine_by_moves(
-            net, dataset, graph, to_numpy(scores.argmax(dim=1)), neighbours_=neighbours
+            net,
+            dataset,
+            graph,
+            to_numpy(scores.argmax(dim=1)),
+            self._refinement_epochs,
+            neighbours_=neighbours,
         )
         if self.n_split_merge_moves_:
             recalibrate_batch_norm(net.module_, X, net.batch_size)
@@ -896,6 +909,10 @@ class DAC(BaseDeepClusterer):
         if self.n_init == "auto":
             # Short starts pay off on images only (see Notes).
             self._n_init = 3 if self.input_shape is not None else 1
+        self._refinement_epochs = self.refinement_epochs
+        if self.refinement_epochs == "auto":
+            # Moves on the input's graph pay off on flat features only.
+            self._refinement_epochs = 5 if self.input_shape is None else 0
 
     def _start_net(self, X, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

@@ -817,7 +817,7 @@ class IMSAT(BaseDeepClusterer):
         with torch.no_grad():
             labels = to_numpy(module.head(representation).argmax(dim=1))
         self.n_split_merge_moves_ = self._refine_by_moves(
-            self.net_, dataset, graph, labels
+            self.net_, dataset, graph, labels, self.refinement_epochs
         )
 
     def _start_net(self, random_state, max_epochs, stage):

@@ -764,13 +764,13 @@ class BaseDeepClusterer(
         features = to_numpy(rows).reshape(len(reference), -1)
         return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
 
-    def _refine_by_moves(self, net, dataset, graph, reference_labels, **state):
+    def _refine_by_moves(self, net, dataset, graph, reference_labels, epochs, **state):
         """Train ``net`` toward the split-and-merge moves of its partition.
 
         :func:`~skdeepcluster._graph.split_merge` refines
         ``reference_labels``, the net's partition of the reference samples
-        of ``graph``; when it makes a move, ``net`` trains
-        ``refinement_epochs`` more epochs (stage ``"refinement"``) with the
+        of ``graph``; when it makes a move, ``net`` trains ``epochs`` more
+        epochs (stage ``"refinement"``) with the
         moved partition as ``targets_`` (``-1`` for the other samples), for
         its loss to read through
         :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`; ``state``
@@ -788,7 +788,7 @@ class BaseDeepClusterer(
             for name, value in state.items():
                 setattr(net, name, value)
             net.set_params(stage="refinement")
-            net.partial_fit(dataset, epochs=self.refinement_epochs)
+            net.partial_fit(dataset, epochs=epochs)
         return n_moves
 
     @abstractmethod

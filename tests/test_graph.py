@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -449,3 +450,25 @@ def test_no_move_no_refinement(four_blobs, monkeypatch, cls):
     assert model.n_split_merge_moves_ == plain.n_split_merge_moves_ == 0
     assert model.n_iter_ == plain.n_iter_
     np.testing.assert_array_equal(model.labels_, plain.labels_)
+
+
+def test_dac_refines_flat_features_only_by_default(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(40, 64)).astype(np.float32)
+    X[:20, :32] += 1.0
+    calls = []
+
+    def record(adjacency, labels, **_):
+        calls.append(labels)
+        return labels, 0
+
+    monkeypatch.setattr(base, "split_merge", record)
+    params = dict(hidden_dims=(8,), max_epochs=1, batch_size=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        DAC(2, **params).fit(X)
+        assert len(calls) == 1
+        DAC(2, input_shape=(1, 8, 8), **params).fit(X)
+        assert len(calls) == 1
+        DAC(2, input_shape=(1, 8, 8), refinement_epochs=2, **params).fit(X)
+        assert len(calls) == 2
