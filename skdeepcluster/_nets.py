@@ -221,6 +221,8 @@ class ClusteringNet(NeuralNet):
         ``-1`` are left out, and the others weighted by their sample
         weights. A batch without targets gives a zero that keeps the graph.
         """
+        from ._torch_utils import weighted_mean
+
         targets = self.batch_state("targets_", indices)
         has_target = targets >= 0
         if not has_target.any():
@@ -228,8 +230,6 @@ class ClusteringNet(NeuralNet):
         log_likelihood = log_probabilities[has_target].gather(
             1, targets[has_target, None]
         )
-        from ._torch_utils import weighted_mean
-
         weight = self.batch_weight(indices)
         return -weighted_mean(
             log_likelihood.squeeze(1), None if weight is None else weight[has_target]

@@ -769,15 +769,15 @@ class BaseDeepClusterer(
 
         :func:`~skdeepcluster._graph.split_merge` refines
         ``reference_labels``, the net's partition of the reference samples
-        of ``graph``; when it makes a move, ``net`` trains ``epochs`` more
-        epochs (stage ``"refinement"``) with the
-        moved partition as ``targets_`` (``-1`` for the other samples), for
-        its loss to read through
-        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`; ``state``
-        is any other training state to set on ``net`` first (DAC's
+        of ``graph``, first cutting clusters up to ``n_clusters`` (a net can
+        leave outputs unused). When it makes a move, ``net`` trains
+        ``epochs`` more epochs (stage ``"refinement"``) with the moved
+        partition as ``targets_`` (``-1`` for the other samples), which its
+        loss reads through
+        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`; ``state`` is
+        any other training state to set on ``net`` first (DAC's
         ``neighbours_``). Returns the number of moves.
         """
-        # A net can leave outputs unused; cuts restore n_clusters first.
         moved, n_moves = split_merge(
             graph.adjacency, reference_labels, min_clusters=self.n_clusters
         )
