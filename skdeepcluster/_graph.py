@@ -424,28 +424,36 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
     bisections = {}
 
     def best_bisection(cluster):
+        """The cluster's nodes, the gain of its best cut and the new half.
+
+        The new half is the one without the cluster's first sample, which
+        keeps the cluster's name: which half comes first in the sweep
+        depends on the eigenvector's sign, which the eigensolver does not
+        fix.
+        """
         nodes = np.flatnonzero(refined == cluster)
         key = nodes.tobytes()
         if key not in bisections:
-            bisections[key] = _best_bisection(graph, nodes, degrees, total)
+            gain, first_half = _best_bisection(graph, nodes, degrees, total)
+            if first_half is not None and first_half[0]:
+                first_half = ~first_half
+            bisections[key] = gain, first_half
         return (nodes, *bisections[key])
 
     while min_clusters is not None and n_clusters < min_clusters:
         best_cut = None
         for cluster in range(n_clusters):
-            nodes, gain, first_half = best_bisection(cluster)
-            if first_half is None:
+            nodes, gain, new_half = best_bisection(cluster)
+            if new_half is None:
                 continue
             subgraph = graph[nodes][:, nodes]
             halves_edges = [
-                subgraph[half][:, half].sum() / 2 for half in (first_half, ~first_half)
+                subgraph[half][:, half].sum() / 2 for half in (new_half, ~new_half)
             ]
             if min(halves_edges) < resolution_limit:
                 continue
             if best_cut is None or gain > best_cut[0]:
-                # The half without the cluster's first sample is the new
-                # cluster, whatever the eigenvector's sign (see below).
-                best_cut = (gain, nodes[~first_half if first_half[0] else first_half])
+                best_cut = (gain, nodes[new_half])
         if best_cut is None:
             break
         refined[best_cut[1]] = n_clusters
@@ -454,17 +462,12 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
     for _ in range(n_clusters if max_moves is None else max_moves):
         best_gain, best_move = 0.0, None
         for cluster in range(n_clusters):
-            nodes, split_gain, first_half = best_bisection(cluster)
-            if first_half is None:
+            nodes, split_gain, new_half = best_bisection(cluster)
+            if new_half is None:
                 continue
-            # The halves are `cluster`, which keeps the cluster's first sample,
-            # and a new cluster `n_clusters`. Which half comes first in the
-            # sweep depends on the eigenvector's sign, which the eigensolver
-            # does not fix.
-            if first_half[0]:
-                first_half = ~first_half
+            # The halves are `cluster` and a new cluster `n_clusters`.
             split = refined.copy()
-            split[nodes[first_half]] = n_clusters
+            split[nodes[new_half]] = n_clusters
             membership = _membership(split, n_clusters + 1)
             between = (membership.T @ graph @ membership).toarray() / total
             shares = membership.T @ degrees / total
