@@ -471,8 +471,8 @@ class IMSAT(BaseDeepClusterer):
     refinement_epochs : int, default=10
         Epochs of training toward the partition that split-and-merge moves
         on the neighbour graph of the learned representation make of the
-        trained one, run only when a move is made (see the Notes). ``0`` makes no move and keeps
-        the paper's IMSAT. This package's addition.
+        trained one, run only when a move is made (see the Notes). ``0``
+        makes no move and keeps the paper's IMSAT. This package's addition.
     batch_size : int, default=100
         Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
         mini-batch, so batches should hold many samples per cluster. The
