@@ -15,9 +15,10 @@ import sys
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog
 from skorch.dataset import unpack_data
 from skorch.utils import to_device
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from .exceptions import TrainingDivergedError
 
@@ -186,6 +187,9 @@ class ClusteringNet(NeuralNet):
         # skorch's notify, with the one KeyboardInterrupt that is a request
         # to stop (skorch's EarlyStopping raises a bare one) told apart from
         # the user's Ctrl-C.
+        resumed = method_name == "on_train_begin" and len(self.history) > 0
+        if resumed:
+            learning_rates = [group["lr"] for group in self.optimizer_.param_groups]
         getattr(self, method_name)(self, **cb_kwargs)
         for _, callback in self.callbacks_:
             try:
@@ -194,6 +198,8 @@ class ClusteringNet(NeuralNet):
                 if isinstance(exc, StopTraining) or not _stops_early(callback):
                     raise
                 raise StopTraining from exc
+        if resumed:
+            _resume_lr_schedules(self, learning_rates)
 
     def batch_state(self, name, indices):
         """Rows ``indices`` of the per-sample tensor attribute ``name``."""
@@ -446,6 +452,31 @@ def per_sample_loss(criterion, input, target):
     finally:
         criterion.reduction = reduction
     return elements.sum(dim=1) if reduction == "batchmean" else elements.mean(dim=1)
+
+
+def _resume_lr_schedules(net, learning_rates):
+    """Undo the step skorch's LRScheduler takes when a stage resumes training.
+
+    At every train begin skorch's :class:`~skorch.callbacks.LRScheduler`
+    builds a new PyTorch scheduler with ``last_epoch=len(net.history) - 1``,
+    and PyTorch's scheduler steps once when it is built. Each continued
+    stage (``partial_fit``: the kept start, the refinement, the clustering
+    stage after pretraining) would thus advance the schedule by an extra
+    epoch; a chained schedule such as ``StepLR`` would apply its decay
+    twice. The optimiser's learning rates are set back to ``learning_rates``
+    (those of the epoch about to run), where the schedule had left them.
+    """
+    for _, callback in net.callbacks_:
+        scheduler = getattr(callback, "lr_scheduler_", None)
+        if not isinstance(callback, LRScheduler) or isinstance(
+            scheduler, ReduceLROnPlateau
+        ):
+            # ReduceLROnPlateau does not step when it is built.
+            continue
+        for group, lr in zip(net.optimizer_.param_groups, learning_rates):
+            group["lr"] = lr
+        # What the scheduler reports as its current learning rates.
+        scheduler._last_lr = list(learning_rates)
 
 
 def _stops_early(callback):

@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import DAC, DCN, DEC, IMSAT, AutoencoderKMeans
+from skdeepcluster import DCN, DEC, IMSAT, AutoencoderKMeans
 
 # The stages of a fit with the test settings (tests/conftest.py): IMSAT's
 # three starts are as long as its whole training, so no stage follows them.
@@ -146,20 +146,30 @@ def test_early_stopping_in_one_stage(blobs):
     assert stages.count("clustering") == 2
 
 
-def test_lr_scheduler(blobs):
+# Settings under which the kept net trains in several stages (partial_fit
+# calls): the kept start trains on, then the refinement's moves.
+RESUMED_STAGES = {
+    "DAC": dict(n_init=2, init_epochs=2, max_epochs=5),
+    "IMSAT": dict(n_init=2, init_epochs=2),
+}
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_lr_scheduler_steps_once_per_epoch(cls, blobs):
+    # skorch's LRScheduler rebuilds its PyTorch scheduler whenever a stage
+    # resumes training, which steps it once more: the schedule must still
+    # advance by exactly one step per epoch of the kept net.
     X, _ = blobs
     scheduler = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
     model = fast_estimator(
-        DAC,
+        cls,
         n_clusters=3,
-        lr=1e-3,
         callbacks=[scheduler],
-        refinement_epochs=0,
         random_state=0,
-    )
-    model.fit(X)
+        **RESUMED_STAGES.get(cls.__name__, {}),
+    ).fit(X)
     lr = model.net_.optimizer_.param_groups[0]["lr"]
-    assert lr == pytest.approx(1e-3 * 0.5 ** len(model.net_.history))
+    assert lr == pytest.approx(model.net_.lr * 0.5 ** len(model.net_.history))
 
 
 def test_checkpoint_per_stage(blobs, tmp_path):
