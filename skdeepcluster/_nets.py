@@ -459,11 +459,11 @@ def _resume_lr_schedules(net, learning_rates):
 
     At every train begin skorch's :class:`~skorch.callbacks.LRScheduler`
     builds a new PyTorch scheduler with ``last_epoch=len(net.history) - 1``,
-    and PyTorch's scheduler steps once when it is built. Each continued
-    stage (``partial_fit``: the kept start, the refinement, the clustering
-    stage after pretraining) would thus advance the schedule by an extra
-    epoch; a chained schedule such as ``StepLR`` would apply its decay
-    twice. The optimiser's learning rates are set back to ``learning_rates``
+    and PyTorch's scheduler steps once when it is built. Each stage that
+    resumes a net's training (a ``partial_fit`` on a net with a history:
+    IMSAT's and DAC's kept start after the short starts, their refinement)
+    would thus advance the schedule by an extra epoch; a chained schedule
+    such as ``StepLR`` would apply its decay twice. The optimiser's learning rates are set back to ``learning_rates``
     (those of the epoch about to run), where the schedule had left them.
     """
     for _, callback in net.callbacks_:
