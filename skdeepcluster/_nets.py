@@ -463,8 +463,9 @@ def _resume_lr_schedules(net, learning_rates):
     resumes a net's training (a ``partial_fit`` on a net with a history:
     IMSAT's and DAC's kept start after the short starts, their refinement)
     would thus advance the schedule by an extra epoch; a chained schedule
-    such as ``StepLR`` would apply its decay twice. The optimiser's learning rates are set back to ``learning_rates``
-    (those of the epoch about to run), where the schedule had left them.
+    such as ``StepLR`` would apply its decay twice. The optimiser's learning
+    rates are set back to ``learning_rates`` (those of the epoch about to
+    run), where the schedule had left them.
     """
     for _, callback in net.callbacks_:
         scheduler = getattr(callback, "lr_scheduler_", None)
