@@ -319,9 +319,13 @@ class SNNLKMeans(AutoencoderKMeans):
       partition the SNNL then keeps), warm-started afterwards;
     * partial ``y`` with ``use_labels=True``: k-means seeded with the mean
       embedding of each given class ("seeded k-means" [3]_), the labelled
-      samples keeping their label; every batch is also joined by up to
-      ``batch_size`` labelled samples, so that labelled pairs meet at every
-      step. When ``y`` has ``n_clusters`` classes, the final k-means is
+      samples keeping their label, and an unlabelled sample keeping its
+      pseudo-label only when its nearest labelled sample in the embedding
+      has that label too (this package's addition: the loss holds on to
+      the labels it is given, so the errors of k-means near class
+      boundaries are left out rather than learnt); every batch is also
+      joined by up to ``batch_size`` labelled samples, so that labelled
+      pairs meet at every step. When ``y`` has ``n_clusters`` classes, the final k-means is
       seeded the same way, so cluster ``k`` is the ``k``-th class of
       ``classes_``.
 
@@ -360,7 +364,8 @@ class SNNLKMeans(AutoencoderKMeans):
     pseudo_labels : bool or "auto", default="auto"
         Give the unlabelled samples pseudo-labels from the current embedding
         (every epoch after the warm-up): k-means labels when no labels are
-        used, k-means seeded with the given classes when some are. When
+        used, k-means seeded with the given classes when some are (kept
+        where the nearest labelled sample agrees). When
         False, unlabelled samples only enter the reconstruction loss, and
         without labels the model is a plain autoencoder. ``"auto"`` is True
         from 5,000 training samples on and False below: with a few hundred

@@ -37,7 +37,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ._docstrings import fill_doc
-from ._torch_utils import fit_kmeans, nearest_neighbours, weighted_mean
+from ._torch_utils import fit_kmeans, nearest_neighbours, to_numpy, weighted_mean
 
 __all__ = [
     "DECTargetUpdate",
@@ -46,6 +46,11 @@ __all__ = [
     "TemperatureAnnealing",
     "ThresholdSchedule",
 ]
+
+#: Labelled samples among which :class:`PseudoLabelRefresh` looks for each
+#: sample's nearest one (a random subset above this number), which keeps a
+#: refresh linear in the number of samples.
+MAX_LABELLED_REFERENCE = 10_000
 
 
 def _sample_weight(net):
@@ -466,7 +471,13 @@ class PseudoLabelRefresh(Callback):
       previous refresh's centres;
     * otherwise by k-means seeded with the mean embedding of each given
       class ("seeded k-means" [1]_), so that each cluster keeps its seed's
-      class.
+      class. A sample keeps its pseudo-label only when its nearest labelled
+      sample in the embedding has that label too; the others stay
+      unlabelled (``-1``) until a later refresh, so that the loss does not
+      learn the errors k-means makes near class boundaries. The fraction of
+      unlabelled samples that got a pseudo-label is recorded in the history
+      as ``pseudo_labelled``. This agreement test is this package's
+      addition (see the benchmarks page).
 
     From the second refresh on, the fraction of labels that changed is
     recorded in the history as ``label_change``. Nothing is done when every
@@ -497,6 +508,11 @@ class PseudoLabelRefresh(Callback):
     centers_ : ndarray of shape (n_clusters, n_components) or None
         The centres of the last refresh; ``None`` before the first and
         after training.
+    labelled_reference_ : ndarray of int or None
+        The labelled samples searched for each sample's nearest one (all of
+        them up to :data:`MAX_LABELLED_REFERENCE`, a random subset drawn
+        from ``seed_`` above); ``None`` before the first refresh with given
+        labels and after training.
 
     References
     ----------
@@ -536,6 +552,7 @@ class PseudoLabelRefresh(Callback):
             )
         )
         self.centers_ = None
+        self.labelled_reference_ = None
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         epoch = len(net.history) - 1
@@ -596,13 +613,47 @@ class PseudoLabelRefresh(Callback):
             # collapses to a few classes when refreshed during training.
             given = given.to(Z.device)
             kmeans = seeded_kmeans(Z, given, _sample_weight(net))
-            pseudo = torch.where(
-                given >= 0, given, torch.as_tensor(kmeans.labels_, device=Z.device)
+            pseudo = torch.as_tensor(kmeans.labels_, device=Z.device)
+            # Only the pseudo-labels that the nearest labelled sample
+            # confirms are kept; the others are left out of the loss until a
+            # later refresh agrees. The loss holds on to whatever labels it
+            # is given, so a wrong pseudo-label near a class boundary would
+            # be learnt rather than corrected.
+            nearest = self._nearest_given_labels(Z, given)
+            unconfirmed = torch.full_like(pseudo, -1)
+            pseudo = torch.where(pseudo == nearest, pseudo, unconfirmed)
+            unlabelled = given < 0
+            net.history.record(
+                "pseudo_labelled", (pseudo[unlabelled] >= 0).float().mean().item()
             )
+            pseudo = torch.where(unlabelled, pseudo, given)
         return pseudo.long()
+
+    def _nearest_given_labels(self, Z, given):
+        """Label of each row's nearest labelled row of ``Z`` (itself excluded).
+
+        The labelled rows searched are at most :data:`MAX_LABELLED_REFERENCE`,
+        drawn once per training from ``seed_``, so that a refresh costs time
+        linear in the number of samples.
+        """
+        if self.labelled_reference_ is None:
+            labelled = np.flatnonzero(to_numpy(given) >= 0)
+            if len(labelled) > MAX_LABELLED_REFERENCE:
+                rng = np.random.RandomState(self.seed_)
+                labelled = np.sort(
+                    rng.choice(labelled, MAX_LABELLED_REFERENCE, replace=False)
+                )
+            self.labelled_reference_ = labelled
+        reference = self.labelled_reference_
+        if len(reference) < 2:
+            # A single labelled sample is everyone's nearest.
+            return given[torch.as_tensor(reference, device=given.device)].expand(len(Z))
+        nearest = nearest_neighbours(Z, 1, candidates=reference)[:, 0]
+        return given[nearest]
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self.centers_ = None
+        self.labelled_reference_ = None
 
 
 # -- neighbourhood smoothing --------------------------------------------------

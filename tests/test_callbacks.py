@@ -273,6 +273,23 @@ def test_pseudo_labels_weigh_the_samples(three_groups):
     assert np.abs(found - plain).max() > 1e-2
 
 
+def test_seeded_pseudo_labels_need_the_nearest_labelled_sample_to_agree():
+    # Two groups on a line, at 0-1 and 10-11, labelled by one sample each,
+    # and a class-1 sample labelled at 3. The unlabelled sample at 2.8 is
+    # nearer the class-0 centre, but its nearest labelled sample is of
+    # class 1: it gets no pseudo-label. Every other sample agrees.
+    position = np.concatenate(
+        [np.linspace(0, 1, 10), np.linspace(10, 11, 10), [3.0, 2.8]]
+    )
+    Z = torch.as_tensor(position[:, None], dtype=torch.float32)
+    given = torch.full((len(Z),), -1)
+    given[[0, 10, 20]] = torch.tensor([0, 1, 1])
+    net = train(PseudoLabelRefresh(start=0), _labelling_net(Z, given), Z, 1)
+    expected = np.array([0] * 10 + [1] * 10 + [1, -1])
+    np.testing.assert_array_equal(net.labels_.numpy(), expected)
+    assert column(net, "pseudo_labelled") == [pytest.approx(18 / 19)]
+
+
 def test_seeded_pseudo_labels_weigh_the_samples(three_groups, monkeypatch):
     # With given labels, the seeded k-means gets the net's sample weights.
     import skdeepcluster._snnl
