@@ -222,7 +222,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         )
         self.n_iter_ = len(self.net_.history)
         Z = self._embed(X)
-        method = self._final_clustering(**kmeans_params)
+        method = self.clustering
         # The neighbour graph of the reference embeddings scores the
         # partitions (clustering="auto", kmeans_selection="modularity").
         graph = (
@@ -244,6 +244,10 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             # None for k-means, whose centres label and predict.
             reference_labels = graph_partitions.get(method)
             self.n_split_merge_moves_ = 0
+        if reference_labels is not None:
+            method, reference_labels = self._check_graph_partition(
+                method, reference_labels, graph, **kmeans_params
+            )
         self.clustering_ = method
         # A graph partition, or a k-means partition that split-and-merge
         # moves changed, has no centres to predict with: it is extended by
@@ -268,9 +272,14 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         labels = to_numpy(nearest_center(Z, torch.as_tensor(centers, device=X.device)))
         self._set_clusters(X, labels, centers, sample_weight)
 
-    def _final_clustering(self, **kmeans_params):
-        """How the embedding is clustered: ``"auto"`` or one of the methods."""
-        return self.clustering
+    def _check_graph_partition(self, method, reference_labels, graph, **kmeans_params):
+        """The partition kept, given the graph partition of the reference samples.
+
+        Returns ``(method, reference_labels)``: here the graph partition as
+        found. A subclass may renumber its clusters, or return
+        ``("kmeans", None)`` to keep ``kmeans_`` instead.
+        """
+        return method, reference_labels
 
     def _fit_neighbour_vote(
         self, X, Z, reference, Z_reference, reference_labels, sample_weight

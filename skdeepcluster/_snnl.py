@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
@@ -325,9 +326,14 @@ class SNNLKMeans(AutoencoderKMeans):
       the labels it is given, so the errors of k-means near class
       boundaries are left out rather than learnt); every batch is also
       joined by up to ``batch_size`` labelled samples, so that labelled
-      pairs meet at every step. When ``y`` has ``n_clusters`` classes, the final k-means is
-      seeded the same way, so cluster ``k`` is the ``k``-th class of
-      ``classes_``.
+      pairs meet at every step.
+
+    The final clustering is ``clustering``'s, as without labels. When ``y``
+    has ``n_clusters`` classes, its k-means is seeded the same way, and the
+    clusters of a graph partition are matched one-to-one to the classes by
+    their labelled samples, so cluster ``k`` is the ``k``-th class of
+    ``classes_``; with ``"auto"`` a graph partition is kept only if it
+    agrees with the given labels as well as the seeded k-means does.
 
     Parameters
     ----------
@@ -397,9 +403,9 @@ class SNNLKMeans(AutoencoderKMeans):
         It applies to the final embedding; the pseudo-labelling k-means
         keeps the lowest inertia.
     {clustering}
-        With labels for every cluster (``use_labels=True``), the final
-        clustering is k-means started from the classes' mean embeddings
-        whatever this parameter says.
+        With labels for every cluster (``use_labels=True``), k-means starts
+        from the classes' mean embeddings and the clusters of a graph
+        partition are named after the classes (see above).
     use_labels : bool, default=False
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
         unlabelled samples). When False, ``y`` is ignored and the estimator
@@ -633,13 +639,28 @@ class SNNLKMeans(AutoencoderKMeans):
             kmeans_params=dict(given_labels=given),
         )
 
-    def _final_clustering(self, given_labels=None):
-        # Given one label per cluster, the seeded k-means below lets the
-        # labels choose the partition; the graph partitions would ignore
-        # them.
-        if given_labels is not None and len(self.classes_) == self.n_clusters:
-            return "kmeans"
-        return super()._final_clustering()
+    def _check_graph_partition(
+        self, method, reference_labels, graph, given_labels=None
+    ):
+        if given_labels is None or len(self.classes_) != self.n_clusters:
+            return method, reference_labels
+        # A graph partition numbers its clusters in no particular order, and
+        # modularity does not see the labels: its clusters are matched
+        # one-to-one to the classes by their labelled reference samples
+        # (Hungarian algorithm), so that cluster k is the k-th class of
+        # classes_, and it is kept only if it agrees with the given labels
+        # as well as the seeded k-means does (on data with several equally
+        # good partitions, only the labels can choose).
+        given = to_numpy(given_labels)[graph.reference]
+        labelled = given >= 0
+        named = _match_to_classes(reference_labels, given, labelled, self.n_clusters)
+        kmeans = getattr(self, "kmeans_", None)
+        if kmeans is not None:
+            seeded = kmeans.labels_[graph.reference]
+            if (seeded == given)[labelled].mean() > (named == given)[labelled].mean():
+                self.n_split_merge_moves_ = 0
+                return "kmeans", None
+        return method, named
 
     def _cluster_embedding(
         self, Z, random_state, sample_weight, graph=None, given_labels=None
@@ -701,6 +722,22 @@ class SNNLKMeans(AutoencoderKMeans):
             warmup_epochs=self._warmup_epochs,
             **net_params,
         )
+
+
+def _match_to_classes(labels, given, labelled, n_classes):
+    """``labels`` renumbered so that each cluster takes a distinct class.
+
+    The matching maximises the number of ``labelled`` samples whose cluster
+    takes their ``given`` class (Hungarian algorithm); clusters beyond
+    ``n_classes`` keep numbers from ``n_classes`` on.
+    """
+    n = max(int(labels.max()) + 1, n_classes)
+    counts = np.zeros((n, n))
+    np.add.at(counts, (labels[labelled], given[labelled]), 1)
+    clusters, classes = linear_sum_assignment(counts, maximize=True)
+    class_of = np.empty(n, dtype=np.int64)
+    class_of[clusters] = classes
+    return class_of[labels]
 
 
 def _is_annealed(temperature):
