@@ -445,7 +445,9 @@ class SNNLKMeans(AutoencoderKMeans):
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the losses, the temperature
         and the fraction of pseudo-labels that changed at each refresh
-        (``label_change``). Without labels and pseudo-labels (and without a
+        (``label_change``); with given labels, also the fraction of the
+        unlabelled samples that kept a pseudo-label (``pseudo_labelled``).
+        Without labels and pseudo-labels (and without a
         ``"temperature_annealing"`` or ``"pseudo_label_refresh"`` callback)
         no label reaches the soft nearest neighbour term, and ``net_`` is the
         plain autoencoder net of :class:`AutoencoderKMeans`, with the same
