@@ -248,6 +248,9 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             method, reference_labels = self._check_graph_partition(
                 method, reference_labels, graph, **kmeans_params
             )
+            if reference_labels is None:
+                # k-means' partition is kept as fitted, without the moves.
+                self.n_split_merge_moves_ = 0
         self.clustering_ = method
         # A graph partition, or a k-means partition that split-and-merge
         # moves changed, has no centres to predict with: it is extended by

@@ -660,7 +660,6 @@ class SNNLKMeans(AutoencoderKMeans):
         if kmeans is not None:
             seeded = kmeans.labels_[graph.reference]
             if (seeded == given)[labelled].mean() > (named == given)[labelled].mean():
-                self.n_split_merge_moves_ = 0
                 return "kmeans", None
         return method, named
 

@@ -37,6 +37,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ._docstrings import fill_doc
+from ._graph import reference_indices
 from ._torch_utils import fit_kmeans, nearest_neighbours, to_numpy, weighted_mean
 
 __all__ = [
@@ -638,12 +639,12 @@ class PseudoLabelRefresh(Callback):
         """
         if self.labelled_reference_ is None:
             labelled = np.flatnonzero(to_numpy(given) >= 0)
-            if len(labelled) > MAX_LABELLED_REFERENCE:
-                rng = np.random.RandomState(self.seed_)
-                labelled = np.sort(
-                    rng.choice(labelled, MAX_LABELLED_REFERENCE, replace=False)
-                )
-            self.labelled_reference_ = labelled
+            kept = reference_indices(
+                len(labelled),
+                np.random.RandomState(self.seed_),
+                MAX_LABELLED_REFERENCE,
+            )
+            self.labelled_reference_ = labelled[kept]
         reference = self.labelled_reference_
         if len(reference) < 2:
             # A single labelled sample is everyone's nearest.
