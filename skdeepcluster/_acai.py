@@ -518,9 +518,7 @@ class ACAIKMeans(AutoencoderKMeans):
             sample_weight,
             net_cls=net_cls or ACAINet,
             adversarial_weight=self.adversarial_weight,
-            adversarial_start=int(
-                round(self.adversarial_start * self._pretrain_epochs)
-            ),
+            adversarial_start=round(self.adversarial_start * self._pretrain_epochs),
             gamma=self.gamma,
             unit_embedding=self.normalize_embedding,
             **net_params,

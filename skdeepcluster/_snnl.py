@@ -621,7 +621,7 @@ class SNNLKMeans(AutoencoderKMeans):
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
         self._warmup_epochs = (
-            int(round(0.8 * self._pretrain_epochs))
+            round(0.8 * self._pretrain_epochs)
             if _is_auto(self.warmup_epochs)
             else self.warmup_epochs
         )

@@ -1523,7 +1523,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             )
         neighbour_refresh = NeighbourRefresh(
             n_neighbors=self.n_neighbors,
-            start=int(round(self.smoothing_start * max_epochs)),
+            start=round(self.smoothing_start * max_epochs),
             normalize=self.normalize_embedding,
         )
         weights = self._module_generator(random_state)
