@@ -56,6 +56,11 @@ from ._torch_utils import fit_kmeans, to_numpy, torch_threads_kept
 #: keeps ``fit`` and ``predict`` linear in ``n_samples``.
 MAX_REFERENCE_SAMPLES = 10_000
 
+#: Neighbours of each sample in the graphs whose modularity scores a
+#: network's partition and guides the split-and-merge moves after training
+#: (DAC's input and hidden-layer graphs, IMSAT's representation graph).
+SCORING_NEIGHBOURS = 10
+
 #: Rows of distances computed at once by :func:`neighbour_votes`, bounding its
 #: memory to about this many floats.
 _DISTANCE_BLOCK = 1 << 24

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._docstrings import fill_doc
-from ._graph import neighbour_graph
+from ._graph import SCORING_NEIGHBOURS, neighbour_graph
 from ._nets import ClusteringNet
 from ._torch_utils import build_module, inference_batch_size, to_numpy, weighted_mean
 from ._typing import (
@@ -813,7 +813,9 @@ class IMSAT(BaseDeepClusterer):
         module = self.net_.module_
         representation = self._batched_eval(module.body, rows)
         features = to_numpy(representation)
-        graph = ReferenceGraph(reference, features, neighbour_graph(features, 10))
+        graph = ReferenceGraph(
+            reference, features, neighbour_graph(features, SCORING_NEIGHBOURS)
+        )
         with torch.no_grad():
             labels = to_numpy(module.head(representation).argmax(dim=1))
         self.n_split_merge_moves_ = self._refine_by_moves(

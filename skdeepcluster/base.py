@@ -35,6 +35,7 @@ from sklearn.utils.validation import (
 
 from ._docstrings import fill_doc
 from ._graph import (
+    SCORING_NEIGHBOURS,
     kmeans_by_modularity,
     modularity,
     neighbour_graph,
@@ -762,7 +763,9 @@ class BaseDeepClusterer(
         """
         reference, rows = self._reference_rows(X, random_state)
         features = to_numpy(rows).reshape(len(reference), -1)
-        return ReferenceGraph(reference, rows, neighbour_graph(features, 10))
+        return ReferenceGraph(
+            reference, rows, neighbour_graph(features, SCORING_NEIGHBOURS)
+        )
 
     def _refine_by_moves(self, net, dataset, graph, reference_labels, epochs, **state):
         """Train ``net`` toward the split-and-merge moves of its partition.
