@@ -13,7 +13,9 @@ from torch import nn
 from ._docstrings import fill_doc
 from ._graph import (
     MAX_REFERENCE_SAMPLES,
+    SCORING_NEIGHBOURS,
     modularity,
+    neighbour_graph,
     reference_indices,
 )
 from ._nets import ClusteringNet
@@ -262,8 +264,12 @@ class ConvClassifier(nn.Module):
             nn.Linear(hidden_dim, n_outputs),
         )
 
+    def hidden(self, x):
+        """Output of the hidden layer, the representation before the scores."""
+        return self.head[:-1](self.conv(x))
+
     def forward(self, x):
-        return self.head(self.conv(x))
+        return self.head[-1](self.hidden(x))
 
 
 def recalibrate_batch_norm(module, X, batch_size):
@@ -542,12 +548,13 @@ class DAC(BaseDeepClusterer):
     init_epochs : int, default=5
         Length in epochs of each start when ``n_init > 1`` (at most
         ``max_epochs``).
-    refinement_epochs : int or "auto", default="auto"
+    refinement_epochs : int, default=5
         Epochs of training toward the partition that split-and-merge moves
-        on the input's neighbour graph make of the trained one, run only
-        when a move is made (see the Notes). ``0`` makes no move and keeps
-        the trained partition. ``"auto"`` is 5 on flat features and 0 with
-        ``input_shape``. This package's addition.
+        make of the trained one, run only when a move is made (see the
+        Notes). The moves act on the neighbour graph of the inputs on flat
+        features and on that of the convolutional network's hidden layer
+        with ``input_shape``. ``0`` makes no move and keeps the trained
+        partition, as in the paper. This package's addition.
     max_epochs : int, default=20
         Epoch budget: training stops after ``max_epochs`` epochs or when
         ``u <= l``, whichever comes first (the default schedule alone would
@@ -653,20 +660,21 @@ class DAC(BaseDeepClusterer):
     and the choice did not help (``benchmarks/NOTES.rst`` has the figures
     for both).
 
-    The kept partition is then refined by split-and-merge moves on the same
-    graph (those of :class:`AutoencoderKMeans`' ``clustering="auto"``, this
-    package's addition): while cutting one cluster in two and joining two
-    others raises the modularity, the best such move is made. When a move
-    is made, the net trains ``refinement_epochs`` more epochs (stage
-    ``"refinement"``) on the cross-entropy to the moved partition, taken on
-    the stand-ins, so that ``labels_`` and :meth:`predict` follow it. On
-    flat features the stand-ins are the samples' neighbours in that same
-    graph, and the pairwise self-labelling alone often leaves two groups
-    sharing two clusters, which the moves repair. On images, where the
-    convolutional network learns from deformations instead, the graph of
-    the pixels can rank a better partition lower: on all of MNIST the moves
-    cost accuracy, so ``"auto"`` makes none there (see
-    ``benchmarks/NOTES.rst``).
+    The kept partition is then refined by split-and-merge moves (those of
+    :class:`AutoencoderKMeans`' ``clustering="auto"``, this package's
+    addition): while cutting one cluster in two and joining two others
+    raises the modularity of a 10-nearest-neighbour graph, the best such
+    move is made. When a move is made, the net trains ``refinement_epochs``
+    more epochs (stage ``"refinement"``) on the cross-entropy to the moved
+    partition, taken on the stand-ins, so that ``labels_`` and
+    :meth:`predict` follow it. The pairwise self-labelling alone often
+    leaves two groups sharing two clusters, which the moves repair. On
+    flat features the graph is the input's, the one the stand-ins come
+    from; the perceptron's hidden layer gave a worse one. On images it is
+    the graph of the convolutional network's hidden layer: the pixels' graph
+    can rank a better partition lower (on all of MNIST their moves cost
+    accuracy), while the network, trained on deformations, places a digit's
+    images near one another (see ``benchmarks/NOTES.rst``).
 
     A cluster can end up with no training sample (no sample has its largest
     entry there). Such clusters are dropped so that ``labels_`` stays
@@ -736,10 +744,7 @@ class DAC(BaseDeepClusterer):
         ],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
-        "refinement_epochs": [
-            Interval(Integral, 0, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
+        "refinement_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -756,7 +761,7 @@ class DAC(BaseDeepClusterer):
         n_neighbors: int | str = "auto",
         n_init: int | str = "auto",
         init_epochs: int = 5,
-        refinement_epochs: int | str = "auto",
+        refinement_epochs: int = 5,
         max_epochs: int = 20,
         batch_size: int = 64,
         lr: float = 1e-3,
@@ -881,24 +886,36 @@ class DAC(BaseDeepClusterer):
     def _refine(self, X, dataset, graph, neighbours):
         """Train toward the partition split-and-merge moves make of the net's.
 
-        The moves act on the input's neighbour graph ``graph``; when any is
-        made, the net trains ``refinement_epochs`` more epochs on the
-        cross-entropy to the moved partition, taken on the same stand-ins as
-        the pairwise loss (see
+        The moves act on the input's neighbour graph ``graph`` on flat
+        features, and on images on the neighbour graph of the same reference
+        rows in the convolutional network's hidden layer
+        (:meth:`ConvClassifier.hidden`); when any is made, the net trains
+        ``refinement_epochs`` more epochs on the cross-entropy to the moved
+        partition, taken on the same stand-ins as the pairwise loss (see
         :meth:`~skdeepcluster.base.BaseDeepClusterer._refine_by_moves`).
         """
         self.n_split_merge_moves_ = 0
-        if not (self._refinement_epochs and len(self.net_.history)):
+        if not (self.refinement_epochs and len(self.net_.history)):
             # No refinement asked for, or an untrained net to refine.
             return
         net = self.net_
+        if self.input_shape is not None:
+            # The pixels' graph can rank a better partition of images lower;
+            # the network's hidden layer does not (see Notes).
+            hidden = self._batched_eval(
+                net.module_, graph.embedding, net.module_.body.hidden
+            )
+            features = to_numpy(hidden)
+            graph = graph._replace(
+                adjacency=neighbour_graph(features, SCORING_NEIGHBOURS)
+            )
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
         self.n_split_merge_moves_ = self._refine_by_moves(
             net,
             dataset,
             graph,
             to_numpy(scores.argmax(dim=1)),
-            self._refinement_epochs,
+            self.refinement_epochs,
             neighbours_=neighbours,
         )
         if self.n_split_merge_moves_:
@@ -909,10 +926,6 @@ class DAC(BaseDeepClusterer):
         if self.n_init == "auto":
             # Short starts pay off on images only (see Notes).
             self._n_init = 3 if self.input_shape is not None else 1
-        self._refinement_epochs = self.refinement_epochs
-        if self.refinement_epochs == "auto":
-            # Moves on the input's graph pay off on flat features only.
-            self._refinement_epochs = 5 if self.input_shape is None else 0
 
     def _start_net(self, X, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

@@ -452,14 +452,16 @@ def test_no_move_no_refinement(four_blobs, monkeypatch, cls):
     np.testing.assert_array_equal(model.labels_, plain.labels_)
 
 
-def test_dac_refines_flat_features_only_by_default(monkeypatch):
+def test_dac_moves_on_the_input_graph_of_flat_features_and_the_hidden_graph_of_images(
+    monkeypatch,
+):
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(40, 64)).astype(np.float32)
     X[:20, :32] += 1.0
-    calls = []
+    graphs = []
 
     def record(adjacency, labels, **_):
-        calls.append(labels)
+        graphs.append(adjacency)
         return labels, 0
 
     monkeypatch.setattr(base, "split_merge", record)
@@ -467,8 +469,14 @@ def test_dac_refines_flat_features_only_by_default(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         DAC(2, **params).fit(X)
-        assert len(calls) == 1
-        DAC(2, input_shape=(1, 8, 8), **params).fit(X)
-        assert len(calls) == 1
-        DAC(2, input_shape=(1, 8, 8), refinement_epochs=2, **params).fit(X)
-        assert len(calls) == 2
+        images = DAC(2, input_shape=(1, 8, 8), **params).fit(X)
+        DAC(2, input_shape=(1, 8, 8), refinement_epochs=0, **params).fit(X)
+    assert len(graphs) == 2
+    # With no move made, the fitted network is the one the moves saw.
+    module = images.net_.module_.eval()
+    with torch.no_grad():
+        hidden = module.body.hidden(torch.as_tensor(X).view(-1, 1, 8, 8)).numpy()
+    expected = {"flat": neighbour_graph(X, 10), "images": neighbour_graph(hidden, 10)}
+    for graph, name in zip(graphs, ("flat", "images")):
+        assert (graph != expected[name]).nnz == 0, name
+    assert (graphs[0] != graphs[1]).nnz > 0
