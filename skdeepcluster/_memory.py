@@ -150,9 +150,12 @@ def _pretraining_key(net, dataset, global_generator=False):
     batches and make the draws of training (ACAI's interpolation, SNNL's
     pseudo-labelling); with ``global_generator``, the state of torch's
     global generators, which the user's modules may draw from (dropout); the
-    device type; and the data, with the samples' weights when they are
-    unequal. Arrays are passed as NumPy arrays, which joblib hashes by
-    content.
+    device type; the versions of skdeepcluster, skorch and torch, whose code
+    does the training (an entry written by another version is not reused:
+    joblib's cache sees only the code of the function it wraps, not the
+    training loop behind it); and the data, with the samples' weights when
+    they are unequal. Arrays are passed as NumPy arrays, which joblib
+    hashes by content.
     Training rows read on demand (:class:`~skdeepcluster._torch_utils.ArrayRows`)
     are represented by the input they are read from: joblib hashes a memory
     map through its buffer, without copying it into memory.
@@ -188,12 +191,24 @@ def _pretraining_key(net, dataset, global_generator=False):
             else None
         ),
         device=device.type,
+        versions=_versions(),
         X=(dataset.X.data if isinstance(dataset.X, ArrayRows) else to_numpy(dataset.X)),
     )
     # Only when present, so that unweighted fits keep their keys.
     if dataset.sample_weight is not None:
         key["sample_weight"] = to_numpy(dataset.sample_weight)
     return key
+
+
+def _versions():
+    """Versions of the packages whose code trains the net."""
+    import skorch
+
+    from . import __version__
+
+    return dict(
+        skdeepcluster=__version__, skorch=skorch.__version__, torch=torch.__version__
+    )
 
 
 def _tensors_as_arrays(value):

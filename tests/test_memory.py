@@ -120,6 +120,20 @@ def test_miss_when_data_changes(blobs, tmp_path, pretrainings):
     assert len(pretrainings) == 2
 
 
+@pytest.mark.parametrize("package", ["skdeepcluster", "skorch", "torch"])
+def test_miss_when_a_training_package_changes_version(
+    blobs, tmp_path, pretrainings, monkeypatch, package
+):
+    # The training loop's code is not part of what joblib hashes: an entry
+    # written by another version of the code that trains must not be loaded.
+    X, _ = blobs
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    module = __import__(package)
+    monkeypatch.setattr(module, "__version__", module.__version__ + ".other")
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    assert len(pretrainings) == 2
+
+
 @pytest.mark.parametrize(
     "params",
     [
