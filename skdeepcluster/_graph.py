@@ -395,7 +395,11 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
     left some of its outputs unused) is first cut, one cluster at a time
     where the cut raises modularity most (or lowers it least), until it has
     ``min_clusters``; each cut counts as a move and leaves no half below
-    the resolution limit.
+    the resolution limit. When the median cluster is itself below it (many
+    small groups, such as ten images per person), the cuts are still made,
+    since the clusters asked for are missing, but leave no half with fewer
+    than half the median cluster's internal edges, so that no cut only
+    shaves off a few samples; the split-and-merge moves are then skipped.
 
     Parameters
     ----------
@@ -419,10 +423,12 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
     resolution_limit = np.sqrt(total)
     membership = _membership(refined, n_clusters)
     internal_edges = (membership.T @ graph @ membership).diagonal() / 2
-    if max(n_clusters, min_clusters or 0) < 2 or (
-        np.median(internal_edges) < resolution_limit
-    ):
+    small_groups = np.median(internal_edges) < resolution_limit
+    missing = min_clusters is not None and n_clusters < min_clusters
+    if max(n_clusters, min_clusters or 0) < 2 or (small_groups and not missing):
         return labels, 0
+    # The fewest internal edges a half of a restoring cut may keep.
+    smallest_half = np.median(internal_edges) / 2 if small_groups else resolution_limit
     n_moves = 0
     # A move changes at most three clusters; the others keep their nodes and
     # so their best cut, which needs an eigenvector each to find.
@@ -455,7 +461,7 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
             halves_edges = [
                 subgraph[half][:, half].sum() / 2 for half in (new_half, ~new_half)
             ]
-            if min(halves_edges) < resolution_limit:
+            if min(halves_edges) < smallest_half:
                 continue
             if best_cut is None or gain > best_cut[0]:
                 best_cut = (gain, nodes[new_half])
@@ -464,7 +470,10 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
         refined[best_cut[1]] = n_clusters
         n_clusters += 1
         n_moves += 1
-    for _ in range(n_clusters if max_moves is None else max_moves):
+    # Below the resolution limit modularity would rather join groups than
+    # tell them apart: no split-and-merge move is trusted.
+    moves = 0 if small_groups else n_clusters if max_moves is None else max_moves
+    for _ in range(moves):
         best_gain, best_move = 0.0, None
         for cluster in range(n_clusters):
             nodes, split_gain, new_half = best_bisection(cluster)

@@ -395,6 +395,22 @@ def test_split_merge_cuts_up_to_min_clusters():
     assert clustering_accuracy(y, refined) == 1.0
 
 
+def test_split_merge_restores_min_clusters_of_small_groups():
+    # Forty 4-cliques, below the resolution limit, labelled as 36 clusters
+    # (four pairs of groups joined): asked for forty, each joined pair is
+    # cut between its groups, and no group is cut in two.
+    centres = np.c_[np.arange(40) * 10.0, np.zeros(40)]
+    X, y = make_blobs(160, centers=centres, cluster_std=0.1, random_state=0)
+    graph = neighbour_graph(X, 3)
+    joined = np.where(np.isin(y, [1, 3, 5, 7]), y - 1, y)
+    assert len(np.unique(joined)) == 36
+    refined, n_moves = split_merge(graph, joined, min_clusters=40)
+    assert n_moves == 4
+    assert clustering_accuracy(y, refined) == 1.0
+    # Without missing clusters, no move is made below the limit.
+    assert split_merge(graph, joined)[1] == 0
+
+
 def test_target_loss_is_the_cross_entropy_of_the_samples_with_a_target():
     from skdeepcluster._nets import ClusteringNet
 
