@@ -24,7 +24,13 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseDeepClusterer, ReferenceGraph, neighbours_within_clusters
+from .base import (
+    BaseDeepClusterer,
+    ReferenceGraph,
+    _is_auto,
+    epochs_with_min_steps,
+    neighbours_within_clusters,
+)
 
 
 def entropy_terms(logits, weight=None):
@@ -455,9 +461,13 @@ class IMSAT(BaseDeepClusterer):
         entropy ``H(Y)``. ``mu=1`` weighs the exact mutual information; a
         smaller value favours balanced clusters. The defaults equal the
         authors' released setting (``0.1 * (H(Y|X) - 4 * H(Y))``).
-    max_epochs : int, default=100
+    max_epochs : int or "auto", default="auto"
         Number of training epochs of the network that is kept, its start
-        included.
+        included. ``"auto"`` is 100 epochs (10,000 steps on MNIST-test), and
+        on small data as many more as make 2,000 optimiser steps, the rule of
+        the autoencoders' ``pretrain_epochs``: 400 images in batches of 100
+        would otherwise train for 400 steps, too few to use every output
+        (see the benchmarks page). This package's addition.
     n_init : int or "auto", default=3
         Number of differently initialised starts. Each trains for
         ``init_epochs``; the one with the highest ``H(Y) - mu * H(Y|X)`` on
@@ -571,7 +581,9 @@ class IMSAT(BaseDeepClusterer):
 
     After training, the partition is refined by split-and-merge moves on
     the 10-nearest-neighbour graph of the last hidden layer (what
-    :meth:`transform` returns; at most 10,000 reference samples), the moves
+    :meth:`transform` returns; at most 10,000 reference samples; fewer
+    neighbours when a third of the mean cluster size is smaller, the rule of
+    ``eps_neighbors="auto"``), the moves
     of :class:`AutoencoderKMeans`' ``clustering="auto"``:
     while cutting one cluster in two and joining two others raises the
     graph's modularity (Newman 2006), the best such move is made, which
@@ -621,6 +633,9 @@ class IMSAT(BaseDeepClusterer):
     """
 
     _AUTO_N_INIT = 3
+    # max_epochs="auto": this many epochs, and at least this many steps.
+    _AUTO_MAX_EPOCHS = 100
+    _MIN_TRAINING_STEPS = 2000
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
@@ -634,7 +649,10 @@ class IMSAT(BaseDeepClusterer):
         "xi": [Interval(Real, 0, None, closed="neither")],
         "lam": [Interval(Real, 0, None, closed="left")],
         "mu": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
         "refinement_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -652,7 +670,7 @@ class IMSAT(BaseDeepClusterer):
         xi: float = 10.0,
         lam: float = 0.4,
         mu: float = 0.25,
-        max_epochs: int = 100,
+        max_epochs: IntOrAuto = "auto",
         n_init: IntOrAuto = 3,
         init_epochs: int = 10,
         refinement_epochs: int = 10,
@@ -757,6 +775,20 @@ class IMSAT(BaseDeepClusterer):
         )
         return (self.eps * distances).astype(np.float32)
 
+    def _check_params_vs_input(self, X):
+        """Resolve ``n_init`` and ``max_epochs`` for ``X`` (``_max_epochs``)."""
+        super()._check_params_vs_input(X)
+        self._max_epochs = (
+            epochs_with_min_steps(
+                X.shape[0],
+                self.batch_size,
+                self._AUTO_MAX_EPOCHS,
+                self._MIN_TRAINING_STEPS,
+            )
+            if _is_auto(self.max_epochs)
+            else self.max_epochs
+        )
+
     def _fit(self, X, y, random_state, sample_weight):
         if self.batch_size < 2:
             raise ValueError(
@@ -770,9 +802,9 @@ class IMSAT(BaseDeepClusterer):
         # Like KMeans' n_init, but the starts are short: every start trains
         # start_epochs, and only the one with the highest information term
         # trains on to max_epochs (see the Notes of the class docstring).
-        start_epochs = self.max_epochs
+        start_epochs = self._max_epochs
         if self._n_init > 1:
-            start_epochs = min(self.init_epochs, self.max_epochs)
+            start_epochs = min(self.init_epochs, self._max_epochs)
         self.start_information_ = np.empty(self._n_init)
         best = None
         for start in range(self._n_init):
@@ -785,9 +817,9 @@ class IMSAT(BaseDeepClusterer):
             self.start_information_[start] = information
             if best is None or information > self.start_information_[best]:
                 best, self.net_ = start, net
-        if self.max_epochs > start_epochs:
+        if self._max_epochs > start_epochs:
             self.net_.set_params(stage=f"training of start {best + 1}")
-            self.net_.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
+            self.net_.partial_fit(dataset, epochs=self._max_epochs - start_epochs)
         self._refine(X, dataset, random_state)
         self.n_iter_ = len(self.net_.history)
 
@@ -801,20 +833,27 @@ class IMSAT(BaseDeepClusterer):
 
         The moves (:func:`~skdeepcluster._graph.split_merge`) act on the
         10-nearest-neighbour graph of the reference samples' representations
-        (:meth:`transform`); when any is made, the net trains
+        (:meth:`transform`), with fewer neighbours when a third of the mean
+        cluster size is smaller; when any is made, the net trains
         ``refinement_epochs`` more epochs with the moved partition of the
         reference samples as targets (see :class:`IMSATNet`).
         """
         self.n_split_merge_moves_ = 0
-        if not (self.refinement_epochs and self.max_epochs):
+        if not (self.refinement_epochs and self._max_epochs):
             # No refinement asked for, or an untrained net to refine.
             return
         reference, rows = self._reference_rows(X, random_state)
         module = self.net_.module_
         representation = self._batched_eval(module.body, rows)
         features = to_numpy(representation)
+        # As eps_neighbors="auto": with ten samples per cluster (ORL), ten
+        # neighbours would reach mostly into other clusters, and the cuts
+        # that restore unused outputs would find no group to cut along.
+        n_neighbors = neighbours_within_clusters(
+            len(reference), self.n_clusters, most=SCORING_NEIGHBOURS
+        )
         graph = ReferenceGraph(
-            reference, features, neighbour_graph(features, SCORING_NEIGHBOURS)
+            reference, features, neighbour_graph(features, n_neighbors)
         )
         with torch.no_grad():
             labels = to_numpy(module.head(representation).argmax(dim=1))

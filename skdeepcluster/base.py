@@ -1229,10 +1229,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             else tuple(self.hidden_dims)
         )
         if _is_auto(self.pretrain_epochs):
-            steps_per_epoch = int(np.ceil(n_samples / self.batch_size))
-            self._pretrain_epochs = max(
+            self._pretrain_epochs = epochs_with_min_steps(
+                n_samples,
+                self.batch_size,
                 self._MIN_PRETRAIN_EPOCHS,
-                int(np.ceil(self._MIN_PRETRAIN_STEPS / steps_per_epoch)),
+                self._MIN_PRETRAIN_STEPS,
             )
         else:
             self._pretrain_epochs = self.pretrain_epochs
@@ -1685,6 +1686,17 @@ def _draw_seed(random_state):
 
 def _is_auto(value):
     return isinstance(value, str) and value == "auto"
+
+
+def epochs_with_min_steps(n_samples, batch_size, epochs, min_steps):
+    """``epochs``, or as many more as make ``min_steps`` optimiser steps.
+
+    An epoch of a few hundred samples is one or two mini-batches: a number
+    of epochs chosen on large data would train a network on small data for
+    too few steps.
+    """
+    steps_per_epoch = int(np.ceil(n_samples / batch_size))
+    return max(epochs, int(np.ceil(min_steps / steps_per_epoch)))
 
 
 def neighbours_within_clusters(n_samples, n_clusters, most=10):

@@ -334,6 +334,24 @@ def test_kept_start_trains_on_to_max_epochs(four_blobs):
     assert single.start_information_.shape == (1,)
 
 
+def test_auto_max_epochs_trains_small_data_for_a_minimum_of_steps(
+    four_blobs, monkeypatch
+):
+    # The rule, with small constants: at least _AUTO_MAX_EPOCHS epochs, and
+    # as many more as make _MIN_TRAINING_STEPS optimiser steps.
+    monkeypatch.setattr(IMSAT, "_AUTO_MAX_EPOCHS", 2)
+    monkeypatch.setattr(IMSAT, "_MIN_TRAINING_STEPS", 30)
+    X, _ = four_blobs  # 200 samples
+    params = dict(n_clusters=4, n_init=1, refinement_epochs=0, random_state=0)
+    fit = fast_estimator(IMSAT, max_epochs="auto", batch_size=20, **params).fit
+    assert fit(X).n_iter_ == 3  # 10 steps an epoch: 30 steps take 3 epochs
+    assert fit(X[:40]).n_iter_ == 15  # 2 steps an epoch
+    # More epochs than the steps need: the epochs.
+    fit = fast_estimator(IMSAT, max_epochs="auto", batch_size=100, **params).fit
+    monkeypatch.setattr(IMSAT, "_MIN_TRAINING_STEPS", 3)
+    assert fit(X).n_iter_ == 2
+
+
 def test_outputs_are_consistent(four_blobs):
     X, _ = four_blobs
     model = fast_estimator(IMSAT, n_clusters=4, random_state=0).fit(X)
