@@ -290,7 +290,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         """Extend a graph partition of the reference samples by a vote.
 
         Every sample, in training as in :meth:`predict`, takes the cluster
-        most common among its ``n_neighbors`` nearest reference samples.
+        most common among its :meth:`_voters` nearest reference samples.
         ``labels_`` is computed by that same rule, so ``predict(X_train)``
         reproduces it. ``Z`` is the embedding of ``X``, computed once.
         """
@@ -320,7 +320,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             Z,
             torch.as_tensor(self.reference_embedding_, device=Z.device),
             torch.as_tensor(self._reference_labels, device=Z.device),
-            self.n_neighbors,
+            self._voters(len(self.reference_embedding_)),
             int(self._reference_labels.max()) + 1,
         )
 

@@ -1407,18 +1407,30 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             else self.clustering_epochs
         )
 
+    def _voters(self, n_reference):
+        """How many nearest reference samples vote for a sample's cluster.
+
+        ``n_neighbors``, or a third of the mean cluster size when that is
+        smaller (:func:`neighbours_within_clusters`): with ten samples per
+        cluster (ORL), ten voters reach mostly into other clusters, and a
+        small cluster could win no vote, not even its own samples'.
+        """
+        return neighbours_within_clusters(
+            n_reference, self.n_clusters, most=self.n_neighbors
+        )
+
     def _extend_partition(self, Z, graph, reference_labels):
         """Labels of every row of the embedding ``Z`` from those of the reference rows.
 
         The reference rows keep their labels; every other row takes the
-        cluster most common among its ``n_neighbors`` nearest reference rows.
+        cluster most common among its :meth:`_voters` nearest reference rows.
         """
         reference = torch.as_tensor(graph.reference, device=Z.device)
         votes = neighbour_votes(
             Z,
             Z[reference],
             torch.as_tensor(reference_labels, device=Z.device),
-            self.n_neighbors,
+            self._voters(len(reference)),
             self.n_clusters,
         )
         labels = votes.argmax(dim=1)

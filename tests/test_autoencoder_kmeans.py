@@ -254,3 +254,29 @@ def test_explicit_sizes_are_used_as_given():
         4,
         0.5,
     )
+
+
+def test_voters_are_a_third_of_the_mean_cluster_size_when_fewer():
+    # ORL: 400 faces of 40 people. Ten voters would reach mostly into other
+    # people's clusters, and a small cluster could lose its own samples.
+    assert AutoencoderKMeans(n_clusters=40)._voters(400) == 3
+    assert AutoencoderKMeans(n_clusters=10)._voters(10_000) == 10
+    assert AutoencoderKMeans(n_clusters=10, n_neighbors=5)._voters(10_000) == 5
+
+
+def test_predict_uses_the_voters_of_the_reference_samples(blobs):
+    X, _ = blobs
+    # 90 samples in 3 clusters: a third of the mean size is 10 voters.
+    model = fast_estimator(
+        AutoencoderKMeans,
+        n_clusters=3,
+        n_neighbors=20,
+        clustering="spectral",
+        random_state=0,
+    ).fit(X)
+    n_reference = len(model.reference_embedding_)
+    assert model._voters(n_reference) < model.n_neighbors
+    votes = model.predict_proba(X[:5]) * model._voters(n_reference)
+    # Each sample's votes are whole numbers adding up to the voters.
+    np.testing.assert_allclose(votes, np.round(votes), atol=1e-5)
+    np.testing.assert_allclose(votes.sum(axis=1), model._voters(n_reference))
