@@ -423,12 +423,13 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
     resolution_limit = np.sqrt(total)
     membership = _membership(refined, n_clusters)
     internal_edges = (membership.T @ graph @ membership).diagonal() / 2
-    small_groups = np.median(internal_edges) < resolution_limit
+    median_edges = np.median(internal_edges)
+    small_groups = median_edges < resolution_limit
     missing = min_clusters is not None and n_clusters < min_clusters
     if max(n_clusters, min_clusters or 0) < 2 or (small_groups and not missing):
         return labels, 0
     # The fewest internal edges a half of a restoring cut may keep.
-    smallest_half = np.median(internal_edges) / 2 if small_groups else resolution_limit
+    smallest_half = median_edges / 2 if small_groups else resolution_limit
     n_moves = 0
     # A move changes at most three clusters; the others keep their nodes and
     # so their best cut, which needs an eigenvector each to find.
