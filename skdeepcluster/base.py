@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import functools
+import inspect
 import mmap
 import warnings
 from abc import ABC, abstractmethod
@@ -570,6 +571,16 @@ class BaseDeepClusterer(
             callbacks=self._stage_callbacks(schedule),
             **routed,
         )
+        if "optimizer__foreach" not in routed and _takes_keyword(
+            self.optimizer, "foreach"
+        ):
+            # PyTorch's multi-tensor update: the per-tensor arithmetic of
+            # the default loop, applied to all parameters in a few calls
+            # instead of a Python loop over them. PyTorch picks it by default
+            # on CUDA only; on the CPU it makes Adam's step about twice as
+            # fast, which a network of a few large layers feels on every
+            # batch.
+            kwargs["optimizer__foreach"] = True
         kwargs.update(overrides)
         return kwargs
 
@@ -1612,6 +1623,17 @@ def _schedule_names():
     from .callbacks import SCHEDULE_NAMES
 
     return frozenset(SCHEDULE_NAMES.values())
+
+
+def _takes_keyword(factory, name):
+    """Whether the callable ``factory`` accepts the keyword argument ``name``."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        # No signature to read (some builtins): pass nothing it may not take.
+        return False
+    # Named only: a factory taking **kwargs may not pass the keyword on.
+    return name in parameters
 
 
 def _fresh_callback(callback):

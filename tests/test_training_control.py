@@ -209,6 +209,39 @@ def test_optimizer_and_its_keywords(blobs):
     assert optimizer.param_groups[0]["lr"] == model.clustering_lr
 
 
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_optimizers_use_the_multi_tensor_update_with_the_same_labels(cls, blobs):
+    # foreach=True, which PyTorch picks by default on CUDA only, computes
+    # Adam's per-tensor update for all parameters at once: same labels.
+    X, _ = blobs
+    default = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    net = default.net_
+    # ACAIKMeans' critic has an optimiser of its own.
+    for optimizer in (net.optimizer_, getattr(net, "critic_optimizer_", None)):
+        assert optimizer is None or optimizer.defaults["foreach"] is True
+    loop = fast_estimator(
+        cls, n_clusters=3, random_state=0, optimizer__foreach=False
+    ).fit(X)
+    assert loop.net_.optimizer_.defaults["foreach"] is False
+    np.testing.assert_array_equal(default.labels_, loop.labels_)
+
+
+def test_multi_tensor_update_only_for_optimizers_that_name_it(blobs):
+    X, _ = blobs
+
+    class PlainSGD(torch.optim.SGD):
+        def __init__(self, params, lr, **kwargs):
+            if "foreach" in kwargs:
+                raise TypeError("PlainSGD takes no foreach")
+            super().__init__(params, lr=lr)
+
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=3, optimizer=PlainSGD, random_state=0
+    ).fit(X)
+    assert isinstance(model.net_.optimizer_, PlainSGD)
+    assert model.net_.optimizer_.defaults["foreach"] is None
+
+
 def test_iterator_train_keywords(blobs):
     X, _ = blobs
     # 90 samples in batches of 16: the last, short batch is dropped.
