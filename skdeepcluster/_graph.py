@@ -47,7 +47,7 @@ import torch
 from scipy.sparse.csgraph import connected_components, laplacian
 from scipy.sparse.linalg import ArpackError, eigsh
 from sklearn.cluster import SpectralClustering
-from sklearn.neighbors import kneighbors_graph
+from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 
 from ._torch_utils import fit_kmeans, to_numpy, torch_threads_kept
 
@@ -151,12 +151,18 @@ def umap_partition(Z, n_clusters, n_neighbors, n_init, random_state, graph):
     # Too few rows to lay out (the spectral initialisation needs more rows
     # than dimensions): they are clustered as they are.
     if len(Z) > n_components + 1:
+        n_neighbors = max(2, min(n_neighbors, len(Z) - 1))
         reducer = umap.UMAP(
             n_components=n_components,
-            n_neighbors=max(2, min(n_neighbors, len(Z) - 1)),
+            n_neighbors=n_neighbors,
             min_dist=0.0,
             random_state=random_state.randint(np.iinfo(np.int32).max),
             n_jobs=1,
+            precomputed_knn=(
+                _umap_neighbours(Z, n_neighbors)
+                if len(Z) < _UMAP_EXACT_NEIGHBOURS_BELOW
+                else (None, None, None)  # UMAP's approximate search
+            ),
         )
         with torch_threads_kept(), warnings.catch_warnings():
             # Equal rows give zero distances, which UMAP warns about and
@@ -168,6 +174,34 @@ def umap_partition(Z, n_clusters, n_neighbors, n_init, random_state, graph):
         layout, n_clusters, n_init, random_state, graph, np.arange(len(Z))
     )
     return kmeans.labels_
+
+
+#: UMAP finds the exact nearest neighbours of fewer rows than this (and
+#: approximate ones, by NN-Descent, of more): umap-learn's own threshold.
+_UMAP_EXACT_NEIGHBOURS_BELOW = 4096
+
+
+def _umap_neighbours(Z, n_neighbors):
+    """Exact nearest neighbours of the rows of ``Z`` in UMAP's ``precomputed_knn`` form.
+
+    Each row's list starts with the row itself (at distance 0), then its
+    ``n_neighbors - 1`` nearest other rows: the neighbours UMAP finds itself
+    below :data:`_UMAP_EXACT_NEIGHBOURS_BELOW` rows, but UMAP finds them from
+    every pairwise distance, each computed through a call from Python
+    (seconds on a few thousand rows), where a tree search takes
+    milliseconds on an embedding of a few dimensions.
+    """
+    distances, indices = (
+        NearestNeighbors(n_neighbors=n_neighbors - 1).fit(Z).kneighbors()
+    )
+    rows = np.arange(len(Z))[:, None]
+    return (
+        np.hstack([rows, indices]),
+        np.hstack([np.zeros_like(rows, dtype=np.float32), distances]).astype(
+            np.float32
+        ),
+        None,  # no search index: the layout is never extended to new rows
+    )
 
 
 def neighbour_votes(Z, reference, reference_labels, n_neighbors, n_clusters):

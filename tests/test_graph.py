@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
@@ -93,6 +94,28 @@ def test_umap_partition_keeps_torch_thread_count():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"]
+
+
+def test_umap_gets_the_exact_neighbours_it_would_find_itself():
+    # Below 4,096 rows UMAP finds exact neighbours from every pairwise
+    # distance; umap_partition hands it the same neighbours, found faster.
+    import umap
+
+    X = np.random.RandomState(0).rand(300, 5).astype(np.float32)
+    indices, distances, _ = _graph._umap_neighbours(X, 10)
+    full = cdist(X, X)
+    nearest = np.argsort(full, axis=1)[:, :10]
+    np.testing.assert_array_equal(indices, nearest)
+    np.testing.assert_allclose(
+        distances, np.take_along_axis(full, nearest, axis=1), atol=1e-5
+    )
+    own, given = (
+        umap.UMAP(n_neighbors=10, n_epochs=1, random_state=0, **precomputed)
+        .fit(X)
+        .graph_.toarray()
+        for precomputed in ({}, {"precomputed_knn": (indices, distances, None)})
+    )
+    np.testing.assert_allclose(given, own, atol=1e-5)
 
 
 def test_umap_partition_clusters_too_few_rows_as_they_are():
