@@ -577,9 +577,8 @@ class BaseDeepClusterer(
             # PyTorch's multi-tensor update: the per-tensor arithmetic of
             # the default loop, applied to all parameters in a few calls
             # instead of a Python loop over them. PyTorch picks it by default
-            # on CUDA only; on the CPU it makes Adam's step about twice as
-            # fast, which a network of a few large layers feels on every
-            # batch.
+            # on CUDA only; on the CPU it halves the time of Adam's steps on
+            # IMSAT's network, with the same weights (benchmarks/NOTES.rst).
             kwargs["optimizer__foreach"] = True
         kwargs.update(overrides)
         return kwargs
