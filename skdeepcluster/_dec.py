@@ -172,7 +172,8 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     {batch_size_two_stages}
     {lr_pretraining}
     clustering_lr : float, default=1e-4
-        Learning rate of the Adam optimiser during the clustering stage.
+        Learning rate of the Adam optimiser during the clustering stage's
+        self-training (the ``initial_partition_epochs`` train at ``lr``).
     alpha : float, default=0.1
         Degrees of freedom of the Student's t kernel. [1]_ uses 1 on an
         unbounded embedding. On the unit-length embedding (the default) that
@@ -197,7 +198,10 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         follows the neighbour graph and need not be the nearest-centre
         partition of the embedding, so Q's labels at the start lose part of
         it; these epochs first train the encoder and the centres to make it
-        theirs (see Notes). ``0`` starts from Q, as in [1]_. ``"auto"``: 30
+        theirs (see Notes). They train at ``lr``, the pretraining's rate:
+        like pretraining they fit fixed targets, which ``clustering_lr``,
+        set for self-training, moves too slowly to reach in 30 epochs.
+        ``0`` starts from Q, as in [1]_. ``"auto"``: 30
         below 5,000 samples, 0 from 5,000 on, where the ``"auto"`` network
         is DEC's larger one with the neighbourhood smoothing and the start
         from Q ended higher (see the benchmarks page).
@@ -292,7 +296,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     relabelling of that partition, which loses part of it (on the small
     image sets of the benchmarks page, about 0.04 of accuracy before the
     first step). The first ``initial_partition_epochs`` epochs therefore fit
-    Q to the partition itself; self-training, with the reconstruction term
+    Q to the partition itself, at the pretraining's rate ``lr``; self-training, with the reconstruction term
     (``reconstruction_weight``) keeping the embedding faithful to the data,
     then refines the result. On MNIST (10,000 and 70,000 samples) the start
     from Q ended higher, since the relabelling can split two classes the
@@ -438,6 +442,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
                             self.update_interval,
                             self.tol,
                             initial_epochs=self._initial_partition_epochs,
+                            initial_lr=self.lr,
                         ),
                     )
                 ],

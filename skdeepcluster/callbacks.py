@@ -121,7 +121,9 @@ class DECTargetUpdate(Callback):
     (the start partition, one cluster per training sample), the target is
     that partition itself, one-hot, for the first ``initial_epochs`` epochs;
     the first refresh from ``Q`` follows them, and its ``label_change`` is
-    measured against the start partition.
+    measured against the start partition. With ``initial_lr`` those epochs
+    train at that rate in place of the net's ``lr`` (every parameter group
+    scaled alike), and the optimiser's rates are restored after them.
 
     This is the default ``"target_update"`` callback of the clustering
     stage of :class:`~skdeepcluster.DEC`, built from its
@@ -137,6 +139,9 @@ class DECTargetUpdate(Callback):
     initial_epochs : int, default=0
         Epochs during which the target is the net's ``initial_assignments_``,
         one-hot, when it has them. ``0`` starts from ``Q``, as in [1]_.
+    initial_lr : float, default=None
+        Learning rate of those epochs in place of the net's ``lr``;
+        ``None`` keeps the net's.
 
     Attributes
     ----------
@@ -161,10 +166,11 @@ class DECTargetUpdate(Callback):
     [False, False, True, False, False, True]
     """
 
-    def __init__(self, update_interval=1, tol=1e-3, initial_epochs=0):
+    def __init__(self, update_interval=1, tol=1e-3, initial_epochs=0, initial_lr=None):
         self.update_interval = update_interval
         self.tol = tol
         self.initial_epochs = initial_epochs
+        self.initial_lr = initial_lr
 
     def refresh(self, net, X):
         """Set ``net.target_`` from the net's current ``Q`` on ``X``.
@@ -189,6 +195,7 @@ class DECTargetUpdate(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         initial = getattr(net, "initial_assignments_", None)
         self.held_epochs_ = self.initial_epochs if initial is not None else 0
+        self.rates_ = None
         if not self.held_epochs_:
             self.labels_ = self.refresh(net, X.X)
             return
@@ -197,9 +204,24 @@ class DECTargetUpdate(Callback):
         self.labels_ = torch.as_tensor(initial, dtype=torch.long, device=net.device)
         n_clusters = net.module_.centers.shape[0]
         net.target_ = torch.nn.functional.one_hot(self.labels_, n_clusters).float()
+        if self.initial_lr is not None:
+            groups = net.optimizer_.param_groups
+            self.rates_ = [group["lr"] for group in groups]
+            for group in groups:
+                group["lr"] *= self.initial_lr / net.lr
+
+    def _restore_rates(self, net):
+        """Give the optimiser back the rates it had before the held epochs."""
+        if getattr(self, "rates_", None) is None:
+            return
+        for group, rate in zip(net.optimizer_.param_groups, self.rates_):
+            group["lr"] = rate
+        self.rates_ = None
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
         epoch = len(net.history) - self.held_epochs_
+        if epoch == 0:
+            self._restore_rates(net)
         if epoch < 0 or epoch % self.update_interval:
             return
         labels = self.refresh(net, dataset_train.X)
@@ -212,6 +234,9 @@ class DECTargetUpdate(Callback):
             net.stop_before_next_epoch()
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Training stopped within the held epochs: the rates are restored
+        # all the same, for a later partial_fit.
+        self._restore_rates(net)
         # Per-sample state, not kept (nor pickled) with the fitted net.
         self.labels_ = None
 

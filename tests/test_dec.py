@@ -365,6 +365,37 @@ def test_initial_partition_epochs_fit_q_to_the_start_partition(
     assert np.mean(after.labels_ == y) > agreement_before + 0.02
 
 
+@pytest.mark.parametrize("clustering_epochs", [5, 1])
+def test_initial_partition_epochs_train_at_lr_then_clustering_lr(
+    overlapping_blobs, clustering_epochs
+):
+    # The held epochs train at the pretraining's rate, self-training at
+    # clustering_lr; a stage that ends within the held epochs (1 of 2) also
+    # gives the optimiser back its rate.
+    X, _ = overlapping_blobs
+    rates = []
+
+    class RecordRate(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            if isinstance(net, DECNet):
+                rates.append(net.optimizer_.param_groups[0]["lr"])
+
+    model = fast_estimator(
+        DEC,
+        n_clusters=4,
+        lr=3e-3,
+        clustering_lr=2e-4,
+        clustering_epochs=clustering_epochs,
+        initial_partition_epochs=2,
+        tol=0,
+        random_state=0,
+        callbacks=[RecordRate()],
+    ).fit(X)
+    expected = ([3e-3] * 2 + [2e-4] * 3)[:clustering_epochs]
+    assert rates == pytest.approx(expected)
+    assert model.net_.optimizer_.param_groups[0]["lr"] == 2e-4
+
+
 def test_stops_when_labels_settle(overlapping_blobs):
     # With a vanishing learning rate nothing moves, so the first refresh sees
     # no label change and stops a run budgeted for many epochs.
