@@ -32,7 +32,9 @@ from .nn._mlp import ACTIVATIONS
 _ACTIVATIONS = tuple(ACTIVATIONS.values())
 
 
-def soft_nearest_neighbour_loss(features, labels, temperature, weight=None):
+def soft_nearest_neighbour_loss(
+    features, labels, temperature, weight=None, sample_ids=None
+):
     """Soft nearest neighbour loss of a batch (Frosst et al., 2019).
 
     ``-mean_i log( sum_{j != i, y_j = y_i} exp(-d_ij / T) / sum_{k != i} exp(-d_ik / T) )``
@@ -64,6 +66,13 @@ def soft_nearest_neighbour_loss(features, labels, temperature, weight=None):
         Positive temperature ``T``.
     weight : torch.Tensor of shape (n_samples,), default=None
         Positive sample weights; ``None`` weighs the samples equally.
+    sample_ids : torch.Tensor of shape (n_samples,), default=None
+        Which sample each row is. Two rows of one sample (a labelled sample
+        that is in the batch and drawn again as an anchor) are not each
+        other's neighbours: as a pair of its own label at distance zero, a
+        sample's copy would satisfy the numerator by itself and leave only
+        the denominator, which pushes every other sample away. ``None``:
+        every row is a sample of its own.
 
     Returns
     -------
@@ -88,7 +97,11 @@ def soft_nearest_neighbour_loss(features, labels, temperature, weight=None):
     n = len(features)
     if n < 2:
         return features.sum() * 0.0
-    others = ~torch.eye(n, dtype=torch.bool, device=features.device)
+    if sample_ids is None:
+        others = ~torch.eye(n, dtype=torch.bool, device=features.device)
+    else:
+        sample_ids = sample_ids[keep]
+        others = sample_ids[:, None] != sample_ids[None, :]
     same = (labels[:, None] == labels[None, :]) & others
     has_positive = same.any(dim=1)
     if not has_positive.any():
@@ -264,6 +277,7 @@ class SNNLNet(AutoencoderNet):
         layers = [*self._activations, embedding]
         labels = self.batch_state("labels_", indices)
         weight = self.batch_weight(indices)
+        sample_ids = None
         if self.anchor_indices_ is not None:
             pick = torch.randperm(
                 len(self.anchor_indices_),
@@ -277,13 +291,14 @@ class SNNLNet(AutoencoderNet):
             anchor_layers = [*self._activations, anchor_embedding]
             layers = [torch.cat([a, b]) for a, b in zip(layers, anchor_layers)]
             labels = torch.cat([labels, self.labels_[anchor_indices]])
+            sample_ids = torch.cat([indices.to(labels.device), anchor_indices])
             if weight is not None:
                 weight = torch.cat([weight, self.sample_weight_[anchor_indices]])
         self._activations = []
         temperature = self.temperature_
         snnl = torch.stack(
             [
-                soft_nearest_neighbour_loss(h, labels, temperature, weight)
+                soft_nearest_neighbour_loss(h, labels, temperature, weight, sample_ids)
                 for h in layers
             ]
         ).mean()

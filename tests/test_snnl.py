@@ -81,6 +81,49 @@ def test_loss_without_positive_pairs_is_zero_and_differentiable():
         loss.backward()
 
 
+def test_two_rows_of_one_sample_are_not_neighbours():
+    # A labelled sample in the batch and again among the anchors: its copy
+    # is no neighbour of its label (that pair would lower the loss by itself).
+    features = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    labels = torch.tensor([0, 1, 0, 1])
+    with_copy = soft_nearest_neighbour_loss(
+        features, labels, 1.0, sample_ids=torch.tensor([5, 7, 5, 9])
+    )
+    # Sample 5's only other row is itself: no positive pair, no term; the
+    # other rows keep theirs, the copy counting once more in their sums.
+    assert with_copy.item() > 0
+    only_copy = soft_nearest_neighbour_loss(
+        features[:3], labels[:3], 1.0, sample_ids=torch.tensor([5, 7, 5])
+    )
+    assert only_copy.item() == 0.0
+    assert soft_nearest_neighbour_loss(features[:3], labels[:3], 1.0).item() > 0
+
+
+def test_one_label_per_class_gives_no_pairs_to_the_loss(blobs):
+    # Three labelled samples, one per class, are drawn as anchors into every
+    # batch, which also holds them at times: they share a label with no
+    # other sample, so the soft nearest neighbour term stays zero.
+    X, y = blobs
+    partial = np.full(len(y), -1)
+    for label in np.unique(y):
+        first = np.flatnonzero(y == label)[0]
+        partial[first] = label
+    model = fast_estimator(
+        SNNLKMeans,
+        n_clusters=3,
+        use_labels=True,
+        pseudo_labels=False,
+        warmup_epochs=0,
+        random_state=0,
+    ).fit(X, partial)
+    terms = [
+        batch["clustering_loss"]
+        for epoch in model.net_.history
+        for batch in epoch["batches"]
+    ]
+    assert len(terms) > 0 and all(term == 0.0 for term in terms)
+
+
 def test_annealed_temperature():
     assert annealed_temperature(0, 0.55) == 1.0
     assert annealed_temperature(9, 1.0) == pytest.approx(0.1)
