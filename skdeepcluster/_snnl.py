@@ -198,7 +198,8 @@ class SNNLNet(AutoencoderNet):
     ``batch_size`` labelled samples drawn at random ("anchors"), so that
     labelled pairs meet at every step even when labels are rare (1 % of the
     data leaves ~2 labelled samples in a batch of 256). The anchors only
-    enter the soft nearest neighbour term.
+    enter the soft nearest neighbour term, where an anchor that is also in
+    the batch is not its own neighbour.
 
     The history has ``reconstruction_loss`` and ``clustering_loss`` (the
     weighted soft nearest neighbour term) per batch.
