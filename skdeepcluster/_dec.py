@@ -443,6 +443,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
                             self.tol,
                             initial_epochs=self._initial_partition_epochs,
                             initial_lr=self.lr,
+                            initial_lr_name="lr",
                         ),
                     )
                 ],

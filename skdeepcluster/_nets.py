@@ -312,11 +312,14 @@ class ClusteringNet(NeuralNet):
 
         ``what`` says what became non-finite, and when.
         """
+        # The rate the steps ran at: a schedule may have moved it from lr.
+        optimizer = getattr(self, "optimizer_", None)
+        rate = optimizer.param_groups[0]["lr"] if optimizer is not None else self.lr
         raise TrainingDivergedError(
             f"{self.estimator_name} diverged during {self.stage}: {what}. "
             "Scale the input to [0, 1] or standardise it (e.g. with "
             f"sklearn.preprocessing.StandardScaler), or lower {self.lr_name} "
-            f"(now {self.lr:g})."
+            f"(now {rate:g})."
         )
 
 

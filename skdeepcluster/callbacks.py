@@ -123,7 +123,8 @@ class DECTargetUpdate(Callback):
     the first refresh from ``Q`` follows them, and its ``label_change`` is
     measured against the start partition. With ``initial_lr`` those epochs
     train at that rate in place of the net's ``lr`` (every parameter group
-    scaled alike), and the optimiser's rates are restored after them.
+    scaled alike), and the optimiser's rates are restored after them; a
+    divergence in them names the parameter ``initial_lr_name``.
 
     This is the default ``"target_update"`` callback of the clustering
     stage of :class:`~skdeepcluster.DEC`, built from its
@@ -142,6 +143,9 @@ class DECTargetUpdate(Callback):
     initial_lr : float, default=None
         Learning rate of those epochs in place of the net's ``lr``;
         ``None`` keeps the net's.
+    initial_lr_name : str, default="lr"
+        The estimator's parameter that sets ``initial_lr``, which the error
+        raised when those epochs diverge asks to lower.
 
     Attributes
     ----------
@@ -166,11 +170,19 @@ class DECTargetUpdate(Callback):
     [False, False, True, False, False, True]
     """
 
-    def __init__(self, update_interval=1, tol=1e-3, initial_epochs=0, initial_lr=None):
+    def __init__(
+        self,
+        update_interval=1,
+        tol=1e-3,
+        initial_epochs=0,
+        initial_lr=None,
+        initial_lr_name="lr",
+    ):
         self.update_interval = update_interval
         self.tol = tol
         self.initial_epochs = initial_epochs
         self.initial_lr = initial_lr
+        self.initial_lr_name = initial_lr_name
 
     def refresh(self, net, X):
         """Set ``net.target_`` from the net's current ``Q`` on ``X``.
@@ -209,6 +221,7 @@ class DECTargetUpdate(Callback):
             self.rates_ = [group["lr"] for group in groups]
             for group in groups:
                 group["lr"] *= self.initial_lr / net.lr
+            self.lr_name_, net.lr_name = net.lr_name, self.initial_lr_name
 
     def _restore_rates(self, net):
         """Give the optimiser back the rates it had before the held epochs."""
@@ -216,6 +229,7 @@ class DECTargetUpdate(Callback):
             return
         for group, rate in zip(net.optimizer_.param_groups, self.rates_):
             group["lr"] = rate
+        net.lr_name = self.lr_name_
         self.rates_ = None
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):

@@ -27,7 +27,15 @@ AUTOENCODER_ESTIMATORS = [
 # name the error must give.
 DIVERGING = [
     *[(cls, {"lr": 1e20}, "pretraining", "lr") for cls in AUTOENCODER_ESTIMATORS],
-    (DEC, {"clustering_lr": 1e20}, "clustering", "clustering_lr"),
+    # Self-training from the first clustering epoch: clustering_lr.
+    (
+        DEC,
+        {"clustering_lr": 1e20, "initial_partition_epochs": 0},
+        "clustering",
+        "clustering_lr",
+    ),
+    # The epochs on the start partition train at lr (none in pretraining).
+    (DEC, {"lr": 1e20, "pretrain_epochs": 0}, "clustering", "lr"),
     (DCN, {"clustering_lr": 1e20}, "clustering", "clustering_lr"),
     (IMSAT, {"lr": 1e20}, "start 1 of 3", "lr"),
     (IMSAT, {"lr": 1e20, "n_init": 1}, "training", "lr"),
