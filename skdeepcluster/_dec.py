@@ -296,9 +296,9 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     relabelling of that partition, which loses part of it (on the small
     image sets of the benchmarks page, about 0.04 of accuracy before the
     first step). The first ``initial_partition_epochs`` epochs therefore fit
-    Q to the partition itself, at the pretraining's rate ``lr``; self-training, with the reconstruction term
-    (``reconstruction_weight``) keeping the embedding faithful to the data,
-    then refines the result. On MNIST (10,000 and 70,000 samples) the start
+    Q to the partition itself, at the pretraining's rate ``lr``;
+    self-training, with the reconstruction term (``reconstruction_weight``)
+    keeping the embedding faithful to the data, then refines the result. On MNIST (10,000 and 70,000 samples) the start
     from Q ended higher, since the relabelling can split two classes the
     partition merged, hence no such epochs from 5,000 samples on by default
     (see the benchmarks page).

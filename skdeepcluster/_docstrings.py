@@ -132,9 +132,9 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     ``n_samples``). Every sample, in training as in ``predict``, then takes
     the cluster most common among its ``n_neighbors`` nearest reference
     samples (fewer when a third of the mean cluster size is smaller, so
-    that a cluster of a few samples wins its own samples' votes). The views of an object or the styles of a digit form curved
-    strands in an embedding, which k-means cuts across and the graph
-    follows.
+    that a cluster of a few samples wins its own samples' votes). The views
+    of an object or the styles of a digit form curved strands in an
+    embedding, which k-means cuts across and the graph follows.
     ``"spectral"``: spectral clustering of the graph (von Luxburg, 2007, "A
     tutorial on spectral clustering").
     ``"umap"``: k-means on a UMAP layout of the graph in
