@@ -37,6 +37,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     {hidden_dims}
     {embedding_dim}
     {input_shape}
+    {input_scaling}
     {encoder_decoder}
     {normalize_embedding}
         Then k-means clusters directions rather than magnitudes, which
@@ -159,6 +160,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         hidden_dims: HiddenDims | Literal["auto"] = "auto",
         embedding_dim: int = 10,
         input_shape: InputShape = None,
+        input_scaling: Literal["auto"] | None = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool = True,
@@ -184,6 +186,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             input_shape=input_shape,
+            input_scaling=input_scaling,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

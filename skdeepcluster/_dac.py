@@ -1,7 +1,7 @@
 """Deep Adaptive Clustering (DAC): clustering as pairwise self-labelling."""
 
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -491,6 +491,7 @@ class DAC(BaseDeepClusterer):
         with batch norm (:class:`~skdeepcluster._dac.ConvClassifier`) is
         used, DAC's setting; otherwise a fully connected network with batch
         norm.
+    {input_scaling}
     hidden_dims : tuple of int, default=(500, 500, 2000)
         Widths of the fully connected network's hidden layers. Ignored when
         ``input_shape`` is given.
@@ -752,6 +753,7 @@ class DAC(BaseDeepClusterer):
         n_clusters: int = 8,
         *,
         input_shape: InputShape = None,
+        input_scaling: Literal["auto"] | None = "auto",
         hidden_dims: HiddenDims = (500, 500, 2000),
         upper: float = 0.95,
         lower: float = 0.455,
@@ -786,6 +788,7 @@ class DAC(BaseDeepClusterer):
         super().__init__(
             n_clusters=n_clusters,
             input_shape=input_shape,
+            input_scaling=input_scaling,
             batch_size=batch_size,
             lr=lr,
             device=device,

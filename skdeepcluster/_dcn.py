@@ -200,6 +200,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     {hidden_dims}
     {embedding_dim_centres}
     {input_shape}
+    {input_scaling}
     {encoder_decoder}
     {normalize_embedding}
         As in :class:`AutoencoderKMeans`, the centres are then fitted to
@@ -372,6 +373,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         hidden_dims: HiddenDims | Literal["auto"] = "auto",
         embedding_dim: int = 10,
         input_shape: InputShape = None,
+        input_scaling: Literal["auto"] | None = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool = True,
@@ -406,6 +408,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             input_shape=input_shape,
+            input_scaling=input_scaling,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

@@ -151,6 +151,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     {hidden_dims}
     {embedding_dim_centres}
     {input_shape}
+    {input_scaling}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
@@ -358,6 +359,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         hidden_dims: HiddenDims | Literal["auto"] = "auto",
         embedding_dim: int = 10,
         input_shape: InputShape = None,
+        input_scaling: Literal["auto"] | None = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool = True,
@@ -398,6 +400,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
             hidden_dims=hidden_dims,
             embedding_dim=embedding_dim,
             input_shape=input_shape,
+            input_scaling=input_scaling,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

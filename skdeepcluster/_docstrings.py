@@ -58,6 +58,17 @@ input_shape : tuple of int, default=None
     ``(channels, height, width)`` of one sample. When given, ``X`` (still
     passed flat) is reshaped to images and a convolutional autoencoder is
     used.""",
+    "input_scaling": """\
+input_scaling : {"auto"} or None, default="auto"
+    With ``"auto"``, non-negative data whose maximum exceeds 1 (pixels in
+    0..255, scikit-learn's digits in 0..16, counts) is divided by that
+    maximum before it reaches the network, as the papers divide pixels by
+    255; the fit is then the same as on the scaled data, and the divisor
+    is ``input_scale_``. Data in [0, 1], and data with negative values
+    (centred or standardised), are used as given. The defaults (learning
+    rates, network sizes) are set for features of order one. ``None``
+    always uses ``X`` as given, e.g. with your own ``encoder`` trained on
+    the raw scale.""",
     "encoder_decoder": """\
 encoder, decoder : torch.nn.Module, default=None
     Your own modules. The encoder maps a batch of samples (flat, or shaped
@@ -326,6 +337,9 @@ kmeans_ : sklearn.cluster.KMeans
     The k-means model fitted on the embedding, with all ``n_clusters``
     centres; absent with ``clustering`` ``"umap"`` or ``"spectral"``.""",
     "features_in": """\
+input_scale_ : float
+    What ``X`` is divided by before it reaches the network (see
+    ``input_scaling``); 1.0 when it is used as given.
 n_features_in_ : int
     Number of features seen during fit.
 feature_names_in_ : ndarray of shape (n_features_in_,)

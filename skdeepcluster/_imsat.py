@@ -424,6 +424,7 @@ class IMSAT(BaseDeepClusterer):
         ``(channels, height, width)`` of one sample. When given, ``X`` (still
         passed flat) is reshaped to images and the network starts with
         convolutions. The perturbations are applied to the images.
+    {input_scaling}
     augmentation : {"vat", "rpt"}, default="vat"
         Self-augmentation: virtual adversarial training or random
         perturbation training.
@@ -664,6 +665,7 @@ class IMSAT(BaseDeepClusterer):
         *,
         hidden_dims: HiddenDims = (1200, 1200),
         input_shape: InputShape = None,
+        input_scaling: Literal["auto"] | None = "auto",
         augmentation: Literal["vat", "rpt"] = "vat",
         eps: float = 0.25,
         eps_neighbors: int | str = "auto",
@@ -697,6 +699,7 @@ class IMSAT(BaseDeepClusterer):
         super().__init__(
             n_clusters=n_clusters,
             input_shape=input_shape,
+            input_scaling=input_scaling,
             batch_size=batch_size,
             lr=lr,
             device=device,

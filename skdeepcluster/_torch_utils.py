@@ -325,12 +325,16 @@ class ArrayRows:
         Shape of one sample for the network: ``(n_features,)``, or
         ``input_shape``.
     device : torch.device
+    scale : float, default=1.0
+        What every row is divided by once converted (the estimator's
+        ``input_scale_``), as the dense training tensor is.
     """
 
-    def __init__(self, data, sample_shape, device):
+    def __init__(self, data, sample_shape, device, scale=1.0):
         self.data = data
         self.sample_shape = tuple(sample_shape)
         self.device = device
+        self.scale = scale
 
     def __len__(self):
         return self.data.shape[0]
@@ -351,6 +355,8 @@ class ArrayRows:
             rows = rows.astype(np.float32).toarray()
         # torch.tensor copies: a slice of a memory map is a view of the file.
         tensor = torch.tensor(rows, dtype=torch.float32)
+        if self.scale != 1:
+            tensor.div_(self.scale)
         return tensor.view(-1, *self.sample_shape).to(self.device)
 
 

@@ -180,6 +180,7 @@ class BaseDeepClusterer(
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "input_shape": [tuple, None],
+        "input_scaling": [StrOptions({"auto"}), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "device": [str, torch.device, None],
@@ -219,6 +220,7 @@ class BaseDeepClusterer(
         *,
         n_clusters: int,
         input_shape: InputShape,
+        input_scaling: Literal["auto"] | None,
         batch_size: int,
         lr: float,
         device: Device,
@@ -234,6 +236,7 @@ class BaseDeepClusterer(
         # skorch keywords (see _set_routed_params).
         self.n_clusters = n_clusters
         self.input_shape = input_shape
+        self.input_scaling = input_scaling
         self.batch_size = batch_size
         self.lr = lr
         self.device = device
@@ -359,6 +362,7 @@ class BaseDeepClusterer(
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
         # Before the other checks, which would warn about such values first.
         _check_float32_range(X)
+        self.input_scale_ = _intensity_scale(X) if self.input_scaling == "auto" else 1.0
         sample_weight = _check_fit_sample_weight(sample_weight, X, self.n_clusters)
         # Samples of weight 0 are left out of training, so that they change
         # nothing, and labelled at the end (see _label_left_out).
@@ -477,7 +481,7 @@ class BaseDeepClusterer(
                     f"{n_features}."
                 )
         _check_hidden_dims(self)
-        _warn_if_squares_overflow(X)
+        _warn_if_squares_overflow(X, self.input_scale_)
         self._check_params_vs_input(X)
 
     def _check_params_vs_input(self, X):
@@ -502,9 +506,12 @@ class BaseDeepClusterer(
         """
         if sp.issparse(X) or isinstance(X, _MappedRows) or _is_memory_mapped(X):
             sample_shape = self.input_shape or (X.shape[1],)
-            return ArrayRows(X, sample_shape, self._device)
+            return ArrayRows(X, sample_shape, self._device, scale=self.input_scale_)
         # torch.tensor copies, so read-only input is safe.
-        X_tensor = torch.tensor(np.ascontiguousarray(X), dtype=torch.float32)
+        X_tensor = _scaled(
+            torch.tensor(np.ascontiguousarray(X), dtype=torch.float32),
+            self.input_scale_,
+        )
         if self.input_shape is not None:
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
@@ -834,6 +841,11 @@ class BaseDeepClusterer(
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
         )
 
+    def _input_scale(self):
+        """What the input is divided by before the network (see ``input_scaling``)."""
+        # A model pickled before input_scale_ existed divided by nothing.
+        return getattr(self, "input_scale_", 1.0)
+
     def _batch_to_tensor(self, X_batch):
         """float32 tensor of the rows ``X_batch`` on the device, shaped for the net."""
         # A sparse batch is densified here, so that only one batch is ever
@@ -841,7 +853,9 @@ class BaseDeepClusterer(
         X_batch = _densify(X_batch)
         _check_float32_range(X_batch)
         # torch.tensor copies, so read-only or memory-mapped input is safe.
-        X_tensor = torch.tensor(X_batch, dtype=torch.float32)
+        X_tensor = _scaled(
+            torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
+        )
         if self.input_shape is not None:
             X_tensor = X_tensor.view(-1, *self.input_shape)
         return X_tensor.to(self._device)
@@ -1100,7 +1114,8 @@ class DecoderMixin:
             )
         Z = torch.as_tensor(Z, device=self._device)
         decoded = self._batched_eval(self.net_.module_.decoder, Z)
-        return to_numpy(decoded).reshape(len(Z), -1)
+        # Back to the scale of the input (see input_scaling).
+        return to_numpy(decoded).reshape(len(Z), -1) * np.float32(self._input_scale())
 
 
 class ReferenceGraph(NamedTuple):
@@ -1178,6 +1193,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         hidden_dims: HiddenDims | Literal["auto"],
         embedding_dim: int,
         input_shape: InputShape,
+        input_scaling: Literal["auto"] | None,
         encoder: torch.nn.Module | None,
         decoder: torch.nn.Module | None,
         normalize_embedding: bool,
@@ -1213,6 +1229,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         super().__init__(
             n_clusters=n_clusters,
             input_shape=input_shape,
+            input_scaling=input_scaling,
             batch_size=batch_size,
             lr=lr,
             device=device,
@@ -1824,6 +1841,33 @@ def _max_abs(X):
     )
 
 
+def _intensity_scale(X):
+    """``input_scaling="auto"``'s divisor of ``X``: its maximum, or 1.
+
+    Non-negative data whose maximum exceeds 1 (pixels in 0..255, the 0..16
+    of scikit-learn's digits, counts) is divided by that maximum, as the
+    papers divide pixels by 255; anything else (data in [0, 1], centred or
+    standardised data) is left as it is, so a fit on it is the fit without
+    scaling. Over a few rows at a time, as :func:`_max_abs`.
+    """
+    if sp.issparse(X):
+        # The implicit zeros are non-negative.
+        X = X.data
+    if X.size == 0:
+        return 1.0
+    rows = max(1, 2**20 // max(1, X.shape[1])) if X.ndim == 2 else len(X)
+    smallest = min(
+        float(X[start : start + rows].min()) for start in range(0, len(X), rows)
+    )
+    largest = _max_abs(X)
+    return largest if smallest >= 0 and largest > 1 else 1.0
+
+
+def _scaled(X_tensor, scale):
+    """``X_tensor`` divided in place by ``scale`` (left alone when it is 1)."""
+    return X_tensor if scale == 1 else X_tensor.div_(scale)
+
+
 def _check_float32_range(X):
     """Reject values that become infinite when cast to the networks' float32."""
     if X.dtype == np.float32 or X.size == 0:
@@ -1858,10 +1902,10 @@ def _check_hidden_dims(estimator):
         )
 
 
-def _warn_if_squares_overflow(X):
-    """Warn when training on ``X`` will overflow float32 (see _FLOAT32_SQUARE_MAX)."""
+def _warn_if_squares_overflow(X, scale=1.0):
+    """Warn when training on ``X / scale`` will overflow float32 (see _FLOAT32_SQUARE_MAX)."""
     largest = _max_abs(X)
-    if largest > _FLOAT32_SQUARE_MAX:
+    if largest / scale > _FLOAT32_SQUARE_MAX:
         warnings.warn(
             f"X contains a value of magnitude {largest:.3g}, whose square "
             f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g}): training "
