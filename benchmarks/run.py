@@ -11,6 +11,12 @@ One estimator on MNIST-test (``../shared/data``), with parameters::
     python benchmarks/run.py AutoencoderKMeans --dataset mnist-test --seeds 0 \\
         --param pretrain_epochs=50
 
+Any image set stored as the files of ``../shared/data`` are (an ``.npz``
+with ``X``, one flattened square image of uint8 pixels per row, and ``y``),
+named by its path::
+
+    python benchmarks/run.py --dataset path/to/images.npz --seeds 0 1 2
+
 SNNLKMeans given 1 % of the labels (``use_labels=True`` and ``fit(X, y)`` with
 ``-1`` for the other 99 %; the scores are still computed on every sample
 against the true labels)::
@@ -57,6 +63,8 @@ IMAGE_SETS = {"coil20": (1, 32, 32), "orl": (1, 32, 32)}
 
 
 def load(name, data_path):
+    if name.endswith(".npz"):
+        return load_npz(name)
     if name == "digits":
         bunch = load_digits()
     elif name.startswith("mnist-"):
@@ -68,6 +76,19 @@ def load(name, data_path):
     else:
         raise SystemExit(f"unknown dataset {name!r}")
     return bunch.data, bunch.target, bunch.images_shape
+
+
+def load_npz(path):
+    """``X`` (pixels / 255 when stored as uint8) and ``y`` of the file ``path``.
+
+    The images are taken to be square, one channel.
+    """
+    with np.load(path) as data:
+        X, y = data["X"], data["y"].astype(np.int64)
+    X = (X / 255.0 if X.dtype == np.uint8 else X).astype(np.float32)
+    side = round(X.shape[1] ** 0.5)
+    images_shape = (1, side, side) if side * side == X.shape[1] else None
+    return X, y, images_shape
 
 
 class UMAPThen:
@@ -157,7 +178,8 @@ def main(argv=None):
     parser.add_argument(
         "--dataset",
         default="digits",
-        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl",
+        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl, or the "
+        "path of an .npz file of images (X, y) as those in ../shared/data",
     )
     parser.add_argument(
         "--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA)
@@ -201,6 +223,8 @@ def main(argv=None):
     n_clusters = len(np.unique(y))
     params = parse_params(args.param)
     if args.images:
+        if images_shape is None:
+            parser.error(f"--images: the rows of {args.dataset} are not square images")
         params["input_shape"] = images_shape
     names = args.estimators or list(ESTIMATORS)
     candidates = (

@@ -166,3 +166,15 @@ def test_runs_with_other_threads_or_cache_get_their_own_command(report, tmp_path
         "    OMP_NUM_THREADS=2 python benchmarks/run.py IMSAT --dataset mnist-all "
         "--seeds 0 --no-kmeans",
     ]
+
+
+def test_harness_loads_an_image_set_by_its_path(report, tmp_path):
+    # report imported the harness (benchmarks/run.py) as the module run.
+    harness = sys.modules["run"]
+    pixels = np.arange(3 * 16, dtype=np.uint8).reshape(3, 16) * 5
+    np.savez_compressed(tmp_path / "images.npz", X=pixels, y=np.array([0, 1, 1]))
+    X, y, images_shape = harness.load(str(tmp_path / "images.npz"), data_path=None)
+    np.testing.assert_array_equal(X, (pixels / 255.0).astype(np.float32))
+    assert X.dtype == np.float32
+    np.testing.assert_array_equal(y, [0, 1, 1])
+    assert images_shape == (1, 4, 4)
