@@ -358,6 +358,7 @@ class BaseDeepClusterer(
         """
         self._check_routed_params()
         self._check_callbacks()
+        _reject_unflattened_images(X, type(self).__name__)
         # CSR, whose row subsets (the batches) are cheap; CSC is converted.
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
         # Before the other checks, which would warn about such values first.
@@ -836,6 +837,7 @@ class BaseDeepClusterer(
         and :meth:`_map_batches` reads it one batch at a time.
         """
         check_is_fitted(self)
+        _reject_unflattened_images(X, type(self).__name__)
         # CSR, whose row slices (the batches) are cheap; CSC is converted.
         return validate_data(
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
@@ -1838,6 +1840,35 @@ def _max_abs(X):
     return max(
         float(np.abs(X[start : start + rows]).max())
         for start in range(0, X.shape[0], rows)
+    )
+
+
+def _reject_unflattened_images(X, name):
+    """Raise for an array of images, with how to pass them, before validation.
+
+    scikit-learn's own message ("Found array with dim 3") does not say that
+    the estimators take images flattened, with ``input_shape``.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) < 3:
+        return
+    sample_shape = tuple(int(n) for n in shape[1:])
+    flatten, image = "X.reshape(len(X), -1)", sample_shape
+    if len(sample_shape) == 2:
+        image = (1, *sample_shape)
+    elif len(sample_shape) == 3 and sample_shape[2] <= 4 < sample_shape[0]:
+        # Channels last (height, width, channels): the networks take them first.
+        flatten = "X.transpose(0, 3, 1, 2).reshape(len(X), -1)"
+        image = (sample_shape[2], *sample_shape[:2])
+    hint = ""
+    if len(sample_shape) in (2, 3):
+        hint = (
+            f" For images of shape {sample_shape}, pass {flatten} and "
+            f"input_shape={image} (channels, height, width)."
+        )
+    raise ValueError(
+        f"{name} expects X of shape (n_samples, n_features), got an array of "
+        f"shape {tuple(shape)}.{hint}"
     )
 
 

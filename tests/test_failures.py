@@ -277,3 +277,26 @@ def test_no_collapse_warning_for_a_good_fit(blobs, recwarn):
     X, _ = blobs
     fast_estimator(DEC, n_clusters=3, random_state=0).fit(X)
     assert not [w for w in recwarn if "collapsed" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "shape, advice",
+    [
+        ((30, 8, 8), r"X.reshape\(len\(X\), -1\) and input_shape=\(1, 8, 8\)"),
+        ((30, 3, 8, 8), r"X.reshape\(len\(X\), -1\) and input_shape=\(3, 8, 8\)"),
+        (
+            (30, 8, 8, 3),
+            r"X.transpose\(0, 3, 1, 2\).reshape\(len\(X\), -1\) and "
+            r"input_shape=\(3, 8, 8\)",
+        ),
+    ],
+    ids=["grey", "channels first", "channels last"],
+)
+def test_unflattened_images_are_rejected_with_how_to_pass_them(shape, advice, blobs):
+    images = np.random.default_rng(0).uniform(size=shape)
+    with pytest.raises(ValueError, match=rf"got an array of shape .*{advice}"):
+        fast_estimator(DEC, n_clusters=3).fit(images)
+    X, _ = blobs
+    model = fast_estimator(DEC, n_clusters=3, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="expects X of shape"):
+        model.predict(images)
