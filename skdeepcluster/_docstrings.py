@@ -67,8 +67,8 @@ input_scaling : {"auto"} or None, default="auto"
     is ``input_scale_``. Data in [0, 1], and data with negative values
     (centred or standardised), are used as given. The defaults (learning
     rates, network sizes) are set for features of order one. ``None``
-    always uses ``X`` as given, e.g. with your own ``encoder`` trained on
-    the raw scale.""",
+    always uses ``X`` as given, e.g. to reuse modules trained on the raw
+    scale.""",
     "encoder_decoder": """\
 encoder, decoder : torch.nn.Module, default=None
     Your own modules. The encoder maps a batch of samples (flat, or shaped
