@@ -303,6 +303,11 @@ class IndexedDataset(torch.utils.data.Dataset):
         return self.X[indices.to(self.X.device)], indices
 
 
+def divided(X, scale):
+    """The tensor ``X`` divided in place by ``scale``; left alone when it is 1."""
+    return X if scale == 1 else X.div_(scale)
+
+
 class ArrayRows:
     """Training samples read from a NumPy array or CSR matrix a few rows at a time.
 
@@ -354,9 +359,7 @@ class ArrayRows:
             # Cast before densifying, as the whole matrix would be.
             rows = rows.astype(np.float32).toarray()
         # torch.tensor copies: a slice of a memory map is a view of the file.
-        tensor = torch.tensor(rows, dtype=torch.float32)
-        if self.scale != 1:
-            tensor.div_(self.scale)
+        tensor = divided(torch.tensor(rows, dtype=torch.float32), self.scale)
         return tensor.view(-1, *self.sample_shape).to(self.device)
 
 

@@ -53,6 +53,7 @@ from ._torch_utils import (
     batched_eval,
     build_module,
     cluster_means,
+    divided,
     fit_kmeans,
     inference_batch_size,
     loss_weights,
@@ -509,7 +510,7 @@ class BaseDeepClusterer(
             sample_shape = self.input_shape or (X.shape[1],)
             return ArrayRows(X, sample_shape, self._device, scale=self.input_scale_)
         # torch.tensor copies, so read-only input is safe.
-        X_tensor = _scaled(
+        X_tensor = divided(
             torch.tensor(np.ascontiguousarray(X), dtype=torch.float32),
             self.input_scale_,
         )
@@ -855,7 +856,7 @@ class BaseDeepClusterer(
         X_batch = _densify(X_batch)
         _check_float32_range(X_batch)
         # torch.tensor copies, so read-only or memory-mapped input is safe.
-        X_tensor = _scaled(
+        X_tensor = divided(
             torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
         )
         if self.input_shape is not None:
@@ -1824,23 +1825,27 @@ def _is_memory_mapped(X):
     return False
 
 
-def _max_abs(X):
-    """Largest magnitude in the dense array or sparse matrix ``X`` (0 if empty).
+def _value_blocks(X):
+    """The values of the dense array or sparse matrix ``X``, a few rows at a time.
 
-    Over a few rows at a time, so that a memory-mapped ``X`` is not copied
-    whole into memory by ``np.abs``.
+    So that a memory-mapped ``X`` is not copied whole into memory by the
+    reductions over it; a sparse matrix gives its stored values.
     """
     if sp.issparse(X):
         X = X.data
     if X.size == 0:
-        return 0.0
+        return
     if X.ndim < 2:
-        return float(np.abs(X).max())
+        yield X
+        return
     rows = max(1, 2**20 // max(1, X.shape[1]))
-    return max(
-        float(np.abs(X[start : start + rows]).max())
-        for start in range(0, X.shape[0], rows)
-    )
+    for start in range(0, X.shape[0], rows):
+        yield X[start : start + rows]
+
+
+def _max_abs(X):
+    """Largest magnitude in the dense array or sparse matrix ``X`` (0 if empty)."""
+    return max((float(np.abs(block).max()) for block in _value_blocks(X)), default=0.0)
 
 
 def _reject_unflattened_images(X, name):
@@ -1879,24 +1884,14 @@ def _intensity_scale(X):
     of scikit-learn's digits, counts) is divided by that maximum, as the
     papers divide pixels by 255; anything else (data in [0, 1], centred or
     standardised data) is left as it is, so a fit on it is the fit without
-    scaling. Over a few rows at a time, as :func:`_max_abs`.
+    scaling. One pass over ``X`` (see :func:`_value_blocks`); a sparse
+    matrix's implicit zeros are non-negative.
     """
-    if sp.issparse(X):
-        # The implicit zeros are non-negative.
-        X = X.data
-    if X.size == 0:
-        return 1.0
-    rows = max(1, 2**20 // max(1, X.shape[1])) if X.ndim == 2 else len(X)
-    smallest = min(
-        float(X[start : start + rows].min()) for start in range(0, len(X), rows)
-    )
-    largest = _max_abs(X)
+    smallest, largest = 0.0, 0.0
+    for block in _value_blocks(X):
+        smallest = min(smallest, float(block.min()))
+        largest = max(largest, float(block.max()))
     return largest if smallest >= 0 and largest > 1 else 1.0
-
-
-def _scaled(X_tensor, scale):
-    """``X_tensor`` divided in place by ``scale`` (left alone when it is 1)."""
-    return X_tensor if scale == 1 else X_tensor.div_(scale)
 
 
 def _check_float32_range(X):
