@@ -299,10 +299,11 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     first step). The first ``initial_partition_epochs`` epochs therefore fit
     Q to the partition itself, at the pretraining's rate ``lr``;
     self-training, with the reconstruction term (``reconstruction_weight``)
-    keeping the embedding faithful to the data, then refines the result. On MNIST (10,000 and 70,000 samples) the start
-    from Q ended higher, since the relabelling can split two classes the
-    partition merged, hence no such epochs from 5,000 samples on by default
-    (see the benchmarks page).
+    keeping the embedding faithful to the data, then refines the result.
+    On MNIST (10,000 and 70,000 samples) the start from Q ended higher,
+    since the relabelling can split two classes the partition merged, hence
+    no such epochs from 5,000 samples on by default (see the benchmarks
+    page).
 
     {note_sample_weight}
 
