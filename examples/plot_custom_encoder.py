@@ -78,11 +78,11 @@ for name, model in [("custom convolutional", custom), ("default MLP", default)]:
 
 # %%
 # The fitted network is in ``net_.module_``: a trained copy of your modules.
-# With ``normalize_embedding=True`` (the default of
-# :class:`~skdeepcluster.AutoencoderKMeans`), the estimator appends
-# :class:`~skdeepcluster.nn.L2Normalize` to the encoder so that k-means
-# clusters directions; pass ``normalize_embedding=False`` to cluster your
-# encoder's output as it is.
+# The pixels here lie in [0, 1], so ``normalize_embedding="auto"`` (the
+# default of :class:`~skdeepcluster.AutoencoderKMeans`) appends
+# :class:`~skdeepcluster.nn.L2Normalize` to the encoder and k-means clusters
+# directions; pass ``normalize_embedding=False`` to cluster your encoder's
+# output as it is.
 print(custom.net_.module_.encoder)
 
 # %%

@@ -392,12 +392,12 @@ class ACAIKMeans(AutoencoderKMeans):
     balance. For inputs on another scale, scale ``adversarial_weight`` with
     the squared reconstruction error.
 
-    With ``normalize_embedding=True`` every code lies on the unit sphere,
-    and each interpolant is scaled back to unit length before it is decoded
-    (a normalised linear interpolation, which follows the great circle
-    between the two codes); the paper's codes are unbounded and its
-    interpolants linear, which ``normalize_embedding=False`` keeps. Decoded
-    from inside the sphere, where no sample's code lies, an interpolant
+    With a unit-length embedding (``normalize_embedding``) every code lies
+    on the unit sphere, and each interpolant is scaled back to unit length
+    before it is decoded (a normalised linear interpolation, which follows
+    the great circle between the two codes); the paper's codes are
+    unbounded and its interpolants linear, as they stay without unit
+    length. Decoded from inside the sphere, where no sample's code lies, an interpolant
     would differ from every reconstruction by the norm of its code, a cue
     that says nothing about the path between the two samples; on the
     sphere the critic judges the path itself. The evidence is in
@@ -459,7 +459,7 @@ class ACAIKMeans(AutoencoderKMeans):
         input_scaling: Literal["auto"] | None = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
-        normalize_embedding: bool = True,
+        normalize_embedding: bool | Literal["auto"] = "auto",
         pretrain_epochs: IntOrAuto = "auto",
         smoothing_weight: FloatOrAuto = "auto",
         n_neighbors: int = 10,
@@ -523,6 +523,6 @@ class ACAIKMeans(AutoencoderKMeans):
             adversarial_weight=self.adversarial_weight,
             adversarial_start=round(self.adversarial_start * self._pretrain_epochs),
             gamma=self.gamma,
-            unit_embedding=self.normalize_embedding,
+            unit_embedding=self._normalize_embedding,
             **net_params,
         )

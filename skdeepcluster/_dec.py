@@ -157,12 +157,17 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
         and is only used for pretraining. They are copied before training, so
         the instances you pass stay untouched.
-    {normalize_embedding}
-        :class:`AutoencoderKMeans` does the same; the pretraining (with
+    normalize_embedding : bool or "auto", default=True
+        Scale each embedding to unit length (the encoder ends with
+        :class:`~skdeepcluster.nn.L2Normalize`). The pretraining (with
         neighbourhood smoothing) then gives a better start for the centres
         (see the benchmarks page). Because all squared distances on the unit
         sphere are below 4, the Student's t kernel needs a small ``alpha``
-        there to keep contrast (see ``alpha``).
+        there to keep contrast (see ``alpha``). ``"auto"`` decides as
+        :class:`AutoencoderKMeans` does (unit length only on input within
+        [-1, 1]); on standardised data DEC's self-training did not gain from
+        it as the other autoencoder methods did, so the default stays
+        ``True``.
     {pretrain_epochs_reconstruction}
     {smoothing_weight_pretraining}
     {n_neighbors}
@@ -363,7 +368,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         input_scaling: Literal["auto"] | None = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
-        normalize_embedding: bool = True,
+        normalize_embedding: bool | Literal["auto"] = True,
         pretrain_epochs: IntOrAuto = "auto",
         smoothing_weight: FloatOrAuto = "auto",
         n_neighbors: int = 10,

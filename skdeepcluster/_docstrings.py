@@ -27,9 +27,14 @@ steps (``ceil(n_samples / batch_size)`` steps an epoch), so small
 data sets get enough updates."""
 
 _NORMALIZE_EMBEDDING = """\
-normalize_embedding : bool, default=True
+normalize_embedding : bool or "auto", default="auto"
     Scale each embedding to unit length (the encoder ends with
-    :class:`~skdeepcluster.nn.L2Normalize`)."""
+    :class:`~skdeepcluster.nn.L2Normalize`). ``"auto"`` does so when every
+    value of ``X`` (after ``input_scaling``) lies in [-1, 1]: pixels, or
+    features scaled to [0, 1], whose code's norm mostly tracks the overall
+    intensity; it does not for data reaching beyond (standardised or raw
+    features), whose norm says how far a sample lies from the rest, nor
+    when ``embedding_dim=1``."""
 
 # Each entry as it appears in its numpydoc section, unindented: for a
 # parameter or an attribute the "name : type" line, then the description

@@ -558,7 +558,7 @@ class SNNLKMeans(AutoencoderKMeans):
         input_scaling: Literal["auto"] | None = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
-        normalize_embedding: bool = True,
+        normalize_embedding: bool | Literal["auto"] = "auto",
         pretrain_epochs: IntOrAuto = "auto",
         smoothing_weight: FloatOrAuto = "auto",
         n_neighbors: int = 10,

@@ -1152,7 +1152,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             Interval(Integral, 0, None, closed="left"),
             StrOptions({"auto"}),
         ],
-        "normalize_embedding": ["boolean"],
+        "normalize_embedding": ["boolean", StrOptions({"auto"})],
         "smoothing_weight": [
             Interval(Real, 0, None, closed="left"),
             StrOptions({"auto"}),
@@ -1199,7 +1199,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         input_scaling: Literal["auto"] | None,
         encoder: torch.nn.Module | None,
         decoder: torch.nn.Module | None,
-        normalize_embedding: bool,
+        normalize_embedding: bool | Literal["auto"],
         pretrain_epochs: IntOrAuto,
         smoothing_weight: FloatOrAuto,
         n_neighbors: int,
@@ -1246,8 +1246,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def _check_params_vs_input(self, X):
         """Resolve the ``"auto"`` sizes for ``X`` into private attributes.
 
-        Sets ``_hidden_dims``, ``_pretrain_epochs`` and ``_smoothing_weight``,
-        the values training uses (and ``_n_init``, see the base class).
+        Sets ``_hidden_dims``, ``_pretrain_epochs``, ``_smoothing_weight``
+        and ``_normalize_embedding``, the values training uses (and
+        ``_n_init``, see the base class).
         """
         super()._check_params_vs_input(X)
         # shape[0], not len(): a sparse matrix has no length.
@@ -1274,15 +1275,30 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             self._smoothing_weight = 1.0 if large else 0.0
         else:
             self._smoothing_weight = self.smoothing_weight
+        if _is_auto(self.normalize_embedding):
+            # Unit length removes what the code's norm carries. For bounded
+            # intensities (pixels in [0, 1] or [-1, 1], min-max scaled
+            # features) that is mostly the overall intensity (how much ink a
+            # digit has), which k-means would otherwise split along. For
+            # standardised or raw features, which reach beyond [-1, 1],
+            # the norm says how far a sample lies from the centre of the
+            # data, and dropping it cost accuracy on every such data set
+            # measured. In one dimension unit length keeps only the sign.
+            self._normalize_embedding = (
+                self.embedding_dim > 1 and _max_abs(X) <= self.input_scale_
+            )
+        else:
+            self._normalize_embedding = self.normalize_embedding
 
     def _check_fit_input(self, X):
         super()._check_fit_input(X)
         if (
-            self.normalize_embedding
+            self._normalize_embedding
             and self.embedding_dim == 1
             and self.encoder is None
             and self.n_clusters > 2
         ):
+            # Only an explicit True gets here: "auto" is False in one dimension.
             raise ValueError(
                 "embedding_dim=1 with normalize_embedding=True maps every sample "
                 "to -1 or +1 (unit length in one dimension), so at most 2 of "
@@ -1309,7 +1325,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     def _build_autoencoder(self, n_features, generator):
         autoencoder = self._build_encoder_decoder(n_features, generator)
-        if self.normalize_embedding:
+        if self._normalize_embedding:
             from .nn import L2Normalize
 
             autoencoder.encoder = torch.nn.Sequential(
@@ -1570,7 +1586,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         neighbour_refresh = NeighbourRefresh(
             n_neighbors=self.n_neighbors,
             start=round(self.smoothing_start * max_epochs),
-            normalize=self.normalize_embedding,
+            normalize=self._normalize_embedding,
         )
         weights = self._module_generator(random_state)
         net = (net_cls or AutoencoderNet)(

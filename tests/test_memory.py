@@ -142,7 +142,8 @@ def test_miss_when_a_training_package_changes_version(
         dict(pretrain_epochs=4),
         dict(lr=1e-2),
         dict(batch_size=8),
-        dict(normalize_embedding=False),
+        # The blobs reach beyond [-1, 1], where "auto" means False.
+        dict(normalize_embedding=True),
         dict(optimizer=torch.optim.SGD),
         dict(optimizer__weight_decay=1e-3),
         dict(random_state=1),
