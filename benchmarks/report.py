@@ -42,16 +42,26 @@ MNIST_DATASETS = {
     ),
     "mnist-all": ("MNIST", "all 70,000 28x28 MNIST images (pixels / 255)"),
 }
+TABULAR_DATASETS = {
+    "iris": ("Iris", "scikit-learn's iris, 150 samples of 4 features, 3 classes"),
+    "wine": ("Wine", "scikit-learn's wine, 178 samples of 13 features, 3 classes"),
+    "breast-cancer": (
+        "Breast cancer",
+        "scikit-learn's breast cancer, 569 samples of 30 features, 2 classes",
+    ),
+}
 # Generated file -> the data sets it holds; doc/benchmarks.rst includes each
 # where its data sets are discussed.
 OUTPUTS = {
     ROOT / "doc" / "benchmark_results.inc": SMALL_DATASETS,
     ROOT / "doc" / "benchmark_results_mnist.inc": MNIST_DATASETS,
+    ROOT / "doc" / "benchmark_results_tabular.inc": TABULAR_DATASETS,
 }
+# The reference rows' labels; {input} names what they cluster.
 REFERENCE_ROWS = {
-    "KMeans(raw)": "k-means (raw pixels)",
-    "UMAP+KMeans(raw)": "UMAP + k-means (raw pixels, reference)",
-    "UMAP+GMM(raw)": "UMAP + GMM (raw pixels, reference)",
+    "KMeans(raw)": "k-means ({input})",
+    "UMAP+KMeans(raw)": "UMAP + k-means ({input}, reference)",
+    "UMAP+GMM(raw)": "UMAP + GMM ({input}, reference)",
 }
 # Clustering accuracy each method's paper reports on MNIST, a column of the
 # MNIST tables.
@@ -92,8 +102,8 @@ def _options(row):
     return row["params"], row["label_fraction"]
 
 
-def _label(name, options, seeds, common_seeds):
-    label = REFERENCE_ROWS.get(name, f":class:`{name}`")
+def _label(name, options, seeds, common_seeds, input_name):
+    label = REFERENCE_ROWS.get(name, f":class:`{name}`").format(input=input_name)
     params, fraction = options
     notes = [f"``{key}={value!r}``" for key, value in ast.literal_eval(params).items()]
     if fraction is not None:
@@ -126,11 +136,12 @@ def _fit_time(runs):
     return f"{fit:.1f} + {pretrain:.1f} (pretraining from the cache)"
 
 
-def table(rows, paper=None):
+def table(rows, paper=None, input_name="raw pixels"):
     """A list-table of ``rows``, one line per estimator and options.
 
     ``paper`` maps estimator names to the accuracy their paper reports; when
-    given, it fills a last column.
+    given, it fills a last column. ``input_name`` says what the reference
+    rows cluster.
     """
     lines = [
         ".. list-table::",
@@ -147,7 +158,7 @@ def table(rows, paper=None):
         lines.append("     - Paper (accuracy, MNIST)")
     for (name, options), runs in _runs(rows).items():
         lines += [
-            f"   * - {_label(name, options, _seeds(runs), common_seeds(rows))}",
+            f"   * - {_label(name, options, _seeds(runs), common_seeds(rows), input_name)}",
             f"     - {mean_std([r['acc'] for r in runs])}",
             f"     - {mean_std([r['nmi'] for r in runs])}",
             f"     - {mean_std([r['ari'] for r in runs])}",
@@ -211,6 +222,9 @@ def render(datasets, results=RESULTS):
         rows = json.loads(path.read_text())
         seeds = common_seeds(rows)
         paper = PAPER_MNIST_ACCURACY if stem in MNIST_DATASETS else None
+        input_name = (
+            "standardised features" if stem in TABULAR_DATASETS else "raw pixels"
+        )
         out += [
             title,
             "-" * len(title),
@@ -219,7 +233,7 @@ def render(datasets, results=RESULTS):
             "",
             *commands(stem, rows),
             "",
-            *table(rows, paper),
+            *table(rows, paper, input_name),
             "",
         ]
         if paper is not None:

@@ -11,6 +11,10 @@ One estimator on MNIST-test (``../shared/data``), with parameters::
     python benchmarks/run.py AutoencoderKMeans --dataset mnist-test --seeds 0 \\
         --param pretrain_epochs=50
 
+scikit-learn's iris, wine and breast cancer data, each feature standardised::
+
+    python benchmarks/run.py --dataset wine --seeds 0 1 2 --umap
+
 Any image set stored as the files of ``../shared/data`` are (an ``.npz``
 with ``X``, one flattened square image of uint8 pixels per row, and ``y``),
 named by its path::
@@ -60,6 +64,10 @@ ESTIMATORS = tuple(
 # Small image sets with many classes, as .npz files of uint8 pixels in
 # ../shared/data; images are 32x32 and stored upright.
 IMAGE_SETS = {"coil20": (1, 32, 32), "orl": (1, 32, 32)}
+# scikit-learn's tabular data sets, each feature standardised
+# (StandardScaler), as they are usually clustered: data that reaches beyond
+# [-1, 1], unlike pixels.
+TABULAR_SETS = ("iris", "wine", "breast-cancer")
 
 
 def load(name, data_path):
@@ -69,6 +77,8 @@ def load(name, data_path):
         bunch = load_digits()
     elif name.startswith("mnist-"):
         bunch = load_mnist(name.split("-", 1)[1], path=data_path)
+    elif name in TABULAR_SETS:
+        return load_tabular(name)
     elif name in IMAGE_SETS:
         with np.load(Path(data_path) / f"{name}.npz") as data:
             X = (data["X"] / 255.0).astype(np.float32)
@@ -76,6 +86,16 @@ def load(name, data_path):
     else:
         raise SystemExit(f"unknown dataset {name!r}")
     return bunch.data, bunch.target, bunch.images_shape
+
+
+def load_tabular(name):
+    """Standardised ``X`` and ``y`` of scikit-learn's data set ``name``."""
+    from sklearn import datasets
+    from sklearn.preprocessing import StandardScaler
+
+    bunch = getattr(datasets, "load_" + name.replace("-", "_"))()
+    X = StandardScaler().fit_transform(bunch.data).astype(np.float32)
+    return X, bunch.target.astype(np.int64), None
 
 
 def load_npz(path):
@@ -178,8 +198,9 @@ def main(argv=None):
     parser.add_argument(
         "--dataset",
         default="digits",
-        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl, or the "
-        "path of an .npz file of images (X, y) as those in ../shared/data",
+        help="digits, mnist-test, mnist-train, mnist-all, coil20, orl, "
+        "iris, wine, breast-cancer (standardised), or the path of an .npz file "
+        "of images (X, y) as those in ../shared/data",
     )
     parser.add_argument(
         "--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA)

@@ -178,3 +178,24 @@ def test_harness_loads_an_image_set_by_its_path(report, tmp_path):
     assert X.dtype == np.float32
     np.testing.assert_array_equal(y, [0, 1, 1])
     assert images_shape == (1, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "name, shape",
+    [("iris", (150, 4)), ("wine", (178, 13)), ("breast-cancer", (569, 30))],
+)
+def test_harness_standardises_the_tabular_sets(report, name, shape):
+    harness = sys.modules["run"]
+    X, y, images_shape = harness.load(name, data_path=None)
+    assert X.shape == shape and X.dtype == np.float32 and len(y) == shape[0]
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(X.std(axis=0), 1.0, atol=1e-4)
+    assert images_shape is None
+
+
+def test_tabular_reference_rows_name_the_features(report, tmp_path):
+    rows = _rows("KMeans(raw)", [0], [0.8]) + _rows("DEC", [0], [0.9])
+    (tmp_path / "wine.json").write_text(json.dumps(rows))
+    text = report.render(report.TABULAR_DATASETS, results=tmp_path)
+    assert "   * - k-means (standardised features)" in text
+    assert "raw pixels" not in text
