@@ -1285,7 +1285,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             # data, and dropping it cost accuracy on every such data set
             # measured. In one dimension unit length keeps only the sign.
             self._normalize_embedding = (
-                self.embedding_dim > 1 and _max_abs(X) <= self.input_scale_
+                self.embedding_dim > 1 and _max_abs(X) <= self._input_scale()
             )
         else:
             self._normalize_embedding = self.normalize_embedding

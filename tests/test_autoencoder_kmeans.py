@@ -109,6 +109,7 @@ def test_zero_pretrain_epochs_is_kmeans_on_random_projection(blobs):
         n_clusters=3,
         pretrain_epochs=0,
         clustering="kmeans",
+        kmeans_selection="inertia",
         random_state=0,
     ).fit(X)
     assert len(model.net_.history) == 0

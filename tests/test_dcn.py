@@ -66,6 +66,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs):
             batch_size=32,
             init="k-means",
             initial_partition_epochs=0,
+            normalize_embedding=True,
             random_state=seed,
         ).fit(X)
         starts.append(clustering_accuracy(y, model.kmeans_.labels_))

@@ -183,6 +183,8 @@ def test_estimators_with_the_same_pretraining_share_entries(
     blobs, tmp_path, pretrainings
 ):
     X, y = blobs
+    # In [0, 1], where normalize_embedding="auto" is DEC's True.
+    X = (X - X.min()) / (X.max() - X.min())
     reference = _fit(DEC, X)
     assert len(pretrainings) == 1
     _fit(AutoencoderKMeans, X, memory=str(tmp_path))
@@ -243,8 +245,9 @@ def test_invalid_memory_raises(blobs):
 @pytest.mark.parametrize("cls", [AutoencoderKMeans, DEC, DCN])
 def test_fitted_autoencoder_reused_with_pretrain_epochs_zero(cls, blobs, pretrainings):
     X, _ = blobs
-    # k-means on the embedding, as DEC and DCN start with.
-    fitted = _fit(AutoencoderKMeans, X, clustering="kmeans")
+    # k-means on the embedding, as DEC and DCN start with; the unit length
+    # DEC keeps on these blobs, which reach beyond [-1, 1].
+    fitted = _fit(AutoencoderKMeans, X, clustering="kmeans", normalize_embedding=True)
     modules = fitted.net_.module_
     extra = (
         dict(clustering="kmeans")
@@ -257,6 +260,7 @@ def test_fitted_autoencoder_reused_with_pretrain_epochs_zero(cls, blobs, pretrai
         encoder=modules.encoder,
         decoder=modules.decoder,
         pretrain_epochs=0,
+        normalize_embedding=True,
         **extra,
     )
     assert len(pretrainings) == 1
