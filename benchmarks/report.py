@@ -157,8 +157,9 @@ def table(rows, paper=None, input_name="raw pixels"):
     if paper is not None:
         lines.append("     - Paper (accuracy, MNIST)")
     for (name, options), runs in _runs(rows).items():
+        label = _label(name, options, _seeds(runs), common_seeds(rows), input_name)
         lines += [
-            f"   * - {_label(name, options, _seeds(runs), common_seeds(rows), input_name)}",
+            f"   * - {label}",
             f"     - {mean_std([r['acc'] for r in runs])}",
             f"     - {mean_std([r['nmi'] for r in runs])}",
             f"     - {mean_std([r['ari'] for r in runs])}",

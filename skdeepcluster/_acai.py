@@ -397,11 +397,11 @@ class ACAIKMeans(AutoencoderKMeans):
     before it is decoded (a normalised linear interpolation, which follows
     the great circle between the two codes); the paper's codes are
     unbounded and its interpolants linear, as they stay without unit
-    length. Decoded from inside the sphere, where no sample's code lies, an interpolant
-    would differ from every reconstruction by the norm of its code, a cue
-    that says nothing about the path between the two samples; on the
-    sphere the critic judges the path itself. The evidence is in
-    ``benchmarks/NOTES.rst``.
+    length. Decoded from inside the sphere, where no sample's code lies,
+    an interpolant would differ from every reconstruction by the norm of
+    its code, a cue that says nothing about the path between the two
+    samples; on the sphere the critic judges the path itself. The evidence
+    is in ``benchmarks/NOTES.rst``.
 
     {note_sample_weight}
 
