@@ -175,6 +175,9 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
         # PyTorch threads: another count gives another training trajectory.
         threads=torch.get_num_threads(),
     )
+    if hasattr(model, "clustering_"):
+        # Which partition clustering="auto" kept.
+        row["clustering"] = model.clustering_
     if memory is not None:
         # A fit that added no entry to the cache loaded its pretraining from
         # it: fit_s leaves out the pretraining, whose epochs were timed when
