@@ -792,26 +792,45 @@ class BaseDeepClusterer(
         :func:`~skdeepcluster._graph.split_merge` refines
         ``reference_labels``, the net's partition of the reference samples
         of ``graph``, first cutting clusters up to ``n_clusters`` (a net can
-        leave outputs unused). When it makes a move, ``net`` trains
-        ``epochs`` more epochs (stage ``"refinement"``) with the moved
-        partition as ``targets_`` (``-1`` for the other samples), which its
-        loss reads through
-        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`; ``state`` is
-        any other training state to set on ``net`` first (DAC's
-        ``neighbours_``). Returns the number of moves.
+        leave outputs unused). When it makes a move, ``net`` trains toward
+        the moved partition (:meth:`_train_toward`); ``state`` is any other
+        training state to set on ``net`` first (DAC's ``neighbours_``).
+        Returns the number of moves.
         """
-        moved, n_moves = split_merge(
+        moved, n_moves = self._moved_partition(graph, reference_labels)
+        if n_moves:
+            self._train_toward(net, dataset, graph, moved, epochs, **state)
+        return n_moves
+
+    def _moved_partition(self, graph, reference_labels):
+        """``reference_labels`` after split-and-merge moves on ``graph``, and their number.
+
+        :func:`~skdeepcluster._graph.split_merge`, first cutting clusters up
+        to ``n_clusters``.
+        """
+        return split_merge(
             graph.adjacency, reference_labels, min_clusters=self.n_clusters
         )
-        if n_moves:
-            targets = torch.full((len(dataset),), -1, dtype=torch.long)
-            targets[torch.as_tensor(graph.reference)] = torch.as_tensor(moved)
-            net.targets_ = targets.to(net.device)
-            for name, value in state.items():
-                setattr(net, name, value)
-            net.set_params(stage="refinement")
-            net.partial_fit(dataset, epochs=epochs)
-        return n_moves
+
+    @staticmethod
+    def _train_toward(net, dataset, graph, reference_labels, epochs, **state):
+        """Train ``net`` ``epochs`` epochs toward a partition of the reference samples.
+
+        ``net`` trains (stage ``"refinement"``) with ``reference_labels``, a
+        partition of the reference samples of ``graph``, as ``targets_``
+        (``-1`` for the other samples), which its loss reads through
+        :meth:`~skdeepcluster._nets.ClusteringNet.target_loss`; ``state`` is
+        any other training state to set on ``net`` first.
+        """
+        targets = torch.full((len(dataset),), -1, dtype=torch.long)
+        targets[torch.as_tensor(graph.reference)] = torch.as_tensor(
+            reference_labels, dtype=torch.long
+        )
+        net.targets_ = targets.to(net.device)
+        for name, value in state.items():
+            setattr(net, name, value)
+        net.set_params(stage="refinement")
+        net.partial_fit(dataset, epochs=epochs)
 
     @abstractmethod
     def _fit(
