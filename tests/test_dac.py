@@ -479,6 +479,117 @@ def test_reproducible(separated_blobs):
     assert not np.array_equal(first.transform(X), other.transform(X))
 
 
+# -- the partition the refinement starts from (clustering) -----------------
+
+
+@pytest.fixture
+def layout_of_blobs(separated_blobs, monkeypatch):
+    """Replace the input's UMAP partition by a known one; record the calls.
+
+    The partition joins two blobs and cuts the third in two, so that the
+    fitted labels show whether the net learnt it. Split-and-merge moves are
+    turned off, so the candidates compete as they are.
+    """
+    from skdeepcluster import base
+
+    X, y = separated_blobs
+    layout = np.where(y == 1, 0, y)
+    layout[(y == 2) & (X[:, 0] > np.median(X[y == 2, 0]))] = 1
+    calls = []
+
+    def layout_partition(self, graph, random_state):
+        calls.append((graph, layout[graph.reference]))
+        return calls[-1][1]
+
+    monkeypatch.setattr(DAC, "_layout_partition", layout_partition)
+    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels, **_: (labels, 0))
+    return X, layout, calls
+
+
+@pytest.mark.parametrize("clustering", ["umap", "auto"])
+def test_net_trained_toward_the_input_layout_when_it_is_kept(
+    layout_of_blobs, monkeypatch, clustering
+):
+    X, layout, calls = layout_of_blobs
+    if clustering == "auto":
+        # The layout's partition more modular than the net's.
+        monkeypatch.setattr(dac_module, "modularity", _prefer(calls))
+    model = fast_estimator(
+        DAC,
+        n_clusters=3,
+        max_epochs=2,
+        refinement_epochs=30,
+        clustering=clustering,
+        # On the samples themselves: neighbour stand-ins blur the cut.
+        augment=False,
+        random_state=0,
+    ).fit(X)
+    assert len(calls) == 1
+    # The graph the moves act on: the input's, over every training sample.
+    np.testing.assert_array_equal(np.sort(calls[0][0].reference), np.arange(len(X)))
+    assert model.clustering_ == "umap"
+    assert model.n_split_merge_moves_ == 0
+    # No move, yet the net trained toward the layout's partition.
+    assert model.n_iter_ == 32
+    assert model.net_.stage == "refinement"
+    assert clustering_accuracy(layout, model.labels_) > 0.9
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_net_partition_kept_when_more_modular(layout_of_blobs, monkeypatch):
+    X, layout, calls = layout_of_blobs
+    monkeypatch.setattr(dac_module, "modularity", _prefer(calls, win=False))
+    model = fast_estimator(
+        DAC, n_clusters=3, max_epochs=2, refinement_epochs=30, random_state=0
+    ).fit(X)
+    plain = fast_estimator(
+        DAC, n_clusters=3, max_epochs=2, clustering="net", random_state=0
+    ).fit(X)
+    assert len(calls) == 1
+    assert model.clustering_ == plain.clustering_ == "net"
+    # Without a move nor another partition, no refinement epoch.
+    assert model.n_iter_ == plain.n_iter_ == 2
+    np.testing.assert_array_equal(model.labels_, plain.labels_)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # On images the moves act on the hidden layer's graph: "auto" keeps
+        # the net's partition.
+        dict(input_shape=(1, 2, 3), n_init=1),
+        # No refinement, no other partition to learn.
+        dict(refinement_epochs=0),
+        dict(clustering="net"),
+    ],
+)
+def test_no_input_layout(layout_of_blobs, params):
+    X, _, calls = layout_of_blobs
+    model = fast_estimator(
+        DAC, n_clusters=3, max_epochs=2, random_state=0, **params
+    ).fit(X)
+    assert calls == []
+    assert model.clustering_ == "net"
+
+
+def _prefer(calls, win=True):
+    """A modularity under which the layout's partition wins (or loses).
+
+    ``calls`` is the record of :func:`layout_of_blobs`; the partition it
+    returned (passed on unchanged, with the moves turned off) scores above
+    (or below) every possible modularity, in [-1/2, 1]. Every other
+    partition scores its real modularity.
+    """
+    real = dac_module.modularity
+
+    def modularity(adjacency, labels):
+        if calls and labels is calls[-1][1]:
+            return 2.0 if win else -1.0
+        return real(adjacency, labels)
+
+    return modularity
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -493,6 +604,7 @@ def test_reproducible(separated_blobs):
         (dict(n_neighbors="many"), "n_neighbors"),
         (dict(n_init=0), "n_init"),
         (dict(init_epochs=0), "init_epochs"),
+        (dict(clustering="kmeans"), "clustering"),
     ],
 )
 def test_bad_params(separated_blobs, params, match):

@@ -483,7 +483,10 @@ def test_refinement_trains_toward_the_moved_partition(four_blobs, monkeypatch, c
 def test_no_move_no_refinement(four_blobs, monkeypatch, cls):
     X, _ = four_blobs
     monkeypatch.setattr(base, "split_merge", lambda adjacency, labels, **_: (labels, 0))
-    model = fast_estimator(cls, n_clusters=4, random_state=0).fit(X)
+    # DAC's other candidate partition, the input's layout, is tested in
+    # test_dac.py.
+    params = dict(clustering="net") if cls is DAC else {}
+    model = fast_estimator(cls, n_clusters=4, random_state=0, **params).fit(X)
     plain = fast_estimator(cls, n_clusters=4, refinement_epochs=0, random_state=0)
     plain.fit(X)
     assert model.n_split_merge_moves_ == plain.n_split_merge_moves_ == 0
@@ -504,7 +507,13 @@ def test_dac_moves_on_the_input_graph_of_flat_features_and_the_hidden_graph_of_i
         return labels, 0
 
     monkeypatch.setattr(base, "split_merge", record)
-    params = dict(hidden_dims=(8,), max_epochs=1, batch_size=20, random_state=0)
+    params = dict(
+        hidden_dims=(8,),
+        max_epochs=1,
+        batch_size=20,
+        clustering="net",
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         DAC(2, **params).fit(X)
