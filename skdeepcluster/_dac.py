@@ -737,9 +737,10 @@ class DAC(BaseDeepClusterer):
     mean cross-entropy (:func:`pairwise_loss`), as the pairs between ``w_i``
     copies of ``i`` and ``w_j`` copies of ``j`` would, apart from the pairs
     a sample's copies would form with each other. Which pairs are selected,
-    and the batch normalisation statistics, do not depend on the weights;
-    ``cluster_centers_`` are the weighted mean label features of the
-    clusters.
+    the batch normalisation statistics, the neighbour graph and the UMAP
+    layout of ``clustering`` do not depend on the weights (a sample of
+    positive weight counts once in them); ``cluster_centers_`` are the
+    weighted mean label features of the clusters.
 
     References
     ----------
