@@ -569,8 +569,9 @@ class DAC(BaseDeepClusterer):
         then learns in the refinement epochs. ``"auto"``: on flat features,
         whichever of the two has, after its split-and-merge moves, the
         higher modularity of the input's 10-nearest-neighbour graph; with
-        ``input_shape``, the network's (its moves act on the hidden layer's
-        graph, see Notes). With ``refinement_epochs=0`` the network's
+        ``input_shape``, the network's (there the moves act on the hidden
+        layer's graph, and a layout of that layer did not help; see
+        ``benchmarks/NOTES.rst``). With ``refinement_epochs=0`` the network's
         partition is kept. ``clustering_`` says which was kept. This
         package's addition: on flat features the network has no
         deformation to learn from, and on data of 10,000 samples its
@@ -1005,8 +1006,8 @@ class DAC(BaseDeepClusterer):
             self._n_init = 3 if self.input_shape is not None else 1
         self._clustering = self.clustering
         if self.clustering == "auto" and self.input_shape is not None:
-            # On images the moves act on the hidden layer's graph, on which
-            # the input's layout cannot be compared (see Notes).
+            # On images the moves act on the hidden layer's graph, where a
+            # layout of that layer did not help (see benchmarks/NOTES.rst).
             self._clustering = "net"
 
     def _start_net(self, X, random_state, max_epochs, stage):
