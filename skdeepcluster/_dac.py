@@ -709,10 +709,9 @@ class DAC(BaseDeepClusterer):
     layout's, the refinement epochs teach it to the network, so that
     :meth:`predict` extends it to new samples. Without deformations to
     learn from, the perceptron's pairwise self-labelling on larger data
-    settles on a partition the layout's far exceeds (MNIST's 10,000 test
-    digits as flat rows: accuracy 0.61 against 0.90 over three seeds),
-    while on small data sets the two are close; the figures are on the
-    benchmarks page.
+    (MNIST's 10,000 test digits as flat rows) settles on a partition the
+    layout's far exceeds, while on small data sets the two are close; the
+    figures are on the benchmarks page.
 
     A cluster can end up with no training sample (no sample has its largest
     entry there). Such clusters are dropped so that ``labels_`` stays
