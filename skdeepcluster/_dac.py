@@ -277,29 +277,46 @@ class ConvClassifier(nn.Module):
         return self.head[-1](self.hidden(x))
 
 
-def recalibrate_batch_norm(module, X, batch_size):
+def recalibrate_batch_norm(module, X, batch_size, random_state):
     """Set the batch norm statistics of ``module`` to their average over ``X``.
 
     During training, batch norm keeps a running average of batch statistics
     that lags behind the changing network (and here also mixes in the
     augmented copies). Prediction uses those statistics, so they are
     recomputed once at the end of training, with the final weights, as the
-    equally weighted average over the mini-batches of ``X``. The weights are
-    not changed.
+    equally weighted average over mini-batches that split every row of
+    ``X`` in a random order. The weights are not changed.
+
+    The order is random because data sets often come sorted by class
+    (scikit-learn's iris and wine, images read one folder per class): in
+    their order, each batch would hold one or two classes, whose variance is
+    the variance within a class, and dropping a last, incomplete batch
+    would drop most of the last class.
 
     Parameters
     ----------
     module : torch.nn.Module
-    X : torch.Tensor of shape (n_samples, ...)
+    X : torch.Tensor of shape (n_samples, ...), or rows read on demand
+        Anything that indexing with a tensor of row indices turns into the
+        rows as a tensor (such as
+        :class:`~skdeepcluster._torch_utils.ArrayRows`).
     batch_size : int
-        Size of the mini-batches the statistics are averaged over (the
-        training batch size, so that they match training).
+        Largest mini-batch the statistics are averaged over (the training
+        batch size, so that they match training). The rows are split into
+        ``ceil(n_samples / batch_size)`` batches of nearly equal sizes, none
+        below two samples.
+    random_state : RandomState instance
+        Draws the order of the rows.
     """
     layers = [
         m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
     ]
-    if not layers:
+    n_samples = len(X)
+    if not layers or n_samples < 2:
         return
+    # Batch norm in training mode cannot normalise a batch of one sample.
+    n_batches = min(-(-n_samples // batch_size), n_samples // 2)
+    order = random_state.permutation(n_samples)
     momenta = [layer.momentum for layer in layers]
     with module_mode(module, training=True):
         try:
@@ -308,8 +325,9 @@ def recalibrate_batch_norm(module, X, batch_size):
                 # momentum=None: a cumulative average over the batches seen.
                 layer.momentum = None
             with torch.no_grad():
-                for start in range(0, len(X) - batch_size + 1, batch_size):
-                    module(X[start : start + batch_size])
+                for rows in np.array_split(order, n_batches):
+                    # Sorted: rows read on demand come in file order.
+                    module(X[torch.as_tensor(np.sort(rows))])
         finally:
             for layer, momentum in zip(layers, momenta):
                 layer.momentum = momentum
@@ -893,7 +911,9 @@ class DAC(BaseDeepClusterer):
             net.partial_fit(dataset)
             if graph is None:
                 graph = self._input_graph(X, random_state)
-            self.start_modularity_[start] = self._partition_modularity(net, X, graph)
+            self.start_modularity_[start] = self._partition_modularity(
+                net, X, graph, random_state
+            )
             if (
                 best is None
                 or self.start_modularity_[start] > self.start_modularity_[best]
@@ -909,14 +929,14 @@ class DAC(BaseDeepClusterer):
                 # The choice among starts goes on among the kept start's
                 # epochs: a late, wide threshold can merge two classes, which
                 # lowers the modularity as well.
-                net.epoch_score_ = lambda net: self._partition_modularity(
-                    net, X, graph, recalibrate=False
-                )
+                net.epoch_score_ = lambda net: self._partition_modularity(net, X, graph)
                 net.remember_epoch(self.start_modularity_[best])
             net.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
         self.best_epoch_ = self.net_.restore_best_epoch()
         if len(self.net_.history):
-            recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
+            recalibrate_batch_norm(
+                self.net_.module_, X, self.net_.batch_size, random_state
+            )
         self._refine(X, dataset, graph, neighbours, random_state)
         self.n_iter_ = len(self.net_.history)
         # The argmax of the scores, as predict computes it: the label feature
@@ -980,7 +1000,7 @@ class DAC(BaseDeepClusterer):
                 self.refinement_epochs,
                 neighbours_=neighbours,
             )
-            recalibrate_batch_norm(net.module_, X, net.batch_size)
+            recalibrate_batch_norm(net.module_, X, net.batch_size, random_state)
 
     def _layout_partition(self, graph, random_state):
         """k-means of a UMAP layout of the input rows of ``graph``.
@@ -1038,11 +1058,16 @@ class DAC(BaseDeepClusterer):
         net.initialize()
         return net
 
-    def _partition_modularity(self, net, X, graph, recalibrate=True):
-        """Modularity on ``graph`` of the partition ``net`` gives its reference rows."""
-        if recalibrate and len(net.history):
-            # As at the end of fit: the partition predict would give.
-            recalibrate_batch_norm(net.module_, X, net.batch_size)
+    def _partition_modularity(self, net, X, graph, random_state=None):
+        """Modularity on ``graph`` of the partition ``net`` gives its reference rows.
+
+        With ``random_state``, the batch norm statistics are first
+        recomputed (:func:`recalibrate_batch_norm`), as at the end of
+        ``fit``: the partition ``predict`` would give. Without, they are the
+        running averages of training.
+        """
+        if random_state is not None and len(net.history):
+            recalibrate_batch_norm(net.module_, X, net.batch_size, random_state)
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
         return modularity(graph.adjacency, to_numpy(scores.argmax(dim=1)))
 

@@ -190,6 +190,34 @@ def test_label_features_are_unit_non_negative():
     assert ((similarity >= 0) & (similarity <= 1 + 1e-6)).all()
 
 
+def test_batch_norm_statistics_of_every_row_in_random_order():
+    # Rows sorted by class, as scikit-learn's wine: three groups far apart.
+    # Batches taken in this order would each hold one or two groups and
+    # drop the rows of the last incomplete batch, most of the last group.
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    X = torch.repeat_interleave(centres, torch.tensor([59, 71, 48]), dim=0)
+    X = X + torch.randn(len(X), 2, generator=torch.Generator().manual_seed(0))
+    layer = torch.nn.BatchNorm1d(2, momentum=0.3).eval()
+    dac_module.recalibrate_batch_norm(layer, X, 64, np.random.RandomState(0))
+    # Equally weighted batch means of batches of nearly equal sizes over
+    # every row: the mean over all rows, and about their variance (a batch
+    # misses the spread between the batches' means).
+    torch.testing.assert_close(layer.running_mean, X.mean(0), atol=0.05, rtol=0)
+    torch.testing.assert_close(layer.running_var, X.var(0), atol=0, rtol=0.05)
+    assert layer.momentum == 0.3
+    assert not layer.training
+
+
+def test_batch_norm_statistics_without_a_batch_of_one_sample():
+    # Five rows in batches of at most two would leave one alone, which batch
+    # norm cannot normalise: two batches instead.
+    layer = torch.nn.BatchNorm1d(2)
+    dac_module.recalibrate_batch_norm(
+        layer, torch.randn(5, 2), 2, np.random.RandomState(0)
+    )
+    assert layer.num_batches_tracked == 2
+
+
 # -- estimator ------------------------------------------------------------
 
 
@@ -352,6 +380,8 @@ def test_kept_start_trains_on_to_max_epochs(separated_blobs, monkeypatch):
         init_epochs=1,
         max_epochs=3,
         batch_size=30,
+        # The training of the starts alone, without refinement epochs.
+        refinement_epochs=0,
         random_state=0,
     ).fit(X)
     assert model.n_iter_ == 3 == len(model.net_.history)
@@ -385,6 +415,8 @@ def test_kept_start_keeps_its_epoch_with_the_highest_modularity(separated_blobs)
         max_epochs=5,
         batch_size=30,
         callbacks=[("record", RecordWeights())],
+        # The kept weights are the final ones without refinement epochs.
+        refinement_epochs=0,
         random_state=0,
     ).fit(X)
     history = model.net_.history
