@@ -747,7 +747,9 @@ class DAC(BaseDeepClusterer):
     mode in ``predict``, so the output for a sample does not depend on the
     others; its statistics are recomputed over the training data with the
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
-    ``predict`` on the training data.
+    ``predict`` on the training data. They are averaged over batches of
+    every training sample drawn in a random order, so that data sorted by
+    class gives the statistics of all its classes.
 
     {note_sample_weight}
 
