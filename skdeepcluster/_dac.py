@@ -277,36 +277,33 @@ class ConvClassifier(nn.Module):
         return self.head[-1](self.hidden(x))
 
 
-def recalibrate_batch_norm(module, X, batch_size, random_state):
+def recalibrate_batch_norm(module, X, batch_size):
     """Set the batch norm statistics of ``module`` to their average over ``X``.
 
     During training, batch norm keeps a running average of batch statistics
     that lags behind the changing network (and here also mixes in the
     augmented copies). Prediction uses those statistics, so they are
     recomputed once at the end of training, with the final weights, as the
-    equally weighted average over mini-batches that split every row of
-    ``X`` in a random order. The weights are not changed.
+    equally weighted average over mini-batches that together hold every row
+    of ``X``. The weights are not changed.
 
-    The order is random because data sets often come sorted by class
-    (scikit-learn's iris and wine, images read one folder per class): in
-    their order, each batch would hold one or two classes, whose variance is
-    the variance within a class, and dropping a last, incomplete batch
-    would drop most of the last class.
+    Batch ``j`` of ``m`` holds rows ``j, j + m, j + 2m, ...``: data sets often
+    come sorted by class (scikit-learn's iris and wine, images read one
+    folder per class), and consecutive rows would make batches of one or two
+    classes, whose variance is the variance within a class. Taken with a
+    stride, each batch samples the whole file.
 
     Parameters
     ----------
     module : torch.nn.Module
     X : torch.Tensor of shape (n_samples, ...), or rows read on demand
-        Anything that indexing with a tensor of row indices turns into the
-        rows as a tensor (such as
+        Anything that slicing turns into the rows as a tensor (such as
         :class:`~skdeepcluster._torch_utils.ArrayRows`).
     batch_size : int
         Largest mini-batch the statistics are averaged over (the training
         batch size, so that they match training). The rows are split into
         ``ceil(n_samples / batch_size)`` batches of nearly equal sizes, none
         below two samples.
-    random_state : RandomState instance
-        Draws the order of the rows.
     """
     layers = [
         m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
@@ -316,7 +313,6 @@ def recalibrate_batch_norm(module, X, batch_size, random_state):
         return
     # Batch norm in training mode cannot normalise a batch of one sample.
     n_batches = min(-(-n_samples // batch_size), n_samples // 2)
-    order = random_state.permutation(n_samples)
     momenta = [layer.momentum for layer in layers]
     with module_mode(module, training=True):
         try:
@@ -325,9 +321,8 @@ def recalibrate_batch_norm(module, X, batch_size, random_state):
                 # momentum=None: a cumulative average over the batches seen.
                 layer.momentum = None
             with torch.no_grad():
-                for rows in np.array_split(order, n_batches):
-                    # Sorted: rows read on demand come in file order.
-                    module(X[torch.as_tensor(np.sort(rows))])
+                for first in range(n_batches):
+                    module(X[first::n_batches])
         finally:
             for layer, momentum in zip(layers, momenta):
                 layer.momentum = momentum
@@ -747,9 +742,9 @@ class DAC(BaseDeepClusterer):
     mode in ``predict``, so the output for a sample does not depend on the
     others; its statistics are recomputed over the training data with the
     final weights (:func:`recalibrate_batch_norm`), so ``labels_`` matches
-    ``predict`` on the training data. They are averaged over batches of
-    every training sample drawn in a random order, so that data sorted by
-    class gives the statistics of all its classes.
+    ``predict`` on the training data. They are averaged over batches that
+    each take every few samples of the whole training data, so that data
+    sorted by class gives the statistics of all its classes.
 
     {note_sample_weight}
 
@@ -913,9 +908,7 @@ class DAC(BaseDeepClusterer):
             net.partial_fit(dataset)
             if graph is None:
                 graph = self._input_graph(X, random_state)
-            self.start_modularity_[start] = self._partition_modularity(
-                net, X, graph, random_state
-            )
+            self.start_modularity_[start] = self._partition_modularity(net, X, graph)
             if (
                 best is None
                 or self.start_modularity_[start] > self.start_modularity_[best]
@@ -931,14 +924,14 @@ class DAC(BaseDeepClusterer):
                 # The choice among starts goes on among the kept start's
                 # epochs: a late, wide threshold can merge two classes, which
                 # lowers the modularity as well.
-                net.epoch_score_ = lambda net: self._partition_modularity(net, X, graph)
+                net.epoch_score_ = lambda net: self._partition_modularity(
+                    net, X, graph, recalibrate=False
+                )
                 net.remember_epoch(self.start_modularity_[best])
             net.partial_fit(dataset, epochs=self.max_epochs - start_epochs)
         self.best_epoch_ = self.net_.restore_best_epoch()
         if len(self.net_.history):
-            recalibrate_batch_norm(
-                self.net_.module_, X, self.net_.batch_size, random_state
-            )
+            recalibrate_batch_norm(self.net_.module_, X, self.net_.batch_size)
         self._refine(X, dataset, graph, neighbours, random_state)
         self.n_iter_ = len(self.net_.history)
         # The argmax of the scores, as predict computes it: the label feature
@@ -1002,7 +995,7 @@ class DAC(BaseDeepClusterer):
                 self.refinement_epochs,
                 neighbours_=neighbours,
             )
-            recalibrate_batch_norm(net.module_, X, net.batch_size, random_state)
+            recalibrate_batch_norm(net.module_, X, net.batch_size)
 
     def _layout_partition(self, graph, random_state):
         """k-means of a UMAP layout of the input rows of ``graph``.
@@ -1060,16 +1053,11 @@ class DAC(BaseDeepClusterer):
         net.initialize()
         return net
 
-    def _partition_modularity(self, net, X, graph, random_state=None):
-        """Modularity on ``graph`` of the partition ``net`` gives its reference rows.
-
-        With ``random_state``, the batch norm statistics are first
-        recomputed (:func:`recalibrate_batch_norm`), as at the end of
-        ``fit``: the partition ``predict`` would give. Without, they are the
-        running averages of training.
-        """
-        if random_state is not None and len(net.history):
-            recalibrate_batch_norm(net.module_, X, net.batch_size, random_state)
+    def _partition_modularity(self, net, X, graph, recalibrate=True):
+        """Modularity on ``graph`` of the partition ``net`` gives its reference rows."""
+        if recalibrate and len(net.history):
+            # As at the end of fit: the partition predict would give.
+            recalibrate_batch_norm(net.module_, X, net.batch_size)
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
         return modularity(graph.adjacency, to_numpy(scores.argmax(dim=1)))
 

@@ -190,7 +190,7 @@ def test_label_features_are_unit_non_negative():
     assert ((similarity >= 0) & (similarity <= 1 + 1e-6)).all()
 
 
-def test_batch_norm_statistics_of_every_row_in_random_order():
+def test_batch_norm_statistics_of_every_row_of_sorted_data():
     # Rows sorted by class, as scikit-learn's wine: three groups far apart.
     # Batches taken in this order would each hold one or two groups and
     # drop the rows of the last incomplete batch, most of the last group.
@@ -198,7 +198,7 @@ def test_batch_norm_statistics_of_every_row_in_random_order():
     X = torch.repeat_interleave(centres, torch.tensor([59, 71, 48]), dim=0)
     X = X + torch.randn(len(X), 2, generator=torch.Generator().manual_seed(0))
     layer = torch.nn.BatchNorm1d(2, momentum=0.3).eval()
-    dac_module.recalibrate_batch_norm(layer, X, 64, np.random.RandomState(0))
+    dac_module.recalibrate_batch_norm(layer, X, 64)
     # Equally weighted batch means of batches of nearly equal sizes over
     # every row: the mean over all rows, and about their variance (a batch
     # misses the spread between the batches' means).
@@ -212,9 +212,7 @@ def test_batch_norm_statistics_without_a_batch_of_one_sample():
     # Five rows in batches of at most two would leave one alone, which batch
     # norm cannot normalise: two batches instead.
     layer = torch.nn.BatchNorm1d(2)
-    dac_module.recalibrate_batch_norm(
-        layer, torch.randn(5, 2), 2, np.random.RandomState(0)
-    )
+    dac_module.recalibrate_batch_norm(layer, torch.randn(5, 2), 2)
     assert layer.num_batches_tracked == 2
 
 
