@@ -362,9 +362,16 @@ class BaseDeepClusterer(
         _reject_unflattened_images(X, type(self).__name__)
         # CSR, whose row subsets (the batches) are cheap; CSC is converted.
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
+        # One pass over the values serves every check and rule that reads
+        # them (a memory-mapped X may be larger than the memory); the
+        # "auto" resolution reads it too, hence an attribute, dropped after
+        # training.
+        self._input_range = _value_range(X)
         # Before the other checks, which would warn about such values first.
-        _check_float32_range(X)
-        self.input_scale_ = _intensity_scale(X) if self.input_scaling == "auto" else 1.0
+        _check_float32_range(X, _magnitude(self._input_range))
+        self.input_scale_ = (
+            _intensity_scale(self._input_range) if self.input_scaling == "auto" else 1.0
+        )
         sample_weight = _check_fit_sample_weight(sample_weight, X, self.n_clusters)
         # Samples of weight 0 are left out of training, so that they change
         # nothing, and labelled at the end (see _label_left_out).
@@ -386,6 +393,7 @@ class BaseDeepClusterer(
         with self._user_modules_seed(global_seed):
             self._fit(X_train, y, random_state, sample_weight)
         self._drop_training_state()
+        del self._input_range
         self._n_features_out = self.cluster_centers_.shape[1]
         if left_out is not None:
             self._label_left_out(X_all, left_out)
@@ -483,7 +491,7 @@ class BaseDeepClusterer(
                     f"{n_features}."
                 )
         _check_hidden_dims(self)
-        _warn_if_squares_overflow(X, self.input_scale_)
+        _warn_if_squares_overflow(_magnitude(self._input_range), self.input_scale_)
         self._check_params_vs_input(X)
 
     def _check_params_vs_input(self, X):
@@ -1303,8 +1311,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             # the norm says how far a sample lies from the centre of the
             # data, and dropping it cost accuracy on every such data set
             # measured. In one dimension unit length keeps only the sign.
+            # The values read once by fit; a direct call reads them here.
+            value_range = getattr(self, "_input_range", None) or _value_range(X)
             self._normalize_embedding = (
-                self.embedding_dim > 1 and _max_abs(X) <= self._input_scale()
+                self.embedding_dim > 1
+                and _magnitude(value_range) <= self._input_scale()
             )
         else:
             self._normalize_embedding = self.normalize_embedding
@@ -1912,28 +1923,48 @@ def _reject_unflattened_images(X, name):
     )
 
 
-def _intensity_scale(X):
-    """``input_scaling="auto"``'s divisor of ``X``: its maximum, or 1.
+def _value_range(X):
+    """``(smallest, largest)`` of ``X``'s values and 0, in one pass.
 
-    Non-negative data whose maximum exceeds 1 (pixels in 0..255, the 0..16
-    of scikit-learn's digits, counts) is divided by that maximum, as the
-    papers divide pixels by 255; anything else (data in [0, 1], centred or
-    standardised data) is left as it is, so a fit on it is the fit without
-    scaling. One pass over ``X`` (see :func:`_value_blocks`); a sparse
-    matrix's implicit zeros are non-negative.
+    0 is included because a sparse matrix's implicit zeros are values too
+    (see :func:`_value_blocks`); an empty ``X`` gives ``(0.0, 0.0)``.
     """
     smallest, largest = 0.0, 0.0
     for block in _value_blocks(X):
         smallest = min(smallest, float(block.min()))
         largest = max(largest, float(block.max()))
+    return smallest, largest
+
+
+def _magnitude(value_range):
+    """Largest magnitude within ``value_range``, a :func:`_value_range`."""
+    smallest, largest = value_range
+    return max(-smallest, largest)
+
+
+def _intensity_scale(value_range):
+    """``input_scaling="auto"``'s divisor of data of ``value_range``: its maximum, or 1.
+
+    Non-negative data whose maximum exceeds 1 (pixels in 0..255, the 0..16
+    of scikit-learn's digits, counts) is divided by that maximum, as the
+    papers divide pixels by 255; anything else (data in [0, 1], centred or
+    standardised data) is left as it is, so a fit on it is the fit without
+    scaling. ``value_range`` is the data's :func:`_value_range`.
+    """
+    smallest, largest = value_range
     return largest if smallest >= 0 and largest > 1 else 1.0
 
 
-def _check_float32_range(X):
-    """Reject values that become infinite when cast to the networks' float32."""
+def _check_float32_range(X, largest=None):
+    """Reject values that become infinite when cast to the networks' float32.
+
+    ``largest``: the largest magnitude in ``X`` when already known; read
+    from ``X`` otherwise.
+    """
     if X.dtype == np.float32 or X.size == 0:
         return
-    largest = _max_abs(X)
+    if largest is None:
+        largest = _max_abs(X)
     # As a Python float: compared with the float32 scalar, largest would be
     # cast to float32 and overflow (with a RuntimeWarning) first.
     if largest > float(np.finfo(np.float32).max):
@@ -1963,9 +1994,12 @@ def _check_hidden_dims(estimator):
         )
 
 
-def _warn_if_squares_overflow(X, scale=1.0):
-    """Warn when training on ``X / scale`` will overflow float32 (see _FLOAT32_SQUARE_MAX)."""
-    largest = _max_abs(X)
+def _warn_if_squares_overflow(largest, scale=1.0):
+    """Warn when the squares of ``largest / scale`` overflow float32 in training.
+
+    ``largest`` is the input's largest magnitude and ``scale`` what the
+    input is divided by (see ``_FLOAT32_SQUARE_MAX``).
+    """
     if largest / scale > _FLOAT32_SQUARE_MAX:
         warnings.warn(
             f"X contains a value of magnitude {largest:.3g}, whose square "

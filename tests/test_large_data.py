@@ -11,6 +11,7 @@ import torch
 import skdeepcluster.callbacks
 from conftest import FAST_PARAMS, all_estimators, fast_estimator
 from skdeepcluster import DAC, IMSAT, AutoencoderKMeans, SNNLKMeans
+from skdeepcluster import base as base_module
 from skdeepcluster._imsat import _kth_neighbour_distance
 from skdeepcluster._torch_utils import ArrayRows, nearest_neighbours
 from skdeepcluster.base import BaseAutoencoderClusterer
@@ -167,6 +168,28 @@ def test_fit_on_memmap_gives_the_in_memory_results(cls, blobs, tmp_path):
     np.testing.assert_array_equal(mapped.cluster_centers_, in_memory.cluster_centers_)
     assert mapped.inertia_ == in_memory.inertia_
     np.testing.assert_array_equal(mapped.transform(X), in_memory.transform(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_reads_the_values_once_for_its_checks(blobs, tmp_path, monkeypatch, dtype):
+    # The float32 range, input_scaling="auto", the overflow warning and
+    # normalize_embedding="auto" all read the values of X; on a memory map
+    # larger than the memory each pass reads the whole file.
+    X, _ = blobs
+    X_map = as_memmap(X.astype(dtype), tmp_path / "X.npy")
+    passes = []
+    original = base_module._value_blocks
+
+    def spy(X):
+        passes.append(X.shape)
+        return original(X)
+
+    monkeypatch.setattr(base_module, "_value_blocks", spy)
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    model.fit(X_map)
+    # float64 batches are also checked one at a time as they are cast.
+    assert passes.count(X_map.shape) == 1
+    assert not hasattr(model, "_input_range")
 
 
 def test_fit_on_memmap_with_given_labels_and_input_shape(blobs, tmp_path):
