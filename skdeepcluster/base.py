@@ -1816,7 +1816,7 @@ class _MappedRows:
     The training samples of a memory-mapped ``X`` when samples of weight 0
     are left out: indexing ``X`` with the kept rows would copy them all into
     memory. Has what the fit's checks (``shape``, ``dtype``, ``size``,
-    ``ndim``, row slices, see :func:`_max_abs`) and
+    ``ndim``, row slices, see :func:`_value_range`) and
     :class:`~skdeepcluster._torch_utils.ArrayRows` use of an array.
 
     Parameters
@@ -1889,11 +1889,6 @@ def _value_blocks(X):
         yield X[start : start + rows]
 
 
-def _max_abs(X):
-    """Largest magnitude in the dense array or sparse matrix ``X`` (0 if empty)."""
-    return max((float(np.abs(block).max()) for block in _value_blocks(X)), default=0.0)
-
-
 def _reject_unflattened_images(X, name):
     """Raise for an array of images, with how to pass them, before validation.
 
@@ -1964,7 +1959,7 @@ def _check_float32_range(X, largest=None):
     if X.dtype == np.float32 or X.size == 0:
         return
     if largest is None:
-        largest = _max_abs(X)
+        largest = _magnitude(_value_range(X))
     # As a Python float: compared with the float32 scalar, largest would be
     # cast to float32 and overflow (with a RuntimeWarning) first.
     if largest > float(np.finfo(np.float32).max):
