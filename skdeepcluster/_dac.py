@@ -17,7 +17,6 @@ from ._graph import (
     modularity,
     neighbour_graph,
     reference_indices,
-    umap_partition,
 )
 from ._nets import ClusteringNet
 from ._torch_utils import (
@@ -39,10 +38,6 @@ from .callbacks import ThresholdSchedule
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
 _EPS = 1e-7
-
-# k-means restarts on the UMAP layout of clustering="auto" (chosen by
-# modularity); the layout, not the restarts, is what costs.
-_LAYOUT_KMEANS_RESTARTS = 10
 
 
 def select_pairs(similarity, upper, lower):
@@ -945,7 +940,7 @@ class DAC(BaseDeepClusterer):
         """Train toward the partition split-and-merge moves make of the kept one.
 
         The kept partition is the net's own or, by ``clustering``, k-means
-        of a UMAP layout of the graph's rows (:func:`umap_partition`). The
+        of a UMAP layout of the graph's rows (:meth:`_kept_partition`). The
         moves act on the input's neighbour graph ``graph`` on flat
         features, and on images on the neighbour graph of the same reference
         rows in the convolutional network's hidden layer
@@ -972,19 +967,9 @@ class DAC(BaseDeepClusterer):
                 adjacency=neighbour_graph(features, SCORING_NEIGHBOURS)
             )
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
-        moved, n_moves = self._moved_partition(graph, to_numpy(scores.argmax(dim=1)))
-        if self._clustering != "net":
-            layout_moved, layout_moves = self._moved_partition(
-                graph, self._layout_partition(graph, random_state)
-            )
-            # "auto": of the two partitions after their moves, the one of
-            # higher modularity of the graph the moves act on, as in
-            # AutoencoderKMeans' clustering="auto".
-            if self._clustering == "umap" or modularity(
-                graph.adjacency, layout_moved
-            ) > modularity(graph.adjacency, moved):
-                moved, n_moves = layout_moved, layout_moves
-                self.clustering_ = "umap"
+        moved, n_moves, self.clustering_ = self._kept_partition(
+            graph, to_numpy(scores.argmax(dim=1)), self._clustering, random_state
+        )
         self.n_split_merge_moves_ = n_moves
         if n_moves or self.clustering_ != "net":
             self._train_toward(
@@ -996,22 +981,6 @@ class DAC(BaseDeepClusterer):
                 neighbours_=neighbours,
             )
             recalibrate_batch_norm(net.module_, X, net.batch_size)
-
-    def _layout_partition(self, graph, random_state):
-        """k-means of a UMAP layout of the input rows of ``graph``.
-
-        :func:`umap_partition` of the reference rows, its k-means restarts
-        chosen by modularity of ``graph``.
-        """
-        features = to_numpy(graph.embedding).reshape(len(graph.reference), -1)
-        return umap_partition(
-            features,
-            self.n_clusters,
-            SCORING_NEIGHBOURS,
-            _LAYOUT_KMEANS_RESTARTS,
-            random_state,
-            graph.adjacency,
-        )
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)

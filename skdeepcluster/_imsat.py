@@ -482,8 +482,23 @@ class IMSAT(BaseDeepClusterer):
     refinement_epochs : int, default=10
         Epochs of training toward the partition that split-and-merge moves
         on the neighbour graph of the learned representation make of the
-        trained one, run only when a move is made (see the Notes). ``0``
-        makes no move and keeps the paper's IMSAT. This package's addition.
+        trained one, or toward the UMAP layout's partition when
+        ``clustering`` keeps it; run only when a move is made or the layout
+        is kept (see the Notes). ``0`` makes no move and keeps the paper's
+        IMSAT. This package's addition.
+    clustering : {"auto", "net", "umap"}, default="auto"
+        Partition the refinement starts from. ``"net"``: the trained
+        network's. ``"umap"``: k-means of a UMAP layout of the last hidden
+        layer (McInnes et al., 2018; N2D's clustering step [3]_, which
+        :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
+        embedding), which the network
+        then learns in the refinement epochs. ``"auto"``: whichever of the
+        two has, after its split-and-merge moves, the higher modularity of
+        the hidden layer's neighbour graph. ``clustering_`` says which was
+        kept. This package's addition: the partition a trained network
+        reaches on small data depends on its start, and on the rounding of
+        the machine it runs on, more than the layout of its representation
+        does (see the benchmarks page).
     batch_size : int, default=100
         Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
         mini-batch, so batches should hold many samples per cluster. The
@@ -534,8 +549,11 @@ class IMSAT(BaseDeepClusterer):
         of its ``init_epochs`` (of its ``max_epochs`` when ``n_init=1``). The
         start with the highest value was kept.
     n_split_merge_moves_ : int
-        Split-and-merge moves made on the trained partition (0 with
-        ``refinement_epochs=0``); the refinement stage ran if any was made.
+        Split-and-merge moves made on the kept partition (0 with
+        ``refinement_epochs=0``).
+    clustering_ : {"net", "umap"}
+        The partition the refinement started from (see ``clustering``):
+        the refinement stage ran if it is ``"umap"`` or a move was made.
     inertia_ : float
         Sum of squared distances of the training embeddings (:meth:`transform`) to their
         cluster centre, weighted by ``sample_weight``
@@ -589,10 +607,13 @@ class IMSAT(BaseDeepClusterer):
     while cutting one cluster in two and joining two others raises the
     graph's modularity (Newman 2006), the best such move is made, which
     repairs a run that ended with one class cut in two and two others
-    joined. When a move is made, the net trains ``refinement_epochs`` more
-    epochs (stage ``"refinement"``) on ``R_SAT`` plus the cross-entropy to
-    the moved partition, virtual adversarial training's semi-supervised
-    loss [2]_, so that ``labels_`` and ``predict`` follow it.
+    joined. With ``clustering="auto"`` the same moves also refine k-means
+    of a UMAP layout of that layer [3]_, and the partition of higher
+    modularity is kept. When a move is made, or the layout's partition is
+    kept, the net trains ``refinement_epochs`` more epochs (stage
+    ``"refinement"``) on ``R_SAT`` plus the cross-entropy to the kept
+    partition, virtual adversarial training's semi-supervised loss [2]_,
+    so that ``labels_`` and ``predict`` follow it.
 
     An output that is the argmax for no training sample is dropped, so that
     ``labels_`` stays ``0..n_clusters_found - 1``, and a
@@ -619,6 +640,10 @@ class IMSAT(BaseDeepClusterer):
     .. [2] Miyato, T., Maeda, S., Koyama, M. and Ishii, S. (2018). "Virtual
        adversarial training: a regularization method for supervised and
        semi-supervised learning". IEEE TPAMI.
+    .. [3] McConville, R., Santos-Rodriguez, R., Piechocki, R. J. and
+       Craddock, I. (2020). "N2D: (Not too) deep clustering via clustering
+       the local manifold of an autoencoded embedding". ICPR (the UMAP
+       layout of ``clustering``).
 
     Examples
     --------
@@ -657,6 +682,7 @@ class IMSAT(BaseDeepClusterer):
         "n_init": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
         "refinement_epochs": [Interval(Integral, 0, None, closed="left")],
+        "clustering": [StrOptions({"auto", "net", "umap"})],
     }
 
     def __init__(
@@ -676,6 +702,7 @@ class IMSAT(BaseDeepClusterer):
         n_init: IntOrAuto = 3,
         init_epochs: int = 10,
         refinement_epochs: int = 10,
+        clustering: Literal["auto", "net", "umap"] = "auto",
         batch_size: int = 100,
         lr: float = 2e-3,
         device: Device = "cpu",
@@ -696,6 +723,7 @@ class IMSAT(BaseDeepClusterer):
         self.n_init = n_init
         self.init_epochs = init_epochs
         self.refinement_epochs = refinement_epochs
+        self.clustering = clustering
         super().__init__(
             n_clusters=n_clusters,
             input_shape=input_shape,
@@ -832,16 +860,20 @@ class IMSAT(BaseDeepClusterer):
         )
 
     def _refine(self, X, dataset, random_state):
-        """Train toward the partition split-and-merge moves make of the net's.
+        """Train toward the partition split-and-merge moves make of the kept one.
 
-        The moves (:func:`~skdeepcluster._graph.split_merge`) act on the
-        10-nearest-neighbour graph of the reference samples' representations
-        (:meth:`transform`), with fewer neighbours when a third of the mean
-        cluster size is smaller; when any is made, the net trains
+        The kept partition is the net's own or, by ``clustering``, k-means
+        of a UMAP layout of the reference samples' representations
+        (:meth:`transform`; see :meth:`_kept_partition`). The moves
+        (:func:`~skdeepcluster._graph.split_merge`) act on the
+        10-nearest-neighbour graph of those representations, with fewer
+        neighbours when a third of the mean cluster size is smaller; when
+        any is made, or the layout's partition is kept, the net trains
         ``refinement_epochs`` more epochs with the moved partition of the
         reference samples as targets (see :class:`IMSATNet`).
         """
         self.n_split_merge_moves_ = 0
+        self.clustering_ = "net"
         if not (self.refinement_epochs and self._max_epochs):
             # No refinement asked for, or an untrained net to refine.
             return
@@ -860,9 +892,11 @@ class IMSAT(BaseDeepClusterer):
         )
         with torch.no_grad():
             labels = to_numpy(module.head(representation).argmax(dim=1))
-        self.n_split_merge_moves_ = self._refine_by_moves(
-            self.net_, dataset, graph, labels, self.refinement_epochs
+        moved, self.n_split_merge_moves_, self.clustering_ = self._kept_partition(
+            graph, labels, self.clustering, random_state
         )
+        if self.n_split_merge_moves_ or self.clustering_ != "net":
+            self._train_toward(self.net_, dataset, graph, moved, self.refinement_epochs)
 
     def _start_net(self, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

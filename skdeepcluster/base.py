@@ -820,6 +820,59 @@ class BaseDeepClusterer(
             graph.adjacency, reference_labels, min_clusters=self.n_clusters
         )
 
+    # k-means restarts on the UMAP layout that competes with a network's own
+    # partition (_kept_partition); the layout, not the restarts, is what costs.
+    _LAYOUT_KMEANS_RESTARTS = 10
+
+    def _kept_partition(self, graph, net_labels, clustering, random_state):
+        """The partition a refinement trains toward, its moves, and its source.
+
+        The net's partition of the reference samples, ``net_labels``, after
+        its split-and-merge moves on ``graph`` (:meth:`_moved_partition`);
+        with ``clustering="umap"`` instead k-means of a UMAP layout of
+        ``graph.embedding`` (:func:`~skdeepcluster._graph.umap_partition`,
+        its restarts chosen by modularity of ``graph``) after its moves; with
+        ``"auto"`` whichever of the two has the higher modularity of
+        ``graph``, the criterion of :class:`AutoencoderKMeans`'
+        ``clustering="auto"``. The net's partition wins ties.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_reference,)
+        n_moves : int
+            The moves made on the kept partition.
+        kept : {"net", "umap"}
+        """
+        moved, n_moves = self._moved_partition(graph, net_labels)
+        if clustering == "net":
+            return moved, n_moves, "net"
+        layout_moved, layout_moves = self._moved_partition(
+            graph, self._layout_partition(graph, random_state)
+        )
+        if clustering == "umap" or modularity(
+            graph.adjacency, layout_moved
+        ) > modularity(graph.adjacency, moved):
+            return layout_moved, layout_moves, "umap"
+        return moved, n_moves, "net"
+
+    def _layout_partition(self, graph, random_state):
+        """k-means of a UMAP layout of the rows of ``graph.embedding``.
+
+        :func:`~skdeepcluster._graph.umap_partition` with 10 neighbours, its
+        k-means restarts chosen by modularity of ``graph``.
+        """
+        embedding = graph.embedding
+        if isinstance(embedding, torch.Tensor):
+            embedding = to_numpy(embedding)
+        return umap_partition(
+            embedding.reshape(len(graph.reference), -1),
+            self.n_clusters,
+            SCORING_NEIGHBOURS,
+            self._LAYOUT_KMEANS_RESTARTS,
+            random_state,
+            graph.adjacency,
+        )
+
     @staticmethod
     def _train_toward(net, dataset, graph, reference_labels, epochs, **state):
         """Train ``net`` ``epochs`` epochs toward a partition of the reference samples.

@@ -72,6 +72,55 @@ def fast_estimator(cls, **params):
 
 
 @pytest.fixture
+def known_layout(monkeypatch):
+    """Replace the UMAP layout's partition that competes with a net's; record it.
+
+    ``install(cls, (X, y), win=None, layout=None)`` patches
+    ``cls._layout_partition`` to return a known partition of blobs ``X``
+    with labels ``y``: ``layout(X, y)``, by default one that joins blobs 0
+    and 1 and cuts blob 2 in two, so that the fitted labels show whether the
+    net learnt it. Split-and-merge moves are turned off, so the
+    candidates compete as they are. With ``win=True`` (``False``) that
+    partition scores above (below) every possible modularity, in
+    ``[-1/2, 1]``; every other partition scores its real modularity. Returns
+    ``X``, the layout's labels of all of ``X``, and the list of
+    ``(graph, labels)`` of every call.
+    """
+    from skdeepcluster import base
+
+    def join_and_cut(X, y):
+        labels = np.where(y == 1, 0, y)
+        labels[(y == 2) & (X[:, 0] > np.median(X[y == 2, 0]))] = 1
+        return labels
+
+    def install(cls, blobs, win=None, layout=join_and_cut):
+        X, y = blobs
+        layout = layout(X, y)
+        calls = []
+
+        def layout_partition(self, graph, random_state):
+            calls.append((graph, layout[graph.reference]))
+            return calls[-1][1]
+
+        monkeypatch.setattr(cls, "_layout_partition", layout_partition)
+        monkeypatch.setattr(
+            base, "split_merge", lambda adjacency, labels, **_: (labels, 0)
+        )
+        if win is not None:
+            real = base.modularity
+
+            def modularity(adjacency, labels):
+                if calls and labels is calls[-1][1]:
+                    return 2.0 if win else -1.0
+                return real(adjacency, labels)
+
+            monkeypatch.setattr(base, "modularity", modularity)
+        return X, layout, calls
+
+    return install
+
+
+@pytest.fixture
 def force_most_modular(monkeypatch):
     """Make one partition the most modular; record the graph partitions extended.
 

@@ -512,38 +512,14 @@ def test_reproducible(separated_blobs):
 # -- the partition the refinement starts from (clustering) -----------------
 
 
-@pytest.fixture
-def layout_of_blobs(separated_blobs, monkeypatch):
-    """Replace the input's UMAP partition by a known one; record the calls.
-
-    The partition joins two blobs and cuts the third in two, so that the
-    fitted labels show whether the net learnt it. Split-and-merge moves are
-    turned off, so the candidates compete as they are.
-    """
-    from skdeepcluster import base
-
-    X, y = separated_blobs
-    layout = np.where(y == 1, 0, y)
-    layout[(y == 2) & (X[:, 0] > np.median(X[y == 2, 0]))] = 1
-    calls = []
-
-    def layout_partition(self, graph, random_state):
-        calls.append((graph, layout[graph.reference]))
-        return calls[-1][1]
-
-    monkeypatch.setattr(DAC, "_layout_partition", layout_partition)
-    monkeypatch.setattr(base, "split_merge", lambda adjacency, labels, **_: (labels, 0))
-    return X, layout, calls
-
-
 @pytest.mark.parametrize("clustering", ["umap", "auto"])
 def test_net_trained_toward_the_input_layout_when_it_is_kept(
-    layout_of_blobs, monkeypatch, clustering
+    known_layout, separated_blobs, clustering
 ):
-    X, layout, calls = layout_of_blobs
-    if clustering == "auto":
-        # The layout's partition more modular than the net's.
-        monkeypatch.setattr(dac_module, "modularity", _prefer(calls))
+    # With "auto", the layout's partition more modular than the net's.
+    X, layout, calls = known_layout(
+        DAC, separated_blobs, win=True if clustering == "auto" else None
+    )
     model = fast_estimator(
         DAC,
         n_clusters=3,
@@ -566,9 +542,8 @@ def test_net_trained_toward_the_input_layout_when_it_is_kept(
     np.testing.assert_array_equal(model.predict(X), model.labels_)
 
 
-def test_net_partition_kept_when_more_modular(layout_of_blobs, monkeypatch):
-    X, layout, calls = layout_of_blobs
-    monkeypatch.setattr(dac_module, "modularity", _prefer(calls, win=False))
+def test_net_partition_kept_when_more_modular(known_layout, separated_blobs):
+    X, layout, calls = known_layout(DAC, separated_blobs, win=False)
     model = fast_estimator(
         DAC, n_clusters=3, max_epochs=2, refinement_epochs=30, random_state=0
     ).fit(X)
@@ -593,31 +568,13 @@ def test_net_partition_kept_when_more_modular(layout_of_blobs, monkeypatch):
         dict(clustering="net"),
     ],
 )
-def test_no_input_layout(layout_of_blobs, params):
-    X, _, calls = layout_of_blobs
+def test_no_input_layout(known_layout, separated_blobs, params):
+    X, _, calls = known_layout(DAC, separated_blobs)
     model = fast_estimator(
         DAC, n_clusters=3, max_epochs=2, random_state=0, **params
     ).fit(X)
     assert calls == []
     assert model.clustering_ == "net"
-
-
-def _prefer(calls, win=True):
-    """A modularity under which the layout's partition wins (or loses).
-
-    ``calls`` is the record of :func:`layout_of_blobs`; the partition it
-    returned (passed on unchanged, with the moves turned off) scores above
-    (or below) every possible modularity, in [-1/2, 1]. Every other
-    partition scores its real modularity.
-    """
-    real = dac_module.modularity
-
-    def modularity(adjacency, labels):
-        if calls and labels is calls[-1][1]:
-            return 2.0 if win else -1.0
-        return real(adjacency, labels)
-
-    return modularity
 
 
 @pytest.mark.parametrize(

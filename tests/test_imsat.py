@@ -457,6 +457,7 @@ def test_convolutional_variant():
         (dict(max_epochs=-1), "max_epochs"),
         (dict(n_init=0), "n_init"),
         (dict(init_epochs=0), "init_epochs"),
+        (dict(clustering="kmeans"), "clustering"),
         (dict(batch_size=1), "batch_size"),
         (dict(hidden_dims=(16, 0)), "hidden_dims"),
         (dict(hidden_dims=(), input_shape=(1, 2, 2)), "hidden_dims"),
@@ -466,3 +467,90 @@ def test_bad_parameters(params, message, blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match=message):
         IMSAT(**params).fit(X)
+
+
+# -- the partition the refinement starts from (clustering) -----------------
+
+
+@pytest.fixture(scope="module")
+def separated_blobs():
+    # Four blobs for three clusters: the net has to join two of them.
+    X, y = make_blobs(
+        n_samples=160, centers=4, n_features=6, cluster_std=0.5, random_state=2
+    )
+    return X.astype(np.float32), y
+
+
+def join_farthest_blobs(X, y):
+    """Three groups of four blobs: the two farthest apart joined.
+
+    A partition the net does not reach by itself, which it can learn: the
+    self-augmentation term keeps each blob whole, not two apart.
+    """
+    centres = np.stack([X[y == blob].mean(axis=0) for blob in range(4)])
+    distances = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+    first, second = np.unravel_index(distances.argmax(), distances.shape)
+    joined = np.where(y == second, first, y)
+    return np.unique(joined, return_inverse=True)[1]
+
+
+@pytest.mark.parametrize("clustering", ["umap", "auto"])
+def test_net_trained_toward_the_hidden_layout_when_it_is_kept(
+    known_layout, separated_blobs, clustering
+):
+    # With "auto", the layout's partition more modular than the net's.
+    X, layout, calls = known_layout(
+        IMSAT,
+        separated_blobs,
+        win=True if clustering == "auto" else None,
+        layout=join_farthest_blobs,
+    )
+    model = fast_estimator(
+        IMSAT,
+        n_clusters=3,
+        n_init=1,
+        refinement_epochs=30,
+        clustering=clustering,
+        random_state=0,
+    ).fit(X)
+    assert len(calls) == 1
+    graph = calls[0][0]
+    # The layout is of the last hidden layer of every training sample.
+    np.testing.assert_array_equal(np.sort(graph.reference), np.arange(len(X)))
+    assert graph.embedding.shape == (len(X), 16)
+    assert model.clustering_ == "umap"
+    assert model.n_split_merge_moves_ == 0
+    # No move, yet the net trained toward the layout's partition.
+    assert model.n_iter_ == 5 + 30
+    assert model.net_.stage == "refinement"
+    # The net learnt the layout's partition, which it does not reach alone.
+    plain = fast_estimator(
+        IMSAT, n_clusters=3, n_init=1, clustering="net", random_state=0
+    ).fit(X)
+    assert clustering_accuracy(layout, model.labels_) > 0.95
+    assert clustering_accuracy(layout, plain.labels_) < 0.9
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_net_partition_kept_when_more_modular(known_layout, separated_blobs):
+    X, _, calls = known_layout(IMSAT, separated_blobs, win=False)
+    model = fast_estimator(IMSAT, n_clusters=3, n_init=1, random_state=0).fit(X)
+    plain = fast_estimator(
+        IMSAT, n_clusters=3, n_init=1, clustering="net", random_state=0
+    ).fit(X)
+    assert len(calls) == 1
+    assert model.clustering_ == plain.clustering_ == "net"
+    # Without a move nor another partition, no refinement epoch.
+    assert model.n_iter_ == plain.n_iter_ == 5
+    np.testing.assert_array_equal(model.labels_, plain.labels_)
+
+
+@pytest.mark.parametrize(
+    "params", [dict(refinement_epochs=0), dict(clustering="net"), dict(max_epochs=0)]
+)
+def test_no_hidden_layout(known_layout, separated_blobs, params):
+    X, _, calls = known_layout(IMSAT, separated_blobs)
+    model = fast_estimator(IMSAT, n_clusters=3, n_init=1, random_state=0, **params)
+    model.fit(X)
+    assert calls == []
+    assert model.clustering_ == "net"
