@@ -940,7 +940,7 @@ class DAC(BaseDeepClusterer):
         """Train toward the partition split-and-merge moves make of the kept one.
 
         The kept partition is the net's own or, by ``clustering``, k-means
-        of a UMAP layout of the graph's rows (:meth:`_kept_partition`). The
+        of a UMAP layout of the graph's rows (:meth:`_refine_by_moves`). The
         moves act on the input's neighbour graph ``graph`` on flat
         features, and on images on the neighbour graph of the same reference
         rows in the convolutional network's hidden layer
@@ -967,19 +967,18 @@ class DAC(BaseDeepClusterer):
                 adjacency=neighbour_graph(features, SCORING_NEIGHBOURS)
             )
         scores = self._batched_eval(net.module_, graph.embedding, net.module_.scores)
-        moved, n_moves, self.clustering_ = self._kept_partition(
-            graph, to_numpy(scores.argmax(dim=1)), self._clustering, random_state
+        self.n_split_merge_moves_, self.clustering_ = self._refine_by_moves(
+            net,
+            dataset,
+            graph,
+            to_numpy(scores.argmax(dim=1)),
+            self._clustering,
+            random_state,
+            self.refinement_epochs,
+            neighbours_=neighbours,
         )
-        self.n_split_merge_moves_ = n_moves
-        if n_moves or self.clustering_ != "net":
-            self._train_toward(
-                net,
-                dataset,
-                graph,
-                moved,
-                self.refinement_epochs,
-                neighbours_=neighbours,
-            )
+        if self.n_split_merge_moves_ or self.clustering_ != "net":
+            # The net trained: its batch norm statistics follow the new weights.
             recalibrate_batch_norm(net.module_, X, net.batch_size)
 
     def _check_params_vs_input(self, X):

@@ -491,10 +491,9 @@ class IMSAT(BaseDeepClusterer):
         network's. ``"umap"``: k-means of a UMAP layout of the last hidden
         layer (McInnes et al., 2018; N2D's clustering step [3]_, which
         :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
-        embedding), which the network
-        then learns in the refinement epochs. ``"auto"``: whichever of the
-        two has, after its split-and-merge moves, the higher modularity of
-        the hidden layer's neighbour graph. ``clustering_`` says which was
+        embedding), which the network then learns in the refinement epochs.
+        ``"auto"``: whichever of the two has, after its split-and-merge
+        moves, the higher modularity of the hidden layer's neighbour graph. ``clustering_`` says which was
         kept. This package's addition: the partition a trained network
         reaches on small data depends on its start, and on the rounding of
         the machine it runs on, more than the layout of its representation
@@ -864,7 +863,7 @@ class IMSAT(BaseDeepClusterer):
 
         The kept partition is the net's own or, by ``clustering``, k-means
         of a UMAP layout of the reference samples' representations
-        (:meth:`transform`; see :meth:`_kept_partition`). The moves
+        (:meth:`transform`; see :meth:`_refine_by_moves`). The moves
         (:func:`~skdeepcluster._graph.split_merge`) act on the
         10-nearest-neighbour graph of those representations, with fewer
         neighbours when a third of the mean cluster size is smaller; when
@@ -892,11 +891,15 @@ class IMSAT(BaseDeepClusterer):
         )
         with torch.no_grad():
             labels = to_numpy(module.head(representation).argmax(dim=1))
-        moved, self.n_split_merge_moves_, self.clustering_ = self._kept_partition(
-            graph, labels, self.clustering, random_state
+        self.n_split_merge_moves_, self.clustering_ = self._refine_by_moves(
+            self.net_,
+            dataset,
+            graph,
+            labels,
+            self.clustering,
+            random_state,
+            self.refinement_epochs,
         )
-        if self.n_split_merge_moves_ or self.clustering_ != "net":
-            self._train_toward(self.net_, dataset, graph, moved, self.refinement_epochs)
 
     def _start_net(self, random_state, max_epochs, stage):
         """A freshly initialised net: new weights, its own shuffling seed."""

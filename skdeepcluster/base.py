@@ -794,22 +794,6 @@ class BaseDeepClusterer(
             reference, rows, neighbour_graph(features, SCORING_NEIGHBOURS)
         )
 
-    def _refine_by_moves(self, net, dataset, graph, reference_labels, epochs, **state):
-        """Train ``net`` toward the split-and-merge moves of its partition.
-
-        :func:`~skdeepcluster._graph.split_merge` refines
-        ``reference_labels``, the net's partition of the reference samples
-        of ``graph``, first cutting clusters up to ``n_clusters`` (a net can
-        leave outputs unused). When it makes a move, ``net`` trains toward
-        the moved partition (:meth:`_train_toward`); ``state`` is any other
-        training state to set on ``net`` first (DAC's ``neighbours_``).
-        Returns the number of moves.
-        """
-        moved, n_moves = self._moved_partition(graph, reference_labels)
-        if n_moves:
-            self._train_toward(net, dataset, graph, moved, epochs, **state)
-        return n_moves
-
     def _moved_partition(self, graph, reference_labels):
         """``reference_labels`` after split-and-merge moves on ``graph``, and their number.
 
@@ -854,6 +838,32 @@ class BaseDeepClusterer(
         ) > modularity(graph.adjacency, moved):
             return layout_moved, layout_moves, "umap"
         return moved, n_moves, "net"
+
+    def _refine_by_moves(
+        self, net, dataset, graph, net_labels, clustering, random_state, epochs, **state
+    ):
+        """Train ``net`` toward the kept partition after its split-and-merge moves.
+
+        :meth:`_kept_partition` chooses, by ``clustering``, between the net's
+        partition ``net_labels`` of the reference samples of ``graph`` and
+        the UMAP layout's, each after its moves. When a move was made, or
+        the layout's partition was kept, ``net`` trains ``epochs`` epochs
+        toward it (:meth:`_train_toward`); ``state`` is any other training
+        state to set on ``net`` first (DAC's ``neighbours_``).
+
+        Returns
+        -------
+        n_moves : int
+            The moves made on the kept partition.
+        kept : {"net", "umap"}
+            ``net`` trained unless ``n_moves`` is 0 and ``kept`` is ``"net"``.
+        """
+        moved, n_moves, kept = self._kept_partition(
+            graph, net_labels, clustering, random_state
+        )
+        if n_moves or kept != "net":
+            self._train_toward(net, dataset, graph, moved, epochs, **state)
+        return n_moves, kept
 
     def _layout_partition(self, graph, random_state):
         """k-means of a UMAP layout of the rows of ``graph.embedding``.

@@ -75,7 +75,7 @@ def fast_estimator(cls, **params):
 def known_layout(monkeypatch):
     """Replace the UMAP layout's partition that competes with a net's; record it.
 
-    ``install(cls, (X, y), win=None, layout=None)`` patches
+    ``install(cls, (X, y), win=None, layout=join_and_cut)`` patches
     ``cls._layout_partition`` to return a known partition of blobs ``X``
     with labels ``y``: ``layout(X, y)``, by default one that joins blobs 0
     and 1 and cuts blob 2 in two, so that the fitted labels show whether the
