@@ -542,21 +542,6 @@ def test_net_trained_toward_the_input_layout_when_it_is_kept(
     np.testing.assert_array_equal(model.predict(X), model.labels_)
 
 
-def test_net_partition_kept_when_more_modular(known_layout, separated_blobs):
-    X, layout, calls = known_layout(DAC, separated_blobs, win=False)
-    model = fast_estimator(
-        DAC, n_clusters=3, max_epochs=2, refinement_epochs=30, random_state=0
-    ).fit(X)
-    plain = fast_estimator(
-        DAC, n_clusters=3, max_epochs=2, clustering="net", random_state=0
-    ).fit(X)
-    assert len(calls) == 1
-    assert model.clustering_ == plain.clustering_ == "net"
-    # Without a move nor another partition, no refinement epoch.
-    assert model.n_iter_ == plain.n_iter_ == 2
-    np.testing.assert_array_equal(model.labels_, plain.labels_)
-
-
 @pytest.mark.parametrize(
     "params",
     [

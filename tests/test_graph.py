@@ -530,3 +530,36 @@ def test_dac_moves_on_the_input_graph_of_flat_features_and_the_hidden_graph_of_i
     for graph, name in zip(graphs, ("flat", "images")):
         assert (graph != expected[name]).nnz == 0, name
     assert (graphs[0] != graphs[1]).nnz > 0
+
+
+@pytest.mark.parametrize(
+    "cls, params, epochs, centers",
+    [
+        (DAC, dict(max_epochs=2, refinement_epochs=30), 2, 3),
+        # Four blobs for three clusters, as in IMSAT's tests of the layout.
+        (IMSAT, dict(n_init=1), 5, 4),
+    ],
+    ids=["DAC", "IMSAT"],
+)
+def test_net_partition_kept_when_more_modular(
+    known_layout, cls, params, epochs, centers
+):
+    # The networks' clustering="auto" (_kept_partition): a layout partition
+    # less modular than the net's leaves the fit as with clustering="net".
+    X, y = make_blobs(
+        n_samples=40 * centers,
+        centers=centers,
+        n_features=6,
+        cluster_std=0.5,
+        random_state=2,
+    )
+    X, _, calls = known_layout(cls, (X.astype(np.float32), y), win=False)
+    model = fast_estimator(cls, n_clusters=3, random_state=0, **params).fit(X)
+    plain = fast_estimator(
+        cls, n_clusters=3, clustering="net", random_state=0, **params
+    ).fit(X)
+    assert len(calls) == 1
+    assert model.clustering_ == plain.clustering_ == "net"
+    # Without a move nor another partition, no refinement epoch.
+    assert model.n_iter_ == plain.n_iter_ == epochs
+    np.testing.assert_array_equal(model.labels_, plain.labels_)
