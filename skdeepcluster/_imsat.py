@@ -493,11 +493,11 @@ class IMSAT(BaseDeepClusterer):
         :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
         embedding), which the network then learns in the refinement epochs.
         ``"auto"``: whichever of the two has, after its split-and-merge
-        moves, the higher modularity of the hidden layer's neighbour graph. ``clustering_`` says which was
-        kept. This package's addition: the partition a trained network
-        reaches on small data depends on its start, and on the rounding of
-        the machine it runs on, more than the layout of its representation
-        does (see the benchmarks page).
+        moves, the higher modularity of the hidden layer's neighbour graph.
+        ``clustering_`` says which was kept. This package's addition: the
+        partition a trained network reaches on small data depends on its
+        start, and on the rounding of the machine it runs on, more than the
+        layout of its representation does (see the benchmarks page).
     batch_size : int, default=100
         Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
         mini-batch, so batches should hold many samples per cluster. The
