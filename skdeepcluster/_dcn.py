@@ -234,10 +234,10 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         Epochs at the start of the joint training during which the initial
         assignments and centres are held and only the network trains; the
         alternating updates of [1]_ follow. ``0`` alternates from the first
-        batch, as in [1]_. ``"auto"``: 30 below 5,000 samples, 0 from 5,000
-        on, where the ``"auto"`` network is DEC's larger one with the
-        neighbourhood smoothing and alternating from the start ended higher
-        on all of MNIST (see the benchmarks page).
+        batch, as in [1]_. ``"auto"``: 30, or 0 after a pretraining with
+        the neighbourhood smoothing (``smoothing_weight > 0``), from which
+        alternating from the start ended higher on all of MNIST (see
+        Notes).
     init : {"auto", "k-means"}, default="auto"
         Where the centres and assignments start. ``"k-means"``: k-means on
         the pretrained embedding, as in the paper. ``"auto"``: the partition
@@ -304,7 +304,11 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     hold the initial assignments and centres while the k-means term pulls
     each sample towards its own cluster's centre; the alternation starts
     from an embedding that has made the partition nearly its nearest-centre
-    one (see the benchmarks page).
+    one (see the benchmarks page). After a pretraining with the
+    neighbourhood smoothing (``smoothing_weight > 0``), which contracts
+    the classes into round groups, alternating from the start ended higher
+    on all of MNIST, and ``initial_partition_epochs="auto"`` holds no
+    epochs then.
 
     The joint training's optimiser starts from the running moments the
     pretraining's optimiser ended with, when both are of the same class
@@ -378,7 +382,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
         pretrain_epochs: IntOrAuto = "auto",
-        smoothing_weight: FloatOrAuto = "auto",
+        smoothing_weight: FloatOrAuto = 0.0,
         n_neighbors: int = 10,
         smoothing_start: float = 0.5,
         clustering_epochs: IntOrAuto = "auto",
@@ -436,7 +440,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
-        self._resolve_clustering_epochs(X.shape[0])
+        self._resolve_clustering_epochs()
 
     def _fit(self, X, y, random_state, sample_weight):
         autoencoder = self._pretrain(X, random_state, sample_weight)

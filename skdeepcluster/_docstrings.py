@@ -103,14 +103,14 @@ smoothing_weight : float or "auto", default="auto"
     below: with few samples per cluster the neighbourhoods cross
     cluster boundaries and the pull merges clusters.""",
     "smoothing_weight_pretraining": """\
-smoothing_weight : float or "auto", default="auto"
+smoothing_weight : float or "auto", default=0.0
     Weight of the neighbourhood smoothing term of the pretraining, which
     pulls each sample's embedding towards the mean embedding of its
     ``n_neighbors`` nearest neighbours (see :class:`AutoencoderKMeans`).
-    ``0`` pretrains a plain autoencoder.
-    ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
-    below: with few samples per cluster the neighbourhoods cross
-    cluster boundaries and the pull merges clusters.""",
+    ``0`` (the default, as in :class:`AutoencoderKMeans`) pretrains a
+    plain autoencoder, as the paper does. ``"auto"`` is ``1.0`` from
+    5,000 training samples on and ``0`` below. After a pretraining with
+    the smoothing, ``initial_partition_epochs="auto"`` is 0.""",
     "n_neighbors": """\
 n_neighbors : int, default=10
     Number of nearest neighbours (in the current embedding) that define a

@@ -1522,21 +1522,22 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             labels = None
         return name, labels, n_moves
 
-    # DEC's and DCN's "auto" initial_partition_epochs below _LARGE_DATA
-    # samples; from _LARGE_DATA on (DEC's network, with smoothing) their
-    # start from the nearest-centre relabelling ended higher on MNIST.
-    _SMALL_DATA_INITIAL_PARTITION_EPOCHS = 30
+    # DEC's and DCN's "auto" initial_partition_epochs on an embedding
+    # pretrained without the neighbourhood smoothing; after the smoothing,
+    # which contracts the classes into round groups, their start from the
+    # nearest-centre relabelling ended higher on MNIST.
+    _HELD_INITIAL_PARTITION_EPOCHS = 30
 
-    def _resolve_clustering_epochs(self, n_samples):
-        """Resolve the clustering stage's lengths for ``n_samples`` (DEC and DCN).
+    def _resolve_clustering_epochs(self):
+        """Resolve the clustering stage's lengths (DEC and DCN).
 
         Sets ``_initial_partition_epochs`` and ``_clustering_epochs``, the
         stage's whole budget; ``clustering_epochs="auto"`` (DCN) is
         ``_AUTO_CLUSTERING_EPOCHS`` after the initial-partition epochs.
         """
         if _is_auto(self.initial_partition_epochs):
-            small = n_samples < self._LARGE_DATA
-            held = self._SMALL_DATA_INITIAL_PARTITION_EPOCHS if small else 0
+            smoothed = self._smoothing_weight > 0
+            held = 0 if smoothed else self._HELD_INITIAL_PARTITION_EPOCHS
         else:
             held = self.initial_partition_epochs
         self._initial_partition_epochs = held

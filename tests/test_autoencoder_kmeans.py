@@ -224,13 +224,16 @@ def test_smoothing_contracts_clusters(blobs):
 
 
 @pytest.mark.parametrize("n_samples, large", [(300, False), (6000, True)])
-def test_auto_sizes_follow_the_number_of_samples(n_samples, large, monkeypatch):
-    # "auto" picks the network, the epochs and the smoothing from n_samples;
-    # only the resolution is checked here, so training is skipped.
+def test_auto_sizes_follow_the_number_of_samples(n_samples, large):
+    # "auto" picks the network, the epochs and (when asked) the smoothing
+    # from n_samples; only the resolution is checked here, so training is
+    # skipped. The smoothing is off by default at any size.
     X = np.random.default_rng(0).normal(size=(n_samples, 5)).astype(np.float32)
     model = AutoencoderKMeans(n_clusters=3, batch_size=100)
     model._check_params_vs_input(X)
     assert model._hidden_dims == ((500, 500, 2000) if large else (256, 128))
+    assert model._smoothing_weight == 0.0
+    model.set_params(smoothing_weight="auto")._check_params_vs_input(X)
     assert model._smoothing_weight == (1.0 if large else 0.0)
     steps_per_epoch = int(np.ceil(n_samples / 100))
     assert model._pretrain_epochs == max(100, int(np.ceil(2000 / steps_per_epoch)))

@@ -195,17 +195,17 @@ def test_initial_partition_is_held_for_its_epochs(overlapping_blobs):
     assert not torch.equal(states[3][1], states[0][1])
 
 
-@pytest.mark.parametrize("large_data, held", [(10_000, 30), (100, 0)])
-def test_auto_epochs_hold_the_partition_only_below_large_data(
-    overlapping_blobs, monkeypatch, large_data, held
+@pytest.mark.parametrize("smoothing_weight, held", [(0.0, 30), (1.0, 0)])
+def test_auto_epochs_hold_the_partition_unless_pretrained_with_smoothing(
+    overlapping_blobs, smoothing_weight, held
 ):
-    # "auto": 30 held epochs below DCN._LARGE_DATA samples (240 here), none
-    # at or above it, and 15 alternating epochs after them.
-    monkeypatch.setattr(DCN, "_LARGE_DATA", large_data)
+    # "auto": 30 held epochs after a plain pretraining, none after one with
+    # the neighbourhood smoothing, and 15 alternating epochs after them.
     X, _ = overlapping_blobs
     model = fast_estimator(
         DCN,
         n_clusters=4,
+        smoothing_weight=smoothing_weight,
         clustering_epochs="auto",
         initial_partition_epochs="auto",
         random_state=0,

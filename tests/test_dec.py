@@ -310,17 +310,18 @@ def test_initial_target_is_the_start_partition_then_q(
     assert not hasattr(model.net_, "initial_assignments_")
 
 
-@pytest.mark.parametrize("large_data, held", [(10_000, True), (100, False)])
-def test_auto_initial_partition_epochs_only_below_large_data(
-    overlapping_blobs, monkeypatch, large_data, held
+@pytest.mark.parametrize("smoothing_weight, held", [(0.0, True), (1.0, False)])
+def test_auto_initial_partition_epochs_unless_pretrained_with_smoothing(
+    overlapping_blobs, smoothing_weight, held
 ):
-    # "auto" holds the start partition below DEC._LARGE_DATA samples (240
-    # here) and starts from Q at or above it: a held epoch refreshes nothing.
-    monkeypatch.setattr(DEC, "_LARGE_DATA", large_data)
+    # "auto" holds the start partition after a plain pretraining and starts
+    # from Q after one with the neighbourhood smoothing: a held epoch
+    # refreshes nothing.
     X, _ = overlapping_blobs
     model = fast_estimator(
         DEC,
         n_clusters=4,
+        smoothing_weight=smoothing_weight,
         clustering_epochs=3,
         initial_partition_epochs="auto",
         tol=0,
