@@ -161,9 +161,9 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         Scale each embedding to unit length (the encoder ends with
         :class:`~skdeepcluster.nn.L2Normalize`). The pretraining then gave a
         better start for the centres (measured with the neighbourhood
-        smoothing; see the benchmarks page). Because all squared distances on the unit
-        sphere are below 4, the Student's t kernel needs a small ``alpha``
-        there to keep contrast (see ``alpha``). ``"auto"`` decides as
+        smoothing; see the benchmarks page). Because all squared distances
+        on the unit sphere are below 4, the Student's t kernel needs a small
+        ``alpha`` there to keep contrast (see ``alpha``). ``"auto"`` decides as
         :class:`AutoencoderKMeans` does (unit length only on input within
         [-1, 1]); on standardised data DEC's self-training did not gain from
         it as the other autoencoder methods did, so the default stays
