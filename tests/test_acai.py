@@ -234,20 +234,6 @@ def test_zero_weight_is_a_plain_autoencoder(blobs):
     assert not np.allclose(regularised.transform(X), plain.transform(X), atol=1e-5)
 
 
-@pytest.mark.parametrize("n_samples", [300, 6000])
-def test_no_smoothing_by_default_at_any_size(n_samples):
-    # "auto", which turns the smoothing on from 5,000 samples, remains
-    # available and follows AutoencoderKMeans' rule.
-    X = np.random.default_rng(0).normal(size=(n_samples, 5)).astype(np.float32)
-    model = ACAIKMeans(n_clusters=3, batch_size=100)
-    model._check_params_vs_input(X)
-    assert model._smoothing_weight == 0.0
-    model.set_params(smoothing_weight="auto")._check_params_vs_input(X)
-    reference = AutoencoderKMeans(n_clusters=3, batch_size=100, smoothing_weight="auto")
-    reference._check_params_vs_input(X)
-    assert model._smoothing_weight == reference._smoothing_weight
-
-
 def test_critic_term_enters_at_adversarial_start(blobs):
     # Before adversarial_start the autoencoder trains on reconstruction
     # alone, exactly as AutoencoderKMeans (same batches, same steps); from

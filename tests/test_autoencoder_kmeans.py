@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from conftest import fast_estimator
-from skdeepcluster import AutoencoderKMeans
+from skdeepcluster import DCN, DEC, ACAIKMeans, AutoencoderKMeans, SNNLKMeans
 from skdeepcluster._graph import neighbour_votes
 from skdeepcluster._torch_utils import nearest_neighbours
 from skdeepcluster.metrics import clustering_accuracy
@@ -225,19 +225,39 @@ def test_smoothing_contracts_clusters(blobs):
 
 @pytest.mark.parametrize("n_samples, large", [(300, False), (6000, True)])
 def test_auto_sizes_follow_the_number_of_samples(n_samples, large):
-    # "auto" picks the network, the epochs and (when asked) the smoothing
-    # from n_samples; only the resolution is checked here, so training is
-    # skipped. The smoothing is off by default at any size.
+    # "auto" picks the network and the epochs from n_samples (the smoothing:
+    # see below); only the resolution is checked here, so training is skipped.
     X = np.random.default_rng(0).normal(size=(n_samples, 5)).astype(np.float32)
     model = AutoencoderKMeans(n_clusters=3, batch_size=100)
     model._check_params_vs_input(X)
     assert model._hidden_dims == ((500, 500, 2000) if large else (256, 128))
-    assert model._smoothing_weight == 0.0
-    model.set_params(smoothing_weight="auto")._check_params_vs_input(X)
-    assert model._smoothing_weight == (1.0 if large else 0.0)
     steps_per_epoch = int(np.ceil(n_samples / 100))
     assert model._pretrain_epochs == max(100, int(np.ceil(2000 / steps_per_epoch)))
     assert model._pretrain_epochs * steps_per_epoch >= 2000
+
+
+@pytest.mark.parametrize("n_samples, large", [(300, False), (6000, True)])
+@pytest.mark.parametrize(
+    "cls, default_is_auto",
+    [
+        (AutoencoderKMeans, False),
+        (ACAIKMeans, False),
+        (DEC, False),
+        (DCN, False),
+        # SNNLKMeans keeps the smoothing on large data (benchmarks/NOTES.rst).
+        (SNNLKMeans, True),
+    ],
+)
+def test_smoothing_default_and_auto_rule(cls, default_is_auto, n_samples, large):
+    # The default resolves to no smoothing at any size, except SNNLKMeans';
+    # "auto" is 1.0 from 5,000 samples on for every estimator.
+    X = np.random.default_rng(0).normal(size=(n_samples, 5)).astype(np.float32)
+    auto = 1.0 if large else 0.0
+    model = cls(n_clusters=3, batch_size=100)
+    model._check_params_vs_input(X)
+    assert model._smoothing_weight == (auto if default_is_auto else 0.0)
+    model.set_params(smoothing_weight="auto")._check_params_vs_input(X)
+    assert model._smoothing_weight == auto
 
 
 def test_explicit_sizes_are_used_as_given():
