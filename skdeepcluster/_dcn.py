@@ -440,7 +440,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
-        self._resolve_clustering_epochs()
+        self._resolve_clustering_epochs(X.shape[0])
 
     def _fit(self, X, y, random_state, sample_weight):
         autoencoder = self._pretrain(X, random_state, sample_weight)

@@ -1523,12 +1523,15 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         return name, labels, n_moves
 
     # DEC's and DCN's "auto" initial_partition_epochs on an embedding
-    # pretrained without the neighbourhood smoothing; after the smoothing,
-    # which contracts the classes into round groups, their start from the
-    # nearest-centre relabelling ended higher on MNIST.
+    # pretrained without the neighbourhood smoothing: 30 epochs, and no more
+    # than make _HELD_INITIAL_PARTITION_STEPS optimiser steps when a class
+    # sets it (None: no cap). After the smoothing, which contracts the
+    # classes into round groups, the start from the nearest-centre
+    # relabelling ended higher on MNIST, and no epoch is held.
     _HELD_INITIAL_PARTITION_EPOCHS = 30
+    _HELD_INITIAL_PARTITION_STEPS = None
 
-    def _resolve_clustering_epochs(self):
+    def _resolve_clustering_epochs(self, n_samples):
         """Resolve the clustering stage's lengths (DEC and DCN).
 
         Sets ``_initial_partition_epochs`` and ``_clustering_epochs``, the
@@ -1536,8 +1539,19 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         ``_AUTO_CLUSTERING_EPOCHS`` after the initial-partition epochs.
         """
         if _is_auto(self.initial_partition_epochs):
-            smoothed = self._smoothing_weight > 0
-            held = 0 if smoothed else self._HELD_INITIAL_PARTITION_EPOCHS
+            held = (
+                0 if self._smoothing_weight > 0 else self._HELD_INITIAL_PARTITION_EPOCHS
+            )
+            if held and self._HELD_INITIAL_PARTITION_STEPS is not None:
+                held = min(
+                    held,
+                    epochs_with_min_steps(
+                        n_samples,
+                        self.batch_size,
+                        1,
+                        self._HELD_INITIAL_PARTITION_STEPS,
+                    ),
+                )
         else:
             held = self.initial_partition_epochs
         self._initial_partition_epochs = held

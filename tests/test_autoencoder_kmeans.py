@@ -260,6 +260,34 @@ def test_smoothing_default_and_auto_rule(cls, default_is_auto, n_samples, large)
     assert model._smoothing_weight == auto
 
 
+@pytest.mark.parametrize(
+    "n_samples, held",
+    [
+        # 30 epochs of up to 240 steps: all held.
+        (300, 30),
+        (1_800, 30),
+        # 40 steps an epoch: 400 steps are 10 epochs.
+        (10_000, 10),
+        # 274 steps an epoch: the first epoch that reaches 400 steps.
+        (70_000, 2),
+    ],
+)
+def test_auto_held_epochs_are_capped_at_400_steps_for_dec(n_samples, held):
+    # The rule stated in DEC's docstring of initial_partition_epochs; DCN
+    # keeps its 30 epochs at every size.
+    X = np.zeros((n_samples, 5), dtype=np.float32)
+    dcn = DCN(n_clusters=3, batch_size=256)
+    dcn._check_params_vs_input(X)
+    assert dcn._initial_partition_epochs == 30
+    model = DEC(n_clusters=3, batch_size=256)
+    model._check_params_vs_input(X)
+    assert model._initial_partition_epochs == held
+    model.set_params(smoothing_weight=1.0)._check_params_vs_input(X)
+    assert model._initial_partition_epochs == 0
+    model.set_params(initial_partition_epochs=7)._check_params_vs_input(X)
+    assert model._initial_partition_epochs == 7
+
+
 def test_explicit_sizes_are_used_as_given():
     X = np.zeros((300, 5), dtype=np.float32)
     model = AutoencoderKMeans(
