@@ -332,8 +332,11 @@ class SNNLKMeans(AutoencoderKMeans):
     the embedding to these labels (self-training that tightens the clusters
     k-means finds):
 
-    * no labels: k-means with ``n_init`` restarts the first time (the
-      partition the SNNL then keeps), warm-started afterwards;
+    * no labels: the first time, the partition :class:`AutoencoderKMeans`
+      keeps with ``clustering="auto"`` (``init="auto"``, this package's
+      addition) or k-means with ``n_init`` restarts (``init="k-means"``);
+      it is the partition the SNNL then keeps; afterwards k-means
+      warm-started from the previous pseudo-labels' centres;
     * partial ``y`` with ``use_labels=True``: k-means seeded with the mean
       embedding of each given class ("seeded k-means" [3]_), the labelled
       samples keeping their label, and an unlabelled sample keeping its
@@ -386,8 +389,8 @@ class SNNLKMeans(AutoencoderKMeans):
         which ``callbacks`` can replace.
     pseudo_labels : bool or "auto", default="auto"
         Give the unlabelled samples pseudo-labels from the current embedding
-        (every epoch after the warm-up): k-means labels when no labels are
-        used, k-means seeded with the given classes when some are (kept
+        (every epoch after the warm-up): from ``init``'s partition, then
+        warm-started k-means, when no labels are used; k-means seeded with the given classes when some are (kept
         where the nearest labelled sample agrees). When
         False, unlabelled samples only enter the reconstruction loss, and
         without labels the model is a plain autoencoder. ``"auto"`` is True
@@ -410,6 +413,18 @@ class SNNLKMeans(AutoencoderKMeans):
         (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
         the model is a plain autoencoder. ``"auto"`` is 80 % of the
         pretraining epochs (80 of the 100 epochs on large data).
+    init : {"auto", "k-means"}, default="auto"
+        Where the first pseudo-labels come from when no labels are used.
+        ``"k-means"``: k-means on the warmed-up embedding, ``n_init``
+        restarts. ``"auto"`` (this package's addition): the partition
+        :class:`AutoencoderKMeans` keeps with ``clustering="auto"``, the
+        k-means run or a partition of the embedding's neighbour graph
+        (spectral clustering, or k-means on a UMAP layout), whichever has
+        the highest modularity, refined by split-and-merge moves, as
+        :class:`DCN`'s ``init="auto"``. The soft nearest neighbour term
+        holds on to the partition it starts from, and a k-means partition
+        of curved classes splits some and merges others (see the
+        benchmarks page).
     n_init : int or "auto", default=10
         Number of k-means initialisations of the first pseudo-labelling
         when no labels are used, and on the final embedding (with
@@ -545,6 +560,7 @@ class SNNLKMeans(AutoencoderKMeans):
             Interval(Integral, 0, None, closed="left"),
             StrOptions({"auto"}),
         ],
+        "init": [StrOptions({"auto", "k-means"})],
         "use_labels": ["boolean"],
     }
 
@@ -570,6 +586,7 @@ class SNNLKMeans(AutoencoderKMeans):
         temperature_decay: float = 0.55,
         pseudo_labels: bool | Literal["auto"] = "auto",
         warmup_epochs: IntOrAuto = "auto",
+        init: Literal["auto", "k-means"] = "auto",
         n_init: IntOrAuto = 10,
         kmeans_selection: str = "modularity",
         clustering: Literal["auto", "umap", "spectral", "kmeans"] = "auto",
@@ -587,6 +604,7 @@ class SNNLKMeans(AutoencoderKMeans):
         self.temperature_decay = temperature_decay
         self.pseudo_labels = pseudo_labels
         self.warmup_epochs = warmup_epochs
+        self.init = init
         self.use_labels = use_labels
         super().__init__(
             n_clusters=n_clusters,
@@ -725,7 +743,21 @@ class SNNLKMeans(AutoencoderKMeans):
         else:
             temperature = TemperatureAnnealing(float(self.temperature), 0.0)
         pseudo_labels = (
-            PseudoLabelRefresh(self.n_clusters, self._warmup_epochs, self._n_init)
+            PseudoLabelRefresh(
+                self.n_clusters,
+                self._warmup_epochs,
+                self._n_init,
+                init=(
+                    _AutoPartition(
+                        self.n_clusters,
+                        self.n_neighbors,
+                        self._n_init,
+                        self.kmeans_selection,
+                    )
+                    if self.init == "auto"
+                    else "k-means"
+                ),
+            )
             if self._pseudo_labels
             else None
         )
@@ -742,6 +774,38 @@ class SNNLKMeans(AutoencoderKMeans):
             warmup_epochs=self._warmup_epochs,
             **net_params,
         )
+
+
+class _AutoPartition:
+    """The partition :class:`AutoencoderKMeans` keeps with ``clustering="auto"``.
+
+    A callable of an embedding, ``(Z, seed, sample_weight) -> (labels,
+    centers)``: the ``init`` of :class:`~skdeepcluster.callbacks.PseudoLabelRefresh`
+    for SNNLKMeans' ``init="auto"``. It holds the settings, not the
+    estimator, so that the callback stays cheap to pickle and the
+    pretraining cache's key (which hashes the net's callbacks) follows
+    these settings alone.
+    """
+
+    def __init__(self, n_clusters, n_neighbors, n_init, kmeans_selection):
+        self.n_clusters = n_clusters
+        self.n_neighbors = n_neighbors
+        self.n_init = n_init
+        self.kmeans_selection = kmeans_selection
+
+    def __call__(self, Z, seed, sample_weight=None):
+        clusterer = AutoencoderKMeans(
+            n_clusters=self.n_clusters,
+            n_neighbors=self.n_neighbors,
+            n_init=self.n_init,
+            kmeans_selection=self.kmeans_selection,
+        )
+        # The resolved n_init, which fit would set.
+        clusterer._n_init = self.n_init
+        centers, labels = clusterer._initial_partition(
+            Z, np.random.RandomState(seed), sample_weight, from_graph=True
+        )
+        return labels, centers
 
 
 def _match_to_classes(labels, given, labelled, n_classes):

@@ -506,9 +506,10 @@ class PseudoLabelRefresh(Callback):
     ``net.given_labels``, are kept):
 
     * when no label is given, by k-means with ``n_clusters`` clusters; the
-      first refresh restarts it ``n_init`` times from k-means++ (the
-      partition the loss then holds on to), later ones warm-start from the
-      previous refresh's centres;
+      first refresh restarts it ``n_init`` times from k-means++, or takes
+      the partition ``init`` gives when it is a callable (the partition the
+      loss then holds on to); later ones warm-start from the previous
+      refresh's centres;
     * otherwise by k-means seeded with the mean embedding of each given
       class ("seeded k-means" [1]_), so that each cluster keeps its seed's
       class. A sample keeps its pseudo-label only when its nearest labelled
@@ -538,6 +539,16 @@ class PseudoLabelRefresh(Callback):
         First epoch (zero-based) with pseudo-labels.
     n_init : int, default=10
         k-means++ restarts of the first refresh when no label is given.
+    init : "k-means" or callable, default="k-means"
+        The first refresh's partition when no label is given. ``"k-means"``:
+        k-means with ``n_init`` restarts. A callable is called as
+        ``init(Z, seed, sample_weight)`` with the embedding of the training
+        samples (a tensor), the refresh's ``seed_`` and the samples' weights
+        (``None`` when equal), and returns ``(labels, centers)``: one label
+        per sample in ``range(n_clusters)`` and the centres the next
+        refresh's k-means starts from. :class:`~skdeepcluster.SNNLKMeans`
+        passes the partition :class:`~skdeepcluster.AutoencoderKMeans` keeps
+        with ``clustering="auto"`` (its ``init="auto"``).
 
     Attributes
     ----------
@@ -573,10 +584,11 @@ class PseudoLabelRefresh(Callback):
     [False, False, False, True, True]
     """
 
-    def __init__(self, n_clusters=8, start=0, n_init=10):
+    def __init__(self, n_clusters=8, start=0, n_init=10, init="k-means"):
         self.n_clusters = n_clusters
         self.start = start
         self.n_init = n_init
+        self.init = init
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # From the net's own generator: drawing it from the estimator's
@@ -593,6 +605,14 @@ class PseudoLabelRefresh(Callback):
         )
         self.centers_ = None
         self.labelled_reference_ = None
+        if not (
+            callable(self.init)
+            or (isinstance(self.init, str) and self.init == "k-means")
+        ):
+            raise ValueError(
+                f"PseudoLabelRefresh's init must be 'k-means' or a callable, "
+                f"got {self.init!r}."
+            )
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         epoch = len(net.history) - 1
@@ -629,6 +649,15 @@ class PseudoLabelRefresh(Callback):
 
         Z = net.embed(X)
         given = net.given_labels
+        if given is None and self.centers_ is None and callable(self.init):
+            # The first partition is the one the soft nearest neighbour term
+            # then holds on to. A k-means partition of an embedding whose
+            # classes are curved strands splits some and merges others,
+            # which the term then learns; a partition of the neighbour graph
+            # follows the strands.
+            labels, centers = self.init(Z, self.seed_, _sample_weight(net))
+            self.centers_ = np.asarray(centers)
+            return torch.as_tensor(labels, device=Z.device).long()
         if given is None:
             # The first partition is the one the soft nearest neighbour term
             # then holds on to, so it gets as many k-means++ restarts as the

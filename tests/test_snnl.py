@@ -3,13 +3,18 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_blobs
+from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
 from conftest import fast_estimator
 from skdeepcluster import AutoencoderKMeans, SNNLKMeans
 from skdeepcluster._nets import AutoencoderNet
-from skdeepcluster._snnl import SNNLNet, _match_to_classes, soft_nearest_neighbour_loss
+from skdeepcluster._snnl import (
+    SNNLNet,
+    _AutoPartition,
+    _match_to_classes,
+    soft_nearest_neighbour_loss,
+)
 from skdeepcluster.callbacks import PseudoLabelRefresh, annealed_temperature
 
 
@@ -289,7 +294,8 @@ def test_labels_wait_for_the_warm_up(blobs):
 
 
 def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
-    # The partition the loss keeps comes from n_init k-means restarts; the
+    # init="k-means": the partition the loss keeps comes from n_init k-means
+    # restarts; the
     # later refreshes warm-start from the previous centres.
     # Every k-means of the package is fitted by _torch_utils.fit_kmeans.
     from skdeepcluster import _torch_utils
@@ -304,11 +310,86 @@ def test_first_pseudo_labelling_restarts_kmeans(blobs, monkeypatch):
     monkeypatch.setattr(_torch_utils, "KMeans", RecordingKMeans)
     X, _ = blobs
     model = fast_estimator(
-        SNNLKMeans, n_clusters=3, n_init=4, pseudo_labels=True, random_state=0
+        SNNLKMeans,
+        n_clusters=3,
+        n_init=4,
+        init="k-means",
+        pseudo_labels=True,
+        random_state=0,
     ).fit(X)
     n_refreshes = model.n_iter_ - model.warmup_epochs
     assert calls[0] == (4, True)
     assert calls[1:n_refreshes] == [(1, False)] * (n_refreshes - 1)
+
+
+def test_auto_partition_follows_curved_clusters():
+    # init="auto" starts the pseudo-labels from the partition
+    # AutoencoderKMeans keeps with clustering="auto": on two interleaved
+    # half-circles a graph partition, where k-means' two round groups cut
+    # both (adjusted Rand index about 0.24).
+    X, y = make_moons(300, noise=0.05, random_state=0)
+    Z = torch.as_tensor(X, dtype=torch.float32)
+    labels, centers = _AutoPartition(2, 10, 10, "modularity")(Z, 0)
+    assert adjusted_rand_score(y, labels) > 0.95
+    # The centres the next refresh warm-starts from: the clusters' means.
+    means = [X[labels == k].mean(axis=0) for k in range(2)]
+    np.testing.assert_allclose(centers, means, rtol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["auto", "k-means"])
+def test_init_sets_the_first_pseudo_labelling(blobs, init):
+    X, _ = blobs
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, init=init, pseudo_labels=True, random_state=0
+    ).fit(X)
+    refresh = dict(model.net_.callbacks_)["pseudo_label_refresh"]
+    if init == "auto":
+        assert isinstance(refresh.init, _AutoPartition)
+        assert (refresh.init.n_clusters, refresh.init.n_init) == (3, model._n_init)
+    else:
+        assert refresh.init == "k-means"
+
+
+def test_callable_init_gives_the_first_pseudo_labels(blobs, final_net_labels):
+    X, y = blobs
+    calls = []
+
+    def init(Z, seed, sample_weight):
+        calls.append((tuple(Z.shape), seed, sample_weight))
+        centers = np.stack(
+            [Z[torch.as_tensor(y == k)].mean(0).numpy() for k in range(3)]
+        )
+        return y, centers
+
+    refresh = PseudoLabelRefresh(3, start=2, n_init=1, init=init)
+    model = fast_estimator(
+        SNNLKMeans,
+        n_clusters=3,
+        pretrain_epochs=5,
+        callbacks=[("pseudo_label_refresh", refresh)],
+        random_state=0,
+    ).fit(X)
+    # Called once, at the first refresh; later refreshes warm-start k-means.
+    used = dict(model.net_.callbacks_)["pseudo_label_refresh"]
+    assert calls == [((len(X), model.embedding_dim), used.seed_, None)]
+    change = [row.get("label_change") for row in model.net_.history]
+    assert change[:3] == [None, None, None]
+    assert all(c is not None for c in change[3:])
+    (net_labels,) = final_net_labels
+    assert adjusted_rand_score(y, net_labels) > 0.9
+
+
+def test_pseudo_label_refresh_rejects_an_unknown_init(blobs):
+    X, _ = blobs
+    refresh = PseudoLabelRefresh(3, start=1, init="spectral")
+    model = fast_estimator(
+        SNNLKMeans,
+        n_clusters=3,
+        callbacks=[("pseudo_label_refresh", refresh)],
+        random_state=0,
+    )
+    with pytest.raises(ValueError, match="init must be 'k-means' or a callable"):
+        model.fit(X)
 
 
 def test_no_labels_uses_kmeans_pseudo_labels(blobs, final_net_labels):
