@@ -390,8 +390,9 @@ class SNNLKMeans(AutoencoderKMeans):
     pseudo_labels : bool or "auto", default="auto"
         Give the unlabelled samples pseudo-labels from the current embedding
         (every epoch after the warm-up): from ``init``'s partition, then
-        warm-started k-means, when no labels are used; k-means seeded with the given classes when some are (kept
-        where the nearest labelled sample agrees). When
+        warm-started k-means, when no labels are used; k-means seeded with
+        the given classes when some are (kept where the nearest labelled
+        sample agrees). When
         False, unlabelled samples only enter the reconstruction loss, and
         without labels the model is a plain autoencoder. ``"auto"`` is True
         from 5,000 training samples on and False below: with a few hundred
