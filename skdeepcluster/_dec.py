@@ -210,9 +210,8 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         ``0`` starts from Q, as in [1]_. ``"auto"``: 30, but no more than
         make 400 optimiser steps (10 epochs of 10,000 samples at the default
         ``batch_size``), or 0 after a pretraining with the neighbourhood
-        smoothing
-        (``smoothing_weight > 0``), from which the start from Q ended higher
-        on MNIST (see Notes).
+        smoothing (``smoothing_weight > 0``), from which the start from Q
+        ended higher on MNIST (see Notes).
     update_interval : int, default=1
         The target distribution P is recomputed from all the data every
         ``update_interval`` epochs, and held fixed in between.

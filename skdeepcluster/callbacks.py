@@ -649,20 +649,19 @@ class PseudoLabelRefresh(Callback):
 
         Z = net.embed(X)
         given = net.given_labels
-        if given is None and self.centers_ is None and callable(self.init):
-            # The first partition is the one the soft nearest neighbour term
-            # then holds on to. A k-means partition of an embedding whose
-            # classes are curved strands splits some and merges others,
-            # which the term then learns; a partition of the neighbour graph
-            # follows the strands.
-            labels, centers = self.init(Z, self.seed_, _sample_weight(net))
-            self.centers_ = np.asarray(centers)
-            return torch.as_tensor(labels, device=Z.device).long()
         if given is None:
             # The first partition is the one the soft nearest neighbour term
-            # then holds on to, so it gets as many k-means++ restarts as the
-            # final k-means (a single restart often splits one class and
-            # merges two); later refreshes warm-start from its centres.
+            # then holds on to; later refreshes warm-start from its centres.
+            if self.centers_ is None and callable(self.init):
+                # A k-means partition of an embedding whose classes are
+                # curved strands splits some and merges others, which the
+                # term then learns; a partition of the neighbour graph
+                # follows the strands.
+                labels, centers = self.init(Z, self.seed_, _sample_weight(net))
+                self.centers_ = np.asarray(centers)
+                return torch.as_tensor(labels, device=Z.device).long()
+            # k-means gets as many k-means++ restarts as the final k-means
+            # (a single restart often splits one class and merges two).
             init = self.centers_
             kmeans = fit_kmeans(
                 Z,
