@@ -657,9 +657,9 @@ class PseudoLabelRefresh(Callback):
                 # curved strands splits some and merges others, which the
                 # term then learns; a partition of the neighbour graph
                 # follows the strands.
-                labels, centers = self.init(Z, self.seed_, _sample_weight(net))
-                self.centers_ = np.asarray(centers)
-                return torch.as_tensor(labels, device=Z.device).long()
+                labels, centers = self._initial_partition(Z, net)
+                self.centers_ = centers
+                return torch.as_tensor(labels, device=Z.device)
             # k-means gets as many k-means++ restarts as the final k-means
             # (a single restart often splits one class and merges two).
             init = self.centers_
@@ -696,6 +696,32 @@ class PseudoLabelRefresh(Callback):
             )
             pseudo = torch.where(unlabelled, pseudo, given)
         return pseudo.long()
+
+    def _initial_partition(self, Z, net):
+        """``init(Z, seed, sample_weight)``, checked: int labels and float centres."""
+        labels, centers = self.init(Z, self.seed_, _sample_weight(net))
+        # A user's callable may return tensors, on Z's device or not.
+        labels = to_numpy(torch.as_tensor(labels))
+        centers = to_numpy(torch.as_tensor(centers))
+        if labels.shape != (len(Z),) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f"PseudoLabelRefresh's init must return one integer label per "
+                f"sample, shape ({len(Z)},); got {labels.dtype} labels of "
+                f"shape {labels.shape}."
+            )
+        if labels.min() < 0 or labels.max() >= self.n_clusters:
+            raise ValueError(
+                f"PseudoLabelRefresh's init must return labels in "
+                f"range({self.n_clusters}); got labels from {labels.min()} "
+                f"to {labels.max()}."
+            )
+        expected = (self.n_clusters, Z.shape[1])
+        if centers.shape != expected or not np.isfinite(centers).all():
+            raise ValueError(
+                f"PseudoLabelRefresh's init must return finite centres of "
+                f"shape {expected}; got shape {centers.shape}."
+            )
+        return labels.astype(np.int64), centers
 
     def _nearest_given_labels(self, Z, given):
         """Label of each row's nearest labelled row of ``Z`` (itself excluded).

@@ -379,6 +379,75 @@ def test_callable_init_gives_the_first_pseudo_labels(blobs, final_net_labels):
     assert adjusted_rand_score(y, net_labels) > 0.9
 
 
+@pytest.mark.parametrize(
+    "partition, message",
+    [
+        (
+            lambda Z: (np.zeros(len(Z) - 1, dtype=int), np.zeros((3, Z.shape[1]))),
+            "one integer label per sample",
+        ),
+        (
+            lambda Z: (np.zeros(len(Z)), np.zeros((3, Z.shape[1]))),
+            "one integer label per sample",
+        ),
+        (
+            lambda Z: (np.full(len(Z), 3), np.zeros((3, Z.shape[1]))),
+            r"labels in range\(3\)",
+        ),
+        (
+            lambda Z: (np.zeros(len(Z), dtype=int), np.zeros((2, Z.shape[1]))),
+            "finite centres of shape",
+        ),
+        (
+            lambda Z: (np.zeros(len(Z), dtype=int), np.full((3, Z.shape[1]), np.nan)),
+            "finite centres of shape",
+        ),
+    ],
+)
+def test_pseudo_label_refresh_rejects_a_bad_init_partition(blobs, partition, message):
+    X, _ = blobs
+    refresh = PseudoLabelRefresh(
+        3, start=1, init=lambda Z, seed, sample_weight: partition(Z)
+    )
+    model = fast_estimator(
+        SNNLKMeans,
+        n_clusters=3,
+        callbacks=[("pseudo_label_refresh", refresh)],
+        random_state=0,
+    )
+    with pytest.raises(ValueError, match=message):
+        model.fit(X)
+
+
+def test_callable_init_may_return_tensors(blobs):
+    X, y = blobs
+    centers = []
+
+    def init(Z, seed, sample_weight):
+        centers.append(
+            torch.stack([Z[torch.as_tensor(y == k)].mean(0) for k in range(3)])
+        )
+        return torch.as_tensor(y, device=Z.device), centers[-1]
+
+    refresh = PseudoLabelRefresh(3, start=2, n_init=1, init=init)
+    model = fast_estimator(
+        SNNLKMeans,
+        n_clusters=3,
+        pretrain_epochs=4,
+        callbacks=[("pseudo_label_refresh", refresh)],
+        random_state=0,
+    ).fit(X)
+    # Called once, in the third epoch; the fourth epoch's refresh
+    # warm-started k-means from the returned centres.
+    assert len(centers) == 1
+    assert [row.get("label_change") is not None for row in model.net_.history] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
 def test_pseudo_label_refresh_rejects_an_unknown_init(blobs):
     X, _ = blobs
     refresh = PseudoLabelRefresh(3, start=1, init="spectral")
