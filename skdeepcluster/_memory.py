@@ -162,7 +162,7 @@ def _pretraining_key(net, dataset, global_generator=False):
     """
     all_params = net.get_params(deep=False)
     params = {
-        name: _tensors_as_arrays(value)
+        name: _key_value(value)
         for name, value in all_params.items()
         if not name.startswith("_") and name not in _NOT_IN_KEY
     }
@@ -211,5 +211,14 @@ def _versions():
     )
 
 
-def _tensors_as_arrays(value):
-    return to_numpy(value) if isinstance(value, torch.Tensor) else value
+def _key_value(value):
+    """A parameter's value as the key holds it: tensors as arrays, numbers as floats.
+
+    joblib hashes ``0`` and ``0.0`` differently, but a weight of either
+    trains the same net; as floats, equal numbers give one entry.
+    """
+    if isinstance(value, torch.Tensor):
+        return to_numpy(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value

@@ -159,6 +159,16 @@ def test_miss_when_a_pretraining_parameter_changes(
     assert len(pretrainings) == 2
 
 
+def test_hit_when_a_parameter_is_given_as_an_equal_number_of_another_type(
+    blobs, tmp_path, pretrainings
+):
+    X, _ = blobs
+    first = _fit(AutoencoderKMeans, X, memory=str(tmp_path), smoothing_weight=0)
+    second = _fit(AutoencoderKMeans, X, memory=str(tmp_path), smoothing_weight=0.0)
+    assert len(pretrainings) == 1
+    assert_array_equal(first.labels_, second.labels_)
+
+
 def test_miss_when_the_given_encoder_changes(blobs, tmp_path, pretrainings):
     X, _ = blobs
 
