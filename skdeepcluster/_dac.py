@@ -856,13 +856,6 @@ class DAC(BaseDeepClusterer):
                 f"lower={self.lower} must be smaller than upper={self.upper}: "
                 "no pair could be selected as both similar and dissimilar."
             )
-        # shape[0], not len(): a sparse matrix has no length.
-        n_samples = X.shape[0]
-        if n_samples < 2:
-            raise ValueError(
-                f"DAC trains on pairs of samples and needs n_samples >= 2, got "
-                f"n_samples={n_samples}."
-            )
 
     def _build_module(self, n_features, generator):
         """The network, its weights drawn from the CPU ``generator``."""

@@ -472,6 +472,13 @@ class BaseDeepClusterer(
 
     def _check_fit_input(self, X):
         n_samples, n_features = X.shape
+        # One sample has no neighbour, no pair and no batch statistics, and
+        # clustering it says nothing.
+        if n_samples < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs n_samples >= 2 to train, got "
+                f"n_samples={n_samples}."
+            )
         if n_samples < self.n_clusters:
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."

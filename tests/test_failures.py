@@ -225,6 +225,16 @@ def test_values_whose_squares_overflow_warn_and_diverge(blobs, cls):
             model.fit(X.astype(np.float64) * 1e30)
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_a_single_sample_is_rejected(blobs, cls):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=1)
+    with pytest.raises(
+        ValueError, match=r"needs n_samples >= 2 to train, got n_samples=1"
+    ):
+        model.fit(X[:1])
+
+
 # -- impossible networks -----------------------------------------------------
 
 
