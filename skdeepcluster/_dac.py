@@ -571,12 +571,13 @@ class DAC(BaseDeepClusterer):
         partition, as in the paper. This package's addition.
     clustering : {"auto", "net", "umap"}, default="auto"
         Partition the refinement starts from. ``"net"``: the trained
-        network's. ``"umap"``: k-means of a UMAP layout of the inputs
-        (McInnes et al., 2018; the step :class:`AutoencoderKMeans`'
-        ``clustering="umap"`` takes on its embedding), which the network
-        then learns in the refinement epochs. ``"auto"``: on flat features,
-        whichever of the two has, after its split-and-merge moves, the
-        higher modularity of the input's 10-nearest-neighbour graph; with
+        network's. ``"umap"``: k-means of a UMAP layout of the inputs in
+        ``min(n_clusters, 10)`` dimensions (McInnes et al., 2018; the step
+        :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
+        embedding), which the network then learns in the refinement
+        epochs. ``"auto"``: on flat features, whichever of the two has,
+        after its split-and-merge moves, the higher modularity of the
+        input's 10-nearest-neighbour graph; with
         ``input_shape``, the network's (there the moves act on the hidden
         layer's graph, and a layout of that layer did not help; see
         ``benchmarks/NOTES.rst``). With ``refinement_epochs=0`` the network's

@@ -234,8 +234,11 @@ memory : str, joblib.Memory or None, default=None
     ``random_state``) loads the trained autoencoder instead of training
     it, and gives the same result. AutoencoderKMeans, DEC and DCN pretrain
     the same way and share entries, so a grid search over their clustering
-    parameters trains the autoencoder once per training set. ``None``
-    caches nothing.""",
+    parameters trains the autoencoder once per training set. The UMAP
+    layout of the pretrained embedding (``clustering="auto"``, and DEC's
+    and DCN's initial partition) is cached too; it depends on
+    ``n_clusters`` only through its ``min(n_clusters, 10)`` dimensions.
+    ``None`` caches nothing.""",
     "callbacks_pretraining": """\
 callbacks : list of callbacks or (name, callback) tuples, default=None
     :mod:`skorch.callbacks` added to the autoencoder's net (stage

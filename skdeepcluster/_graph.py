@@ -48,6 +48,7 @@ from scipy.sparse.csgraph import connected_components, laplacian
 from scipy.sparse.linalg import ArpackError, eigsh
 from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import NearestNeighbors, kneighbors_graph
+from sklearn.utils.validation import check_memory
 
 from ._torch_utils import fit_kmeans, to_numpy, torch_threads_kept
 
@@ -118,7 +119,9 @@ def spectral_partition(Z, n_clusters, n_neighbors, random_state):
 MAX_LAYOUT_DIMENSIONS = 10
 
 
-def umap_partition(Z, n_clusters, n_neighbors, n_init, random_state, graph):
+def umap_partition(
+    Z, n_clusters, n_neighbors, n_init, random_state, graph, memory=None
+):
     """k-means of a UMAP layout of the rows of ``Z``.
 
     UMAP (McInnes et al. 2018) lays the rows out in ``min(n_clusters, 10)``
@@ -139,41 +142,61 @@ def umap_partition(Z, n_clusters, n_neighbors, n_init, random_state, graph):
     graph : sparse array of shape (n_samples, n_samples)
         Neighbour graph of ``Z`` (:func:`neighbour_graph`) scoring the k-means
         runs.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the layout, keyed on ``Z``, its dimensions, ``n_neighbors``,
+        the seed drawn from ``random_state`` and umap-learn's version;
+        ``None`` caches nothing. A hit returns the layout that computing it
+        would give. Values of ``n_clusters`` from 10 up share a layout.
 
     Returns
     -------
     labels : ndarray of shape (n_samples,)
     """
-    import umap  # deferred: importing numba takes about a second
-
     n_components = max(2, min(n_clusters, MAX_LAYOUT_DIMENSIONS))
     layout = Z
     # Too few rows to lay out (the spectral initialisation needs more rows
     # than dimensions): they are clustered as they are.
     if len(Z) > n_components + 1:
-        n_neighbors = max(2, min(n_neighbors, len(Z) - 1))
-        reducer = umap.UMAP(
-            n_components=n_components,
-            n_neighbors=n_neighbors,
-            min_dist=0.0,
-            random_state=random_state.randint(np.iinfo(np.int32).max),
-            n_jobs=1,
-            precomputed_knn=(
-                _umap_neighbours(Z, n_neighbors)
-                if len(Z) < _UMAP_EXACT_NEIGHBOURS_BELOW
-                else (None, None, None)  # UMAP's approximate search
-            ),
+        import umap  # deferred: importing numba takes about a second
+
+        seed = random_state.randint(np.iinfo(np.int32).max)
+        layout = check_memory(memory).cache(umap_layout)(
+            Z, n_components, n_neighbors, seed, umap.__version__
         )
-        with torch_threads_kept(), warnings.catch_warnings():
-            # Equal rows give zero distances, which UMAP warns about and
-            # lays out all the same.
-            warnings.filterwarnings("ignore", module="umap")
-            warnings.filterwarnings("ignore", module="sklearn.manifold")
-            layout = reducer.fit_transform(Z)
     kmeans = kmeans_by_modularity(
         layout, n_clusters, n_init, random_state, graph, np.arange(len(Z))
     )
     return kmeans.labels_
+
+
+def umap_layout(Z, n_components, n_neighbors, seed, umap_version):
+    """UMAP layout of the rows of ``Z`` in ``n_components`` dimensions.
+
+    ``umap_version`` is not used here: it is part of the cache key of
+    :func:`umap_partition`, so that a cached layout is not reused by
+    another version of umap-learn.
+    """
+    import umap
+
+    n_neighbors = max(2, min(n_neighbors, len(Z) - 1))
+    reducer = umap.UMAP(
+        n_components=n_components,
+        n_neighbors=n_neighbors,
+        min_dist=0.0,
+        random_state=seed,
+        n_jobs=1,
+        precomputed_knn=(
+            _umap_neighbours(Z, n_neighbors)
+            if len(Z) < _UMAP_EXACT_NEIGHBOURS_BELOW
+            else (None, None, None)  # UMAP's approximate search
+        ),
+    )
+    with torch_threads_kept(), warnings.catch_warnings():
+        # Equal rows give zero distances, which UMAP warns about and lays
+        # out all the same.
+        warnings.filterwarnings("ignore", module="umap")
+        warnings.filterwarnings("ignore", module="sklearn.manifold")
+        return reducer.fit_transform(Z)
 
 
 #: UMAP finds the exact nearest neighbours of fewer rows than this (and

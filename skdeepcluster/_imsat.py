@@ -489,9 +489,10 @@ class IMSAT(BaseDeepClusterer):
     clustering : {"auto", "net", "umap"}, default="auto"
         Partition the refinement starts from. ``"net"``: the trained
         network's. ``"umap"``: k-means of a UMAP layout of the last hidden
-        layer (McInnes et al., 2018; N2D's clustering step [3]_, which
-        :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
-        embedding), which the network then learns in the refinement epochs.
+        layer in ``min(n_clusters, 10)`` dimensions (McInnes et al., 2018;
+        N2D's clustering step [3]_, which :class:`AutoencoderKMeans`'
+        ``clustering="umap"`` takes on its embedding), which the network
+        then learns in the refinement epochs.
         ``"auto"``: whichever of the two has, after its split-and-merge
         moves, the higher modularity of the hidden layer's neighbour graph.
         ``clustering_`` says which was kept. This package's addition: the

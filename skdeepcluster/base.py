@@ -1493,6 +1493,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 self._n_init,
                 random_state,
                 graph.adjacency,
+                # The layout of the pretrained embedding depends on
+                # n_clusters only through its dimensions: with memory, the
+                # candidates of a search over n_clusters from 10 up lay it
+                # out once.
+                memory=self.memory,
             )
         return partitions
 

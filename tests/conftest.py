@@ -72,6 +72,22 @@ def fast_estimator(cls, **params):
 
 
 @pytest.fixture
+def layouts(monkeypatch):
+    """A list that gets one entry for every UMAP layout actually computed."""
+    import umap
+
+    calls = []
+    fit_transform = umap.UMAP.fit_transform
+
+    def counting_fit_transform(reducer, X, *args, **kwargs):
+        calls.append(len(X))
+        return fit_transform(reducer, X, *args, **kwargs)
+
+    monkeypatch.setattr(umap.UMAP, "fit_transform", counting_fit_transform)
+    return calls
+
+
+@pytest.fixture
 def known_layout(monkeypatch):
     """Replace the UMAP layout's partition that competes with a net's; record it.
 

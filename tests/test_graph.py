@@ -126,6 +126,37 @@ def test_umap_partition_clusters_too_few_rows_as_they_are():
     assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
+def test_umap_partition_caches_the_layout_in_memory(tmp_path, layouts, monkeypatch):
+    import umap
+
+    X, _ = make_blobs(200, centers=4, random_state=0)
+    graph = neighbour_graph(X, 10)
+
+    def partition(n_clusters, data=X, memory=str(tmp_path)):
+        return umap_partition(
+            data, n_clusters, 10, 3, np.random.RandomState(0), graph, memory
+        )
+
+    reference = partition(4, memory=None)
+    assert len(layouts) == 1
+    np.testing.assert_array_equal(partition(4), reference)  # a miss
+    np.testing.assert_array_equal(partition(4), reference)  # a hit
+    assert len(layouts) == 2
+    # The layout has min(n_clusters, 10) dimensions: from 10 clusters up, as
+    # in a search over n_clusters, the values share it.
+    partition(3)
+    assert len(layouts) == 3
+    partition(10)
+    assert len(np.unique(partition(12))) == 12
+    assert len(layouts) == 4
+    # Other data, or another version of umap-learn, lay out again.
+    partition(4, data=X + 1.0)
+    assert len(layouts) == 5
+    monkeypatch.setattr(umap, "__version__", umap.__version__ + ".other")
+    partition(4)
+    assert len(layouts) == 6
+
+
 def test_neighbour_votes_count_the_nearest_reference_labels():
     reference = torch.tensor([[0.0], [1.0], [2.0], [10.0], [11.0]])
     reference_labels = torch.tensor([0, 0, 1, 0, 1])

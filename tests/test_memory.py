@@ -221,6 +221,23 @@ def test_estimators_with_the_same_pretraining_share_entries(
     assert pretrainings[2:] == ["ACAINet", "SNNLNet"]
 
 
+def test_search_over_n_clusters_lays_out_once(blobs, tmp_path, layouts):
+    # The pretraining does not depend on n_clusters, nor, from 10 clusters
+    # up, the UMAP layout of its embedding (a candidate of
+    # clustering="auto"): with memory, such candidates compute both once.
+    X, _ = blobs
+    fits = {
+        n_clusters: _fit(
+            AutoencoderKMeans, X, n_clusters=n_clusters, memory=str(tmp_path)
+        )
+        for n_clusters in (10, 11, 12)
+    }
+    assert layouts == [len(X)]
+    uncached = _fit(AutoencoderKMeans, X, n_clusters=12)
+    assert len(layouts) == 2
+    assert_array_equal(fits[12].labels_, uncached.labels_)
+
+
 @pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS)
 def test_clone_and_get_params_keep_memory(cls, tmp_path):
     memory = joblib.Memory(tmp_path, verbose=0)
