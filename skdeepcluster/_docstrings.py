@@ -99,9 +99,10 @@ smoothing_weight : float or "auto", default="auto"
     embedding of its ``n_neighbors`` nearest neighbours (see
     :class:`AutoencoderKMeans`).
     ``0`` trains without it, as in the paper.
-    ``"auto"`` is ``1.0`` from 5,000 training samples on and ``0``
-    below: with few samples per cluster the neighbourhoods cross
-    cluster boundaries and the pull merges clusters.""",
+    ``"auto"`` is ``1.0`` when the unlabelled samples get pseudo-labels
+    (``pseudo_labels``; from 5,000 training samples on), whose first
+    k-means it makes compact, and ``0`` otherwise, as in
+    :class:`AutoencoderKMeans`.""",
     "smoothing_weight_pretraining": """\
 smoothing_weight : float or "auto", default=0.0
     Weight of the neighbourhood smoothing term of the pretraining, which

@@ -494,15 +494,26 @@ def test_without_labels_or_pseudo_labels_trains_the_plain_autoencoder(blobs):
     assert type(with_callback.net_) is SNNLNet
 
 
-def test_auto_pseudo_labels_only_on_large_data():
+def test_auto_pseudo_labels_only_beside_labels_on_large_data():
     # Resolved from n_samples at fit, as the autoencoder sizes are.
-    model = SNNLKMeans(n_clusters=3)
+    model = SNNLKMeans(n_clusters=3, use_labels=True)
     model._check_params_vs_input(np.zeros((4999, 2)))
     assert model._pseudo_labels is False
     model._check_params_vs_input(np.zeros((5000, 2)))
     assert model._pseudo_labels is True
     model.set_params(pseudo_labels=False)._check_params_vs_input(np.zeros((5000, 2)))
     assert model._pseudo_labels is False
+    # Without labels, none at any size, and no smoothing: AutoencoderKMeans'
+    # plain autoencoder.
+    model.set_params(use_labels=False, pseudo_labels="auto")
+    model._check_params_vs_input(np.zeros((70_000, 2)))
+    assert (model._pseudo_labels, model._smoothing_weight) == (False, 0.0)
+    # The smoothing goes with the pseudo-labels; an explicit weight is kept.
+    model.set_params(pseudo_labels=True)._check_params_vs_input(np.zeros((5000, 2)))
+    assert (model._pseudo_labels, model._smoothing_weight) == (True, 1.0)
+    model.set_params(pseudo_labels=False, smoothing_weight=0.5)
+    model._check_params_vs_input(np.zeros((5000, 2)))
+    assert (model._pseudo_labels, model._smoothing_weight) == (False, 0.5)
 
 
 @pytest.mark.parametrize(
