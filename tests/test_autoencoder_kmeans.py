@@ -1,5 +1,7 @@
 """AutoencoderKMeans: the autoencoder stage, k-means on its embedding, decoding."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -244,13 +246,15 @@ def test_auto_sizes_follow_the_number_of_samples(n_samples, large):
         (ACAIKMeans, False),
         (DEC, False),
         (DCN, False),
-        # SNNLKMeans keeps the smoothing on large data (benchmarks/NOTES.rst).
-        (SNNLKMeans, True),
+        # SNNLKMeans keeps the smoothing on large data beside labels, with
+        # its pseudo-labels (benchmarks/NOTES.rst; without labels, see
+        # tests/test_snnl.py).
+        (functools.partial(SNNLKMeans, use_labels=True), True),
     ],
 )
 def test_smoothing_default_and_auto_rule(cls, default_is_auto, n_samples, large):
-    # The default resolves to no smoothing at any size, except SNNLKMeans';
-    # "auto" is 1.0 from 5,000 samples on for every estimator.
+    # The default resolves to no smoothing at any size, except labelled
+    # SNNLKMeans'; "auto" is 1.0 from 5,000 samples on.
     X = np.random.default_rng(0).normal(size=(n_samples, 5)).astype(np.float32)
     auto = 1.0 if large else 0.0
     model = cls(n_clusters=3, batch_size=100)
