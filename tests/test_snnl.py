@@ -350,6 +350,17 @@ def test_init_sets_the_first_pseudo_labelling(blobs, init):
         assert refresh.init == "k-means"
 
 
+def _with_refresh(refresh, **params):
+    """Tiny SNNLKMeans for 3 clusters whose pseudo-labels ``refresh`` makes."""
+    return fast_estimator(
+        SNNLKMeans,
+        n_clusters=3,
+        callbacks=[("pseudo_label_refresh", refresh)],
+        random_state=0,
+        **params,
+    )
+
+
 def test_callable_init_gives_the_first_pseudo_labels(blobs, final_net_labels):
     X, y = blobs
     calls = []
@@ -362,13 +373,7 @@ def test_callable_init_gives_the_first_pseudo_labels(blobs, final_net_labels):
         return y, centers
 
     refresh = PseudoLabelRefresh(3, start=2, n_init=1, init=init)
-    model = fast_estimator(
-        SNNLKMeans,
-        n_clusters=3,
-        pretrain_epochs=5,
-        callbacks=[("pseudo_label_refresh", refresh)],
-        random_state=0,
-    ).fit(X)
+    model = _with_refresh(refresh, pretrain_epochs=5).fit(X)
     # Called once, at the first refresh; later refreshes warm-start k-means.
     used = dict(model.net_.callbacks_)["pseudo_label_refresh"]
     assert calls == [((len(X), model.embedding_dim), used.seed_, None)]
@@ -409,12 +414,7 @@ def test_pseudo_label_refresh_rejects_a_bad_init_partition(blobs, partition, mes
     refresh = PseudoLabelRefresh(
         3, start=1, init=lambda Z, seed, sample_weight: partition(Z)
     )
-    model = fast_estimator(
-        SNNLKMeans,
-        n_clusters=3,
-        callbacks=[("pseudo_label_refresh", refresh)],
-        random_state=0,
-    )
+    model = _with_refresh(refresh)
     with pytest.raises(ValueError, match=message):
         model.fit(X)
 
@@ -430,13 +430,7 @@ def test_callable_init_may_return_tensors(blobs):
         return torch.as_tensor(y, device=Z.device), centers[-1]
 
     refresh = PseudoLabelRefresh(3, start=2, n_init=1, init=init)
-    model = fast_estimator(
-        SNNLKMeans,
-        n_clusters=3,
-        pretrain_epochs=4,
-        callbacks=[("pseudo_label_refresh", refresh)],
-        random_state=0,
-    ).fit(X)
+    model = _with_refresh(refresh, pretrain_epochs=4).fit(X)
     # Called once, in the third epoch; the fourth epoch's refresh
     # warm-started k-means from the returned centres.
     assert len(centers) == 1
@@ -451,12 +445,7 @@ def test_callable_init_may_return_tensors(blobs):
 def test_pseudo_label_refresh_rejects_an_unknown_init(blobs):
     X, _ = blobs
     refresh = PseudoLabelRefresh(3, start=1, init="spectral")
-    model = fast_estimator(
-        SNNLKMeans,
-        n_clusters=3,
-        callbacks=[("pseudo_label_refresh", refresh)],
-        random_state=0,
-    )
+    model = _with_refresh(refresh)
     with pytest.raises(ValueError, match="init must be 'k-means' or a callable"):
         model.fit(X)
 
