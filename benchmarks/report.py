@@ -5,7 +5,10 @@ Reads every ``benchmarks/results/<dataset>.json`` written by
 includes, so the published figures are exactly those the harness measured:
 ``doc/benchmark_results.inc`` (digits, COIL-20, ORL) and
 ``doc/benchmark_results_mnist.inc`` (MNIST-test, MNIST-train, all of MNIST;
-empty until one of their JSON files exists). One command regenerates both::
+empty until one of their JSON files exists),
+``doc/benchmark_results_tabular.inc`` (iris, wine, breast cancer) and
+``doc/benchmark_results_subsets.inc`` (random parts of MNIST's training
+set). One command regenerates them all::
 
     python benchmarks/report.py
 
@@ -42,6 +45,15 @@ MNIST_DATASETS = {
     ),
     "mnist-all": ("MNIST", "all 70,000 28x28 MNIST images (pixels / 255)"),
 }
+# Random parts of MNIST's training set (run.py's NAME-N), sizes on either
+# side of the 5,000 samples where several "auto" defaults switch.
+SUBSET_DATASETS = {
+    f"mnist-train-{n}": (
+        f"{n:,} MNIST training images",
+        f"{n:,} of MNIST's 60,000 training images drawn at random (pixels / 255)",
+    )
+    for n in (2000, 5000)
+}
 TABULAR_DATASETS = {
     "iris": ("Iris", "scikit-learn's iris, 150 samples of 4 features, 3 classes"),
     "wine": ("Wine", "scikit-learn's wine, 178 samples of 13 features, 3 classes"),
@@ -56,6 +68,7 @@ OUTPUTS = {
     ROOT / "doc" / "benchmark_results.inc": SMALL_DATASETS,
     ROOT / "doc" / "benchmark_results_mnist.inc": MNIST_DATASETS,
     ROOT / "doc" / "benchmark_results_tabular.inc": TABULAR_DATASETS,
+    ROOT / "doc" / "benchmark_results_subsets.inc": SUBSET_DATASETS,
 }
 # The reference rows' labels; {input} names what they cluster.
 REFERENCE_ROWS = {

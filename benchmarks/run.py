@@ -21,6 +21,12 @@ named by its path::
 
     python benchmarks/run.py --dataset path/to/images.npz --seeds 0 1 2
 
+A random part of a data set, ``NAME-N``: ``N`` of its samples drawn at
+random (the same draw for every seed and estimator), to measure the
+defaults at sizes they were not set on::
+
+    python benchmarks/run.py --dataset mnist-train-5000 --seeds 0 1 2 --umap
+
 SNNLKMeans given 1 % of the labels (``use_labels=True`` and ``fit(X, y)`` with
 ``-1`` for the other 99 %; the scores are still computed on every sample
 against the true labels)::
@@ -36,6 +42,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -70,7 +77,20 @@ IMAGE_SETS = {"coil20": (1, 32, 32), "orl": (1, 32, 32)}
 TABULAR_SETS = ("iris", "wine", "breast-cancer")
 
 
+# Seed of the draw of a random part of a data set ("mnist-train-5000"): one
+# draw, whatever the seeds of the runs.
+SUBSAMPLE_SEED = 0
+
+
 def load(name, data_path):
+    match = re.fullmatch(r"(.+)-(\d+)", name)
+    if match and not name.endswith(".npz"):
+        X, y, images_shape = load(match.group(1), data_path)
+        n_samples = int(match.group(2))
+        if not 0 < n_samples <= len(X):
+            raise SystemExit(f"{name}: {match.group(1)} has {len(X)} samples")
+        part = np.random.RandomState(SUBSAMPLE_SEED).permutation(len(X))[:n_samples]
+        return X[part], y[part], images_shape
     if name.endswith(".npz"):
         return load_npz(name)
     if name == "digits":
@@ -203,7 +223,8 @@ def main(argv=None):
         default="digits",
         help="digits, mnist-test, mnist-train, mnist-all, coil20, orl, "
         "iris, wine, breast-cancer (standardised), or the path of an .npz file "
-        "of images (X, y) as those in ../shared/data",
+        "of images (X, y) as those in ../shared/data; NAME-N: N samples of NAME "
+        "drawn at random",
     )
     parser.add_argument(
         "--data-path", default=os.environ.get("SKDC_DATA", DEFAULT_DATA)

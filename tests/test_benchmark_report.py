@@ -180,6 +180,23 @@ def test_harness_loads_an_image_set_by_its_path(report, tmp_path):
     assert images_shape == (1, 4, 4)
 
 
+def test_harness_draws_a_random_part_of_a_data_set(report):
+    harness = sys.modules["run"]
+    X, y, _ = harness.load("wine", data_path=None)
+    part, part_y, images_shape = harness.load("wine-50", data_path=None)
+    assert part.shape == (50, 13) and images_shape is None
+    # Rows of the whole set, with their own labels, each drawn once.
+    rows = [np.flatnonzero((X == row).all(axis=1)) for row in part]
+    assert all(len(match) == 1 for match in rows)
+    indices = np.concatenate(rows)
+    assert len(set(indices)) == 50
+    np.testing.assert_array_equal(part_y, y[indices])
+    # The same draw every time, whatever the run's seed.
+    np.testing.assert_array_equal(harness.load("wine-50", data_path=None)[0], part)
+    with pytest.raises(SystemExit, match="wine has 178 samples"):
+        harness.load("wine-200", data_path=None)
+
+
 @pytest.mark.parametrize(
     "name, shape",
     [("iris", (150, 4)), ("wine", (178, 13)), ("breast-cancer", (569, 30))],
