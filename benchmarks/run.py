@@ -83,8 +83,9 @@ SUBSAMPLE_SEED = 0
 
 
 def load(name, data_path):
+    # A trailing number: never an .npz path, nor a data set's own name.
     match = re.fullmatch(r"(.+)-(\d+)", name)
-    if match and not name.endswith(".npz"):
+    if match:
         X, y, images_shape = load(match.group(1), data_path)
         n_samples = int(match.group(2))
         if not 0 < n_samples <= len(X):
