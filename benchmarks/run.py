@@ -27,6 +27,14 @@ defaults at sizes they were not set on::
 
     python benchmarks/run.py --dataset mnist-train-5000 --seeds 0 1 2 --umap
 
+Fashion-MNIST (Xiao et al. 2017; 28x28 images of clothing, 10 classes),
+from the idx files Debian's ``dataset-fashion-mnist`` package installs in
+``/usr/share/datasets/fashion-mnist`` (or a ``fashion-mnist`` folder of
+``--data-path``)::
+
+    apt-get install dataset-fashion-mnist
+    python benchmarks/run.py --dataset fashion-mnist-test --seeds 0 --umap
+
 SNNLKMeans given 1 % of the labels (``use_labels=True`` and ``fit(X, y)`` with
 ``-1`` for the other 99 %; the scores are still computed on every sample
 against the true labels)::
@@ -55,7 +63,7 @@ from sklearn.mixture import GaussianMixture
 
 import skdeepcluster
 from skdeepcluster._torch_utils import torch_threads_kept
-from skdeepcluster.datasets import load_digits, load_mnist
+from skdeepcluster.datasets import _read_idx, load_digits, load_mnist
 from skdeepcluster.metrics import clustering_accuracy
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -77,6 +85,13 @@ IMAGE_SETS = {"coil20": (1, 32, 32), "orl": (1, 32, 32)}
 TABULAR_SETS = ("iris", "wine", "breast-cancer")
 
 
+# Where Debian's dataset-fashion-mnist package puts Fashion-MNIST's idx files.
+FASHION_MNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+}
+
 # Seed of the draw of a random part of a data set ("mnist-train-5000"): one
 # draw, whatever the seeds of the runs.
 SUBSAMPLE_SEED = 0
@@ -96,6 +111,8 @@ def load(name, data_path):
         return load_npz(name)
     if name == "digits":
         bunch = load_digits()
+    elif name.startswith("fashion-mnist-"):
+        return load_fashion_mnist(name.rsplit("-", 1)[1], data_path)
     elif name.startswith("mnist-"):
         bunch = load_mnist(name.split("-", 1)[1], path=data_path)
     elif name in TABULAR_SETS:
@@ -117,6 +134,29 @@ def load_tabular(name):
     bunch = getattr(datasets, "load_" + name.replace("-", "_"))()
     X = StandardScaler().fit_transform(bunch.data).astype(np.float32)
     return X, bunch.target.astype(np.int64), None
+
+
+def load_fashion_mnist(subset, data_path):
+    """Fashion-MNIST's ``subset`` ("test" or "train"), pixels / 255.
+
+    Its idx files have MNIST's format; they are read from a
+    ``fashion-mnist`` folder of ``data_path``, else from where Debian's
+    ``dataset-fashion-mnist`` package installs them.
+    """
+    if subset not in FASHION_MNIST_FILES:
+        raise SystemExit(f"fashion-mnist-{subset}: the subsets are test and train")
+    folders = [Path(data_path) / "fashion-mnist", FASHION_MNIST_SYSTEM]
+    folder = next((f for f in folders if f.is_dir()), None)
+    if folder is None:
+        raise SystemExit(
+            "Fashion-MNIST's idx files are in neither "
+            + " nor ".join(map(str, folders))
+            + " (apt-get install dataset-fashion-mnist)"
+        )
+    images, labels = (folder / file for file in FASHION_MNIST_FILES[subset])
+    X = _read_idx(images, "images").reshape(-1, 28 * 28) / 255.0
+    y = _read_idx(labels, "labels").astype(np.int64)
+    return X.astype(np.float32), y, (1, 28, 28)
 
 
 def load_npz(path):

@@ -1,5 +1,6 @@
 """benchmarks/report.py renders the harness's JSON rows as the docs' tables."""
 
+import gzip
 import importlib.util
 import json
 import sys
@@ -178,6 +179,34 @@ def test_harness_loads_an_image_set_by_its_path(report, tmp_path):
     assert X.dtype == np.float32
     np.testing.assert_array_equal(y, [0, 1, 1])
     assert images_shape == (1, 4, 4)
+
+
+def _write_idx(path, array):
+    # MNIST's idx format: two zero bytes, type 0x08 (unsigned bytes), the
+    # number of dimensions, one big-endian size per dimension, the bytes.
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        size.to_bytes(4, "big") for size in array.shape
+    )
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_harness_reads_fashion_mnist_from_its_idx_files(report, tmp_path):
+    harness = sys.modules["run"]
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+    _write_idx(folder / "t10k-images-idx3-ubyte.gz", images)
+    _write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.array([9, 2, 1]))
+    X, y, images_shape = harness.load("fashion-mnist-test", data_path=tmp_path)
+    np.testing.assert_array_equal(X, (images.reshape(3, -1) / 255.0).astype(np.float32))
+    assert X.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(y, [9, 2, 1])
+    assert images_shape == (1, 28, 28)
+    # A random part of it, as of any data set.
+    assert harness.load("fashion-mnist-test-2", data_path=tmp_path)[0].shape == (2, 784)
+    with pytest.raises(SystemExit, match="subsets are test and train"):
+        harness.load("fashion-mnist-valid", data_path=tmp_path)
 
 
 def test_harness_draws_a_random_part_of_a_data_set(report):
