@@ -250,10 +250,19 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
 
 
 def _cache_entries(memory):
-    """Number of results joblib has stored under the cache directory ``memory``."""
+    """Number of pretrainings joblib has stored under the cache directory ``memory``.
+
+    Only those of ``_fit_pretraining``: the same cache also holds the UMAP
+    layouts of ``clustering="auto"``, which a fit that loaded its
+    pretraining may still add.
+    """
     if memory is None:
         return 0
-    return sum(1 for _ in Path(memory).rglob("output.pkl"))
+    return sum(
+        1
+        for path in Path(memory).rglob("output.pkl")
+        if "_fit_pretraining" in path.parts
+    )
 
 
 def main(argv=None):

@@ -169,6 +169,19 @@ def test_runs_with_other_threads_or_cache_get_their_own_command(report, tmp_path
     ]
 
 
+def test_harness_counts_only_pretrainings_in_the_cache(report, tmp_path):
+    # A fit that loaded its pretraining may still cache a UMAP layout: the
+    # row must say the pretraining came from the cache.
+    harness = sys.modules["run"]
+    cached = tmp_path / "joblib" / "skdeepcluster"
+    for function in ("_memory/_fit_pretraining", "_graph/umap_layout"):
+        entry = cached / function / "0123abcd"
+        entry.mkdir(parents=True)
+        (entry / "output.pkl").write_bytes(b"")
+    assert harness._cache_entries(str(tmp_path)) == 1
+    assert harness._cache_entries(None) == 0
+
+
 def test_harness_loads_an_image_set_by_its_path(report, tmp_path):
     # report imported the harness (benchmarks/run.py) as the module run.
     harness = sys.modules["run"]
