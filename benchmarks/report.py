@@ -26,7 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
+import skdeepcluster
 from run import ESTIMATORS
+
+# The estimators that take run.py's --memory (their pretraining is cached).
+MEMORY_ESTIMATORS = {
+    name
+    for name in ESTIMATORS
+    if "memory" in getattr(skdeepcluster, name)().get_params()
+}
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -195,19 +203,29 @@ def table(rows, paper=None, input_name="raw pixels"):
 def commands(stem, rows):
     """The ``benchmarks/run.py`` commands that wrote ``rows``.
 
-    One command when every row has the same options and seeds, with no
-    estimator named (all of them ran); otherwise one command per set of
-    options and seeds, naming its estimators, whose rows were gathered into
-    the JSON file afterwards.
+    One command when every row has the same options, seeds and thread
+    count, and every estimator with a pretraining ran with or without
+    ``--memory`` alike, with no estimator named (all of them ran);
+    otherwise one command per such set, naming its estimators, whose rows
+    were gathered into the JSON file afterwards.
     """
     invocations = {}
+    # Runs that --memory does not change (the reference rows, estimators
+    # without a pretraining): they join a command with or without it.
+    either = {}
     for (name, options), runs in _runs(rows).items():
         # Runs with another thread count, or with or without --memory, came
         # from another command.
         n_threads = max(row.get("threads", 1) for row in runs)
-        memory = any("pretraining_cached" in row for row in runs)
-        key = (options, tuple(_seeds(runs)), n_threads, memory)
-        invocations.setdefault(key, set()).add(name)
+        key = (options, tuple(_seeds(runs)), n_threads)
+        if name in MEMORY_ESTIMATORS:
+            memory = any("pretraining_cached" in row for row in runs)
+            invocations.setdefault((*key, memory), set()).add(name)
+        else:
+            either.setdefault(key, set()).add(name)
+    for key, names in either.items():
+        memory = (*key, True) in invocations
+        invocations.setdefault((*key, memory), set()).update(names)
     lines = []
     for ((params, fraction), seeds, n_threads, memory), names in invocations.items():
         words = [f"OMP_NUM_THREADS={n_threads}", "python", "benchmarks/run.py"]

@@ -156,17 +156,35 @@ def test_runs_with_other_threads_or_cache_get_their_own_command(report, tmp_path
     snnl = _rows("SNNLKMeans", [0], [0.97])
     imsat = _rows("IMSAT", [0], [0.97])
     imsat[0].update(threads=2)
-    (tmp_path / "mnist-all.json").write_text(json.dumps(dec + snnl + imsat))
+    dac = _rows("DAC", [0], [0.97])
+    rows = dec + snnl + imsat + dac
+    (tmp_path / "mnist-all.json").write_text(json.dumps(rows))
+    text = report.render(report.MNIST_DATASETS, tmp_path)
+    commands = [line for line in text.splitlines() if "benchmarks/run.py" in line]
+    # IMSAT and DAC have no pretraining to cache: they join the command of
+    # their thread count, with or without --memory.
+    assert commands == [
+        "    OMP_NUM_THREADS=2 python benchmarks/run.py DEC IMSAT --dataset "
+        "mnist-all --seeds 0 --no-kmeans --memory CACHE_DIR",
+        "    OMP_NUM_THREADS=1 python benchmarks/run.py DAC SNNLKMeans --dataset "
+        "mnist-all --seeds 0 --no-kmeans",
+    ]
+
+
+def test_a_run_of_every_estimator_with_memory_is_one_command(report, tmp_path):
+    rows = _rows("KMeans(raw)", [0], [0.5])
+    for name in report.ESTIMATORS:
+        rows += _rows(name, [0], [0.9])
+        if name in report.MEMORY_ESTIMATORS:
+            rows[-1].update(pretraining_cached=False, pretrain_s=1.0)
+    (tmp_path / "mnist-all.json").write_text(json.dumps(rows))
     text = report.render(report.MNIST_DATASETS, tmp_path)
     commands = [line for line in text.splitlines() if "benchmarks/run.py" in line]
     assert commands == [
-        "    OMP_NUM_THREADS=2 python benchmarks/run.py DEC --dataset mnist-all "
-        "--seeds 0 --no-kmeans --memory CACHE_DIR",
-        "    OMP_NUM_THREADS=1 python benchmarks/run.py SNNLKMeans --dataset "
-        "mnist-all --seeds 0 --no-kmeans",
-        "    OMP_NUM_THREADS=2 python benchmarks/run.py IMSAT --dataset mnist-all "
-        "--seeds 0 --no-kmeans",
+        "    OMP_NUM_THREADS=1 python benchmarks/run.py --dataset mnist-all --seeds 0 "
+        "--memory CACHE_DIR --json benchmarks/results/mnist-all.json"
     ]
+    assert {"IMSAT", "DAC"}.isdisjoint(report.MEMORY_ESTIMATORS)
 
 
 def test_harness_counts_only_pretrainings_in_the_cache(report, tmp_path):
