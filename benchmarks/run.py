@@ -191,8 +191,10 @@ class UMAPThen:
     def _fit_predict(self, X):
         import umap
 
+        # One job: UMAP runs on one thread with a random_state anyway, and
+        # warns when asked for more.
         embedding = umap.UMAP(
-            n_components=10, min_dist=0.0, random_state=self.seed
+            n_components=10, min_dist=0.0, random_state=self.seed, n_jobs=1
         ).fit_transform(X)
         return self.clusterer.fit_predict(embedding)
 
