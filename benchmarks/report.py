@@ -6,9 +6,10 @@ includes, so the published figures are exactly those the harness measured:
 ``doc/benchmark_results.inc`` (digits, COIL-20, ORL) and
 ``doc/benchmark_results_mnist.inc`` (MNIST-test, MNIST-train, all of MNIST;
 empty until one of their JSON files exists),
-``doc/benchmark_results_tabular.inc`` (iris, wine, breast cancer) and
+``doc/benchmark_results_tabular.inc`` (iris, wine, breast cancer),
 ``doc/benchmark_results_subsets.inc`` (random parts of MNIST's training
-set) and ``doc/benchmark_results_unseen.inc`` (Fashion-MNIST). One command regenerates them all::
+set) and ``doc/benchmark_results_unseen.inc`` (Fashion-MNIST). One command
+regenerates them all::
 
     python benchmarks/report.py
 

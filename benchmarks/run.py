@@ -274,6 +274,7 @@ def main(argv=None):
         "--dataset",
         default="digits",
         help="digits, mnist-test, mnist-train, mnist-all, coil20, orl, "
+        "fashion-mnist-test, fashion-mnist-train, "
         "iris, wine, breast-cancer (standardised), or the path of an .npz file "
         "of images (X, y) as those in ../shared/data; NAME-N: N samples of NAME "
         "drawn at random",
