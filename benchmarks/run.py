@@ -63,7 +63,15 @@ from sklearn.mixture import GaussianMixture
 
 import skdeepcluster
 from skdeepcluster._torch_utils import torch_threads_kept
-from skdeepcluster.datasets import _read_idx, load_digits, load_mnist
+from skdeepcluster.datasets import (
+    _IDX_FILES,
+    _IDX_NDIM,
+    _check_lengths,
+    _find,
+    _read_idx,
+    load_digits,
+    load_mnist,
+)
 from skdeepcluster.metrics import clustering_accuracy
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -85,12 +93,9 @@ IMAGE_SETS = {"coil20": (1, 32, 32), "orl": (1, 32, 32)}
 TABULAR_SETS = ("iris", "wine", "breast-cancer")
 
 
-# Where Debian's dataset-fashion-mnist package puts Fashion-MNIST's idx files.
+# Where Debian's dataset-fashion-mnist package puts Fashion-MNIST's idx files
+# (MNIST's file names and format).
 FASHION_MNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_FILES = {
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-}
 
 # Seed of the draw of a random part of a data set ("mnist-train-5000"): one
 # draw, whatever the seeds of the runs.
@@ -139,24 +144,29 @@ def load_tabular(name):
 def load_fashion_mnist(subset, data_path):
     """Fashion-MNIST's ``subset`` ("test" or "train"), pixels / 255.
 
-    Its idx files have MNIST's format; they are read from a
-    ``fashion-mnist`` folder of ``data_path``, else from where Debian's
-    ``dataset-fashion-mnist`` package installs them.
+    Its idx files have MNIST's names and format, and are read and checked
+    as :func:`~skdeepcluster.datasets.load_mnist` reads MNIST's (without
+    MNIST's checksums): from a ``fashion-mnist`` folder of ``data_path``,
+    else from where Debian's ``dataset-fashion-mnist`` package installs
+    them.
     """
-    if subset not in FASHION_MNIST_FILES:
+    if subset not in _IDX_FILES:
         raise SystemExit(f"fashion-mnist-{subset}: the subsets are test and train")
     folders = [Path(data_path) / "fashion-mnist", FASHION_MNIST_SYSTEM]
-    folder = next((f for f in folders if f.is_dir()), None)
-    if folder is None:
+    for folder in folders:
+        files = [_find(folder, stem) for stem in _IDX_FILES[subset]]
+        if None not in files:
+            break
+    else:
         raise SystemExit(
-            "Fashion-MNIST's idx files are in neither "
+            f"Fashion-MNIST's {subset} idx files are in neither "
             + " nor ".join(map(str, folders))
             + " (apt-get install dataset-fashion-mnist)"
         )
-    images, labels = (folder / file for file in FASHION_MNIST_FILES[subset])
-    X = _read_idx(images, "images").reshape(-1, 28 * 28) / 255.0
-    y = _read_idx(labels, "labels").astype(np.int64)
-    return X.astype(np.float32), y, (1, 28, 28)
+    images, labels = (_read_idx(path, kind) for path, kind in zip(files, _IDX_NDIM))
+    _check_lengths(images, labels, folder)
+    X = images.reshape(len(images), -1) / 255.0
+    return X.astype(np.float32), labels.astype(np.int64), (1, 28, 28)
 
 
 def load_npz(path):

@@ -238,6 +238,10 @@ def test_harness_reads_fashion_mnist_from_its_idx_files(report, tmp_path):
     assert harness.load("fashion-mnist-test-2", data_path=tmp_path)[0].shape == (2, 784)
     with pytest.raises(SystemExit, match="subsets are test and train"):
         harness.load("fashion-mnist-valid", data_path=tmp_path)
+    # Checked as MNIST's files are: as many labels as images.
+    _write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.array([9, 2]))
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        harness.load("fashion-mnist-test", data_path=tmp_path)
 
 
 def test_harness_draws_a_random_part_of_a_data_set(report):
