@@ -96,6 +96,11 @@ def spectral_partition(Z, n_clusters, n_neighbors, random_state):
     -------
     labels : ndarray of shape (n_samples,)
     """
+    if n_clusters >= len(Z):
+        # One row per cluster is the only such partition, and the
+        # eigensolver cannot find as many eigenvectors as the graph has
+        # nodes.
+        return np.arange(len(Z))
     n_neighbors = max(1, min(n_neighbors, len(Z) - 1))
     spectral = SpectralClustering(
         n_clusters,

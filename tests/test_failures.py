@@ -235,6 +235,16 @@ def test_a_single_sample_is_rejected(blobs, cls):
         model.fit(X[:1])
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_as_many_clusters_as_samples_fits(blobs, cls):
+    # KMeans accepts n_clusters == n_samples; so must its replacements,
+    # graph partitions of the embedding included.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X[:3])
+    assert model.labels_.shape == (3,)
+    assert model.predict(X[:3]).shape == (3,)
+
+
 # -- impossible networks -----------------------------------------------------
 
 

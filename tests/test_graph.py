@@ -50,6 +50,12 @@ def test_spectral_partition_handles_fewer_samples_than_neighbours():
     assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
+def test_spectral_partition_of_as_many_clusters_as_samples_is_one_per_cluster():
+    X = np.random.RandomState(0).rand(5, 3)
+    labels = spectral_partition(X, 5, 10, np.random.RandomState(0))
+    assert sorted(labels) == [0, 1, 2, 3, 4]
+
+
 def test_umap_partition_separates_long_strands():
     # Four long, thin parallel strands: k-means cuts across them; in the UMAP
     # layout of the neighbour graph each strand is a group of its own.
