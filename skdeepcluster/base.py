@@ -649,6 +649,15 @@ class BaseDeepClusterer(
         Whether in ``callbacks`` or in a ``callbacks__<name>`` keyword: the
         callback would otherwise be silently left out of every net.
         """
+        for item in self.callbacks or []:
+            name = _callback_name(item)
+            callback = item if name is None else item[1]
+            if not (isinstance(name, (str, type(None))) and _is_callback(callback)):
+                raise TypeError(
+                    f"{type(self).__name__}'s callbacks must be skorch "
+                    "callbacks (instances or classes) or (name, callback) "
+                    f"pairs with a str name; got {item!r}."
+                )
         own = self._schedule_callbacks
         for name in self._named_callbacks():
             if name in _schedule_names() and name not in own:
@@ -1772,6 +1781,15 @@ def _callback_name(item):
     if isinstance(item, (tuple, list)) and len(item) == 2:
         return item[0]
     return None
+
+
+def _is_callback(obj):
+    """Whether ``obj`` is a skorch callback or callback class, as skorch takes them."""
+    from skorch.callbacks import Callback
+
+    return isinstance(obj, Callback) or (
+        isinstance(obj, type) and issubclass(obj, Callback)
+    )
 
 
 def _schedule_names():

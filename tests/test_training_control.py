@@ -67,6 +67,26 @@ def _never_improves(**params):
     )
 
 
+@pytest.mark.parametrize(
+    "callbacks",
+    [[1], [("stop", "EarlyStopping")], [(1, EpochRecorder())]],
+    ids=["int", "name-and-str", "int-name"],
+)
+def test_callbacks_that_skorch_cannot_run_are_rejected(blobs, callbacks):
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, callbacks=callbacks)
+    with pytest.raises(TypeError, match="callbacks must be skorch callbacks"):
+        model.fit(X)
+
+
+def test_a_callback_class_is_accepted(blobs):
+    # skorch instantiates a callback given as a class.
+    X, _ = blobs
+    SEEN.clear()
+    fast_estimator(AutoencoderKMeans, n_clusters=3, callbacks=[EpochRecorder]).fit(X)
+    assert ("pretraining", 1) in SEEN
+
+
 @pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
 def test_callbacks_see_every_stage(cls, blobs):
     X, _ = blobs
