@@ -653,6 +653,20 @@ class SNNLKMeans(AutoencoderKMeans):
                 "label per sample, -1 for the unlabelled ones."
             )
         unlabelled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(n_samples, bool)
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)):
+                raise ValueError(
+                    "y contains NaN or infinity; mark unlabelled samples with -1."
+                )
+            # Classes, as a classifier takes them: fractional values are a
+            # continuous target, which np.unique would make one class each.
+            fractional = y[y != np.round(y)]
+            if len(fractional):
+                raise ValueError(
+                    "y must hold class labels (integers or strings, -1 for "
+                    f"unlabelled samples); got non-integer values such as "
+                    f"{fractional[0]:g}."
+                )
         self.classes_, codes = np.unique(y[~unlabelled], return_inverse=True)
         encoded = np.full(n_samples, -1, dtype=np.int64)
         encoded[~unlabelled] = codes

@@ -575,6 +575,30 @@ def test_labels_of_wrong_length(blobs):
         fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, np.c_[y, y])
 
 
+@pytest.mark.parametrize(
+    "unlabelled, message",
+    [
+        (np.nan, "y contains NaN or infinity; mark unlabelled samples with -1"),
+        (0.5, "non-integer values such as 0.5"),
+    ],
+)
+def test_labels_that_are_not_classes_are_rejected(blobs, unlabelled, message):
+    # np.unique would make NaN, or each fraction, a class of its own.
+    X, y = blobs
+    y = np.where(np.arange(len(y)) % 2 == 0, y, unlabelled)
+    with pytest.raises(ValueError, match=message):
+        fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, y)
+
+
+def test_whole_float_labels_are_classes(blobs):
+    X, y = blobs
+    y = np.where(np.arange(len(y)) % 2 == 0, y, -1)
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0)
+    np.testing.assert_array_equal(
+        model.fit(X, y.astype(float)).classes_, [0.0, 1.0, 2.0]
+    )
+
+
 def test_labels_are_ignored_unless_asked(blobs):
     # By default y is ignored like every other clusterer ignores it, so a
     # model selection tool that passes y cannot leak the labels into fit.
