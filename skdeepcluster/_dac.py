@@ -594,11 +594,11 @@ class DAC(BaseDeepClusterer):
         cuts the schedule there (see the benchmarks page); pass
         ``max_epochs=46`` or more to run the whole schedule.
     batch_size : int, default=64
-        Mini-batch size; the pairs are formed within each mini-batch. Batches
-        are drawn without the last incomplete one (batch norm needs two or
-        more samples), and never larger than the data. Smaller than the
-        paper's 128: on a 10,000-image data set it gives twice as many
-        updates per epoch, so the shortened schedule still makes enough
+        Mini-batch size, at least 2; the pairs are formed within each
+        mini-batch. Batches are drawn without the last incomplete one (batch
+        norm needs two or more samples), and never larger than the data.
+        Smaller than the paper's 128: on a 10,000-image data set it gives twice
+        as many updates per epoch, so the shortened schedule still makes enough
         updates.
     {lr}
     {device}
@@ -877,6 +877,12 @@ class DAC(BaseDeepClusterer):
         return build_module(build, generator)
 
     def _fit(self, X, y, random_state, sample_weight):
+        if self.batch_size < 2:
+            raise ValueError(
+                f"DAC needs batch_size >= 2, got {self.batch_size}: batch "
+                "normalisation and the pairwise similarities are computed over "
+                "the samples of a mini-batch."
+            )
         dataset = self._dataset(X, sample_weight)
         # Like IMSAT's n_init: short starts, of which only the one whose
         # partition has the highest modularity of the input's neighbour graph

@@ -500,13 +500,13 @@ class IMSAT(BaseDeepClusterer):
         start, and on the rounding of the machine it runs on, more than the
         layout of its representation does (see the benchmarks page).
     batch_size : int, default=100
-        Mini-batch size. The marginal entropy ``H(Y)`` is estimated on each
-        mini-batch, so batches should hold many samples per cluster. The
-        authors used 250 on all 70,000 MNIST images, 280 steps per epoch; on
-        a data set of 10,000 images that is only 40 steps, too few for a
-        partition with two classes shared between two clusters to resolve.
-        100 samples per batch and 100 epochs (10,000 steps) give about the
-        number of steps of the paper's schedule (see the benchmarks page).
+        Mini-batch size, at least 2. The marginal entropy ``H(Y)`` is estimated
+        on each mini-batch, so batches should hold many samples per cluster.
+        The authors used 250 on all 70,000 MNIST images, 280 steps per epoch;
+        on a data set of 10,000 images that is only 40 steps, too few for a
+        partition with two classes shared between two clusters to resolve. 100
+        samples per batch and 100 epochs (10,000 steps) give about the number
+        of steps of the paper's schedule (see the benchmarks page).
     lr : float, default=2e-3
         Learning rate of the Adam optimiser.
     {device}

@@ -245,6 +245,14 @@ def test_as_many_clusters_as_samples_fits(blobs, cls):
     assert model.predict(X[:3]).shape == (3,)
 
 
+@pytest.mark.parametrize("cls", [IMSAT, DAC], ids=_ids)
+def test_batches_of_one_sample_are_rejected(blobs, cls):
+    # Their batch normalisation needs two samples in every training batch.
+    X, _ = blobs
+    with pytest.raises(ValueError, match="needs batch_size >= 2, got 1"):
+        fast_estimator(cls, n_clusters=3, batch_size=1).fit(X)
+
+
 # -- impossible networks -----------------------------------------------------
 
 
