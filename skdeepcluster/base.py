@@ -651,8 +651,14 @@ class BaseDeepClusterer(
         """
         for item in self.callbacks or []:
             name = _callback_name(item)
-            callback = item if name is None else item[1]
-            if not (isinstance(name, (str, type(None))) and _is_callback(callback)):
+            if name is None:
+                valid = _is_callback(item)
+            else:
+                # skorch removes the callback of that name when given None.
+                valid = isinstance(name, str) and (
+                    item[1] is None or _is_callback(item[1])
+                )
+            if not valid:
                 raise TypeError(
                     f"{type(self).__name__}'s callbacks must be skorch "
                     "callbacks (instances or classes) or (name, callback) "
