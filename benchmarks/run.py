@@ -65,10 +65,7 @@ import skdeepcluster
 from skdeepcluster._torch_utils import torch_threads_kept
 from skdeepcluster.datasets import (
     _IDX_FILES,
-    _IDX_NDIM,
-    _check_lengths,
-    _find,
-    _read_idx,
+    _read_idx_folder,
     load_digits,
     load_mnist,
 )
@@ -154,8 +151,8 @@ def load_fashion_mnist(subset, data_path):
         raise SystemExit(f"fashion-mnist-{subset}: the subsets are test and train")
     folders = [Path(data_path) / "fashion-mnist", FASHION_MNIST_SYSTEM]
     for folder in folders:
-        files = [_find(folder, stem) for stem in _IDX_FILES[subset]]
-        if None not in files:
+        found = _read_idx_folder(folder, subset)
+        if found is not None:
             break
     else:
         raise SystemExit(
@@ -163,10 +160,8 @@ def load_fashion_mnist(subset, data_path):
             + " nor ".join(map(str, folders))
             + " (apt-get install dataset-fashion-mnist)"
         )
-    images, labels = (_read_idx(path, kind) for path, kind in zip(files, _IDX_NDIM))
-    _check_lengths(images, labels, folder)
-    X = images.reshape(len(images), -1) / 255.0
-    return X.astype(np.float32), labels.astype(np.int64), (1, 28, 28)
+    images, labels = found
+    return (images / 255.0).astype(np.float32), labels, (1, 28, 28)
 
 
 def load_npz(path):

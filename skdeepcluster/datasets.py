@@ -285,14 +285,26 @@ def _load_mnist_subset(subset, data_home, path, download):
             X = X.reshape(len(X), -1)
             _check_lengths(X, y, npz)
             return X, y.astype(np.int64)
-        files = [_find(folder, stem) for stem in _IDX_FILES[subset]]
-        if all(f is not None for f in files) and folder != cache:
-            # Files the user points to are read as they are: they need not
-            # be the official ones (a subset, a re-encoding), only valid idx.
-            images, labels = (_read_idx(f, kind) for f, kind in zip(files, _IDX_NDIM))
-            _check_lengths(images, labels, folder)
-            return images.reshape(-1, 784), labels.astype(np.int64)
+        # Files the user points to are read as they are: they need not be
+        # the official ones (a subset, a re-encoding), only valid idx.
+        found = None if folder == cache else _read_idx_folder(folder, subset)
+        if found is not None:
+            return found
     return _load_cached(subset, cache, download)
+
+
+def _read_idx_folder(folder, subset):
+    """``subset``'s images (n, 784) and int64 labels from the idx files in ``folder``.
+
+    Read as they are, without the official checksums; ``None`` when either
+    file is missing.
+    """
+    files = [_find(folder, stem) for stem in _IDX_FILES[subset]]
+    if None in files:
+        return None
+    images, labels = (_read_idx(f, kind) for f, kind in zip(files, _IDX_NDIM))
+    _check_lengths(images, labels, folder)
+    return images.reshape(-1, 784), labels.astype(np.int64)
 
 
 def _load_cached(subset, cache, download):
