@@ -877,12 +877,7 @@ class DAC(BaseDeepClusterer):
         return build_module(build, generator)
 
     def _fit(self, X, y, random_state, sample_weight):
-        if self.batch_size < 2:
-            raise ValueError(
-                f"DAC needs batch_size >= 2, got {self.batch_size}: batch "
-                "normalisation and the pairwise similarities are computed over "
-                "the samples of a mini-batch."
-            )
+        self._check_batches_of_two("batch normalisation and the pairwise similarities")
         dataset = self._dataset(X, sample_weight)
         # Like IMSAT's n_init: short starts, of which only the one whose
         # partition has the highest modularity of the input's neighbour graph

@@ -821,12 +821,7 @@ class IMSAT(BaseDeepClusterer):
         )
 
     def _fit(self, X, y, random_state, sample_weight):
-        if self.batch_size < 2:
-            raise ValueError(
-                f"IMSAT needs batch_size >= 2, got {self.batch_size}: batch "
-                "normalisation and the marginal entropy H(Y) are computed over "
-                "the samples of a mini-batch."
-            )
+        self._check_batches_of_two("batch normalisation and the marginal entropy H(Y)")
         self.perturbation_radius_ = self._perturbation_radius(X, random_state)
         dataset = self._dataset(X, sample_weight)
 

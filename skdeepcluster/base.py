@@ -644,10 +644,14 @@ class BaseDeepClusterer(
         return [name for name in names if name is not None]
 
     def _check_callbacks(self):
-        """Reject a schedule callback's name this estimator has no use for.
+        """Reject callbacks skorch cannot run, and unused schedule names.
 
-        Whether in ``callbacks`` or in a ``callbacks__<name>`` keyword: the
-        callback would otherwise be silently left out of every net.
+        An entry of ``callbacks`` must be what skorch takes (a callback, a
+        callback class, or a ``(name, callback)`` pair), or skorch fails
+        mid-fit with an ``AttributeError``. A schedule callback's name this
+        estimator has no use for, whether in ``callbacks`` or in a
+        ``callbacks__<name>`` keyword, is rejected too: the callback would
+        otherwise be silently left out of every net.
         """
         for item in self.callbacks or []:
             name = _callback_name(item)
@@ -673,6 +677,19 @@ class BaseDeepClusterer(
                     f"{name!r} to replace (its schedule callbacks: {known}). "
                     "Give your callback another name to add it to every net."
                 )
+
+    def _check_batches_of_two(self, computed_per_batch):
+        """Reject ``batch_size=1`` for a net whose batches need two samples.
+
+        ``computed_per_batch`` names what is computed over the samples of a
+        mini-batch (batch normalisation's statistics, and the like).
+        """
+        if self.batch_size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs batch_size >= 2, got "
+                f"{self.batch_size}: {computed_per_batch} are computed over "
+                "the samples of a mini-batch."
+            )
 
     @staticmethod
     def _dataset(X_tensor, sample_weight=None):
