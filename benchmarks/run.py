@@ -62,6 +62,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 
 import skdeepcluster
+from skdeepcluster._memory import count_cached_pretrainings
 from skdeepcluster._torch_utils import torch_threads_kept
 from skdeepcluster.datasets import (
     _IDX_FILES,
@@ -231,7 +232,7 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
     model = make_model(seed)
     y_fit = None if label_fraction is None else partial_labels(y, label_fraction, seed)
     memory = getattr(model, "memory", None)
-    cached_before = _cache_entries(memory)
+    cached_before = count_cached_pretrainings(memory)
     start = time.perf_counter()
     labels = model.fit_predict(X, y_fit)
     seconds = time.perf_counter() - start
@@ -251,25 +252,9 @@ def evaluate(make_model, X, y, seed, label_fraction=None):
         # it: fit_s leaves out the pretraining, whose epochs were timed when
         # it ran.
         history = getattr(model, "pretrain_history_", None) or model.net_.history
-        row["pretraining_cached"] = _cache_entries(memory) == cached_before
+        row["pretraining_cached"] = count_cached_pretrainings(memory) == cached_before
         row["pretrain_s"] = float(sum(history[:, "dur"]))
     return row
-
-
-def _cache_entries(memory):
-    """Number of pretrainings joblib has stored under the cache directory ``memory``.
-
-    Only those of ``_fit_pretraining``: the same cache also holds the UMAP
-    layouts of ``clustering="auto"``, which a fit that loaded its
-    pretraining may still add.
-    """
-    if memory is None:
-        return 0
-    return sum(
-        1
-        for path in Path(memory).rglob("output.pkl")
-        if "_fit_pretraining" in path.parts
-    )
 
 
 def main(argv=None):

@@ -13,19 +13,14 @@ labels as without the cache.
 
 import tempfile
 import time
-from pathlib import Path
 
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 import skdeepcluster
+from skdeepcluster._memory import count_cached_pretrainings
 from skdeepcluster.datasets import load_digits
 from skdeepcluster.metrics import clustering_accuracy
-
-
-def cached_pretrainings(cache):
-    """Number of pretrainings stored in the joblib cache directory ``cache``."""
-    return sum(1 for _ in Path(cache).rglob("output.pkl"))
 
 
 def main():
@@ -43,13 +38,14 @@ def main():
                 models[name] = model
         reused = []
         for name, model in models.items():
-            stored = cached_pretrainings(cache)
+            stored = count_cached_pretrainings(cache)
             start = time.perf_counter()
             labels = model.fit_predict(X)
             seconds = time.perf_counter() - start
             # A fit with a cache that stored nothing new loaded its pretraining.
             hit = (
-                "memory" in model.get_params() and cached_pretrainings(cache) == stored
+                "memory" in model.get_params()
+                and count_cached_pretrainings(cache) == stored
             )
             reused += [name] if hit else []
             print(

@@ -1,6 +1,7 @@
 """Caching of the autoencoder pretraining (the ``memory`` parameter)."""
 
 import io
+from pathlib import Path
 
 import torch
 from sklearn.utils.validation import check_memory
@@ -57,6 +58,22 @@ def pretrain_with_memory(memory, net, dataset, global_generator=False):
     fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
     key = _pretraining_key(net, dataset, global_generator)
     _load_trained_state(net, fit(net, dataset, key))
+
+
+def count_cached_pretrainings(location):
+    """Number of pretrainings stored in the joblib cache directory ``location``.
+
+    Only the entries of :func:`_fit_pretraining`: the same cache also holds
+    the UMAP layouts of ``clustering="auto"``, which a fit that loaded its
+    pretraining may still add. ``None`` (no cache) holds none.
+    """
+    if location is None:
+        return 0
+    return sum(
+        1
+        for path in Path(location).rglob("output.pkl")
+        if _fit_pretraining.__name__ in path.parts
+    )
 
 
 def _fit_pretraining(net, dataset, key):

@@ -196,8 +196,8 @@ def test_harness_counts_only_pretrainings_in_the_cache(report, tmp_path):
         entry = cached / function / "0123abcd"
         entry.mkdir(parents=True)
         (entry / "output.pkl").write_bytes(b"")
-    assert harness._cache_entries(str(tmp_path)) == 1
-    assert harness._cache_entries(None) == 0
+    assert harness.count_cached_pretrainings(str(tmp_path)) == 1
+    assert harness.count_cached_pretrainings(None) == 0
 
 
 def test_harness_loads_an_image_set_by_its_path(report, tmp_path):

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 import skdeepcluster.base
 from conftest import fast_estimator
 from skdeepcluster import DCN, DEC, ACAIKMeans, AutoencoderKMeans, SNNLKMeans
+from skdeepcluster._memory import count_cached_pretrainings
 from skdeepcluster._nets import ClusteringNet
 from skdeepcluster.base import BaseAutoencoderClusterer
 
@@ -219,6 +220,20 @@ def test_estimators_with_the_same_pretraining_share_entries(
         SNNLKMeans, n_clusters=3, random_state=0, use_labels=True, memory=str(tmp_path)
     ).fit(X, y)
     assert pretrainings[2:] == ["ACAINet", "SNNLNet"]
+
+
+def test_count_of_cached_pretrainings_leaves_out_umap_layouts(blobs, tmp_path):
+    # DEC loads AutoencoderKMeans' pretraining but caches a layout of its
+    # own: the count, which tells a cache hit (demo, benchmarks), stays 1.
+    X, _ = blobs
+    X = (X - X.min()) / (X.max() - X.min())
+    assert count_cached_pretrainings(str(tmp_path)) == 0
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    assert count_cached_pretrainings(str(tmp_path)) == 1
+    _fit(DEC, X, memory=str(tmp_path))
+    assert len(list(tmp_path.rglob("output.pkl"))) > 1  # its layout too
+    assert count_cached_pretrainings(str(tmp_path)) == 1
+    assert count_cached_pretrainings(None) == 0
 
 
 def test_search_over_n_clusters_lays_out_once(blobs, tmp_path, layouts):
