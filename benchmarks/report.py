@@ -70,6 +70,12 @@ UNSEEN_DATASETS = {
         "Fashion-MNIST's 10,000 28x28 test images of clothing, 10 classes "
         "(pixels / 255)",
     ),
+    # Below the 5,000 samples where the "auto" defaults switch to the large
+    # networks: the small-data defaults on images none was set on.
+    "fashion-mnist-test-2000": (
+        "2,000 Fashion-MNIST test images",
+        "2,000 of Fashion-MNIST's 10,000 test images drawn at random (pixels / 255)",
+    ),
 }
 TABULAR_DATASETS = {
     "iris": ("Iris", "scikit-learn's iris, 150 samples of 4 features, 3 classes"),
