@@ -38,6 +38,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     {embedding_dim}
     {input_shape}
     {input_scaling}
+    {center_input}
     {encoder_decoder}
     {normalize_embedding}
         Then k-means clusters directions rather than magnitudes, which
@@ -164,6 +165,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         embedding_dim: int = 10,
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
+        center_input: bool = True,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
@@ -190,6 +192,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             embedding_dim=embedding_dim,
             input_shape=input_shape,
             input_scaling=input_scaling,
+            center_input=center_input,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

@@ -201,6 +201,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     {embedding_dim_centres}
     {input_shape}
     {input_scaling}
+    {center_input}
     {encoder_decoder}
     {normalize_embedding}
         As in :class:`AutoencoderKMeans`, the centres are then fitted to
@@ -378,6 +379,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         embedding_dim: int = 10,
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
+        center_input: bool = True,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
@@ -413,6 +415,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             embedding_dim=embedding_dim,
             input_shape=input_shape,
             input_scaling=input_scaling,
+            center_input=center_input,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

@@ -152,6 +152,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     {embedding_dim_centres}
     {input_shape}
     {input_scaling}
+    {center_input}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
@@ -371,6 +372,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         embedding_dim: int = 10,
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
+        center_input: bool = True,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = True,
@@ -412,6 +414,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
             embedding_dim=embedding_dim,
             input_shape=input_shape,
             input_scaling=input_scaling,
+            center_input=center_input,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

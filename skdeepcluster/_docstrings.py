@@ -74,6 +74,19 @@ input_scaling : {"auto"} or None, default="auto"
     rates, network sizes) are set for features of order one. ``None``
     always uses ``X`` as given, e.g. to reuse modules trained on the raw
     scale.""",
+    "center_input": """\
+center_input : bool, default=True
+    Subtract the mean of the training samples from every sample before
+    the encoder, and add it back to the decoder's output (the fitted
+    encoder begins, and the decoder ends, with a
+    :class:`~skdeepcluster.nn.Shift`; ``transform`` and
+    ``inverse_transform`` take and return data on the scale of ``X``).
+    The network then trains on centred data, and sees the same data
+    whether pixels are dark on light or light on dark; the papers feed it
+    the pixels as they are, so this is the package's addition
+    (``center_input=False`` gives the papers' networks). Ignored with
+    ``encoder`` and ``decoder`` of your own, which see ``X`` as given
+    (after ``input_scaling``).""",
     "encoder_decoder": """\
 encoder, decoder : torch.nn.Module, default=None
     Your own modules. The encoder maps a batch of samples (flat, or shaped

@@ -308,6 +308,23 @@ def divided(X, scale):
     return X if scale == 1 else X.div_(scale)
 
 
+def feature_mean(X, chunk_size=4096):
+    """Mean of the samples ``X`` (a tensor or :class:`ArrayRows`), feature by feature.
+
+    Summed in float64, ``chunk_size`` rows at a time, so that a memory-mapped
+    or sparse input is never whole in memory and a tensor and an
+    :class:`ArrayRows` of the same values give the same mean.
+
+    Returns
+    -------
+    torch.Tensor of the shape of one sample, float32, on the CPU
+    """
+    total = torch.zeros(X.shape[1:], dtype=torch.float64)
+    for start in range(0, len(X), chunk_size):
+        total += X[start : start + chunk_size].to("cpu", torch.float64).sum(dim=0)
+    return (total / len(X)).to(torch.float32)
+
+
 class ArrayRows:
     """Training samples read from a NumPy array or CSR matrix a few rows at a time.
 

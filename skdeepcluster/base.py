@@ -54,6 +54,7 @@ from ._torch_utils import (
     build_module,
     cluster_means,
     divided,
+    feature_mean,
     fit_kmeans,
     inference_batch_size,
     loss_weights,
@@ -1281,6 +1282,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             Interval(Integral, 0, None, closed="left"),
             StrOptions({"auto"}),
         ],
+        "center_input": ["boolean"],
         "normalize_embedding": ["boolean", StrOptions({"auto"})],
         "smoothing_weight": [
             Interval(Real, 0, None, closed="left"),
@@ -1328,6 +1330,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         input_scaling: Literal["auto"] | None,
         encoder: torch.nn.Module | None,
         decoder: torch.nn.Module | None,
+        center_input: bool,
         normalize_embedding: bool | Literal["auto"],
         pretrain_epochs: IntOrAuto,
         smoothing_weight: FloatOrAuto,
@@ -1350,6 +1353,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         self.embedding_dim = embedding_dim
         self.encoder = encoder
         self.decoder = decoder
+        self.center_input = center_input
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
         self.smoothing_weight = smoothing_weight
@@ -1455,15 +1459,33 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def _has_user_modules(self):
         return self.encoder is not None or self.decoder is not None
 
-    def _build_autoencoder(self, n_features, generator):
-        autoencoder = self._build_encoder_decoder(n_features, generator)
-        if self._normalize_embedding:
-            from .nn import L2Normalize
+    def _build_autoencoder(self, n_features, generator, mean=None):
+        """The autoencoder to pretrain; ``mean`` of the training samples or ``None``.
 
-            autoencoder.encoder = torch.nn.Sequential(
-                autoencoder.encoder, L2Normalize()
-            )
+        With ``mean`` the encoder first subtracts it and the decoder adds it
+        back (``center_input``), so the layers work on centred data.
+        """
+        from .nn import L2Normalize, Shift
+
+        autoencoder = self._build_encoder_decoder(n_features, generator)
+        encoder = [autoencoder.encoder]
+        if mean is not None:
+            encoder.insert(0, Shift(-mean))
+            autoencoder.decoder = torch.nn.Sequential(autoencoder.decoder, Shift(mean))
+        if self._normalize_embedding:
+            encoder.append(L2Normalize())
+        if len(encoder) > 1:
+            autoencoder.encoder = torch.nn.Sequential(*encoder)
         return autoencoder
+
+    def _centres_input(self):
+        """Whether the autoencoder centres its input (``center_input``).
+
+        Not with the user's modules, which see the input as they were given
+        it: they may have been trained on uncentred input, and those of a
+        fitted estimator already centre.
+        """
+        return self.center_input and not self._has_user_modules()
 
     def _build_encoder_decoder(self, n_features, generator):
         """The autoencoder, its weights drawn from ``generator`` (or the user's)."""
@@ -1742,7 +1764,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         )
         weights = self._module_generator(random_state)
         net = (net_cls or AutoencoderNet)(
-            self._build_autoencoder(self.n_features_in_, weights),
+            self._build_autoencoder(
+                self.n_features_in_,
+                weights,
+                mean=feature_mean(X) if self._centres_input() else None,
+            ),
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,
             smoothing_weight=self._smoothing_weight,

@@ -1,6 +1,6 @@
 """PyTorch building blocks shared by the deep clustering estimators."""
 
-from ._autoencoder import Autoencoder, L2Normalize
+from ._autoencoder import Autoencoder, L2Normalize, Shift
 from ._conv import ConvDecoder, ConvEncoder
 from ._mlp import MLPDecoder, MLPEncoder
 
@@ -11,4 +11,5 @@ __all__ = [
     "ConvEncoder",
     "MLPDecoder",
     "MLPEncoder",
+    "Shift",
 ]

@@ -25,6 +25,36 @@ class L2Normalize(nn.Module):
         return nn.functional.normalize(z, dim=1)
 
 
+class Shift(nn.Module):
+    """Add a fixed ``offset`` to each sample.
+
+    The offset is a buffer, not a parameter: it is saved and moved with the
+    module but not trained. With the negated mean of the training data in
+    front of an encoder, and the mean after the decoder, the network works
+    on centred data while its input and output stay on the data's scale.
+
+    Parameters
+    ----------
+    offset : torch.Tensor
+        The shape of one sample (or broadcastable to it).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.nn import Shift
+    >>> Shift(torch.tensor([1.0, -1.0]))(torch.zeros(2, 2))
+    tensor([[ 1., -1.],
+            [ 1., -1.]])
+    """
+
+    def __init__(self, offset: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("offset", offset.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.offset
+
+
 class Autoencoder(nn.Module):
     """An encoder and a decoder; ``forward`` returns ``(reconstruction, embedding)``.
 
