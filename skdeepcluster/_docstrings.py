@@ -76,8 +76,8 @@ input_scaling : {"auto"} or None, default="auto"
     scale.""",
     "center_input": """\
 center_input : bool, default=True
-    Subtract the mean of the training samples from every sample before
-    the encoder, and add it back to the decoder's output (the fitted
+    Subtract the mean of the training samples (weighted by
+    ``sample_weight``) from every sample before the encoder, and add it back to the decoder's output (the fitted
     encoder begins, and the decoder ends, with a
     :class:`~skdeepcluster.nn.Shift`; ``transform`` and
     ``inverse_transform`` take and return data on the scale of ``X``).

@@ -308,21 +308,31 @@ def divided(X, scale):
     return X if scale == 1 else X.div_(scale)
 
 
-def feature_mean(X, chunk_size=4096):
+def feature_mean(X, sample_weight=None, chunk_size=1024):
     """Mean of the samples ``X`` (a tensor or :class:`ArrayRows`), feature by feature.
 
-    Summed in float64, ``chunk_size`` rows at a time, so that a memory-mapped
-    or sparse input is never whole in memory and a tensor and an
-    :class:`ArrayRows` of the same values give the same mean.
+    Weighted by ``sample_weight`` (an array of ``len(X)``) when given, so
+    that an integer weight counts as that many copies of a sample. Summed in
+    float64, ``chunk_size`` rows at a time, so that a memory-mapped or sparse
+    input is never whole in memory and a tensor and an :class:`ArrayRows` of
+    the same values give the same mean.
 
     Returns
     -------
     torch.Tensor of the shape of one sample, float32, on the CPU
     """
     total = torch.zeros(X.shape[1:], dtype=torch.float64)
+    weight = None
+    if sample_weight is not None:
+        weight = torch.as_tensor(np.asarray(sample_weight), dtype=torch.float64)
     for start in range(0, len(X), chunk_size):
-        total += X[start : start + chunk_size].to("cpu", torch.float64).sum(dim=0)
-    return (total / len(X)).to(torch.float32)
+        rows = X[start : start + chunk_size].to("cpu", torch.float64)
+        if weight is not None:
+            chunk_weight = weight[start : start + chunk_size]
+            rows = rows * chunk_weight.view(-1, *[1] * (rows.dim() - 1))
+        total += rows.sum(dim=0)
+    count = len(X) if weight is None else weight.sum()
+    return (total / count).to(torch.float32)
 
 
 class ArrayRows:

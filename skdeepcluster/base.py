@@ -1767,7 +1767,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             self._build_autoencoder(
                 self.n_features_in_,
                 weights,
-                mean=feature_mean(X) if self._centres_input() else None,
+                mean=feature_mean(X, sample_weight) if self._centres_input() else None,
             ),
             criterion=torch.nn.MSELoss,
             max_epochs=max_epochs,

@@ -104,3 +104,11 @@ def test_feature_mean_is_the_same_for_a_tensor_and_rows_read_on_demand(
     for data in (sp.csr_matrix(X), as_memmap(X, tmp_path / "X.npy")):
         rows = ArrayRows(data, (X.shape[1],), torch.device("cpu"))
         torch.testing.assert_close(feature_mean(rows, chunk_size=7), expected)
+
+
+def test_feature_mean_counts_an_integer_weight_as_copies(unit_blobs):
+    X, _ = unit_blobs
+    weights = np.arange(len(X)) % 3
+    weighted = feature_mean(torch.as_tensor(X), weights, chunk_size=7)
+    repeated = feature_mean(torch.as_tensor(np.repeat(X, weights, axis=0)))
+    torch.testing.assert_close(weighted, repeated)
