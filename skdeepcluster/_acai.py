@@ -288,7 +288,7 @@ class ACAIKMeans(AutoencoderKMeans):
         passed flat) is reshaped to images and a convolutional autoencoder
         (and critic) is used.
     {input_scaling}
-    {center_input}
+    {center_input_acai}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
@@ -474,7 +474,7 @@ class ACAIKMeans(AutoencoderKMeans):
         embedding_dim: int = 10,
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
-        center_input: bool = True,
+        center_input: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",

@@ -36,6 +36,18 @@ normalize_embedding : bool or "auto", default="auto"
     features), whose norm says how far a sample lies from the rest, nor
     when ``embedding_dim=1``."""
 
+_CENTER_INPUT = """\
+Subtract the mean of the training samples (weighted by
+``sample_weight``) from every sample before the encoder, and add it
+back to the decoder's output (the fitted encoder begins, and the
+decoder ends, with a :class:`~skdeepcluster.nn.Shift`; ``transform``
+and ``inverse_transform`` take and return data on the scale of ``X``).
+The network then trains on centred data, and sees the same data
+whether pixels are dark on light or light on dark; the papers feed it
+the pixels as they are, so this is the package's addition. Ignored
+with ``encoder`` and ``decoder`` of your own, which see ``X`` as given
+(after ``input_scaling``)."""
+
 # Each entry as it appears in its numpydoc section, unindented: for a
 # parameter or an attribute the "name : type" line, then the description
 # indented by four spaces; for a note a paragraph; for a reference the
@@ -74,19 +86,15 @@ input_scaling : {"auto"} or None, default="auto"
     rates, network sizes) are set for features of order one. ``None``
     always uses ``X`` as given, e.g. to reuse modules trained on the raw
     scale.""",
-    "center_input": """\
-center_input : bool, default=True
-    Subtract the mean of the training samples (weighted by
-    ``sample_weight``) from every sample before the encoder, and add it back to the decoder's output (the fitted
-    encoder begins, and the decoder ends, with a
-    :class:`~skdeepcluster.nn.Shift`; ``transform`` and
-    ``inverse_transform`` take and return data on the scale of ``X``).
-    The network then trains on centred data, and sees the same data
-    whether pixels are dark on light or light on dark; the papers feed it
-    the pixels as they are, so this is the package's addition
-    (``center_input=False`` gives the papers' networks). Ignored with
-    ``encoder`` and ``decoder`` of your own, which see ``X`` as given
-    (after ``input_scaling``).""",
+    "center_input": "center_input : bool, default=True\n"
+    + textwrap.indent(_CENTER_INPUT, "    ")
+    + "\n    ``center_input=False`` gives the papers' networks.",
+    "center_input_acai": "center_input : bool, default=False\n"
+    + textwrap.indent(_CENTER_INPUT, "    ")
+    + """
+    Off by default here, unlike the other autoencoder estimators: under
+    the critic's term, centred faces (ORL) clustered far worse than
+    uncentred ones (``benchmarks/NOTES.rst``).""",
     "encoder_decoder": """\
 encoder, decoder : torch.nn.Module, default=None
     Your own modules. The encoder maps a batch of samples (flat, or shaped

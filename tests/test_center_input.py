@@ -37,7 +37,7 @@ def test_the_encoder_subtracts_the_training_mean_and_the_decoder_adds_it(
     cls, unit_blobs
 ):
     X, _ = unit_blobs
-    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    model = fast_estimator(cls, n_clusters=3, center_input=True, random_state=0).fit(X)
     encoder, decoder = model.net_.module_.encoder, model.net_.module_.decoder
     assert isinstance(encoder[0], Shift) and isinstance(decoder[-1], Shift)
     mean = torch.as_tensor(X.mean(axis=0))
@@ -52,8 +52,9 @@ def test_a_constant_added_to_the_data_changes_nothing(cls, unit_blobs):
     # centred, the network sees the same values up to rounding.
     X, _ = unit_blobs
     shifted = X - np.float32(0.5)
-    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
-    other = fast_estimator(cls, n_clusters=3, random_state=0).fit(shifted)
+    params = dict(n_clusters=3, center_input=True, random_state=0)
+    model = fast_estimator(cls, **params).fit(X)
+    other = fast_estimator(cls, **params).fit(shifted)
     np.testing.assert_array_equal(model.labels_, other.labels_)
     np.testing.assert_allclose(model.transform(X), other.transform(shifted), atol=1e-4)
 
@@ -112,3 +113,14 @@ def test_feature_mean_counts_an_integer_weight_as_copies(unit_blobs):
     weighted = feature_mean(torch.as_tensor(X), weights, chunk_size=7)
     repeated = feature_mean(torch.as_tensor(np.repeat(X, weights, axis=0)))
     torch.testing.assert_close(weighted, repeated)
+
+
+def test_only_acai_keeps_uncentred_input_by_default():
+    defaults = {cls.__name__: cls().center_input for cls in AUTOENCODER_ESTIMATORS}
+    assert defaults == {
+        "ACAIKMeans": False,
+        "AutoencoderKMeans": True,
+        "DCN": True,
+        "DEC": True,
+        "SNNLKMeans": True,
+    }
