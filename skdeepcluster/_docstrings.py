@@ -42,9 +42,10 @@ Subtract the mean of the training samples (weighted by
 back to the decoder's output (the fitted encoder begins, and the
 decoder ends, with a :class:`~skdeepcluster.nn.Shift`; ``transform``
 and ``inverse_transform`` take and return data on the scale of ``X``).
-The network then trains on centred data, and sees the same data
-whether pixels are dark on light or light on dark; the papers feed it
-the pixels as they are, so this is the package's addition. Ignored
+The network then trains on centred data, on which an image set and
+its negative (light on dark, dark on light) differ only in sign; the
+papers feed it the pixels as they are, so this is the package's
+addition. Ignored
 with ``encoder`` and ``decoder`` of your own, which see ``X`` as given
 (after ``input_scaling``)."""
 
