@@ -288,7 +288,7 @@ class ACAIKMeans(AutoencoderKMeans):
         passed flat) is reshaped to images and a convolutional autoencoder
         (and critic) is used.
     {input_scaling}
-    {center_input_acai}
+    {center_input}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.

@@ -372,7 +372,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         embedding_dim: int = 10,
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
-        center_input: bool = True,
+        center_input: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = True,

@@ -226,10 +226,7 @@ def test_zero_weight_is_a_plain_autoencoder(blobs):
     acai = fast_estimator(
         ACAIKMeans, n_clusters=3, adversarial_weight=0.0, random_state=0
     ).fit(X)
-    # AutoencoderKMeans with ACAIKMeans' uncentred input (center_input).
-    plain = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, center_input=False, random_state=0
-    ).fit(X)
+    plain = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
     np.testing.assert_allclose(acai.transform(X), plain.transform(X), atol=1e-5)
     np.testing.assert_array_equal(acai.labels_, plain.labels_)
     # ...and with the default weight the critic does change the training.
@@ -242,10 +239,7 @@ def test_critic_term_enters_at_adversarial_start(blobs):
     # alone, exactly as AutoencoderKMeans (same batches, same steps); from
     # then on the critic's term changes its training.
     X, _ = blobs
-    # AutoencoderKMeans with ACAIKMeans' uncentred input (center_input).
-    plain = fast_estimator(
-        AutoencoderKMeans, n_clusters=3, center_input=False, random_state=0
-    ).fit(X)
+    plain = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
     acai = fast_estimator(
         ACAIKMeans, n_clusters=3, adversarial_start=0.4, random_state=0
     ).fit(X)

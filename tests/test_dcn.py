@@ -180,8 +180,6 @@ def test_initial_partition_is_held_for_its_epochs(overlapping_blobs):
         n_clusters=4,
         clustering_epochs=4,
         initial_partition_epochs=2,
-        # The start is then k-means' partition, read below.
-        init="k-means",
         random_state=0,
         callbacks=[RecordState()],
     ).fit(X)
@@ -305,14 +303,13 @@ def test_auto_init_starts_from_the_partition_of_highest_modularity(
     model = fast_estimator(DCN, n_clusters=4, clustering_epochs=0, random_state=0)
     model.fit(X)
     assert model.initial_clustering_ == winner
-    if winner == "kmeans" and not extended:
-        # k-means' partition without split-and-merge moves: its centres.
+    if winner == "kmeans":
+        assert not extended
         np.testing.assert_allclose(
             model.cluster_centers_, model.kmeans_.cluster_centers_, rtol=1e-6
         )
         return
-    # Each centre is the mean embedding of its cluster in the graph partition
-    # (or in k-means' partition after its moves).
+    # Each centre is the mean embedding of its cluster in the graph partition.
     (assignments,) = extended
     Z = model.transform(X)
     expected = np.stack([Z[assignments == k].mean(axis=0) for k in range(4)])

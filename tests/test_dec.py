@@ -76,8 +76,7 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
     # these seeds are among the fair starts. (In two dimensions the
     # directions alone cannot separate four blobs, hence the raw embedding,
     # init="k-means" and the paper's alpha; and the paper's self-training
-    # alone, from Q, without IDEC's reconstruction term, on the uncentred
-    # input of the paper's network.)
+    # alone, from Q, without IDEC's reconstruction term.)
     X, y = overlapping_blobs
     model = DEC(
         4,
@@ -91,7 +90,6 @@ def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed)
         init="k-means",
         random_state=seed,
         normalize_embedding=False,
-        center_input=False,
         alpha=1.0,
         reconstruction_weight=0,
         initial_partition_epochs=0,

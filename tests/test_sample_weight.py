@@ -289,11 +289,9 @@ def test_unequal_weights_reach_the_training_loss(cls, blobs, monkeypatch):
 def test_weighting_one_blob_moves_the_centres_towards_it(blobs):
     # Weights change the fit, in the direction they should: a blob weighted
     # ten times pulls the single centre of a one-cluster fit towards it.
-    # Without centring, so that both untrained networks are the same map
-    # (the weighted fit would subtract the weighted mean).
     X, y = blobs
     sample_weight = np.where(y == 0, 10.0, 1.0)
-    params = {**NO_TRAINING["AutoencoderKMeans"], "center_input": False}
+    params = NO_TRAINING["AutoencoderKMeans"]
     from skdeepcluster import AutoencoderKMeans
 
     unweighted = _model(AutoencoderKMeans, n_clusters=1, **params).fit(X)
