@@ -45,11 +45,10 @@ and ``inverse_transform`` take and return data on the scale of ``X``).
 The network then trains on centred data, on which an image set and
 its negative (light on dark, dark on light) differ only in sign; the
 papers feed it the pixels as they are, so this is the package's
-addition. Off by default: it raised the accuracy on faces (ORL) by
-0.07-0.09 but lowered it on others (Fashion-MNIST) and under
-ACAIKMeans' critic (``benchmarks/NOTES.rst``). Ignored
-with ``encoder`` and ``decoder`` of your own, which see ``X`` as given
-(after ``input_scaling``)."""
+addition. Off by default: it helped on faces (ORL) but not on other
+image sets (Fashion-MNIST), nor under ACAIKMeans' critic
+(``benchmarks/NOTES.rst``). Ignored with ``encoder`` and ``decoder`` of
+your own, which see ``X`` as given (after ``input_scaling``)."""
 
 # Each entry as it appears in its numpydoc section, unindented: for a
 # parameter or an attribute the "name : type" line, then the description
