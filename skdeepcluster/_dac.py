@@ -503,10 +503,10 @@ class DAC(BaseDeepClusterer):
         passed flat) is reshaped to images and a small convolutional network
         with batch norm (:class:`~skdeepcluster._dac.ConvClassifier`) is
         used, DAC's setting; otherwise a fully connected network with batch
-        norm. The convolutional network wants many images per cluster: on
-        small image sets with many clusters (tens of images each) the fully
-        connected one, with its neighbour stand-ins and ``clustering``'s
-        UMAP layout, is the better choice.
+        norm. The convolutional network wants many images per cluster:
+        with a few hundred per cluster or fewer, the fully connected one,
+        with its neighbour stand-ins and ``clustering``'s UMAP layout, is
+        as accurate or more.
     {input_scaling}
     hidden_dims : tuple of int, default=(500, 500, 2000)
         Widths of the fully connected network's hidden layers. Ignored when
