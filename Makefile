@@ -7,15 +7,21 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build: an unpinned "torch" pulls a multi-GB CUDA build.
+# The CPU build: an unpinned "torch" pulls a multi-GB CUDA build, and on Linux
+# so does a pinned one from PyPI alone. PyTorch's CPU index holds the "+cpu"
+# build, which pip prefers to PyPI's of the same version. It is an extra
+# index, so a machine that cannot reach it still installs from PyPI (or from
+# a local wheel); TORCH_INDEX= leaves it out.
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test lint test-slow docs docs-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet \
+		$(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)") "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[tests]"
 	touch $@
 
@@ -43,7 +49,8 @@ docs: $(VENV)/.docs-installed
 	$(BIN)/python -m sphinx -W --keep-going -b html doc doc/_build/html
 
 # Same build, warnings as errors, but only the quick-start gallery example is
-# executed (the others are rendered without their output): for CI.
+# executed (the others are rendered without their output): a quick check
+# while editing. CI builds the full documentation (make docs).
 docs-fast: $(VENV)/.docs-installed
 	SKDC_DOCS_GALLERY=plot_quickstart $(BIN)/python -m sphinx -W --keep-going -b html doc doc/_build/html-fast
 
