@@ -7,7 +7,7 @@ Every estimator has a ``device`` parameter:
 
 * ``"cpu"`` (the default);
 * ``"cuda"`` or ``"cuda:N"``: a GPU, and an error if PyTorch sees none;
-* ``"auto"``: the GPU when there is one, otherwise the CPU.
+* ``"auto"``: a CUDA GPU when there is one, else Apple's MPS, else the CPU.
 
 This example uses ``device="auto"``, so it runs anywhere. **When this
 documentation was built there may have been no GPU: the timings below are

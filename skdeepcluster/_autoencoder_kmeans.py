@@ -133,7 +133,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
        dimensionality of data with neural networks". Science, 313(5786).
     .. [2] Xie, J., Girshick, R. and Farhadi, A. (2016). "Unsupervised deep
        embedding for clustering analysis". ICML (the ``d-500-500-2000-10``
-       architecture used by default).
+       architecture that ``hidden_dims="auto"`` uses from 5,000 samples on).
     .. [3] McConville, R., Santos-Rodriguez, R., Piechocki, R. J. and
        Craddock, I. (2020). "N2D: (Not too) deep clustering via clustering
        the local manifold of an autoencoded embedding". ICPR (the UMAP

@@ -620,7 +620,9 @@ class DAC(BaseDeepClusterer):
     callbacks : list of callbacks or (name, callback) tuples, default=None
         :mod:`skorch.callbacks` added to every net of the fit (stage
         ``"training"``; with ``n_init > 1``, ``"start i of n"`` for each start,
-        then ``"training of start i"``). Each net gets its own copy, so the
+        then ``"training of start i"``; then ``"refinement"`` when a
+        split-and-merge move is made or the UMAP layout's partition is
+        kept). Each net gets its own copy, so the
         list passed here is never changed; a callback can read ``net.stage``
         to act in one stage only. A pair
         named ``"threshold_schedule"`` replaces the default schedule callback
@@ -628,7 +630,8 @@ class DAC(BaseDeepClusterer):
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of every net of the fit (stage ``"training"``; with
         ``n_init > 1``, ``"start i of n"`` for each start, then ``"training of
-        start i"``), built with ``lr`` and the ``optimizer__*`` keywords.
+        start i"``; then ``"refinement"``), built with ``lr`` and the
+        ``optimizer__*`` keywords.
     {kwargs}
 
     Attributes

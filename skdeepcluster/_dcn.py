@@ -436,9 +436,8 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             **kwargs,
         )
 
-    # The "auto" clustering_epochs: this many alternating epochs after the
-    # initial-partition ones (the budget of the alternation alone before
-    # those epochs were added).
+    # The "auto" clustering_epochs: this many epochs of alternating network
+    # and centroid updates after the initial-partition epochs.
     _AUTO_CLUSTERING_EPOCHS = 15
 
     def _check_params_vs_input(self, X):

@@ -136,14 +136,17 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     """Deep Embedded Clustering: refine an autoencoder's embedding by self-training.
 
     The autoencoder is pretrained on reconstruction (the same stage as
-    :class:`AutoencoderKMeans`), k-means on its embedding gives the initial
-    centres, and the decoder is dropped. Each sample is then softly assigned
-    to the centres with a Student's t kernel,
+    :class:`AutoencoderKMeans`), and a clustering of its embedding gives the
+    initial centres (k-means in [1]_; see ``init``). Each sample is then
+    softly assigned to the centres with a Student's t kernel,
     ``q_ij ∝ (1 + ||z_i - mu_j||^2 / alpha) ** (-(alpha + 1) / 2)``,
     and the encoder and the centres are trained together to minimise
     ``KL(P || Q)`` towards the sharpened target
     ``p_ij ∝ q_ij^2 / sum_i q_ij``, which favours confident assignments and
-    penalises large clusters [1]_.
+    penalises large clusters [1]_. By default a reconstruction term keeps
+    the decoder training beside them, as in Improved DEC [2]_ (see
+    ``reconstruction_weight``); ``reconstruction_weight=0`` drops the
+    decoder after pretraining, as [1]_ does.
 
     Parameters
     ----------
@@ -156,7 +159,8 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
-        and is only used for pretraining. They are copied before training, so
+        (in pretraining, and in the clustering stage unless
+        ``reconstruction_weight=0``). They are copied before training, so
         the instances you pass stay untouched.
     normalize_embedding : bool or "auto", default=True
         Scale each embedding to unit length (the encoder ends with
@@ -281,7 +285,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     See Also
     --------
     AutoencoderKMeans : The pretraining and k-means initialisation alone.
-    DCN : Refines the embedding with a k-means loss and keeps the decoder.
+    DCN : Refines the embedding with a k-means loss beside reconstruction.
 
     Notes
     -----

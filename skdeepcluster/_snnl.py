@@ -324,26 +324,32 @@ class SNNLKMeans(AutoencoderKMeans):
     :class:`~sklearn.pipeline.Pipeline`, which pass ``y`` to ``fit``, never
     train on the labels they score with. With ``use_labels=True``,
     ``fit(X, y)`` uses them, ``-1`` marking unlabelled samples
-    (scikit-learn's semi-supervised convention). Either way training starts
-    with ``warmup_epochs`` of plain autoencoder training (with the
-    neighbourhood smoothing term of :class:`AutoencoderKMeans`); from then
-    on every sample without a label gets a pseudo-label at the start of
-    each epoch, from k-means on the current embedding, and the SNNL holds
-    the embedding to these labels (self-training that tightens the clusters
-    k-means finds):
+    (scikit-learn's semi-supervised convention). When no label reaches the
+    loss (the default: no labels, and ``pseudo_labels="auto"`` gives none
+    without them), SNNLKMeans trains and clusters the plain autoencoder of
+    :class:`AutoencoderKMeans`. Otherwise training starts with
+    ``warmup_epochs`` of plain autoencoder training (with the neighbourhood
+    smoothing term when pseudo-labels follow, see ``smoothing_weight``),
+    after which the SNNL acts on the given labels and, with
+    ``pseudo_labels``, every sample without a label gets a pseudo-label at
+    the start of each epoch, from k-means on the current embedding, which
+    the SNNL holds the embedding to (self-training that tightens the
+    clusters k-means finds):
 
-    * no labels: the first time, the partition :class:`AutoencoderKMeans`
-      keeps with ``clustering="auto"`` (``init="auto"``, this package's
-      addition) or k-means with ``n_init`` restarts (``init="k-means"``);
-      it is the partition the SNNL then keeps; afterwards k-means
-      warm-started from the previous pseudo-labels' centres;
-    * partial ``y`` with ``use_labels=True``: k-means seeded with the mean
-      embedding of each given class ("seeded k-means" [3]_), the labelled
-      samples keeping their label, and an unlabelled sample keeping its
-      pseudo-label only when its nearest labelled sample in the embedding
-      has that label too (this package's addition: the loss holds on to
-      the labels it is given, so the errors of k-means near class
-      boundaries are left out rather than learnt); every batch is also
+    * no labels (``pseudo_labels=True``): the first time, the partition
+      :class:`AutoencoderKMeans` keeps with ``clustering="auto"``
+      (``init="auto"``, this package's addition) or k-means with ``n_init``
+      restarts (``init="k-means"``); it is the partition the SNNL then
+      keeps; afterwards k-means warm-started from the previous
+      pseudo-labels' centres;
+    * partial ``y`` with ``use_labels=True`` (pseudo-labels by default from
+      5,000 samples on): k-means seeded with the mean embedding of each
+      given class ("seeded k-means" [3]_), the labelled samples keeping
+      their label, and an unlabelled sample keeping its pseudo-label only
+      when its nearest labelled sample in the embedding has that label too
+      (this package's addition: the loss holds on to the labels it is
+      given, so the errors of k-means near class boundaries are left out
+      rather than learnt); every batch is also
       joined by up to ``batch_size`` labelled samples, so that labelled
       pairs meet at every step.
 
@@ -409,9 +415,9 @@ class SNNLKMeans(AutoencoderKMeans):
         callback of that name in ``callbacks`` replaces it (and is used
         even when False).
     warmup_epochs : int or "auto", default="auto"
-        Epochs of plain autoencoder training (reconstruction and the
-        smoothing term) before the soft nearest neighbour term and the first
-        pseudo-labelling, so that the pseudo-labels come from a clustered
+        Epochs of plain autoencoder training (reconstruction, and the
+        smoothing term when it is on) before the soft nearest neighbour term
+        and the first pseudo-labelling, so that the pseudo-labels come from a clustered
         embedding. The term then holds on to the partition it starts from,
         so it should start after the smoothing term has had time to work
         (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
@@ -466,8 +472,11 @@ class SNNLKMeans(AutoencoderKMeans):
         a :class:`joblib.Memory`. A fit whose pretraining repeats an earlier
         one (same data, network, pretraining parameters and seed, so an int
         ``random_state``) loads the trained autoencoder instead of training
-        it, and gives the same result. SNNLKMeans pretrains with its own loss,
-        in entries of its own. ``None`` caches nothing.
+        it, and gives the same result. When no label reaches the soft nearest
+        neighbour term (the default without labels), the pretraining is
+        :class:`AutoencoderKMeans`' and shares its entries; otherwise
+        SNNLKMeans pretrains with its own loss, in entries of its own.
+        ``None`` caches nothing.
     {callbacks_pretraining}
     {optimizer_pretraining}
     {kwargs}
