@@ -250,8 +250,9 @@ memory : str, joblib.Memory or None, default=None
     one (same data, network, pretraining parameters and seed, so an int
     ``random_state``) loads the trained autoencoder instead of training
     it, and gives the same result. AutoencoderKMeans, DEC and DCN pretrain
-    the same way and share entries, so a grid search over their clustering
-    parameters trains the autoencoder once per training set. The UMAP
+    the same way and share entries (so does SNNLKMeans when no label reaches
+    its loss), so a grid search over their clustering parameters trains the
+    autoencoder once per training set. The UMAP
     layout of the pretrained embedding (``clustering="auto"``, and DEC's
     and DCN's initial partition) is cached too; it depends on
     ``n_clusters`` only through its ``min(n_clusters, 10)`` dimensions.
