@@ -39,6 +39,7 @@ S. Fortunato and M. Barthélemy, "Resolution limit in community
 detection", PNAS 104(1), 2007.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -162,8 +163,7 @@ def umap_partition(
     # Too few rows to lay out (the spectral initialisation needs more rows
     # than dimensions): they are clustered as they are.
     if len(Z) > n_components + 1:
-        import umap  # deferred: importing numba takes about a second
-
+        umap = _import_umap()  # deferred: importing numba takes about a second
         seed = random_state.randint(np.iinfo(np.int32).max)
         layout = check_memory(memory).cache(umap_layout)(
             Z, n_components, n_neighbors, seed, umap.__version__
@@ -181,8 +181,7 @@ def umap_layout(Z, n_components, n_neighbors, seed, umap_version):
     :func:`umap_partition`, so that a cached layout is not reused by
     another version of umap-learn.
     """
-    import umap
-
+    umap = _import_umap()
     n_neighbors = max(2, min(n_neighbors, len(Z) - 1))
     reducer = umap.UMAP(
         n_components=n_components,
@@ -349,13 +348,50 @@ def kmeans_by_modularity(
     # One copy of the embedding for all the runs, not one each.
     Z = to_numpy(Z) if isinstance(Z, torch.Tensor) else Z
     best, best_score = None, -np.inf
-    for seed in random_state.randint(np.iinfo(np.int32).max, size=n_init):
-        kmeans = fit_kmeans(Z, n_clusters, 1, seed, sample_weight=sample_weight)
-        score = modularity(graph, kmeans.labels_[reference])
-        # Ties keep the earlier run, as KMeans keeps its first best inertia.
-        if score > best_score:
-            best, best_score = kmeans, score
+    with _each_warning_once():
+        for seed in random_state.randint(np.iinfo(np.int32).max, size=n_init):
+            kmeans = fit_kmeans(Z, n_clusters, 1, seed, sample_weight=sample_weight)
+            score = modularity(graph, kmeans.labels_[reference])
+            # Ties keep the earlier run, as KMeans keeps its first best inertia.
+            if score > best_score:
+                best, best_score = kmeans, score
     return best
+
+
+@contextlib.contextmanager
+def _each_warning_once():
+    """Issue each distinct warning raised in the block once, when it ends.
+
+    The restarts are separate k-means fits, and each warns about the same
+    data (duplicate points leave fewer distinct clusters than asked for):
+    ``KMeans(n_init=10)`` says so once, ten fits of one run ten times. The
+    warnings go through the caller's filters as they would have.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen = set()
+    for warning in caught:
+        key = (warning.category, str(warning.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+
+
+def _import_umap():
+    """umap-learn, imported without its warning about TensorFlow.
+
+    umap-learn warns on import that TensorFlow is missing, which only
+    matters for its ParametricUMAP, unused here; the warning otherwise shows
+    in every worker process of a parallel grid search.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ImportWarning, module="umap")
+        import umap
+
+    return umap
 
 
 def _membership(labels, n_clusters):

@@ -102,6 +102,42 @@ def test_umap_partition_keeps_torch_thread_count():
     assert result.stdout.split() == ["1", "1"]
 
 
+def test_umap_is_imported_without_its_tensorflow_warning():
+    # umap-learn warns on import that ParametricUMAP needs TensorFlow; shown
+    # under -W default and in every worker of a parallel grid search.
+    script = (
+        "import numpy as np\n"
+        "from skdeepcluster._graph import neighbour_graph, umap_partition\n"
+        "X = np.random.RandomState(0).rand(60, 3).astype(np.float32)\n"
+        "umap_partition(X, 4, 10, 1, np.random.RandomState(0), neighbour_graph(X, 10))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-W", "always::ImportWarning", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ParametricUMAP" not in result.stderr
+
+
+def test_kmeans_restarts_warn_once_about_duplicate_points():
+    # Ten one-run KMeans fits, each warning about the same data, warn once,
+    # as KMeans(n_init=10) does.
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0]]), 20, axis=0)
+    graph = neighbour_graph(X, 5)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        kmeans = _graph.kmeans_by_modularity(
+            X, 3, 10, np.random.RandomState(0), graph, np.arange(len(X))
+        )
+    messages = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    assert len(messages) == 1
+    assert "Number of distinct clusters (2)" in messages[0]
+    assert len(np.unique(kmeans.labels_)) == 2
+
+
 def test_umap_gets_the_exact_neighbours_it_would_find_itself():
     # Below 4,096 rows UMAP finds exact neighbours from every pairwise
     # distance; umap_partition hands it the same neighbours, found faster.
