@@ -24,7 +24,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import _is_auto
+from .base import _is_auto, _warn_at_caller
 from .callbacks import PseudoLabelRefresh, TemperatureAnnealing
 from .nn._mlp import ACTIVATIONS
 
@@ -679,6 +679,12 @@ class SNNLKMeans(AutoencoderKMeans):
                     f"unlabelled samples); got non-integer values such as "
                     f"{fractional[0]:g}."
                 )
+        if unlabelled.all():
+            _warn_at_caller(
+                "use_labels=True but every label in y is -1 (unlabelled): "
+                f"{type(self).__name__} trains without labels.",
+                UserWarning,
+            )
         self.classes_, codes = np.unique(y[~unlabelled], return_inverse=True)
         encoded = np.full(n_samples, -1, dtype=np.int64)
         encoded[~unlabelled] = codes

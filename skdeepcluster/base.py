@@ -5,14 +5,19 @@ import copy
 import functools
 import inspect
 import mmap
+import os
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, Literal, NamedTuple, Self, TypeVar, cast
 
+import joblib
 import numpy as np
 import scipy.sparse as sp
+import sklearn
+import skorch
 import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import (
@@ -654,6 +659,7 @@ class BaseDeepClusterer(
         ``callbacks__<name>`` keyword, is rejected too: the callback would
         otherwise be silently left out of every net.
         """
+        routed = self._routed_params()
         for item in self.callbacks or []:
             name = _callback_name(item)
             if name is None:
@@ -669,6 +675,21 @@ class BaseDeepClusterer(
                     "callbacks (instances or classes) or (name, callback) "
                     f"pairs with a str name; got {item!r}."
                 )
+            callback = item if name is None else item[1]
+            if name is None:
+                # skorch names an unnamed callback after its class.
+                name = callback if isinstance(callback, type) else type(callback)
+                name = name.__name__
+            if f"callbacks__{name}__monitor" not in routed:
+                _check_monitor(type(self).__name__, callback)
+        for key, value in routed.items():
+            name = key[len("callbacks__") :]
+            if (
+                key.startswith("callbacks__")
+                and "__" not in name
+                and f"{key}__monitor" not in routed
+            ):
+                _check_monitor(type(self).__name__, value)
         own = self._schedule_callbacks
         for name in self._named_callbacks():
             if name in _schedule_names() and name not in own:
@@ -716,12 +737,10 @@ class BaseDeepClusterer(
         """
         kept = np.unique(labels)
         if len(kept) < self.n_clusters:
-            warnings.warn(
+            _warn_at_caller(
                 f"Number of distinct clusters ({len(kept)}) found smaller than "
                 f"n_clusters ({self.n_clusters}); the empty clusters were removed.",
                 ConvergenceWarning,
-                # The line of fit that called _fit (via _set_clusters).
-                stacklevel=4,
             )
         return np.searchsorted(kept, labels), kept
 
@@ -1496,7 +1515,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         if self.encoder is not None:
             # Copies: the modules given as parameters must stay untouched so
             # that clone() and refitting start from the same weights.
-            return Autoencoder(copy.deepcopy(self.encoder), copy.deepcopy(self.decoder))
+            autoencoder = Autoencoder(
+                copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
+            )
+            _check_user_autoencoder(autoencoder, self.input_shape or (n_features,))
+            return autoencoder
         if self.input_shape is not None:
             return build_module(
                 lambda: Autoencoder(
@@ -1878,6 +1901,102 @@ def _fresh_callback(callback):
         return callback
 
 
+def _check_monitor(estimator_name, callback):
+    """Reject a callback that monitors a validation score, which is never recorded.
+
+    Training uses all the data, with no validation split, so skorch's
+    ``EarlyStopping()`` or ``Checkpoint()`` with their default
+    ``monitor="valid_loss"`` would fail at the end of the first epoch with
+    a ``KeyError`` from the history.
+    """
+    if isinstance(callback, type):
+        parameter = inspect.signature(callback).parameters.get("monitor")
+        monitor = None if parameter is None else parameter.default
+        name = callback.__name__
+    else:
+        monitor = getattr(callback, "monitor", None)
+        name = type(callback).__name__
+    if isinstance(monitor, str) and monitor.startswith("valid_"):
+        raise ValueError(
+            f"{estimator_name} records no {monitor!r}: training uses all the "
+            "data, with no validation split. Give the callback "
+            f"{name} monitor='train_loss' (or one of the loss terms in "
+            "net_.history) instead."
+        )
+
+
+def _check_user_autoencoder(autoencoder, sample_shape):
+    """Raise a ValueError naming what is wrong with the user's encoder or decoder.
+
+    The modules are tried on a batch of two zero samples of ``sample_shape``
+    (in evaluation mode, without gradients, so that no running statistic
+    changes), so that a wrong shape or dtype is reported before training,
+    naming the module at fault, rather than as an error deep inside it.
+    """
+    parameters = [p for p in autoencoder.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError(
+            "The encoder and decoder have no trainable parameters: there is "
+            "nothing to train."
+        )
+    for name in ("encoder", "decoder"):
+        wrong = {
+            p.dtype
+            for p in getattr(autoencoder, name).parameters()
+            if p.is_floating_point() and p.dtype != torch.float32
+        }
+        if wrong:
+            raise ValueError(
+                f"The {name} has parameters of dtype {sorted(map(str, wrong))}; "
+                "training runs in float32: convert it with .float()."
+            )
+    device = parameters[0].device
+    probe = torch.zeros((2, *sample_shape), device=device)
+    was_training = autoencoder.training
+    autoencoder.eval()
+    try:
+        with torch.no_grad():
+            try:
+                embedding = autoencoder.encoder(probe)
+            except Exception as error:
+                raise ValueError(
+                    f"The encoder failed on a batch of shape {tuple(probe.shape)} "
+                    f"(samples of shape {tuple(sample_shape)}, see input_shape): "
+                    f"{error}"
+                ) from error
+            if not isinstance(embedding, torch.Tensor) or embedding.dim() != 2:
+                raise ValueError(
+                    "The encoder must return a tensor of shape (batch, "
+                    f"embedding); on a batch of shape {tuple(probe.shape)} it "
+                    f"returned {_describe_output(embedding)}."
+                )
+            try:
+                reconstruction = autoencoder.decoder(embedding)
+            except Exception as error:
+                raise ValueError(
+                    "The decoder failed on the encoder's output of shape "
+                    f"{tuple(embedding.shape)}: {error}"
+                ) from error
+            if (
+                not isinstance(reconstruction, torch.Tensor)
+                or reconstruction.shape != probe.shape
+            ):
+                raise ValueError(
+                    "The decoder must return a batch of the input's shape "
+                    f"{tuple(probe.shape)}; it returned "
+                    f"{_describe_output(reconstruction)}."
+                )
+    finally:
+        autoencoder.train(was_training)
+
+
+def _describe_output(value):
+    """A module's output for an error message: a tensor's shape, else its type."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
 def _densify(X):
     """``X`` as a dense array: a sparse matrix becomes float32, the networks' dtype."""
     if not sp.issparse(X):
@@ -2146,6 +2265,28 @@ def _check_hidden_dims(estimator):
         )
 
 
+# Frames of these packages lie between a user's call and a warning raised
+# for it: fit's wrappers, skorch's training loop, scikit-learn's
+# meta-estimators and the joblib workers of their searches.
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep for module in (sklearn, skorch, joblib)
+) + (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
+
+
+def _warn_at_caller(message, category):
+    """``warnings.warn``, located at the first frame outside the libraries.
+
+    A fixed ``stacklevel`` points into skdeepcluster, skorch or
+    scikit-learn whenever the warning is raised deeper or shallower than
+    assumed (from ``fit``, ``fit_predict``, a Pipeline...); the warning is
+    about the caller's data or parameters, so it names the caller's line.
+    """
+    frame, stacklevel = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(message, category, stacklevel=stacklevel)
+
+
 def _warn_if_squares_overflow(largest, scale=1.0):
     """Warn when the squares of ``largest / scale`` overflow float32 in training.
 
@@ -2153,14 +2294,13 @@ def _warn_if_squares_overflow(largest, scale=1.0):
     input is divided by (see ``_FLOAT32_SQUARE_MAX``).
     """
     if largest / scale > _FLOAT32_SQUARE_MAX:
-        warnings.warn(
+        _warn_at_caller(
             f"X contains a value of magnitude {largest:.3g}, whose square "
             f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g}): training "
             "is likely to diverge or collapse to a single cluster. Scale the "
             "input to [0, 1] or standardise it (e.g. with "
             "sklearn.preprocessing.StandardScaler).",
             UserWarning,
-            stacklevel=6,
         )
 
 
@@ -2181,11 +2321,10 @@ def _warn_if_collapsed(estimator):
     if "pretrain_epochs" in params:
         remedies.append("raising pretrain_epochs")
     remedies.append("scaling the input to [0, 1] or standardising it")
-    warnings.warn(
+    _warn_at_caller(
         f"{type(estimator).__name__} put the training samples in only {n_found} "
         f"of n_clusters={estimator.n_clusters} clusters: the network has "
         "probably collapsed, mapping most samples to the same point (or X has "
         f"few distinct samples). Try {', '.join(remedies[:-1])} or {remedies[-1]}.",
         ConvergenceWarning,
-        stacklevel=4,
     )

@@ -94,6 +94,58 @@ def test_encoder_without_decoder_is_an_error(blobs):
         AutoencoderKMeans(3, encoder=MLPEncoder(4, (8,), 2), pretrain_epochs=1).fit(X)
 
 
+_ENCODER = torch.nn.Sequential(
+    torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)
+)
+
+
+@pytest.mark.parametrize(
+    "encoder, decoder, message",
+    [
+        (_ENCODER, torch.nn.Linear(5, 4), r"decoder failed on the encoder's output"),
+        (_ENCODER, torch.nn.Linear(2, 3), r"decoder must return .* \(2, 4\)"),
+        (
+            torch.nn.Linear(4, 2).double(),
+            torch.nn.Linear(2, 4).double(),
+            r"encoder has parameters of dtype \['torch.float64'\]",
+        ),
+        (
+            torch.nn.Linear(3, 2),
+            torch.nn.Linear(2, 4),
+            r"encoder failed on a batch of shape \(2, 4\)",
+        ),
+        (
+            torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Unflatten(1, (2, 2))),
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4)),
+            r"encoder must return .* \(batch, embedding\).* \(2, 2, 2\)",
+        ),
+        (torch.nn.Unflatten(1, (2, 2)), torch.nn.Flatten(), "no trainable parameters"),
+    ],
+    ids=["decoder input", "decoder output", "float64", "encoder input", "3-D", "none"],
+)
+@pytest.mark.parametrize("cls", [AutoencoderKMeans, DEC], ids=lambda c: c.__name__)
+def test_wrong_user_modules_are_named_before_training(
+    blobs, cls, encoder, decoder, message
+):
+    X, _ = blobs
+    model = cls(3, encoder=encoder, decoder=decoder, pretrain_epochs=1)
+    with pytest.raises(ValueError, match=message):
+        model.fit(X)
+
+
+def test_user_modules_are_tried_without_changing_their_statistics(blobs):
+    # The trial batch runs in evaluation mode: batch norm's running
+    # statistics, which training would update, stay as given.
+    X, _ = blobs
+    encoder = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.BatchNorm1d(2))
+    decoder = torch.nn.Linear(2, 4)
+    model = AutoencoderKMeans(3, encoder=encoder, decoder=decoder, pretrain_epochs=0)
+    model.fit(X)
+    trained = model.net_.module_.encoder[1]
+    torch.testing.assert_close(trained.running_mean, torch.zeros(2))
+    assert int(trained.num_batches_tracked) == 0
+
+
 def test_input_shape_uses_convolutions():
     rng = np.random.default_rng(0)
     X = rng.random((40, 2 * 8 * 8), dtype=np.float32)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
@@ -299,6 +301,23 @@ def test_single_cluster_warns_with_likely_cause(cls):
     assert expected_lr in message
     assert ("pretrain_epochs" in message) == ("pretrain_epochs" in model.get_params())
     assert len(np.unique(model.labels_)) == 1
+
+
+@pytest.mark.parametrize("cls", [DEC, IMSAT], ids=_ids)
+def test_warnings_about_the_data_name_the_callers_line(cls):
+    # Raised deep inside fit, through scikit-learn's and skorch's frames,
+    # they point at the user's call, here this file, also through a Pipeline.
+    X = np.ones((30, 4), dtype=np.float32)
+    for model in (
+        fast_estimator(cls, n_clusters=3, random_state=0),
+        make_pipeline(FunctionTransformer(), fast_estimator(cls, n_clusters=3)),
+    ):
+        with pytest.warns(ConvergenceWarning) as record:
+            model.fit(X)
+        ours = [w for w in record if "n_clusters (3); the empty" in str(w.message)]
+        ours += [w for w in record if "only 1 of n_clusters=3" in str(w.message)]
+        assert len(ours) == 2
+        assert {w.filename for w in ours} == {__file__}
 
 
 def test_no_collapse_warning_for_a_good_fit(blobs, recwarn):

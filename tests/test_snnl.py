@@ -655,3 +655,14 @@ def test_auto_warmup_is_four_fifths_of_the_pretraining():
     model = SNNLKMeans(n_clusters=3, pretrain_epochs=50, warmup_epochs=7)
     model._check_params_vs_input(X)
     assert model._warmup_epochs == 7
+
+
+def test_labels_all_unlabelled_warn_and_train_without_them(blobs):
+    X, _ = blobs
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0)
+    with pytest.warns(UserWarning, match="every label in y is -1") as record:
+        model.fit(X, np.full(len(X), -1))
+    # The warning names the caller's line, not one inside the package.
+    assert record[0].filename == __file__
+    unlabelled = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.labels_, unlabelled.labels_)

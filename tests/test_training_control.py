@@ -387,3 +387,49 @@ def test_loss_terms_are_columns_from_the_first_epoch(blobs, capsys):
         for term in ("reconstruction_loss", "train_loss"):
             values = [batch[term] for batch in batches]
             assert epoch[term] == pytest.approx(np.average(values, weights=sizes))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"callbacks": [EarlyStopping()]},
+        {"callbacks": [EarlyStopping]},
+        {"callbacks": [("stop", EarlyStopping(monitor="valid_acc"))]},
+        {"callbacks": [Checkpoint]},
+        {"callbacks__stop": EarlyStopping()},
+    ],
+    ids=["instance", "class", "named", "checkpoint", "keyword"],
+)
+def test_callbacks_monitoring_a_validation_score_are_rejected(params, blobs):
+    # No validation split: skorch would fail with a KeyError after an epoch.
+    X, _ = blobs
+    model = fast_estimator(DEC, n_clusters=3, random_state=0, **params)
+    with pytest.raises(ValueError, match="monitor='train_loss'"):
+        model.fit(X)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"callbacks": [EarlyStopping(monitor="train_loss")]},
+        {
+            "callbacks": [EarlyStopping],
+            "callbacks__EarlyStopping__monitor": "train_loss",
+        },
+        {"callbacks__stop": EarlyStopping(), "callbacks__stop__monitor": "train_loss"},
+    ],
+    ids=["instance", "class", "keyword"],
+)
+def test_callbacks_monitoring_the_training_loss_run(params, blobs):
+    X, _ = blobs
+    fast_estimator(DEC, n_clusters=3, random_state=0, **params).fit(X)
+
+
+def test_one_planned_epoch_is_singular(blobs, capsys):
+    X, _ = blobs
+    fast_estimator(
+        AutoencoderKMeans, n_clusters=3, pretrain_epochs=1, verbose=1, random_state=0
+    ).fit(X)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "AutoencoderKMeans: pretraining (up to 1 epoch)"
+    )
