@@ -57,6 +57,9 @@ def pretrain_with_memory(memory, net, dataset, global_generator=False):
     """
     fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
     key = _pretraining_key(net, dataset, global_generator)
+    if net.verbose and fit.check_call_in_cache(net, dataset, key):
+        # The progress table of the stage is not printed on a hit: say why.
+        print(f"{net.estimator_name}: {net.stage} loaded from the cache (memory)")
     _load_trained_state(net, fit(net, dataset, key))
 
 

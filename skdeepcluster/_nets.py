@@ -534,7 +534,7 @@ class StagePrintLog(PrintLog):
         heading = f"{net.estimator_name}: {net.stage}"
         epochs = getattr(net, "planned_epochs_", None)
         if epochs:
-            heading += f" (up to {epochs} epochs)"
+            heading += f" (up to {epochs} epoch{'s' if epochs > 1 else ''})"
         self._sink(heading, net.verbose)
 
     def on_epoch_end(self, net, **kwargs):

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
 
-_DEVICE_PATTERN = re.compile(r"^(cpu|auto|cuda(:\d+)?|mps(:0)?)$")
+_DEVICE_PATTERN = re.compile(r"^(cpu(:\d+)?|auto|cuda(:\d+)?|mps(:0)?)$")
 
 # Smallest batch that inference runs in (predict, transform, ... and the
 # passes over all the training data during fit: DEC's target, the smoothing
@@ -32,8 +32,9 @@ def resolve_device(device):
     Parameters
     ----------
     device : str, torch.device or None
-        ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``, the
-        :class:`torch.device` of one of these, or ``None``.
+        ``"cpu"`` (or ``"cpu:N"``, the same device), ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, ``"auto"``, the :class:`torch.device` of one
+        of these, or ``None``.
 
     Returns
     -------
@@ -55,6 +56,10 @@ def resolve_device(device):
             f"device={device!r} is not understood; use 'cpu', 'cuda', 'cuda:N', "
             "'mps', 'auto' or None."
         )
+    if device.startswith("cpu"):
+        # torch accepts an index on the CPU ("cpu:0", torch.device("cpu", 0))
+        # and ignores it: there is one CPU device.
+        return torch.device("cpu")
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -8,7 +8,11 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
 )
 from sklearn.metrics.cluster import contingency_matrix
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+)
 
 __all__ = [
     "clustering_accuracy",
@@ -52,8 +56,14 @@ def clustering_accuracy(labels_true: ArrayLike, labels_pred: ArrayLike) -> float
     >>> clustering_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0])
     0.8
     """
-    labels_true = column_or_1d(labels_true)
-    labels_pred = column_or_1d(labels_pred)
+    # As scikit-learn's clustering metrics: NaN or infinite labels are
+    # rejected rather than counted as a class of their own.
+    labels_true, labels_pred = (
+        column_or_1d(
+            check_array(labels, ensure_2d=False, dtype=None, ensure_min_samples=0)
+        )
+        for labels in (labels_true, labels_pred)
+    )
     check_consistent_length(labels_true, labels_pred)
     if labels_true.size == 0:
         raise ValueError("clustering_accuracy needs at least one sample.")

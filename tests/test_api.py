@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from conftest import all_estimators, fast_estimator
+from skdeepcluster import AutoencoderKMeans
 from skdeepcluster.metrics import ari_scorer
 
 ESTIMATORS = all_estimators()
@@ -242,3 +243,14 @@ DECODING = {"AutoencoderKMeans", "ACAIKMeans", "SNNLKMeans", "DCN", "DEC"}
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_inverse_transform_only_with_a_decoder(cls):
     assert hasattr(cls(), "inverse_transform") == (cls.__name__ in DECODING)
+
+
+@pytest.mark.parametrize("device", ["cpu:0", torch.device("cpu", 0)], ids=str)
+def test_cpu_with_an_index_is_the_cpu(device, blobs):
+    # torch accepts an index on the CPU and ignores it; so does the package.
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    reference = clone(model).fit(X)
+    model.set_params(device=device).fit(X)
+    np.testing.assert_array_equal(model.labels_, reference.labels_)
+    assert next(model.net_.module_.parameters()).device == torch.device("cpu")

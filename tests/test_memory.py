@@ -313,3 +313,13 @@ def test_fitted_autoencoder_reused_with_pretrain_epochs_zero(cls, blobs, pretrai
     # Copied, not trained in place.
     assert modules.encoder is not reused.net_.module_.encoder
     assert np.isfinite(reused.cluster_centers_).all()
+
+
+def test_verbose_hit_says_the_pretraining_was_loaded(blobs, tmp_path, capsys):
+    X, _ = blobs
+    _fit(DEC, X, memory=str(tmp_path))
+    capsys.readouterr()
+    _fit(DEC, X, memory=str(tmp_path), verbose=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "DEC: pretraining loaded from the cache (memory)"
+    assert not any(line.startswith("DEC: pretraining (") for line in out)

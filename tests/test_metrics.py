@@ -33,3 +33,12 @@ def test_accuracy_rejects_bad_input():
         clustering_accuracy([0, 1], [0])
     with pytest.raises(ValueError, match="at least one sample"):
         clustering_accuracy([], [])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_accuracy_rejects_non_finite_labels(bad):
+    # As scikit-learn's clustering metrics: not counted as a class.
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        clustering_accuracy([bad, 0, 1], [0, 0, 1])
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        clustering_accuracy([0, 0, 1], [0, bad, 1])
