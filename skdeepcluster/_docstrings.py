@@ -252,7 +252,9 @@ memory : str, joblib.Memory or None, default=None
     it, and gives the same result. AutoencoderKMeans, DEC and DCN pretrain
     the same way and share entries (so does SNNLKMeans when no label reaches
     its loss), so a grid search over their clustering parameters trains the
-    autoencoder once per training set. The UMAP
+    autoencoder once per training set; on input outside ``[-1, 1]`` that
+    takes the same ``normalize_embedding`` for all (DEC's default is True,
+    the others' ``"auto"`` is then False). The UMAP
     layout of the pretrained embedding (``clustering="auto"``, and DEC's
     and DCN's initial partition) is cached too; it depends on
     ``n_clusters`` only through its ``min(n_clusters, 10)`` dimensions.
