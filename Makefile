@@ -11,7 +11,8 @@ BIN := $(VENV)/bin
 # so does a pinned one from PyPI alone. PyTorch's CPU index holds the "+cpu"
 # build, which pip prefers to PyPI's of the same version. It is an extra
 # index, so a machine that cannot reach it still installs from PyPI (or from
-# a local wheel); TORCH_INDEX= leaves it out.
+# a local wheel), and is asked for torch alone, not for its dependencies;
+# TORCH_INDEX= leaves it out.
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
@@ -20,8 +21,9 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet \
+	$(BIN)/python -m pip install --quiet --no-deps \
 		$(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)") "$(TORCH)"
+	$(BIN)/python -m pip install --quiet "$(TORCH)"  # its dependencies, from PyPI
 	$(BIN)/python -m pip install --quiet -e ".[tests]"
 	touch $@
 
