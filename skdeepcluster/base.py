@@ -403,7 +403,22 @@ class BaseDeepClusterer(
         self._n_features_out = self.cluster_centers_.shape[1]
         if left_out is not None:
             self._label_left_out(X_all, left_out)
+        if self.verbose:
+            print(self._fit_summary())
         return self
+
+    def _fit_summary(self):
+        """The last line of verbose output: what the fit ended with."""
+        n_found = len(np.unique(self.labels_))
+        parts = [f"{type(self).__name__}: {n_found} clusters"]
+        if getattr(self, "clustering_", None) is not None:
+            parts.append(f"the {self.clustering_!r} partition kept")
+        if getattr(self, "initial_clustering_", None) is not None:
+            parts.append(f"started from the {self.initial_clustering_!r} partition")
+        moves = getattr(self, "n_split_merge_moves_", 0)
+        if moves:
+            parts.append(f"{moves} split-and-merge move{'s' if moves > 1 else ''}")
+        return ", ".join(parts)
 
     @fill_doc
     def fit_predict(

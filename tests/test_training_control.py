@@ -336,12 +336,16 @@ def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
     X, _ = blobs
     fast_estimator(cls, n_clusters=3, verbose=1, random_state=0).fit(X)
     out = capsys.readouterr().out
-    headings = [
+    *headings, summary = [
         line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")
     ]
     assert [heading.split(": ", 1)[1].split(" (up to ")[0] for heading in headings] == (
         STAGES[cls.__name__]
     )
+    # The last line says what the fit ended with.
+    assert out.splitlines()[-1] == summary
+    model_clusters = summary.split(": ", 1)[1].split(" clusters")[0]
+    assert model_clusters == "3"
     # capsys is not a terminal: no ANSI colour codes.
     assert "\x1b[" not in out
     # Every row of a table has one value per column of its header.
