@@ -527,9 +527,9 @@ class IMSAT(BaseDeepClusterer):
         ``"training"``; with ``n_init > 1``, ``"start i of n"`` for each start,
         then ``"training of start i"``; then ``"refinement"`` when a
         split-and-merge move is made or the UMAP layout's partition is
-        kept). Each net gets its own copy, so the
-        list passed here is never changed; a callback can read ``net.stage`` to
-        act in one stage only (see the user guide's training control page).
+        kept). Each net gets its own copy, so the list passed here is never
+        changed; a callback can read ``net.stage`` to act in one stage only
+        (see the user guide's training control page).
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimiser class of every net of the fit (stage ``"training"``; with
         ``n_init > 1``, ``"start i of n"`` for each start, then ``"training of

@@ -417,10 +417,10 @@ class SNNLKMeans(AutoencoderKMeans):
     warmup_epochs : int or "auto", default="auto"
         Epochs of plain autoencoder training (reconstruction, and the
         smoothing term when it is on) before the soft nearest neighbour term
-        and the first pseudo-labelling, so that the pseudo-labels come from a clustered
-        embedding. The term then holds on to the partition it starts from,
-        so it should start after the smoothing term has had time to work
-        (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
+        and the first pseudo-labelling, so that the pseudo-labels come from a
+        clustered embedding. The term then holds on to the partition it
+        starts from, so it should start after the smoothing term has had
+        time to work (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
         the model is a plain autoencoder. ``"auto"`` is 80 % of the
         pretraining epochs (80 of the 100 epochs on large data).
     init : {"auto", "k-means"}, default="auto"
