@@ -420,9 +420,10 @@ class SNNLKMeans(AutoencoderKMeans):
         and the first pseudo-labelling, so that the pseudo-labels come from a
         clustered embedding. The term then holds on to the partition it
         starts from, so it should start after the smoothing term has had
-        time to work (see the benchmarks page). With ``warmup_epochs >= pretrain_epochs``
-        the model is a plain autoencoder. ``"auto"`` is 80 % of the
-        pretraining epochs (80 of the 100 epochs on large data).
+        time to work (see the benchmarks page). With
+        ``warmup_epochs >= pretrain_epochs`` the model is a plain
+        autoencoder. ``"auto"`` is 80 % of the pretraining epochs (80 of the
+        100 epochs on large data).
     init : {"auto", "k-means"}, default="auto"
         Where the first pseudo-labels come from when no labels are used.
         ``"k-means"``: k-means on the warmed-up embedding, ``n_init``
