@@ -208,6 +208,7 @@ class DECTargetUpdate(Callback):
         initial = getattr(net, "initial_assignments_", None)
         self.held_epochs_ = self.initial_epochs if initial is not None else 0
         self.rates_ = None
+        self.stopped_ = None
         if not self.held_epochs_:
             self.labels_ = self.refresh(net, X.X)
             return
@@ -245,12 +246,22 @@ class DECTargetUpdate(Callback):
         self.labels_ = labels
         net.history.record("label_change", change)
         if change < self.tol:
+            self.stopped_ = (len(net.history), change)
             net.stop_before_next_epoch()
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # Training stopped within the held epochs: the rates are restored
         # all the same, for a later partial_fit.
         self._restore_rates(net)
+        stopped = getattr(self, "stopped_", None)
+        if stopped is not None and getattr(net, "verbose", 0):
+            # Said after the table's last row: why the stage ended early.
+            name = getattr(net, "estimator_name", type(net).__name__)
+            print(
+                f"{name}: stopped after epoch {stopped[0]}: {stopped[1]:.2%} of "
+                f"the samples changed cluster, below tol={self.tol:g}"
+            )
+        self.stopped_ = None
         # Per-sample state, not kept (nor pickled) with the fitted net.
         self.labels_ = None
 

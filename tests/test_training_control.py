@@ -336,9 +336,10 @@ def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
     X, _ = blobs
     fast_estimator(cls, n_clusters=3, verbose=1, random_state=0).fit(X)
     out = capsys.readouterr().out
-    *headings, summary = [
-        line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")
-    ]
+    # Lines of the estimator's own: stage headings, a stage's early stop
+    # (DEC's tolerance), then the closing line.
+    own = [line for line in out.splitlines() if line.startswith(f"{cls.__name__}: ")]
+    *headings, summary = [line for line in own if " stopped after epoch " not in line]
     assert [heading.split(": ", 1)[1].split(" (up to ")[0] for heading in headings] == (
         STAGES[cls.__name__]
     )
@@ -351,7 +352,7 @@ def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
     # Every row of a table has one value per column of its header.
     n_columns = None
     for line in out.splitlines():
-        if line in headings:
+        if line in own:
             n_columns = None
         elif line.split()[0] == "epoch":
             n_columns = len(line.split())
@@ -437,3 +438,15 @@ def test_one_planned_epoch_is_singular(blobs, capsys):
     assert capsys.readouterr().out.splitlines()[0] == (
         "AutoencoderKMeans: pretraining (up to 1 epoch)"
     )
+
+
+def test_verbose_dec_says_why_it_stopped_early(blobs, capsys):
+    X, _ = blobs
+    model = fast_estimator(DEC, n_clusters=3, tol=1.0, verbose=1, random_state=0)
+    model.fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    stop = [line for line in lines if "below tol=1" in line]
+    assert len(stop) == 1
+    assert stop[0].startswith(f"DEC: stopped after epoch {model.n_iter_}: ")
+    # After the clustering stage's last row, before the closing line.
+    assert lines.index(stop[0]) == len(lines) - 2
