@@ -675,6 +675,8 @@ class BaseDeepClusterer(
         otherwise be silently left out of every net.
         """
         routed = self._routed_params()
+        # Every callback given, under the name skorch will know it by.
+        given = []
         for item in self.callbacks or []:
             name = _callback_name(item)
             if name is None:
@@ -690,21 +692,20 @@ class BaseDeepClusterer(
                     "callbacks (instances or classes) or (name, callback) "
                     f"pairs with a str name; got {item!r}."
                 )
-            callback = item if name is None else item[1]
             if name is None:
                 # skorch names an unnamed callback after its class.
-                name = callback if isinstance(callback, type) else type(callback)
-                name = name.__name__
+                kind = item if isinstance(item, type) else type(item)
+                given.append((kind.__name__, item))
+            else:
+                given.append(item)
+        given += [
+            (key[len("callbacks__") :], value)
+            for key, value in routed.items()
+            if key.startswith("callbacks__") and "__" not in key[len("callbacks__") :]
+        ]
+        for name, callback in given:
             if f"callbacks__{name}__monitor" not in routed:
                 _check_monitor(type(self).__name__, callback)
-        for key, value in routed.items():
-            name = key[len("callbacks__") :]
-            if (
-                key.startswith("callbacks__")
-                and "__" not in name
-                and f"{key}__monitor" not in routed
-            ):
-                _check_monitor(type(self).__name__, value)
         own = self._schedule_callbacks
         for name in self._named_callbacks():
             if name in _schedule_names() and name not in own:

@@ -253,7 +253,7 @@ class DECTargetUpdate(Callback):
         # Training stopped within the held epochs: the rates are restored
         # all the same, for a later partial_fit.
         self._restore_rates(net)
-        stopped = getattr(self, "stopped_", None)
+        stopped = self.stopped_
         if stopped is not None and getattr(net, "verbose", 0):
             # Said after the table's last row: why the stage ended early.
             name = getattr(net, "estimator_name", type(net).__name__)
