@@ -23,7 +23,7 @@ MatrixLike: TypeAlias = ArrayLike | sp.spmatrix | sp.sparray
 HiddenDims: TypeAlias = tuple[int, ...] | list[int]
 
 #: ``input_shape``: ``(channels, height, width)`` of one sample, or None.
-InputShape: TypeAlias = tuple[int, int, int] | None
+InputShape: TypeAlias = tuple[int, int, int] | list[int] | None
 
 #: ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"``, ...
 Device: TypeAlias = str | torch.device | None

@@ -186,7 +186,7 @@ class BaseDeepClusterer(
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "input_shape": [tuple, None],
+        "input_shape": [tuple, list, None],
         "input_scaling": [StrOptions({"auto"}), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -506,10 +506,11 @@ class BaseDeepClusterer(
             )
         if self.input_shape is not None:
             if len(self.input_shape) != 3 or not all(
-                isinstance(s, Integral) and s > 0 for s in self.input_shape
+                isinstance(s, Integral) and not isinstance(s, bool) and s > 0
+                for s in self.input_shape
             ):
                 raise ValueError(
-                    "input_shape must be a tuple of three positive integers "
+                    "input_shape must hold three positive integers "
                     f"(channels, height, width), got {self.input_shape!r}."
                 )
             if int(np.prod(self.input_shape)) != n_features:

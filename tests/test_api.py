@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.datasets import make_blobs
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import AutoencoderKMeans
@@ -232,6 +233,27 @@ def test_input_shape_must_match_features(cls, blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="input_shape"):
         fast_estimator(cls, n_clusters=3, input_shape=(1, 3, 3)).fit(X)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_input_shape_as_list(cls):
+    # A list, as hidden_dims accepts, describes the same images as a tuple.
+    X, _ = make_blobs(n_samples=40, n_features=64, centers=2, random_state=0)
+    X = MinMaxScaler().fit_transform(X).astype(np.float32)
+    labels = [
+        fast_estimator(cls, n_clusters=2, input_shape=shape, random_state=0)
+        .fit(X)
+        .labels_
+        for shape in ((1, 8, 8), [1, 8, 8])
+    ]
+    np.testing.assert_array_equal(labels[0], labels[1])
+
+
+@pytest.mark.parametrize("shape", [(1, 64), (True, 8, 8), (1, 8, 8.0), (0, 8, 8)])
+def test_input_shape_needs_three_positive_integers(shape):
+    X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
+    with pytest.raises(ValueError, match="three positive integers"):
+        AutoencoderKMeans(2, input_shape=shape).fit(X)
 
 
 # The estimators whose fitted autoencoder keeps a decoder that matches the
