@@ -1015,7 +1015,7 @@ class DAC(BaseDeepClusterer):
                     )
                 ],
                 stage=stage,
-                batch_size=min(self.batch_size, len(X)),
+                batch_size=int(min(self.batch_size, len(X))),
                 iterator_train__drop_last=True,
             ),
         )

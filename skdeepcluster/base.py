@@ -30,7 +30,12 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
@@ -274,6 +279,28 @@ class BaseDeepClusterer(
         return {
             name: getattr(self, name) for name in getattr(self, "_extra_params", ())
         }
+
+    def _validate_params(self):
+        """Validate the parameters, and reject booleans given as integers.
+
+        ``bool`` is a subclass of ``int``, so scikit-learn's ``Interval``
+        accepts ``True`` as a count; ``batch_size=True`` would then fail
+        inside torch. A parameter whose constraints name booleans (such as
+        ``verbose``) still takes them.
+        """
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            if not isinstance(value, (bool, np.bool_)):
+                continue
+            counts = any(
+                isinstance(c, Interval) and c.type is Integral for c in constraints
+            )
+            if counts and not any(c is bool or c == "boolean" for c in constraints):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be an "
+                    f"integer, got the boolean {value!r}."
+                )
 
     def _check_routed_params(self):
         for name in self._routed_params():
@@ -607,7 +634,9 @@ class BaseDeepClusterer(
             del routed["accelerator"]
         kwargs = dict(
             estimator_name=type(self).__name__,
-            batch_size=self.batch_size,
+            # torch's samplers take a Python int only, not a NumPy integer
+            # (a grid built from np.arange, for instance).
+            batch_size=int(self.batch_size),
             lr=self.lr,
             optimizer=self.optimizer,
             device=self._device,

@@ -249,6 +249,31 @@ def test_input_shape_as_list(cls):
     np.testing.assert_array_equal(labels[0], labels[1])
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_numpy_integer_batch_size(cls, blobs):
+    # As a grid built from np.arange passes it; torch's samplers take only
+    # Python ints.
+    X, _ = blobs
+    labels = [
+        fast_estimator(cls, n_clusters=3, random_state=0, batch_size=size)
+        .fit(X)
+        .labels_
+        for size in (16, np.int64(16))
+    ]
+    np.testing.assert_array_equal(labels[0], labels[1])
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+@pytest.mark.parametrize("name", ["n_clusters", "batch_size", "embedding_dim"])
+def test_booleans_are_not_counts(cls, name, blobs):
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3)
+    if name not in model.get_params():
+        pytest.skip(f"{cls.__name__} has no {name}")
+    with pytest.raises(ValueError, match=f"'{name}' parameter .* the boolean True"):
+        model.set_params(**{name: True}).fit(X)
+
+
 @pytest.mark.parametrize("shape", [(1, 64), (True, 8, 8), (1, 8, 8.0), (0, 8, 8)])
 def test_input_shape_needs_three_positive_integers(shape):
     X = np.random.default_rng(0).random((40, 64), dtype=np.float32)
