@@ -451,8 +451,9 @@ class SNNLKMeans(AutoencoderKMeans):
         partition are named after the classes (see above).
     use_labels : bool, default=False
         Train on the labels passed as ``y`` to :meth:`fit` (``-1`` for
-        unlabelled samples). When False, ``y`` is ignored and the estimator
-        is a clustering method.
+        unlabelled samples; among string labels, in an array of dtype
+        ``object``). When False, ``y`` is ignored and the estimator is a
+        clustering method.
     {device}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, the choice of anchors
@@ -665,7 +666,19 @@ class SNNLKMeans(AutoencoderKMeans):
                 f"y has {len(y)} labels but X has {n_samples} samples; pass one "
                 "label per sample, -1 for the unlabelled ones."
             )
-        unlabelled = (y == -1) if y.dtype.kind in "iuf" else np.zeros(n_samples, bool)
+        if y.dtype.kind in "US" and np.any(y == "-1"):
+            # "-1" as text (read from a file of string labels) would be a
+            # class of its own. scikit-learn's semi-supervised estimators ask
+            # for the same.
+            raise ValueError(
+                "y holds strings and the string '-1'; to mark unlabelled samples "
+                "among string labels, use an array of dtype object with the "
+                "integer -1, e.g. np.where(mask, labels.astype(object), -1)."
+            )
+        if y.dtype.kind in "iufO":
+            unlabelled = np.asarray(y == -1, dtype=bool)
+        else:
+            unlabelled = np.zeros(n_samples, bool)
         if y.dtype.kind == "f":
             if not np.all(np.isfinite(y)):
                 raise ValueError(
@@ -681,12 +694,24 @@ class SNNLKMeans(AutoencoderKMeans):
                     f"{fractional[0]:g}."
                 )
         if unlabelled.all():
+            # The samples of weight 0 are already left out, their labels too.
             _warn_at_caller(
-                "use_labels=True but every label in y is -1 (unlabelled): "
+                "use_labels=True but no sample is labelled (every label in y is "
+                "-1, or belongs to a sample of weight 0): "
                 f"{type(self).__name__} trains without labels.",
                 UserWarning,
             )
-        self.classes_, codes = np.unique(y[~unlabelled], return_inverse=True)
+            self.classes_ = np.array([], dtype=np.int64)
+            return None
+        try:
+            self.classes_, codes = np.unique(y[~unlabelled], return_inverse=True)
+        except TypeError:
+            # An object array mixing kinds (strings and numbers, None...).
+            raise ValueError(
+                "y must hold labels of one kind (all integers or all strings), "
+                "with the integer -1 for unlabelled samples; got "
+                f"{sorted({type(v).__name__ for v in y[~unlabelled]})}."
+            ) from None
         encoded = np.full(n_samples, -1, dtype=np.int64)
         encoded[~unlabelled] = codes
         return torch.as_tensor(encoded)
@@ -698,10 +723,14 @@ class SNNLKMeans(AutoencoderKMeans):
             if _is_auto(self.warmup_epochs)
             else self.warmup_epochs
         )
+        self._resolve_pseudo_labels(self.use_labels, X.shape[0])
+
+    def _resolve_pseudo_labels(self, labelled, n_samples):
+        """Resolve ``pseudo_labels`` and, with it, ``smoothing_weight="auto"``."""
         # Without labels, pseudo-labels cost accuracy at every size measured
-        # (benchmarks/NOTES.rst): "auto" gives them only beside given labels.
+        # (benchmarks/NOTES.rst): "auto" gives them only beside labels.
         self._pseudo_labels = (
-            self.use_labels and X.shape[0] >= self._LARGE_DATA
+            labelled and n_samples >= self._LARGE_DATA
             if _is_auto(self.pseudo_labels)
             else self.pseudo_labels
         )
@@ -713,6 +742,9 @@ class SNNLKMeans(AutoencoderKMeans):
 
     def _fit(self, X, y, random_state, sample_weight):
         given = self._encode_labels(y, len(X))
+        if given is None and self.use_labels:
+            # No sample is labelled after all: resolved as without labels.
+            self._resolve_pseudo_labels(False, len(X))
         self._fit_autoencoder_kmeans(
             X,
             random_state,

@@ -548,6 +548,40 @@ def test_string_labels_are_accepted(blobs):
     np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
 
 
+def test_string_labels_with_unlabelled_samples(blobs):
+    # scikit-learn's convention: dtype object, the integer -1 for unlabelled.
+    X, y = blobs
+    names = np.array(["a", "b", "c"], dtype=object)[y]
+    mask = np.arange(len(y)) % 3 == 0
+    model = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0)
+    model.fit(X, np.where(mask, names, -1))
+    np.testing.assert_array_equal(model.classes_, ["a", "b", "c"])
+    # The same fit as with the labels' integer codes.
+    codes = fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True, random_state=0)
+    np.testing.assert_array_equal(
+        codes.fit(X, np.where(mask, y, -1)).labels_, model.labels_
+    )
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        # "-1" as text, as read from a CSV file of string labels.
+        (lambda names, mask: np.where(mask, names, "-1"), "the string '-1'"),
+        (
+            lambda names, mask: np.where(mask, names.astype(object), None),
+            "labels of one kind",
+        ),
+    ],
+)
+def test_string_labels_need_the_integer_minus_one(blobs, labels, message):
+    X, y = blobs
+    names = np.array(["a", "b", "c"])[y]
+    y_partial = labels(names, np.arange(len(y)) % 3 == 0)
+    with pytest.raises(ValueError, match=message):
+        fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, y_partial)
+
+
 @pytest.mark.parametrize(
     "params, message",
     [
@@ -666,3 +700,30 @@ def test_labels_all_unlabelled_warn_and_train_without_them(blobs):
     assert record[0].filename == __file__
     unlabelled = fast_estimator(SNNLKMeans, n_clusters=3, random_state=0).fit(X)
     np.testing.assert_array_equal(model.labels_, unlabelled.labels_)
+
+
+@pytest.mark.parametrize("pseudo_labels", [True, "auto"])
+@pytest.mark.parametrize("unlabelled_by", ["-1", "weight 0"])
+def test_without_a_usable_label_it_trains_as_without_labels(
+    blobs, monkeypatch, unlabelled_by, pseudo_labels
+):
+    # Large data, where "auto" gives pseudo-labels beside labels. With
+    # pseudo-labels there are no classes to seed k-means with: the fit is
+    # the self-training without labels; "auto" then gives none, as without
+    # labels.
+    monkeypatch.setattr(SNNLKMeans, "_LARGE_DATA", 10)
+    X, y = blobs
+    params = dict(n_clusters=3, pseudo_labels=pseudo_labels, random_state=0)
+    if unlabelled_by == "-1":
+        y_partial, weight = np.full(len(X), -1), None
+    else:
+        # The labelled samples have weight 0, so they and their labels are
+        # left out.
+        labelled = np.arange(len(X)) % 5 == 0
+        y_partial, weight = np.where(labelled, y, -1), np.where(labelled, 0.0, 1.0)
+    model = fast_estimator(SNNLKMeans, use_labels=True, **params)
+    with pytest.warns(UserWarning, match="no sample is labelled"):
+        model.fit(X, y_partial, sample_weight=weight)
+    unlabelled = fast_estimator(SNNLKMeans, **params).fit(X, sample_weight=weight)
+    np.testing.assert_array_equal(model.labels_, unlabelled.labels_)
+    assert len(model.classes_) == 0
