@@ -1049,7 +1049,10 @@ class BaseDeepClusterer(
         # A sparse batch is densified here, so that only one batch is ever
         # dense in memory.
         X_batch = _densify(X_batch)
-        _check_float32_range(X_batch)
+        if X_batch.size:
+            largest = float(np.abs(X_batch).max())
+            _check_float32_range(X_batch, largest)
+            _check_squares_fit_float32(largest, self._input_scale())
         # torch.tensor copies, so read-only or memory-mapped input is safe.
         X_tensor = divided(
             torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
@@ -1092,6 +1095,15 @@ class BaseDeepClusterer(
             for start in range(0, n_samples, batch_size):
                 batch = self._batch_to_tensor(X[start : start + batch_size])
                 result = to_numpy(function(batch))
+                if result.dtype.kind == "f" and not np.isfinite(result).all():
+                    # Overflow inside the network, on input within the
+                    # bounds checked above but far from the training data's.
+                    raise ValueError(
+                        f"{type(self).__name__} computed non-finite values for "
+                        "X: the network overflows float32 on values this far "
+                        "from the training data. Scale X as the training data "
+                        "was scaled."
+                    )
                 if out is None:
                     out = np.empty((n_samples, *result.shape[1:]), dtype=result.dtype)
                 out[start : start + len(result)] = result
@@ -2331,6 +2343,22 @@ def _warn_at_caller(message, category):
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, stacklevel = frame.f_back, stacklevel + 1
     warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def _check_squares_fit_float32(largest, scale=1.0):
+    """Reject, at inference, input whose squares overflow float32 in the network.
+
+    ``largest`` and ``scale`` as in :func:`_warn_if_squares_overflow`; where
+    training only diverges on such values (and says so), the distances and
+    probabilities of inference would silently be NaN.
+    """
+    if largest / scale > _FLOAT32_SQUARE_MAX:
+        raise ValueError(
+            f"X contains a value of magnitude {largest:.3g}, whose square "
+            f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g}) in the "
+            "network: its outputs would be NaN. Scale X as the training data "
+            "was scaled."
+        )
 
 
 def _warn_if_squares_overflow(largest, scale=1.0):

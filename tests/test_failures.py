@@ -9,6 +9,7 @@ import functools
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
@@ -225,6 +226,29 @@ def test_values_whose_squares_overflow_warn_and_diverge(blobs, cls):
     with pytest.warns(UserWarning, match="whose square overflows float32"):
         with pytest.raises(TrainingDivergedError, match="Scale the input"):
             model.fit(X.astype(np.float64) * 1e30)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_inference_on_values_whose_squares_overflow_is_rejected(blobs, cls):
+    # Where training would diverge, inference would silently give NaN
+    # probabilities and distances, and labels read from them.
+    X, _ = blobs
+    model = fitted(cls, X)
+    for method in ("predict", "transform", "predict_proba", "score"):
+        with pytest.raises(ValueError, match="whose square overflows float32"):
+            getattr(model, method)(X.astype(np.float64) * 1e30)
+
+
+def test_non_finite_outputs_of_inference_are_rejected(blobs, monkeypatch):
+    # Overflow inside the network, on input the checks above let through.
+    X, _ = blobs
+    model = fitted(DEC, X)
+    monkeypatch.setattr(
+        model, "_embed", lambda X: torch.full((len(X), 2), float("inf"))
+    )
+    for method in ("transform", "predict_proba", "score"):
+        with pytest.raises(ValueError, match="computed non-finite values"):
+            getattr(model, method)(X)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
