@@ -2084,6 +2084,18 @@ def _check_fit_sample_weight(sample_weight, X, n_clusters):
             f"{n_clusters}: samples of weight zero are left out of training, "
             "and at least n_clusters samples must remain."
         )
+    largest = float(sample_weight.max())
+    # Python floats: compared with a float32 scalar, largest would be cast
+    # to float32 first (with an overflow warning).
+    float32 = np.finfo(np.float32)
+    if not float(float32.tiny) <= largest <= float(float32.max):
+        # The networks and the k-means of their embeddings compute in
+        # float32, where every weight would be 0 or infinite.
+        raise ValueError(
+            f"sample_weight's largest weight is {largest:.3g}, beyond the float32 "
+            "range the estimators compute in (about 1.2e-38 to 3.4e38); only "
+            "the weights' ratios matter, so divide them by their largest."
+        )
     if np.all(sample_weight == 1):
         return None
     return sample_weight

@@ -354,8 +354,20 @@ def test_memory_keeps_weighted_and_unweighted_pretraining_apart(blobs, tmp_path)
         (np.zeros(90), "at least one non-zero"),
         (np.r_[np.nan, np.ones(89)], "sample_weight contains NaN"),
         (np.r_[1.0, 1.0, np.zeros(88)], "2 positive weights but n_clusters=3"),
+        # Valid in float64, all 0 or infinite in the networks' float32.
+        (np.full(90, 1e-300), "largest weight is 1e-300, beyond the float32"),
+        (np.full(90, 1e39), "largest weight is 1e[+]39, beyond the float32"),
     ],
-    ids=["length", "2d", "negative", "all-zero", "nan", "too-few-positive"],
+    ids=[
+        "length",
+        "2d",
+        "negative",
+        "all-zero",
+        "nan",
+        "too-few-positive",
+        "underflow",
+        "overflow",
+    ],
 )
 def test_invalid_weights_raise(cls, blobs, sample_weight, match):
     X, _ = blobs
