@@ -57,6 +57,7 @@ from ._graph import (
     umap_partition,
 )
 from ._memory import pretrain_with_memory
+from ._nets import ClusteringNet
 from ._torch_utils import (
     ArrayRows,
     IndexedDataset,
@@ -317,6 +318,25 @@ class BaseDeepClusterer(
                 raise ValueError(
                     f"{type(self).__name__} does not accept {name!r}: "
                     f"{self._RESERVED_ROUTES[name]}."
+                )
+            # Caught here, with the keyword's name, rather than as a
+            # TypeError from the optimiser or DataLoader when a net starts.
+            prefix, _, keyword = name.partition("__")
+            target = {
+                "optimizer": self.optimizer,
+                # ACAIKMeans' critic's optimiser is of the same class.
+                "critic_optimizer": self.optimizer,
+                "iterator_train": torch.utils.data.DataLoader,
+            }.get(prefix)
+            if (
+                target is not None
+                and keyword != "param_groups"  # skorch's, for the optimizer
+                and not _takes_keyword(target, keyword, unknown=True)
+            ):
+                raise TypeError(
+                    f"{type(self).__name__} got {name!r}, but "
+                    f"{getattr(target, '__name__', target)!s} takes no keyword "
+                    f"argument {keyword!r}."
                 )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -702,7 +722,10 @@ class BaseDeepClusterer(
         mid-fit with an ``AttributeError``. A schedule callback's name this
         estimator has no use for, whether in ``callbacks`` or in a
         ``callbacks__<name>`` keyword, is rejected too: the callback would
-        otherwise be silently left out of every net.
+        otherwise be silently left out of every net. So are a
+        ``callbacks__<name>`` keyword that holds no callback, and a
+        ``callbacks__<name>__<parameter>`` keyword of a callback no net has,
+        which skorch would ignore.
         """
         routed = self._routed_params()
         # Every callback given, under the name skorch will know it by.
@@ -728,11 +751,18 @@ class BaseDeepClusterer(
                 given.append((kind.__name__, item))
             else:
                 given.append(item)
-        given += [
-            (key[len("callbacks__") :], value)
-            for key, value in routed.items()
-            if key.startswith("callbacks__") and "__" not in key[len("callbacks__") :]
-        ]
+        for key, value in routed.items():
+            name, _, parameter = key.removeprefix("callbacks__").partition("__")
+            if not key.startswith("callbacks__") or parameter:
+                continue
+            # skorch removes the callback of that name when given None.
+            if value is not None and not _is_callback(value):
+                raise TypeError(
+                    f"{type(self).__name__} got {key}={value!r}: a callback set "
+                    "by name must be a skorch callback (instance or class), or "
+                    "None to remove the callback of that name."
+                )
+            given.append((name, value))
         for name, callback in given:
             if f"callbacks__{name}__monitor" not in routed:
                 _check_monitor(type(self).__name__, callback)
@@ -744,6 +774,17 @@ class BaseDeepClusterer(
                     f"{type(self).__name__} has no schedule callback named "
                     f"{name!r} to replace (its schedule callbacks: {known}). "
                     "Give your callback another name to add it to every net."
+                )
+        # A parameter of a callback no net has would be silently ignored.
+        known = {name for name, _ in given} | set(self._schedule_callbacks)
+        known |= _default_callback_names()
+        for key in routed:
+            name, _, parameter = key.removeprefix("callbacks__").partition("__")
+            if key.startswith("callbacks__") and parameter and name not in known:
+                raise ValueError(
+                    f"{type(self).__name__} got {key!r}, but its nets have no "
+                    f"callback named {name!r} (they have: "
+                    f"{', '.join(sorted(known))})."
                 )
 
     def _check_batches_of_two(self, computed_per_batch):
@@ -1928,15 +1969,28 @@ def _schedule_names():
     return frozenset(SCHEDULE_NAMES.values())
 
 
-def _takes_keyword(factory, name):
-    """Whether the callable ``factory`` accepts the keyword argument ``name``."""
+@functools.cache
+def _default_callback_names():
+    """Names of the callbacks every net of the estimators installs itself."""
+    # skorch's defaults do not depend on the net's settings: an uninitialised
+    # net lists them.
+    net = ClusteringNet.__new__(ClusteringNet)
+    return frozenset(name for name, _ in net.get_default_callbacks())
+
+
+def _takes_keyword(factory, name, unknown=False):
+    """Whether the callable ``factory`` accepts the keyword argument ``name``.
+
+    ``unknown`` is the answer when the signature cannot tell: none to read
+    (some builtins), or a ``**kwargs`` that may or may not take it.
+    """
     try:
         parameters = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        # No signature to read (some builtins): pass nothing it may not take.
-        return False
-    # Named only: a factory taking **kwargs may not pass the keyword on.
-    return name in parameters
+        return unknown
+    if name in parameters:
+        return True
+    return unknown and any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 def _fresh_callback(callback):

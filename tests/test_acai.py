@@ -106,6 +106,13 @@ def test_critic_optimizer_keywords_set_the_critic_apart(blobs):
     assert autoencoder["weight_decay"] == 0.25 and autoencoder["lr"] == model.lr
 
 
+def test_critic_optimizer_keyword_the_optimiser_does_not_take(blobs):
+    X, _ = blobs
+    model = fast_estimator(ACAIKMeans, n_clusters=3, critic_optimizer__momentum=0.9)
+    with pytest.raises(TypeError, match="'critic_optimizer__momentum'.*Adam"):
+        model.fit(X)
+
+
 def test_critic_moves_only_through_its_optimiser(fitted, monkeypatch):
     # With the critic's optimiser disabled, a training step (whose autoencoder
     # loss goes through the critic) must leave the critic untouched, while the

@@ -10,7 +10,13 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
-from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    GradientNormClipping,
+    LRScheduler,
+)
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import DCN, DEC, IMSAT, AutoencoderKMeans
@@ -317,6 +323,43 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
         fast_estimator(AutoencoderKMeans, **params).fit(X)
     with pytest.raises(ValueError, match=message):
         fast_estimator(AutoencoderKMeans).set_params(**params).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        # Before any training, naming the keyword: not a TypeError from the
+        # optimiser or the DataLoader once a net starts, nor silently ignored.
+        ({"optimizer__momentum": 0.9}, TypeError, "Adam takes no keyword.*momentum"),
+        ({"iterator_train__shufle": False}, TypeError, "DataLoader.*'shufle'"),
+        ({"critic_optimizer__betas": 0.5}, ValueError, "unexpected parameter"),
+        ({"callbacks__recorder": 1}, TypeError, "callbacks__recorder=1"),
+        ({"callbacks__printlog__sink": print}, ValueError, "named 'printlog'"),
+    ],
+)
+def test_routed_keywords_nothing_takes_raise_in_fit(params, error, message, blobs):
+    X, _ = blobs
+    with pytest.raises(error, match=message):
+        fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"optimizer": torch.optim.SGD, "optimizer__momentum": 0.9},
+        {"optimizer__param_groups": [("encoder.*", {"lr": 1e-4})]},
+        {"iterator_train__num_workers": 0},
+        {"callbacks__print_log": None},
+        {"callbacks__print_log__sink": print},
+        {
+            "callbacks__clip": GradientNormClipping(),
+            "callbacks__clip__gradient_clip_value": 1.0,
+        },
+    ],
+)
+def test_routed_keywords_that_reach_something_are_accepted(params, blobs):
+    X, _ = blobs
+    fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
 
 
 @pytest.mark.parametrize(
