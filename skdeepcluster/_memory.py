@@ -212,7 +212,13 @@ def _pretraining_key(net, dataset, global_generator=False):
         ),
         device=device.type,
         versions=_versions(),
-        X=(dataset.X.data if isinstance(dataset.X, ArrayRows) else to_numpy(dataset.X)),
+        # The rows as the net sees them: a dense tensor is already divided
+        # by input_scale_, rows read from an array are divided when read.
+        X=(
+            (dataset.X.data, dataset.X.scale)
+            if isinstance(dataset.X, ArrayRows)
+            else to_numpy(dataset.X)
+        ),
     )
     # Only when present, so that unweighted fits keep their keys.
     if dataset.sample_weight is not None:

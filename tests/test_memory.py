@@ -7,6 +7,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
+from test_large_data import as_memmap
 
 import skdeepcluster.base
 from conftest import fast_estimator
@@ -119,6 +120,24 @@ def test_miss_when_data_changes(blobs, tmp_path, pretrainings):
     X_changed[0, 0] += 0.5
     _fit(AutoencoderKMeans, X_changed, memory=str(tmp_path))
     assert len(pretrainings) == 2
+
+
+@pytest.mark.parametrize("layout", ["in memory", "memory-mapped"])
+def test_miss_when_the_input_scaling_changes(blobs, tmp_path, pretrainings, layout):
+    # Rows read from a file are divided by input_scale_ when read: the key
+    # must hold the divisor as well as the rows.
+    X, _ = blobs
+    X = (X - X.min()) * 10  # non-negative, above 1: "auto" divides it
+    if layout == "memory-mapped":
+        X = as_memmap(X, tmp_path / "X.npy")
+    memory = str(tmp_path / "cache")
+    # Held, as "auto" follows the scaling: the networks are then the same.
+    params = dict(normalize_embedding=False)
+    _fit(AutoencoderKMeans, X, memory=memory, **params)
+    cached = _fit(AutoencoderKMeans, X, memory=memory, input_scaling=None, **params)
+    assert len(pretrainings) == 2
+    fresh = _fit(AutoencoderKMeans, X, input_scaling=None, **params)
+    assert_array_equal(cached.transform(X), fresh.transform(X))
 
 
 @pytest.mark.parametrize("package", ["skdeepcluster", "skorch", "torch"])
