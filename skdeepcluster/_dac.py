@@ -30,10 +30,11 @@ from ._typing import (
     Device,
     HiddenDims,
     InputShape,
+    IntOrAuto,
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseDeepClusterer, neighbours_within_clusters
+from .base import BaseDeepClusterer, _is_auto, neighbours_within_clusters
 from .callbacks import ThresholdSchedule
 
 # Similarities are clamped this far inside (0, 1) before taking logs.
@@ -575,8 +576,8 @@ class DAC(BaseDeepClusterer):
     clustering : {"auto", "net", "umap"}, default="auto"
         Partition the refinement starts from. ``"net"``: the trained
         network's. ``"umap"``: k-means of a UMAP layout of the inputs in
-        ``min(n_clusters, 10)`` dimensions (McInnes et al., 2018; the step
-        :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
+        ``max(2, min(n_clusters, 10))`` dimensions (McInnes et al., 2018;
+        the step :class:`AutoencoderKMeans`' ``clustering="umap"`` takes on its
         embedding), which the network then learns in the refinement
         epochs. ``"auto"``: on flat features, whichever of the two has,
         after its split-and-merge moves, the higher modularity of the
@@ -815,8 +816,8 @@ class DAC(BaseDeepClusterer):
         eta: float = 0.009,
         lower_slope: float = 0.1,
         augment: bool = True,
-        n_neighbors: int | str = "auto",
-        n_init: int | str = "auto",
+        n_neighbors: IntOrAuto = "auto",
+        n_init: IntOrAuto = "auto",
         init_epochs: int = 5,
         refinement_epochs: int = 5,
         clustering: str = "auto",
@@ -984,7 +985,7 @@ class DAC(BaseDeepClusterer):
 
     def _check_params_vs_input(self, X):
         super()._check_params_vs_input(X)
-        if self.n_init == "auto":
+        if _is_auto(self.n_init):
             # Short starts pay off on images only (see Notes).
             self._n_init = 3 if self.input_shape is not None else 1
         self._clustering = self.clustering
@@ -1033,7 +1034,7 @@ class DAC(BaseDeepClusterer):
     def _neighbours(self, X, random_state):
         """Rows of each training sample's nearest training samples, for the stand-ins."""
         n_samples = len(X)
-        if self.n_neighbors == "auto":
+        if _is_auto(self.n_neighbors):
             n_neighbors = neighbours_within_clusters(n_samples, self.n_clusters)
         else:
             n_neighbors = self.n_neighbors

@@ -271,8 +271,9 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         Number of joint-training epochs run (pretraining not included).
     net_ : skorch.NeuralNet
         The fitted autoencoder net; ``history`` has the total loss and its
-        ``reconstruction_loss`` and ``clustering_loss`` parts per batch, and
-        ``centers_``, ``counts_`` and ``assignments_`` the k-means state.
+        ``reconstruction_loss`` and ``clustering_loss`` parts per batch. The
+        k-means state (``centers_``, ``counts_``, ``assignments_``) exists
+        only while it trains; the final centres are ``cluster_centers_``.
     {pretrain_history}
     kmeans_ : sklearn.cluster.KMeans
         The k-means model fitted on the pretrained embedding.

@@ -171,8 +171,8 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     ``"spectral"``: spectral clustering of the graph (von Luxburg, 2007, "A
     tutorial on spectral clustering").
     ``"umap"``: k-means on a UMAP layout of the graph in
-    ``min(n_clusters, 10)`` dimensions with ``min_dist=0`` (McInnes et al.,
-    2018), which packs each strand into a compact group: the clustering
+    ``max(2, min(n_clusters, 10))`` dimensions with ``min_dist=0``
+    (McInnes et al., 2018), which packs each strand into a compact group: the clustering
     step of N2D (McConville et al., 2020, "N2D: (Not too) deep clustering
     via clustering the local manifold of an autoencoded embedding").
     ``"auto"``: all three, keeping the partition with the highest modularity
@@ -257,7 +257,8 @@ memory : str, joblib.Memory or None, default=None
     the others' ``"auto"`` is then False). The UMAP
     layout of the pretrained embedding (``clustering="auto"``, and DEC's
     and DCN's initial partition) is cached too; it depends on
-    ``n_clusters`` only through its ``min(n_clusters, 10)`` dimensions.
+    ``n_clusters`` only through its ``max(2, min(n_clusters, 10))``
+    dimensions.
     ``None`` caches nothing.""",
     "callbacks_pretraining": """\
 callbacks : list of callbacks or (name, callback) tuples, default=None
@@ -283,7 +284,8 @@ optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     "optimizer_two_stages": """\
 optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
     Optimiser class of both nets of the fit (stages ``"pretraining"`` and
-    ``"clustering"``), built with ``lr`` and the ``optimizer__*`` keywords.""",
+    ``"clustering"``), built with the stage's learning rate (``lr``, then
+    ``clustering_lr``) and the ``optimizer__*`` keywords.""",
     "X_fit": """\
 X : {array-like, sparse matrix} of shape (n_samples, n_features)
     Training data. Images are passed flattened; set ``input_shape`` to
@@ -334,7 +336,6 @@ inertia_ : float
     (``-score`` of the training data with its weights)."""
 
 _ATTRIBUTES = {
-    "cluster_centers_kmeans": _CLUSTER_CENTERS_KMEANS,
     "inertia_embedding": _INERTIA_EMBEDDING,
     # The clustering attributes of an autoencoder trained on its own loss,
     # then k-means on its embedding (AutoencoderKMeans, ACAIKMeans).

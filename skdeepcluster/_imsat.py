@@ -489,8 +489,8 @@ class IMSAT(BaseDeepClusterer):
     clustering : {"auto", "net", "umap"}, default="auto"
         Partition the refinement starts from. ``"net"``: the trained
         network's. ``"umap"``: k-means of a UMAP layout of the last hidden
-        layer in ``min(n_clusters, 10)`` dimensions (McInnes et al., 2018;
-        N2D's clustering step [3]_, which :class:`AutoencoderKMeans`'
+        layer in ``max(2, min(n_clusters, 10))`` dimensions (McInnes et al.,
+        2018; N2D's clustering step [3]_, which :class:`AutoencoderKMeans`'
         ``clustering="umap"`` takes on its embedding), which the network
         then learns in the refinement epochs.
         ``"auto"``: whichever of the two has, after its split-and-merge
@@ -696,7 +696,7 @@ class IMSAT(BaseDeepClusterer):
         input_scaling: Literal["auto"] | None = "auto",
         augmentation: Literal["vat", "rpt"] = "vat",
         eps: float = 0.25,
-        eps_neighbors: int | str = "auto",
+        eps_neighbors: IntOrAuto = "auto",
         xi: float = 10.0,
         lam: float = 0.4,
         mu: float = 0.25,
@@ -790,7 +790,7 @@ class IMSAT(BaseDeepClusterer):
         n_samples = len(X)
         k = (
             neighbours_within_clusters(n_samples, self.n_clusters)
-            if self.eps_neighbors == "auto"
+            if _is_auto(self.eps_neighbors)
             else self.eps_neighbors
         )
         k = min(k, n_samples - 1)

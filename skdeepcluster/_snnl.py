@@ -180,9 +180,10 @@ class SNNLNet(AutoencoderNet):
     The loss is ``criterion(reconstruction, x) + alpha * mean_l SNNL(h_l, y, T)``
     over the hidden layers ``h_l``: the output of every activation module of
     the encoder and the decoder (collected with forward hooks while
-    training, so any module built from ``torch.nn`` activations works) and
-    the embedding itself. The term is added from epoch ``warmup_epochs``
-    (zero-based) on; before that the net trains as a plain
+    training, so any module built from these activation modules works:
+    ``ReLU``, ``ELU``, ``GELU``, ``LeakyReLU``, ``SiLU``, ``Sigmoid``,
+    ``Tanh``, ``Softplus``) and the embedding itself. The term is added from
+    epoch ``warmup_epochs`` (zero-based) on; before that the net trains as a plain
     :class:`AutoencoderNet`.
 
     The labels live in ``labels_`` (one per training sample, ``-1`` for
@@ -373,7 +374,8 @@ class SNNLKMeans(AutoencoderKMeans):
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
         They are copied before training. The loss is applied to the outputs
-        of their ``torch.nn`` activation modules (``ReLU``, ``ELU``, ...) and
+        of their activation modules of the kinds ``ReLU``, ``ELU``, ``GELU``,
+        ``LeakyReLU``, ``SiLU``, ``Sigmoid``, ``Tanh`` and ``Softplus``, and
         to the embedding.
     {normalize_embedding_as_autoencoder_kmeans}
     pretrain_epochs : int or "auto", default="auto"
@@ -802,10 +804,10 @@ class SNNLKMeans(AutoencoderKMeans):
     def _pretrain(
         self, X, random_state, sample_weight=None, net_cls=None, **net_params
     ):
-        # The only change from AutoencoderKMeans: the autoencoder is trained
-        # by SNNLNet, with its temperature and pseudo-label schedules (and
-        # the given labels among net_params). Everything else (network,
-        # smoothing, k-means) is shared.
+        # The pretraining differs from AutoencoderKMeans' only in its net:
+        # SNNLNet, with its temperature and pseudo-label schedules (and the
+        # given labels among net_params); the network and the smoothing are
+        # shared.
         if net_cls is None and not self._has_soft_nearest_neighbour_term(
             net_params.get("given_labels")
         ):

@@ -205,7 +205,7 @@ class BaseDeepClusterer(
 
     # What n_init="auto" resolves to in the estimators that have an n_init
     # parameter: their numeric default, the number of runs their method
-    # was tuned with.
+    # was tuned with (DAC resolves it by the kind of input instead).
     _AUTO_N_INIT = 10
 
     # Names of the schedule callbacks (skdeepcluster.callbacks) the
@@ -1082,7 +1082,8 @@ class BaseDeepClusterer(
 
     def _input_scale(self):
         """What the input is divided by before the network (see ``input_scaling``)."""
-        # A model pickled before input_scale_ existed divided by nothing.
+        # fit sets input_scale_; without it (an estimator whose fit has not
+        # got that far) the input is used as given.
         return getattr(self, "input_scale_", 1.0)
 
     def _batch_to_tensor(self, X_batch):

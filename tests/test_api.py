@@ -82,7 +82,7 @@ def test_inference_streams_memmap_in_batches(cls, blobs, tmp_path):
     X_new = (X[rng.randint(len(X), size=2500)] + rng.normal(0, 0.1, (2500, 4))).astype(
         np.float32
     )
-    # The whole-tensor computation the inference methods used to do.
+    # The reference: the same outputs computed on the whole tensor at once.
     with torch.no_grad():
         whole = model._training_data(X_new)
         Z = model._embed(whole).numpy()

@@ -132,7 +132,7 @@ def test_load_mnist_rejects_bad_checksum_download(tmp_path, fake_server):
 def test_load_mnist_redownloads_truncated_cache(tmp_path, fake_server):
     cache = tmp_path / "mnist"
     cache.mkdir()
-    # What an interrupted download used to leave behind.
+    # A truncated file, as an interrupted download leaves.
     truncated = gzip.compress(_FAKE["t10k-images-idx3-ubyte"])[:100]
     (cache / "t10k-images-idx3-ubyte.gz").write_bytes(truncated)
     with pytest.raises(OSError, match="t10k-images-idx3-ubyte.gz.*download=True"):

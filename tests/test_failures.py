@@ -101,7 +101,7 @@ def test_divergence_raises_and_leaves_estimator_unfitted(
 
 
 def test_acai_diverging_critic_run_is_stopped(blobs):
-    # With its default network ACAI used to train on at lr=1e4 with an
+    # Without the check, ACAI's default network would train on at lr=1e4 with an
     # infinite loss (the tiny test network only reaches about 1e33).
     X, _ = blobs
     model = ACAIKMeans(3, lr=1e4, pretrain_epochs=3, batch_size=16, random_state=0)

@@ -93,7 +93,7 @@ class MLPDecoder(nn.Module):
         Size of the embedding.
     hidden_dims : tuple of int, default=(2000, 500, 500)
         Widths of the hidden layers, from the embedding outwards.
-    output_dim : int or tuple of int
+    output_dim : int or tuple of int, default=784
         Number of output features, or the shape of one sample; the output is
         reshaped to it.
     {activation}
