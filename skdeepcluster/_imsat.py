@@ -745,11 +745,8 @@ class IMSAT(BaseDeepClusterer):
         from .nn import ConvEncoder
         from .nn._mlp import _dense_stack
 
+        # The widths themselves are checked in fit (_check_hidden_dims).
         hidden_dims = tuple(self.hidden_dims)
-        if not all(isinstance(h, Integral) and h > 0 for h in hidden_dims):
-            raise ValueError(
-                f"hidden_dims must contain positive integers, got {self.hidden_dims!r}."
-            )
         if self.input_shape is not None and not hidden_dims:
             raise ValueError(
                 "hidden_dims must not be empty with input_shape: its first "

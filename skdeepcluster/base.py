@@ -971,7 +971,8 @@ class BaseDeepClusterer(
         labels : ndarray of shape (n_reference,)
         n_moves : int
             The moves made on the kept partition.
-        kept : {"net", "umap"}
+        source : {"net", "umap"}
+            Whose partition was kept.
         """
         moved, n_moves = self._moved_partition(graph, net_labels)
         if clustering == "net":
@@ -1001,15 +1002,16 @@ class BaseDeepClusterer(
         -------
         n_moves : int
             The moves made on the kept partition.
-        kept : {"net", "umap"}
-            ``net`` trained unless ``n_moves`` is 0 and ``kept`` is ``"net"``.
+        source : {"net", "umap"}
+            Whose partition was kept; ``net`` trained unless ``n_moves`` is
+            0 and ``source`` is ``"net"``.
         """
-        moved, n_moves, kept = self._kept_partition(
+        moved, n_moves, source = self._kept_partition(
             graph, net_labels, clustering, random_state
         )
-        if n_moves or kept != "net":
+        if n_moves or source != "net":
             self._train_toward(net, dataset, graph, moved, epochs, **state)
-        return n_moves, kept
+        return n_moves, source
 
     def _layout_partition(self, graph, random_state):
         """k-means of a UMAP layout of the rows of ``graph.embedding``.
