@@ -1860,7 +1860,6 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         random_state,
         sample_weight=None,
         net_cls=None,
-        max_epochs=None,
         schedule=(),
         **net_params,
     ):
@@ -1873,7 +1872,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         from ._nets import AutoencoderNet
         from .callbacks import NeighbourRefresh
 
-        max_epochs = self._pretrain_epochs if max_epochs is None else max_epochs
+        max_epochs = self._pretrain_epochs
         n_samples = len(X)
         candidates = None
         if self._smoothing_weight > 0 and n_samples > self._SMOOTHING_CANDIDATES:
