@@ -1,5 +1,6 @@
 """Base class shared by every deep clustering estimator."""
 
+import collections
 import contextlib
 import copy
 import functools
@@ -776,8 +777,10 @@ class BaseDeepClusterer(
                     "Give your callback another name to add it to every net."
                 )
         # A parameter of a callback no net has would be silently ignored.
-        known = {name for name, _ in given} | set(self._schedule_callbacks)
-        known |= _default_callback_names()
+        names = collections.Counter(name for name, _ in given)
+        known = set(names) | set(self._schedule_callbacks) | _default_callback_names()
+        # skorch numbers callbacks that share a name: EpochScoring_1, ...
+        known |= {f"{n}_{i + 1}" for n, count in names.items() for i in range(count)}
         for key in routed:
             name, _, parameter = key.removeprefix("callbacks__").partition("__")
             if key.startswith("callbacks__") and parameter and name not in known:

@@ -355,6 +355,11 @@ def test_routed_keywords_nothing_takes_raise_in_fit(params, error, message, blob
             "callbacks__clip": GradientNormClipping(),
             "callbacks__clip__gradient_clip_value": 1.0,
         },
+        # skorch numbers unnamed callbacks of one class.
+        {
+            "callbacks": [GradientNormClipping(), GradientNormClipping()],
+            "callbacks__GradientNormClipping_2__gradient_clip_value": 1.0,
+        },
     ],
 )
 def test_routed_keywords_that_reach_something_are_accepted(params, blobs):
