@@ -172,8 +172,8 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     tutorial on spectral clustering").
     ``"umap"``: k-means on a UMAP layout of the graph in
     ``max(2, min(n_clusters, 10))`` dimensions with ``min_dist=0``
-    (McInnes et al., 2018), which packs each strand into a compact group: the clustering
-    step of N2D (McConville et al., 2020, "N2D: (Not too) deep clustering
+    (McInnes et al., 2018), which packs each strand into a compact group:
+    the clustering step of N2D (McConville et al., 2020, "N2D: (Not too) deep clustering
     via clustering the local manifold of an autoencoded embedding").
     ``"auto"``: all three, keeping the partition with the highest modularity
     (Newman, 2006) of the neighbour graph, a score that favours no method's

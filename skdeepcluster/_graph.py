@@ -131,9 +131,10 @@ def umap_partition(
     """k-means of a UMAP layout of the rows of ``Z``.
 
     UMAP (McInnes et al. 2018) lays the rows out in
-    ``max(2, min(n_clusters, 10))`` dimensions so that neighbours in ``Z`` stay close and the rest move
-    apart, with ``min_dist=0`` so that neighbours may pack tightly: a strand
-    of embeddings becomes a compact group. k-means, whose restarts are
+    ``max(2, min(n_clusters, 10))`` dimensions so that neighbours in ``Z``
+    stay close and the rest move apart, with ``min_dist=0`` so that
+    neighbours may pack tightly: a strand of embeddings becomes a compact
+    group. k-means, whose restarts are
     chosen by :func:`modularity` of ``graph`` (:func:`kmeans_by_modularity`),
     then partitions the layout. This is N2D's recipe (McConville et al.
     2020) with k-means in place of a Gaussian mixture.
