@@ -305,6 +305,15 @@ class BaseDeepClusterer(
                 )
 
     def _check_routed_params(self):
+        # What the keywords of each prefix are passed to (ACAIKMeans' critic's
+        # optimiser is of the same class as the autoencoder's). Checked here,
+        # with the keyword's name, rather than as a TypeError from the
+        # optimiser or DataLoader when a net starts.
+        receivers = {
+            "optimizer": self.optimizer,
+            "critic_optimizer": self.optimizer,
+            "iterator_train": torch.utils.data.DataLoader,
+        }
         for name in self._routed_params():
             if name in self._ROUTED_NAMES:
                 continue
@@ -320,15 +329,8 @@ class BaseDeepClusterer(
                     f"{type(self).__name__} does not accept {name!r}: "
                     f"{self._RESERVED_ROUTES[name]}."
                 )
-            # Caught here, with the keyword's name, rather than as a
-            # TypeError from the optimiser or DataLoader when a net starts.
             prefix, _, keyword = name.partition("__")
-            target = {
-                "optimizer": self.optimizer,
-                # ACAIKMeans' critic's optimiser is of the same class.
-                "critic_optimizer": self.optimizer,
-                "iterator_train": torch.utils.data.DataLoader,
-            }.get(prefix)
+            target = receivers.get(prefix)
             if (
                 target is not None
                 and keyword != "param_groups"  # skorch's, for the optimizer
@@ -752,9 +754,14 @@ class BaseDeepClusterer(
                 given.append((kind.__name__, item))
             else:
                 given.append(item)
+        parameter_keys = []
         for key, value in routed.items():
+            if not key.startswith("callbacks__"):
+                continue
             name, _, parameter = key.removeprefix("callbacks__").partition("__")
-            if not key.startswith("callbacks__") or parameter:
+            if parameter:
+                # Checked below, once the name of every callback is known.
+                parameter_keys.append((key, name))
                 continue
             # skorch removes the callback of that name when given None.
             if value is not None and not _is_callback(value):
@@ -778,16 +785,19 @@ class BaseDeepClusterer(
                 )
         # A parameter of a callback no net has would be silently ignored.
         names = collections.Counter(name for name, _ in given)
-        known = set(names) | set(self._schedule_callbacks) | _default_callback_names()
+        net_callbacks = (
+            set(names) | set(self._schedule_callbacks) | _default_callback_names()
+        )
         # skorch numbers callbacks that share a name: EpochScoring_1, ...
-        known |= {f"{n}_{i + 1}" for n, count in names.items() for i in range(count)}
-        for key in routed:
-            name, _, parameter = key.removeprefix("callbacks__").partition("__")
-            if key.startswith("callbacks__") and parameter and name not in known:
+        net_callbacks |= {
+            f"{n}_{i + 1}" for n, count in names.items() for i in range(count)
+        }
+        for key, name in parameter_keys:
+            if name not in net_callbacks:
                 raise ValueError(
                     f"{type(self).__name__} got {key!r}, but its nets have no "
                     f"callback named {name!r} (they have: "
-                    f"{', '.join(sorted(known))})."
+                    f"{', '.join(sorted(net_callbacks))})."
                 )
 
     def _check_batches_of_two(self, computed_per_batch):
@@ -1096,10 +1106,9 @@ class BaseDeepClusterer(
         # A sparse batch is densified here, so that only one batch is ever
         # dense in memory.
         X_batch = _densify(X_batch)
-        if X_batch.size:
-            largest = float(np.abs(X_batch).max())
-            _check_float32_range(X_batch, largest)
-            _check_squares_fit_float32(largest, self._input_scale())
+        largest = _magnitude(_value_range(X_batch))
+        _check_float32_range(X_batch, largest)
+        _check_squares_fit_float32(largest, self._input_scale())
         # torch.tensor copies, so read-only or memory-mapped input is safe.
         X_tensor = divided(
             torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
