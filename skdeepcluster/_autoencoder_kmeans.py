@@ -321,7 +321,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
 
     def _neighbour_votes(self, X):
         """Votes of the nearest reference samples of each row of the tensor ``X``."""
-        return self._embedding_votes(self._embed(X))
+        return self._embedding_votes(self._finite(self._embed(X)))
 
     def _embedding_votes(self, Z):
         """Votes of the nearest reference samples of each embedding in ``Z``."""

@@ -1067,4 +1067,4 @@ class DAC(BaseDeepClusterer):
         return torch.softmax(self._kept_scores(X).double(), dim=1)
 
     def _predict(self, X):
-        return self._kept_scores(X).argmax(dim=1)
+        return self._finite(self._kept_scores(X)).argmax(dim=1)

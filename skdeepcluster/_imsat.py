@@ -946,4 +946,4 @@ class IMSAT(BaseDeepClusterer):
         return torch.softmax(self._logits(X), dim=1)
 
     def _predict(self, X):
-        return self._logits(X).argmax(dim=1)
+        return self._finite(self._logits(X)).argmax(dim=1)

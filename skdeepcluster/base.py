@@ -1150,20 +1150,28 @@ class BaseDeepClusterer(
         with torch.no_grad():
             for start in range(0, n_samples, batch_size):
                 batch = self._batch_to_tensor(X[start : start + batch_size])
-                result = to_numpy(function(batch))
-                if result.dtype.kind == "f" and not np.isfinite(result).all():
-                    # Overflow inside the network, on input within the
-                    # bounds checked above but far from the training data's.
-                    raise ValueError(
-                        f"{type(self).__name__} computed non-finite values for "
-                        "X: the network overflows float32 on values this far "
-                        "from the training data. Scale X as the training data "
-                        "was scaled."
-                    )
+                result = to_numpy(self._finite(function(batch)))
                 if out is None:
                     out = np.empty((n_samples, *result.shape[1:]), dtype=result.dtype)
                 out[start : start + len(result)] = result
         return out
+
+    def _finite(self, values: torch.Tensor) -> torch.Tensor:
+        """``values``, a tensor computed at inference, once checked to be finite.
+
+        Overflow inside the network, on input within the bounds that
+        :meth:`_batch_to_tensor` checks but far from the training data's,
+        gives infinities and NaN. The labels of :meth:`predict` are read
+        from such values (an argmax, a nearest centre), so they are checked
+        before the labels are taken, as the outputs of the other methods are.
+        """
+        if values.is_floating_point() and not torch.isfinite(values).all():
+            raise ValueError(
+                f"{type(self).__name__} computed non-finite values for X: the "
+                "network overflows float32 on values this far from the "
+                "training data. Scale X as the training data was scaled."
+            )
+        return values
 
     @abstractmethod
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
@@ -1176,7 +1184,9 @@ class BaseDeepClusterer(
         return student_t_assignment(self._embed(X), self._cluster_centers_tensor())
 
     def _predict(self, X: torch.Tensor) -> torch.Tensor:
-        return nearest_center(self._embed(X), self._cluster_centers_tensor())
+        return nearest_center(
+            self._finite(self._embed(X)), self._cluster_centers_tensor()
+        )
 
     def transform(self, X: MatrixLike) -> NDArray[np.float32]:
         """Map ``X`` to the learned embedding.
