@@ -668,12 +668,12 @@ class SNNLKMeans(AutoencoderKMeans):
                 f"y has {len(y)} labels but X has {n_samples} samples; pass one "
                 "label per sample, -1 for the unlabelled ones."
             )
-        if y.dtype.kind in "US" and np.any(y == "-1"):
-            # "-1" as text (read from a file of string labels) would be a
-            # class of its own. scikit-learn's semi-supervised estimators ask
-            # for the same.
+        if y.dtype.kind in "USO" and np.any((y == "-1") | (y == b"-1")):
+            # "-1" as text or bytes (read from a file of string labels) would
+            # be a class of its own. scikit-learn's semi-supervised estimators
+            # ask for the same.
             raise ValueError(
-                "y holds strings and the string '-1'; to mark unlabelled samples "
+                "y holds the string '-1'; to mark unlabelled samples "
                 "among string labels, use an array of dtype object with the "
                 "integer -1, e.g. np.where(mask, labels.astype(object), -1)."
             )

@@ -569,10 +569,19 @@ def test_string_labels_with_unlabelled_samples(blobs):
         # "-1" as text, as read from a CSV file of string labels.
         (lambda names, mask: np.where(mask, names, "-1"), "the string '-1'"),
         (
+            lambda names, mask: np.where(mask, names.astype(bytes), b"-1"),
+            "the string '-1'",
+        ),
+        (
+            lambda names, mask: np.where(mask, names.astype(object), "-1"),
+            "the string '-1'",
+        ),
+        (
             lambda names, mask: np.where(mask, names.astype(object), None),
             "labels of one kind",
         ),
     ],
+    ids=["str", "bytes", "object", "mixed kinds"],
 )
 def test_string_labels_need_the_integer_minus_one(blobs, labels, message):
     X, y = blobs
