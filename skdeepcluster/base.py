@@ -570,7 +570,14 @@ class BaseDeepClusterer(
                     f"{n_features}."
                 )
         _check_hidden_dims(self)
-        _warn_if_squares_overflow(_magnitude(self._input_range), self.input_scale_)
+        overflow = _squares_overflow(_magnitude(self._input_range), self.input_scale_)
+        if overflow:
+            _warn_at_caller(
+                f"{overflow}: training is likely to diverge or collapse to a "
+                "single cluster. Scale the input to [0, 1] or standardise it "
+                "(e.g. with sklearn.preprocessing.StandardScaler).",
+                UserWarning,
+            )
         self._check_params_vs_input(X)
 
     def _check_params_vs_input(self, X):
@@ -1108,7 +1115,14 @@ class BaseDeepClusterer(
         X_batch = _densify(X_batch)
         largest = _magnitude(_value_range(X_batch))
         _check_float32_range(X_batch, largest)
-        _check_squares_fit_float32(largest, self._input_scale())
+        overflow = _squares_overflow(largest, self._input_scale())
+        if overflow:
+            # Where training only diverges on such values (and says so), the
+            # distances and probabilities of inference would silently be NaN.
+            raise ValueError(
+                f"{overflow} in the network: its outputs would be NaN. Scale X "
+                "as the training data was scaled."
+            )
         # torch.tensor copies, so read-only or memory-mapped input is safe.
         X_tensor = divided(
             torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
@@ -2435,37 +2449,19 @@ def _warn_at_caller(message, category):
     warnings.warn(message, category, stacklevel=stacklevel)
 
 
-def _check_squares_fit_float32(largest, scale=1.0):
-    """Reject, at inference, input whose squares overflow float32 in the network.
-
-    ``largest`` and ``scale`` as in :func:`_warn_if_squares_overflow`; where
-    training only diverges on such values (and says so), the distances and
-    probabilities of inference would silently be NaN.
-    """
-    if largest / scale > _FLOAT32_SQUARE_MAX:
-        raise ValueError(
-            f"X contains a value of magnitude {largest:.3g}, whose square "
-            f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g}) in the "
-            "network: its outputs would be NaN. Scale X as the training data "
-            "was scaled."
-        )
-
-
-def _warn_if_squares_overflow(largest, scale=1.0):
-    """Warn when the squares of ``largest / scale`` overflow float32 in training.
+def _squares_overflow(largest, scale=1.0):
+    """How the squares of ``largest / scale`` overflow float32, or None if not.
 
     ``largest`` is the input's largest magnitude and ``scale`` what the
-    input is divided by (see ``_FLOAT32_SQUARE_MAX``).
+    input is divided by (see ``_FLOAT32_SQUARE_MAX``). The start of the
+    message ``fit`` warns with and inference raises.
     """
-    if largest / scale > _FLOAT32_SQUARE_MAX:
-        _warn_at_caller(
-            f"X contains a value of magnitude {largest:.3g}, whose square "
-            f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g}): training "
-            "is likely to diverge or collapse to a single cluster. Scale the "
-            "input to [0, 1] or standardise it (e.g. with "
-            "sklearn.preprocessing.StandardScaler).",
-            UserWarning,
-        )
+    if largest / scale <= _FLOAT32_SQUARE_MAX:
+        return None
+    return (
+        f"X contains a value of magnitude {largest:.3g}, whose square "
+        f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g})"
+    )
 
 
 def _warn_if_collapsed(estimator):
