@@ -147,8 +147,11 @@ def _check_lengths(X, y, source):
         )
 
 
-def _download(stem, kind, folder):
+def _download(stem, kind, folder, subset):
     """Download ``stem``.gz into ``folder``, keep it if its MD5 is right, read it.
+
+    ``subset`` (``"test"`` or ``"train"``) names the npz file the error
+    message offers instead.
 
     The file is written under a temporary name in ``folder`` and renamed
     (atomically, on the same file system) only once complete and verified,
@@ -168,7 +171,7 @@ def _download(stem, kind, folder):
                     f"Downloading MNIST from {url} failed ({exc}). Without "
                     f"network access, place {stem}.gz (or the uncompressed "
                     f"{stem}) in {folder}, or pass path= to a folder that holds "
-                    "the idx files or an mnist_{subset}.npz."
+                    f"the idx files or an mnist_{subset}.npz."
                 ) from exc
         try:
             array = _read_idx(partial, kind, stem)
@@ -197,7 +200,9 @@ def load_mnist(
 
     Looks, in order, for ``mnist_{subset}.npz`` (arrays ``X`` and ``y``) and for
     the original idx files (``t10k-images-idx3-ubyte[.gz]`` ...), first in
-    ``path``, then in ``data_home/mnist``. Nothing is fetched unless
+    ``path``, then in ``data_home/mnist``; ``subset="all"`` loads ``"train"``
+    and then ``"test"`` that way and stacks them (there is no
+    ``mnist_all.npz``). Nothing is fetched unless
     ``download=True``. Every idx file's header and length are checked, and
     the images and labels must be as many; the files in ``data_home/mnist``
     must also match the official MD5 checksums, while those in ``path`` may
@@ -333,7 +338,7 @@ def _load_cached(subset, cache, download):
                 # by an interrupted download) is replaced once.
                 os.remove(found)
         os.makedirs(cache, exist_ok=True)
-        arrays.append(_download(stem, kind, cache))
+        arrays.append(_download(stem, kind, cache, subset))
     images, labels = arrays
     _check_lengths(images, labels, cache)
     return images.reshape(-1, 784), labels.astype(np.int64)

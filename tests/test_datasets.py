@@ -150,7 +150,8 @@ def test_load_mnist_offline_error_says_where_to_put_files(tmp_path, monkeypatch)
 
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     with pytest.raises(
-        ConnectionError, match="failed.*place t10k-images-idx3-ubyte.gz"
+        ConnectionError,
+        match="failed.*place t10k-images-idx3-ubyte.gz.*an mnist_test.npz",
     ):
         load_mnist(data_home=tmp_path, download=True)
     assert list((tmp_path / "mnist").iterdir()) == []
