@@ -445,8 +445,9 @@ class SNNLKMeans(AutoencoderKMeans):
         compatibility with :class:`~sklearn.cluster.KMeans` (whose
         ``"auto"`` means one run with k-means++ initialisation).
     {kmeans_selection}
-        It applies to the final embedding; the pseudo-labelling k-means
-        keeps the lowest inertia.
+        It applies to the final embedding and to the k-means run among the
+        candidates of ``init="auto"``; with ``init="k-means"`` the first
+        pseudo-labelling keeps the lowest inertia.
     {clustering}
         With labels for every cluster (``use_labels=True``), k-means starts
         from the classes' mean embeddings and the clusters of a graph
