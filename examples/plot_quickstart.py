@@ -64,14 +64,16 @@ print("predict agrees with labels_:", (dec.predict(X) == dec.labels_).all())
 # The training history
 # --------------------
 # ``net_`` is the fitted skorch net, whose history records the loss of every
-# epoch. For DEC it is the KL divergence of the clustering stage; the
-# pretraining history is kept in ``pretrain_history_``.
+# epoch and, for DEC's clustering stage, each of its terms: the KL divergence
+# (``clustering_loss``) and the reconstruction error that
+# ``reconstruction_weight`` adds to it. The pretraining history is kept in
+# ``pretrain_history_``.
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 axes[0].plot(dec.pretrain_history_[:, "train_loss"])
 axes[0].set(
     title="DEC: autoencoder pretraining", xlabel="epoch", ylabel="reconstruction MSE"
 )
-axes[1].plot(dec.net_.history[:, "train_loss"])
+axes[1].plot(dec.net_.history[:, "clustering_loss"])
 axes[1].set(title="DEC: clustering stage", xlabel="epoch", ylabel="KL(P || Q)")
 fig.tight_layout()
 

@@ -7,8 +7,10 @@ Every network an estimator trains is a skorch net, and its
 :class:`skorch.history.History` is kept after the fit. :class:`~skdeepcluster.DEC`
 trains in two stages: the autoencoder's pretraining (``pretrain_history_``)
 and the clustering stage (``net_.history``), where the loss is the
-Kullback-Leibler divergence to the sharpened target and ``label_change`` is
-the fraction of samples whose cluster changed at each refresh of the target.
+Kullback-Leibler divergence to the sharpened target (``clustering_loss``)
+plus ``reconstruction_weight`` times the reconstruction error
+(``reconstruction_loss``), and ``label_change`` is the fraction of samples
+whose cluster changed at each refresh of the target.
 """
 
 # %%
@@ -37,7 +39,7 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
 axes[0].plot(pretraining[:, "epoch"], pretraining[:, "train_loss"])
 axes[0].set(title="pretraining", xlabel="epoch", ylabel="reconstruction loss")
 axes[0].set_yscale("log")
-axes[1].plot(clustering[:, "epoch"], clustering[:, "train_loss"])
+axes[1].plot(clustering[:, "epoch"], clustering[:, "clustering_loss"])
 axes[1].set(title="clustering", xlabel="epoch", ylabel="KL(P || Q)")
 refreshes = [row for row in clustering if "label_change" in row]
 axes[2].plot(
