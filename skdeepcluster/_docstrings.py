@@ -342,10 +342,11 @@ _ATTRIBUTES = {
     "kmeans_on_embedding": f"""\
 labels_ : ndarray of shape (n_samples,)
     Cluster of each training sample, as :meth:`predict` computes it: its
-    nearest centre with ``clustering_ == "kmeans"``, otherwise the vote of
-    its nearest reference samples.
+    nearest centre when k-means' partition is kept unmoved
+    (``clustering_ == "kmeans"`` and ``n_split_merge_moves_ == 0``),
+    otherwise the vote of its nearest reference samples.
 {_CLUSTER_CENTERS_KMEANS}
-    Unless ``clustering_ == "kmeans"``, the mean embedding of each cluster.
+    Otherwise the mean embedding of each cluster.
 {_INERTIA_EMBEDDING}
 clustering_ : {{"umap", "spectral", "kmeans"}}
     The clustering kept (see ``clustering``).
