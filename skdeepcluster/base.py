@@ -733,9 +733,10 @@ class BaseDeepClusterer(
         estimator has no use for, whether in ``callbacks`` or in a
         ``callbacks__<name>`` keyword, is rejected too: the callback would
         otherwise be silently left out of every net. So are a
-        ``callbacks__<name>`` keyword that holds no callback, and a
-        ``callbacks__<name>__<parameter>`` keyword of a callback no net has,
-        which skorch would ignore.
+        ``callbacks__<name>`` keyword that holds no callback, and one, or a
+        ``callbacks__<name>__<parameter>`` keyword, naming a callback no net
+        has: skorch only replaces, removes or sets parameters of the nets'
+        callbacks, and ignores any other name.
         """
         routed = self._routed_params()
         # Every callback given, under the name skorch will know it by.
@@ -761,13 +762,24 @@ class BaseDeepClusterer(
                 given.append((kind.__name__, item))
             else:
                 given.append(item)
+        # The callbacks of the nets, by the names skorch knows them by: a
+        # callbacks__<name> keyword can only replace, remove or set
+        # parameters of one of these (skorch ignores any other name).
+        names = collections.Counter(name for name, _ in given)
+        net_callbacks = (
+            set(names) | set(self._schedule_callbacks) | _default_callback_names()
+        )
+        # skorch numbers callbacks that share a name: EpochScoring_1, ...
+        net_callbacks |= {
+            f"{n}_{i + 1}" for n, count in names.items() for i in range(count)
+        }
         parameter_keys = []
         for key, value in routed.items():
             if not key.startswith("callbacks__"):
                 continue
             name, _, parameter = key.removeprefix("callbacks__").partition("__")
             if parameter:
-                # Checked below, once the name of every callback is known.
+                # Checked below, after the schedule names.
                 parameter_keys.append((key, name))
                 continue
             # skorch removes the callback of that name when given None.
@@ -776,6 +788,14 @@ class BaseDeepClusterer(
                     f"{type(self).__name__} got {key}={value!r}: a callback set "
                     "by name must be a skorch callback (instance or class), or "
                     "None to remove the callback of that name."
+                )
+            # (A schedule name this estimator lacks gets its own message below.)
+            if name not in net_callbacks and name not in _schedule_names():
+                raise ValueError(
+                    f"{type(self).__name__} got {key!r}, but its nets have no "
+                    f"callback named {name!r} to replace or remove (they "
+                    f"have: {', '.join(sorted(net_callbacks))}). To add a "
+                    f"callback, pass callbacks=[({name!r}, callback)]."
                 )
             given.append((name, value))
         for name, callback in given:
@@ -788,17 +808,10 @@ class BaseDeepClusterer(
                 raise ValueError(
                     f"{type(self).__name__} has no schedule callback named "
                     f"{name!r} to replace (its schedule callbacks: {known}). "
-                    "Give your callback another name to add it to every net."
+                    "Pass your callback in callbacks under another name to "
+                    "add it to every net."
                 )
         # A parameter of a callback no net has would be silently ignored.
-        names = collections.Counter(name for name, _ in given)
-        net_callbacks = (
-            set(names) | set(self._schedule_callbacks) | _default_callback_names()
-        )
-        # skorch numbers callbacks that share a name: EpochScoring_1, ...
-        net_callbacks |= {
-            f"{n}_{i + 1}" for n, count in names.items() for i in range(count)
-        }
         for key, name in parameter_keys:
             if name not in net_callbacks:
                 raise ValueError(

@@ -343,28 +343,95 @@ def test_routed_keywords_nothing_takes_raise_in_fit(params, error, message, blob
         fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
 
 
+def _callbacks(model):
+    return dict(model.net_.callbacks_)
+
+
 @pytest.mark.parametrize(
-    "params",
+    "params, took_effect",
     [
-        {"optimizer": torch.optim.SGD, "optimizer__momentum": 0.9},
-        {"optimizer__param_groups": [("encoder.*", {"lr": 1e-4})]},
-        {"iterator_train__num_workers": 0},
-        {"callbacks__print_log": None},
-        {"callbacks__print_log__sink": print},
-        {
-            "callbacks__clip": GradientNormClipping(),
-            "callbacks__clip__gradient_clip_value": 1.0,
-        },
-        # skorch numbers unnamed callbacks of one class.
-        {
-            "callbacks": [GradientNormClipping(), GradientNormClipping()],
-            "callbacks__GradientNormClipping_2__gradient_clip_value": 1.0,
-        },
+        (
+            {"optimizer": torch.optim.SGD, "optimizer__momentum": 0.9},
+            lambda model: model.net_.optimizer_.param_groups[0]["momentum"] == 0.9,
+        ),
+        (
+            {"optimizer__param_groups": [("encoder.*", {"lr": 1e-4})]},
+            lambda model: (
+                [g["lr"] for g in model.net_.optimizer_.param_groups]
+                == [1e-4, model.lr]
+            ),
+        ),
+        (
+            {"iterator_train__worker_init_fn": print},
+            lambda model: (
+                model.net_.get_iterator(
+                    model.net_.get_dataset(torch.zeros(4, 4)), training=True
+                ).worker_init_fn
+                is print
+            ),
+        ),
+        (
+            {"callbacks__print_log": None},
+            lambda model: "print_log" not in _callbacks(model),
+        ),
+        (
+            {"callbacks__print_log__sink": print},
+            lambda model: _callbacks(model)["print_log"].sink is print,
+        ),
+        (
+            {
+                "callbacks": [("clip", GradientNormClipping())],
+                "callbacks__clip__gradient_clip_value": 1.0,
+            },
+            lambda model: _callbacks(model)["clip"].gradient_clip_value == 1.0,
+        ),
+        (
+            # A callback given under a name replaces the one of that name.
+            {
+                "callbacks": [("clip", GradientNormClipping())],
+                "callbacks__clip": GradientNormClipping(gradient_clip_value=2.0),
+            },
+            lambda model: _callbacks(model)["clip"].gradient_clip_value == 2.0,
+        ),
+        (
+            # skorch numbers unnamed callbacks of one class.
+            {
+                "callbacks": [GradientNormClipping(), GradientNormClipping()],
+                "callbacks__GradientNormClipping_2__gradient_clip_value": 1.0,
+            },
+            lambda model: (
+                _callbacks(model)["GradientNormClipping_2"].gradient_clip_value == 1.0
+            ),
+        ),
+    ],
+    ids=[
+        "optimizer",
+        "param_groups",
+        "iterator",
+        "remove",
+        "parameter",
+        "named parameter",
+        "replace",
+        "numbered",
     ],
 )
-def test_routed_keywords_that_reach_something_are_accepted(params, blobs):
+def test_routed_keywords_that_reach_something_take_effect(params, took_effect, blobs):
     X, _ = blobs
-    fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
+    assert took_effect(model)
+
+
+@pytest.mark.parametrize("value", [GradientNormClipping(), None])
+def test_a_callback_keyword_naming_no_callback_is_rejected(value, blobs):
+    # skorch only replaces or removes the nets' callbacks by name, and would
+    # silently ignore this one.
+    X, _ = blobs
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, callbacks__clip=value)
+    with pytest.raises(
+        ValueError,
+        match=r"no callback named 'clip'.*pass callbacks=\[\('clip', callback\)\]",
+    ):
+        model.fit(X)
 
 
 @pytest.mark.parametrize(
@@ -449,7 +516,10 @@ def test_loss_terms_are_columns_from_the_first_epoch(blobs, capsys):
         {"callbacks": [EarlyStopping]},
         {"callbacks": [("stop", EarlyStopping(monitor="valid_acc"))]},
         {"callbacks": [Checkpoint]},
-        {"callbacks__stop": EarlyStopping()},
+        {
+            "callbacks": [("stop", EarlyStopping(monitor="train_loss"))],
+            "callbacks__stop": EarlyStopping(),
+        },
     ],
     ids=["instance", "class", "named", "checkpoint", "keyword"],
 )
@@ -469,13 +539,18 @@ def test_callbacks_monitoring_a_validation_score_are_rejected(params, blobs):
             "callbacks": [EarlyStopping],
             "callbacks__EarlyStopping__monitor": "train_loss",
         },
-        {"callbacks__stop": EarlyStopping(), "callbacks__stop__monitor": "train_loss"},
+        {
+            "callbacks": [("EarlyStopping", None)],
+            "callbacks__EarlyStopping": EarlyStopping(),
+            "callbacks__EarlyStopping__monitor": "train_loss",
+        },
     ],
     ids=["instance", "class", "keyword"],
 )
 def test_callbacks_monitoring_the_training_loss_run(params, blobs):
     X, _ = blobs
-    fast_estimator(DEC, n_clusters=3, random_state=0, **params).fit(X)
+    model = fast_estimator(DEC, n_clusters=3, random_state=0, **params).fit(X)
+    assert _callbacks(model)["EarlyStopping"].monitor == "train_loss"
 
 
 def test_one_planned_epoch_is_singular(blobs, capsys):
