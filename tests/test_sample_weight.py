@@ -1,7 +1,8 @@
 """``sample_weight`` in ``fit``, ``fit_predict`` and ``score``, as KMeans takes it.
 
 What is checked for every estimator: ``None`` and all ones give the same fit
-bit for bit (equal weights of any size train as no weights); a sample of
+bit for bit (equal weights of any size train as no weights), unequal weights
+change the training loss; a sample of
 weight 0 changes nothing (the fit equals the fit without it) and still gets
 its ``predict`` label; integer weights equal repeated samples in the k-means
 steps (the k-means on an untrained network's embedding, the centres of the
@@ -284,6 +285,33 @@ def test_unequal_weights_reach_the_training_loss(cls, blobs, monkeypatch):
         )
     # Training state, not kept with the fitted nets.
     assert not hasattr(model.net_, "sample_weight_")
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_unequal_weights_change_the_first_training_loss(cls, blobs, monkeypatch):
+    # The first net's first batch: the same samples through the same initial
+    # network, weighted or not. Its loss changes only if the weights reach
+    # the loss itself.
+    X, _ = blobs
+    nets = []
+    on_train_begin = ClusteringNet.on_train_begin
+
+    def recording(net, *args, **kwargs):
+        on_train_begin(net, *args, **kwargs)
+        nets.append(net)
+
+    monkeypatch.setattr(ClusteringNet, "on_train_begin", recording)
+
+    def first_batch_loss(sample_weight):
+        nets.clear()
+        _model(cls).fit(X, sample_weight=sample_weight)
+        return nets[0].history[0, "batches", 0, "train_loss"]
+
+    unweighted = first_batch_loss(None)
+    assert first_batch_loss(np.ones(len(X))) == unweighted
+    assert first_batch_loss(np.linspace(1.0, 3.0, len(X))) != pytest.approx(
+        unweighted, rel=1e-4
+    )
 
 
 def test_weighting_one_blob_moves_the_centres_towards_it(blobs):
