@@ -7,6 +7,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import LRScheduler
 from test_large_data import as_memmap
 
 import skdeepcluster.base
@@ -167,6 +168,8 @@ def test_miss_when_a_training_package_changes_version(
         dict(optimizer=torch.optim.SGD),
         dict(optimizer__weight_decay=1e-3),
         dict(random_state=1),
+        # A callback can change the training (here its learning rate).
+        dict(callbacks=[LRScheduler(policy="StepLR", step_size=1)]),
     ],
     ids=lambda params: next(iter(params)),
 )
