@@ -19,6 +19,7 @@ from skorch.callbacks import Callback
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import ACAIKMeans, AutoencoderKMeans
+from skdeepcluster._nets import ClusteringNet
 from skdeepcluster._torch_utils import build_module, init_parameters, make_generator
 from skdeepcluster.metrics import ari_scorer
 from skdeepcluster.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
@@ -128,6 +129,38 @@ def test_labels_follow_random_state_only(cls, blobs):
     assert_array_equal(embedding, other_embedding)
     # ...while random_state has.
     assert not np.array_equal(_fit(cls, X, 8).transform(X), embedding)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_every_generator_of_every_net_follows_random_state(cls, blobs, monkeypatch):
+    # A different random_state changes the networks' initial weights anyway,
+    # so the test above cannot see whether the draws of the training steps
+    # (shuffling; ACAI's mixing, VAT's directions, DAC's augmentation) follow
+    # it too: the seeds of the generators they are drawn from are compared.
+    X, _ = blobs
+    seeds = []
+    on_train_begin = ClusteringNet.on_train_begin
+
+    def recording(net, *args, **kwargs):
+        on_train_begin(net, *args, **kwargs)
+        seeds[-1].append(
+            (
+                net.iterator_train__generator.initial_seed(),
+                net.device_generator.initial_seed(),
+            )
+        )
+
+    monkeypatch.setattr(ClusteringNet, "on_train_begin", recording)
+    for random_state in (7, 7, 8):
+        seeds.append([])
+        _fit(cls, X, random_state)
+    first, again, other = seeds
+    assert first and first == again
+    # The first net of each fit (how many follow can depend on the data's
+    # partition: DAC's refinement runs only after a move, for instance).
+    (shuffle, draws), (other_shuffle, other_draws) = first[0], other[0]
+    assert shuffle != other_shuffle
+    assert draws != other_draws
 
 
 def test_user_modules_with_dropout_follow_random_state(blobs):
