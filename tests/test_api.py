@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import AutoencoderKMeans
+from skdeepcluster import DCN, ACAIKMeans, AutoencoderKMeans, SNNLKMeans
 from skdeepcluster.metrics import ari_scorer
 
 ESTIMATORS = all_estimators()
@@ -60,6 +60,28 @@ def test_fitted_attributes_are_consistent(cls, blobs):
     names = model.get_feature_names_out()
     assert len(names) == embedding.shape[1]
     assert names[0].startswith(cls.__name__.lower())
+
+
+@pytest.mark.parametrize(
+    "cls, params",
+    [
+        (ACAIKMeans, {"clustering": "kmeans"}),
+        (AutoencoderKMeans, {"clustering": "kmeans"}),
+        (SNNLKMeans, {"clustering": "kmeans"}),
+        (DCN, {}),
+    ],
+    ids=["ACAIKMeans", "AutoencoderKMeans", "SNNLKMeans", "DCN"],
+)
+def test_predict_proba_is_a_students_t_kernel_around_the_centres(cls, params, blobs):
+    # With centres to predict by, q_ij is proportional to
+    # 1 / (1 + |z_i - mu_j|^2), the kernel of DEC with alpha=1.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0, **params).fit(X)
+    Z = model.transform(X).astype(np.float64)
+    squared = ((Z[:, None, :] - model.cluster_centers_[None]) ** 2).sum(axis=2)
+    kernel = 1.0 / (1.0 + squared)
+    expected = kernel / kernel.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(X), expected, rtol=1e-4)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
