@@ -465,14 +465,20 @@ def test_kmeans_selection_reaches_the_kmeans_step(blobs, cls, selection, monkeyp
 
 
 def test_extend_partition_keeps_reference_labels_and_votes_for_the_rest():
-    Z = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [0.05], [5.05]])
-    reference = np.arange(6)
-    graph = base.ReferenceGraph(reference, Z[:6].numpy(), None)
-    # Sample 2 is labelled against its neighbours: it keeps its label.
-    reference_labels = np.array([0, 0, 1, 1, 1, 1])
+    # Nine reference rows near 0 and nine near 5, then two rows to label.
+    near_zero, near_five = np.arange(9) * 0.1, 5.0 + np.arange(9) * 0.1
+    Z = torch.tensor(np.r_[near_zero, near_five, 0.45, 5.45], dtype=torch.float32)
+    Z = Z[:, None]
+    reference = np.arange(18)
+    graph = base.ReferenceGraph(reference, Z[:18].numpy(), None)
+    # Sample 4 is labelled against its neighbours: it keeps its label, which
+    # its three voters (itself and two 0s) would overturn.
+    reference_labels = np.r_[np.zeros(9, int), np.ones(9, int)]
+    reference_labels[4] = 1
     model = AutoencoderKMeans(n_clusters=2, n_neighbors=3)
+    assert model._voters(len(reference)) == 3
     labels = model._extend_partition(Z, graph, reference_labels)
-    np.testing.assert_array_equal(labels, [0, 0, 1, 1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(labels, np.r_[reference_labels, 0, 1])
 
 
 # -- refinement of IMSAT's and DAC's partitions by split-and-merge moves ----
