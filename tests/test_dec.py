@@ -178,8 +178,22 @@ def test_training_decreases_kl_and_moves_centres(overlapping_blobs):
     assert not np.allclose(model.cluster_centers_, model.kmeans_.cluster_centers_)
 
 
-def test_reconstruction_term_adds_weighted_squared_error(overlapping_blobs):
+def test_reconstruction_term_adds_weighted_squared_error(
+    overlapping_blobs, monkeypatch
+):
     X, _ = overlapping_blobs
+    # The decoder's weights as the clustering stage starts (the pretrained
+    # ones), to check that the term trains the decoder as well as the encoder.
+    pretrained = {}
+    on_train_begin = DECNet.on_train_begin
+
+    def recording(net, *args, **kwargs):
+        on_train_begin(net, *args, **kwargs)
+        pretrained.update(
+            {k: v.clone() for k, v in net.module_.decoder.state_dict().items()}
+        )
+
+    monkeypatch.setattr(DECNet, "on_train_begin", recording)
     model = fast_estimator(
         DEC,
         n_clusters=4,
@@ -203,6 +217,9 @@ def test_reconstruction_term_adds_weighted_squared_error(overlapping_blobs):
         error = (model.net_.module_.decoder(Z) - torch.as_tensor(X)).pow(2).mean()
     last = model.net_.history[-1, "reconstruction_loss"]
     assert float(error) == pytest.approx(last, rel=0.5)
+    trained = model.net_.module_.decoder.state_dict()
+    assert pretrained.keys() == trained.keys()
+    assert all(not torch.equal(pretrained[k], trained[k]) for k in trained)
 
 
 def test_without_reconstruction_term_the_decoder_is_dropped(overlapping_blobs):
