@@ -61,6 +61,8 @@ def test_no_training_state_is_kept(cls, fitted):
         assert tensor_attributes(net) == []
         for name in TRAINING_STATE.get(cls.__name__, []):
             assert getattr(net, name, None) is None
+        # A generator on a GPU could not be unpickled without one.
+        assert net.device_generator is None
         # Nor do its callbacks (the schedules' labels at the last refresh).
         for _, callback in net.callbacks_:
             assert tensor_attributes(callback) == []
