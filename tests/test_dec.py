@@ -67,37 +67,38 @@ def test_log_assignment_matches_student_t(alpha):
     )
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_refined_labels_at_least_as_good_as_kmeans_init(overlapping_blobs, seed):
+def test_refinement_improves_on_the_kmeans_start(overlapping_blobs):
     # A short pretraining into two dimensions leaves k-means on the embedding
-    # imperfect (accuracy 0.86-0.99 on these seeds); the refinement must not
-    # lose ground and should end close to perfect. Some seeds leave k-means
-    # far lower (below 0.8), a start the refinement cannot bring to 0.95:
-    # these seeds are among the fair starts. (In two dimensions the
-    # directions alone cannot separate four blobs, hence the raw embedding,
-    # init="k-means" and the paper's alpha; and the paper's self-training
-    # alone, from Q, without IDEC's reconstruction term.)
+    # imperfect, so the self-training has errors to correct. It sharpens the
+    # partition it starts from: most starts gain, but one whose clusters cut
+    # across the blobs can lose, so the claim is over the first eight seeds,
+    # not for each. (In two dimensions the directions alone cannot separate
+    # four blobs, hence the raw embedding, init="k-means" and the paper's
+    # alpha; and the paper's self-training alone, from Q, without IDEC's
+    # reconstruction term.)
     X, y = overlapping_blobs
-    model = DEC(
-        4,
-        hidden_dims=(32,),
-        embedding_dim=2,
-        pretrain_epochs=5,
-        clustering_epochs=30,
-        batch_size=32,
-        clustering_lr=1e-3,
-        tol=0,
-        init="k-means",
-        random_state=seed,
-        normalize_embedding=False,
-        alpha=1.0,
-        reconstruction_weight=0,
-        initial_partition_epochs=0,
-    ).fit(X)
-    start = clustering_accuracy(y, model.kmeans_.labels_)
-    end = clustering_accuracy(y, model.labels_)
-    assert end >= start
-    assert end > 0.95
+    starts, ends = [], []
+    for seed in range(8):
+        model = DEC(
+            4,
+            hidden_dims=(32,),
+            embedding_dim=2,
+            pretrain_epochs=5,
+            clustering_epochs=30,
+            batch_size=32,
+            clustering_lr=1e-3,
+            tol=0,
+            init="k-means",
+            random_state=seed,
+            normalize_embedding=False,
+            alpha=1.0,
+            reconstruction_weight=0,
+            initial_partition_epochs=0,
+        ).fit(X)
+        starts.append(clustering_accuracy(y, model.kmeans_.labels_))
+        ends.append(clustering_accuracy(y, model.labels_))
+    assert np.mean(ends) > np.mean(starts)
+    assert sum(end > start for start, end in zip(starts, ends)) > len(starts) / 2
 
 
 def test_spherical_init_centres_are_mean_embeddings_of_direction_clusters(
