@@ -614,7 +614,7 @@ def test_labels_of_wrong_length(blobs):
     X, y = blobs
     with pytest.raises(ValueError, match="y has 89 labels but X has 90 samples"):
         fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, y[:-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"y should be a 1d array.*\(90, 2\)"):
         fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, np.c_[y, y])
 
 
