@@ -164,6 +164,30 @@ def force_most_modular(monkeypatch):
     return force
 
 
+@pytest.fixture
+def at_train_begin(monkeypatch):
+    """Read every net of a fit as it starts training.
+
+    ``at_train_begin(read)`` returns the list into which ``read(net)`` is
+    appended for each net, once the net has set up its training state (the
+    sample weights, the generators), which is dropped when the fit ends.
+    """
+    from skdeepcluster._nets import ClusteringNet
+
+    def install(read):
+        values = []
+        on_train_begin = ClusteringNet.on_train_begin
+
+        def recording(net, *args, **kwargs):
+            on_train_begin(net, *args, **kwargs)
+            values.append(read(net))
+
+        monkeypatch.setattr(ClusteringNet, "on_train_begin", recording)
+        return values
+
+    return install
+
+
 @pytest.fixture(scope="session")
 def blobs():
     X, y = make_blobs(

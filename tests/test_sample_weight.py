@@ -21,7 +21,7 @@ from skdeepcluster import DCN, DEC, IMSAT, SNNLKMeans
 from skdeepcluster._dac import pairwise_loss
 from skdeepcluster._dcn import update_centroids
 from skdeepcluster._imsat import entropy_terms, kl_divergence
-from skdeepcluster._nets import ClusteringNet, per_sample_loss
+from skdeepcluster._nets import per_sample_loss
 from skdeepcluster._snnl import soft_nearest_neighbour_loss
 from skdeepcluster._torch_utils import loss_weights
 from skdeepcluster.callbacks import target_distribution
@@ -264,17 +264,10 @@ def test_loss_weights_are_scaled_to_mean_one():
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
-def test_unequal_weights_reach_the_training_loss(cls, blobs, monkeypatch):
+def test_unequal_weights_reach_the_training_loss(cls, blobs, at_train_begin):
     # Every net gets the weights, scaled to a mean of one, while it trains.
     X, _ = blobs
-    seen = []
-    on_train_begin = ClusteringNet.on_train_begin
-
-    def recording(net, *args, **kwargs):
-        on_train_begin(net, *args, **kwargs)
-        seen.append(net.sample_weight_)
-
-    monkeypatch.setattr(ClusteringNet, "on_train_begin", recording)
+    seen = at_train_begin(lambda net: net.sample_weight_)
     sample_weight = np.linspace(1.0, 3.0, len(X))
     model = _model(cls).fit(X, sample_weight=sample_weight)
     assert seen
@@ -288,19 +281,12 @@ def test_unequal_weights_reach_the_training_loss(cls, blobs, monkeypatch):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
-def test_unequal_weights_change_the_first_training_loss(cls, blobs, monkeypatch):
+def test_unequal_weights_change_the_first_training_loss(cls, blobs, at_train_begin):
     # The first net's first batch: the same samples through the same initial
     # network, weighted or not. Its loss changes only if the weights reach
     # the loss itself.
     X, _ = blobs
-    nets = []
-    on_train_begin = ClusteringNet.on_train_begin
-
-    def recording(net, *args, **kwargs):
-        on_train_begin(net, *args, **kwargs)
-        nets.append(net)
-
-    monkeypatch.setattr(ClusteringNet, "on_train_begin", recording)
+    nets = at_train_begin(lambda net: net)
 
     def first_batch_loss(sample_weight):
         nets.clear()

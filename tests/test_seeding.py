@@ -19,7 +19,6 @@ from skorch.callbacks import Callback
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import ACAIKMeans, AutoencoderKMeans
-from skdeepcluster._nets import ClusteringNet
 from skdeepcluster._torch_utils import build_module, init_parameters, make_generator
 from skdeepcluster.metrics import ari_scorer
 from skdeepcluster.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
@@ -132,29 +131,24 @@ def test_labels_follow_random_state_only(cls, blobs):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
-def test_every_generator_of_every_net_follows_random_state(cls, blobs, monkeypatch):
+def test_every_generator_of_every_net_follows_random_state(cls, blobs, at_train_begin):
     # A different random_state changes the networks' initial weights anyway,
     # so the test above cannot see whether the draws of the training steps
     # (shuffling; ACAI's mixing, VAT's directions, DAC's augmentation) follow
     # it too: the seeds of the generators they are drawn from are compared.
     X, _ = blobs
-    seeds = []
-    on_train_begin = ClusteringNet.on_train_begin
-
-    def recording(net, *args, **kwargs):
-        on_train_begin(net, *args, **kwargs)
-        seeds[-1].append(
-            (
-                net.iterator_train__generator.initial_seed(),
-                net.device_generator.initial_seed(),
-            )
+    seeds = at_train_begin(
+        lambda net: (
+            net.iterator_train__generator.initial_seed(),
+            net.device_generator.initial_seed(),
         )
-
-    monkeypatch.setattr(ClusteringNet, "on_train_begin", recording)
+    )
+    fits = []
     for random_state in (7, 7, 8):
-        seeds.append([])
+        start = len(seeds)
         _fit(cls, X, random_state)
-    first, again, other = seeds
+        fits.append(seeds[start:])
+    first, again, other = fits
     assert first and first == again
     # The first net of each fit (how many follow can depend on the data's
     # partition: DAC's refinement runs only after a move, for instance).
