@@ -570,9 +570,9 @@ class DAC(BaseDeepClusterer):
         Epochs of training toward the partition that split-and-merge moves
         make of the trained one, or toward the input's UMAP layout's
         partition when ``clustering`` keeps it; run only when a move is made
-        or the layout is kept (see the Notes). The moves act on the neighbour graph of the inputs on flat
-        features and on that of the convolutional network's hidden layer
-        with ``input_shape``. ``0`` makes no move and keeps the trained
+        or the layout is kept (see the Notes). The moves act on the
+        neighbour graph of the inputs on flat features and on that of the
+        convolutional network's hidden layer with ``input_shape``. ``0`` makes no move and keeps the trained
         partition, as in the paper. This package's addition.
     clustering : {"auto", "net", "umap"}, default="auto"
         Partition the refinement starts from. ``"net"``: the trained
