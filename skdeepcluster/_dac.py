@@ -561,8 +561,9 @@ class DAC(BaseDeepClusterer):
         highest modularity are kept (``best_epoch_``). Training costs
         ``max_epochs + (n_init - 1) * init_epochs`` epochs in all. With
         ``n_init=1`` the single start trains for ``max_epochs`` and keeps
-        its last weights, as in the paper. ``"auto"`` is 3 with ``input_shape`` (the convolutional network
-        on augmented images) and 1 without (see Notes).
+        its last weights, as in the paper. ``"auto"`` is 3 with
+        ``input_shape`` (the convolutional network on augmented images) and
+        1 without (see Notes).
     init_epochs : int, default=5
         Length in epochs of each start when ``n_init > 1`` (at most
         ``max_epochs``).
@@ -572,8 +573,9 @@ class DAC(BaseDeepClusterer):
         partition when ``clustering`` keeps it; run only when a move is made
         or the layout is kept (see the Notes). The moves act on the
         neighbour graph of the inputs on flat features and on that of the
-        convolutional network's hidden layer with ``input_shape``. ``0`` makes no move and keeps the trained
-        partition, as in the paper. This package's addition.
+        convolutional network's hidden layer with ``input_shape``. ``0``
+        makes no move and keeps the trained partition, as in the paper. This
+        package's addition.
     clustering : {"auto", "net", "umap"}, default="auto"
         Partition the refinement starts from. ``"net"``: the trained
         network's. ``"umap"``: k-means of a UMAP layout of the inputs in

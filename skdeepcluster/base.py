@@ -144,10 +144,10 @@ class BaseDeepClusterer(
     """Shared machinery of the deep clustering estimators.
 
     ``fit`` validates the input, resolves the device and hands the training
-    samples (see :meth:`_training_data`), the samples' weights and a :class:`~numpy.random.RandomState`
-    made from ``random_state`` to the subclass's :meth:`_fit`. Samples of
-    weight 0 are left out of them and labelled with :meth:`_predict`
-    once ``_fit`` is done. Every random draw of a
+    samples (see :meth:`_training_data`), the samples' weights and a
+    :class:`~numpy.random.RandomState` made from ``random_state`` to the
+    subclass's :meth:`_fit`. Samples of weight 0 are left out of them and
+    labelled with :meth:`_predict` once ``_fit`` is done. Every random draw of a
     fit derives from that ``RandomState``: NumPy and scikit-learn draws use
     it directly, and torch draws use generators seeded from it and owned by
     the fit (:meth:`_module_generator` for weights, the generators

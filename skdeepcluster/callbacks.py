@@ -812,8 +812,8 @@ class NeighbourRefresh(Callback):
     loss of their pretraining. The target ``t_i`` is halfway between the
     sample's current embedding and the mean embedding of its
     ``n_neighbors`` nearest neighbours (rescaled to unit length with
-    ``normalize``), recomputed from the whole training set at the start of every epoch from
-    epoch ``start`` (zero-based) on, and held fixed during the epoch. Each
+    ``normalize``), recomputed from the whole training set at the start of
+    every epoch from epoch ``start`` (zero-based) on, and held fixed during the epoch. Each
     epoch thus asks the encoder for one mean-shift step [1]_: samples move
     towards the dense middle of their neighbourhood, and clusters that
     reconstruction laid out as long, thin shapes contract into the compact
