@@ -294,6 +294,16 @@ def test_clusters_nobody_votes_for_are_dropped_everywhere():
     np.testing.assert_array_equal(model.predict(X), model.labels_)
 
 
+def test_neighbour_graph_is_symmetric():
+    # Sample 3 is far from the others: its nearest neighbour is sample 2, but
+    # it is no one's nearest; the edge is kept for both.
+    X = np.array([[0.0], [1.0], [2.2], [10.0]])
+    graph = neighbour_graph(X, 1).toarray()
+    np.testing.assert_array_equal(graph, graph.T)
+    assert graph[2, 3] == graph[3, 2] == 1
+    np.testing.assert_array_equal(np.diag(graph), 0)
+
+
 def test_modularity_of_two_separate_triangles():
     X = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]], dtype=float)
     graph = neighbour_graph(X, 2)

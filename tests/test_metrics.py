@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator
 
-from skdeepcluster.metrics import clustering_accuracy
+from skdeepcluster.metrics import ari_scorer, clustering_accuracy
 
 
 def test_accuracy_is_invariant_to_renaming():
@@ -42,3 +43,15 @@ def test_accuracy_rejects_non_finite_labels(bad):
         clustering_accuracy([bad, 0, 1], [0, 0, 1])
     with pytest.raises(ValueError, match="NaN|infinity"):
         clustering_accuracy([0, 0, 1], [0, bad, 1])
+
+
+def test_ari_scorer_scores_predictions_by_adjusted_rand_index():
+    class Fixed(BaseEstimator):
+        # A fitted clusterer that predicts one label for every sample.
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+    # All in one cluster: of the 6 pairs, the 2 within a class agree, so the
+    # Rand index is 1/3; adjusted for chance, the score is 0.
+    X, y = np.zeros((4, 1)), np.array([0, 0, 1, 1])
+    assert ari_scorer(Fixed(), X, y) == pytest.approx(0.0)
