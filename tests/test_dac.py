@@ -1,5 +1,7 @@
 """DAC: threshold schedule, pair selection, pairwise loss and outputs."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -432,6 +434,30 @@ def test_kept_start_keeps_its_epoch_with_the_highest_modularity(separated_blobs)
     # The scores and the kept weights are training state.
     assert not hasattr(model.net_, "epoch_score_")
     assert not hasattr(model.net_, "best_epoch_state_")
+
+
+def test_kept_start_keeps_its_own_end_when_no_later_epoch_scores_higher(
+    separated_blobs, monkeypatch
+):
+    # Each score lower than the one before: the first start is kept, and no
+    # epoch after it beats the score it was kept with.
+    X, _ = separated_blobs
+    scores = itertools.count()
+    monkeypatch.setattr(
+        DAC, "_partition_modularity", lambda *args, **kwargs: -float(next(scores))
+    )
+    model = DAC(
+        3,
+        hidden_dims=(8,),
+        n_init=2,
+        init_epochs=1,
+        max_epochs=5,
+        batch_size=30,
+        refinement_epochs=0,
+        random_state=0,
+    ).fit(X)
+    assert model.start_modularity_.argmax() == 0
+    assert model.best_epoch_ == 1
 
 
 def test_a_single_start_keeps_its_last_epoch(separated_blobs):
