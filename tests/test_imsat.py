@@ -308,8 +308,9 @@ def test_keeps_the_start_with_the_highest_information(four_blobs):
     assert kept == pytest.approx(float(marginal - model.mu * conditional), rel=1e-4)
 
 
-def test_kept_start_trains_on_to_max_epochs(four_blobs):
+def test_kept_start_trains_on_to_max_epochs(four_blobs, at_train_begin):
     X, _ = four_blobs
+    nets = at_train_begin(lambda net: net)
     model = fast_estimator(
         IMSAT,
         n_clusters=4,
@@ -321,6 +322,10 @@ def test_kept_start_trains_on_to_max_epochs(four_blobs):
     ).fit(X)
     assert model.n_iter_ == 5
     assert len(model.net_.history) == 5
+    # The start that is not kept stops after init_epochs (the kept one is
+    # recorded once more, as it trains on).
+    starts = {id(net): net for net in nets}.values()
+    assert sorted(len(net.history) for net in starts) == [2, 5]
     # A single start trains for max_epochs, whatever init_epochs says.
     single = fast_estimator(
         IMSAT,
