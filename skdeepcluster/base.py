@@ -2485,7 +2485,7 @@ def _warn_if_collapsed(estimator):
     mapped (almost) every sample to the same point.
     """
     n_found = len(np.unique(estimator.labels_))
-    if estimator.n_clusters < 2 or n_found > estimator.n_clusters // 2:
+    if n_found > estimator.n_clusters // 2:
         return
     params = estimator.get_params(deep=False)
     remedies = [

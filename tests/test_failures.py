@@ -6,6 +6,7 @@ impossible layer widths and collapsed clusterings, for every estimator.
 
 import copy
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -328,6 +329,16 @@ def test_single_cluster_warns_with_likely_cause(cls):
     assert expected_lr in message
     assert ("pretrain_epochs" in message) == ("pretrain_epochs" in model.get_params())
     assert len(np.unique(model.labels_)) == 1
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
+def test_one_cluster_asked_for_is_no_collapse(blobs, cls):
+    X, _ = blobs
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = fast_estimator(cls, n_clusters=1, random_state=0).fit(X)
+    assert not [w for w in record if "probably collapsed" in str(w.message)]
+    assert set(model.labels_) == {0}
 
 
 @pytest.mark.parametrize("cls", [DEC, IMSAT], ids=_ids)
