@@ -393,6 +393,24 @@ def test_kept_start_trains_on_to_max_epochs(separated_blobs, monkeypatch):
     assert len({id(net) for net in calls}) == 2
 
 
+def _two_short_starts(X, **params):
+    """DAC fitted with two 1-epoch starts, the kept one trained to epoch 5.
+
+    Without refinement epochs, the kept weights are the final ones.
+    """
+    return DAC(
+        3,
+        hidden_dims=(8,),
+        n_init=2,
+        init_epochs=1,
+        max_epochs=5,
+        batch_size=30,
+        refinement_epochs=0,
+        random_state=0,
+        **params,
+    ).fit(X)
+
+
 def test_kept_start_keeps_its_epoch_with_the_highest_modularity(separated_blobs):
     from skorch.callbacks import Callback
 
@@ -407,18 +425,7 @@ def test_kept_start_keeps_its_epoch_with_the_highest_modularity(separated_blobs)
                 self.weights[len(net.history)] = weights
 
     X, _ = separated_blobs
-    model = DAC(
-        3,
-        hidden_dims=(8,),
-        n_init=2,
-        init_epochs=1,
-        max_epochs=5,
-        batch_size=30,
-        callbacks=[("record", RecordWeights())],
-        # The kept weights are the final ones without refinement epochs.
-        refinement_epochs=0,
-        random_state=0,
-    ).fit(X)
+    model = _two_short_starts(X, callbacks=[("record", RecordWeights())])
     history = model.net_.history
     # The kept start's score after its first epoch, then one per epoch.
     scores = {1: model.start_modularity_.max()}
@@ -446,16 +453,7 @@ def test_kept_start_keeps_its_own_end_when_no_later_epoch_scores_higher(
     monkeypatch.setattr(
         DAC, "_partition_modularity", lambda *args, **kwargs: -float(next(scores))
     )
-    model = DAC(
-        3,
-        hidden_dims=(8,),
-        n_init=2,
-        init_epochs=1,
-        max_epochs=5,
-        batch_size=30,
-        refinement_epochs=0,
-        random_state=0,
-    ).fit(X)
+    model = _two_short_starts(X)
     assert model.start_modularity_.argmax() == 0
     assert model.best_epoch_ == 1
 
