@@ -507,6 +507,19 @@ def test_split_merge_cuts_up_to_min_clusters():
     assert clustering_accuracy(y, refined) == 1.0
 
 
+def test_split_merge_restores_no_cluster_below_the_resolution_limit():
+    # One blob and four far points, labelled as one cluster; asked for two,
+    # the cut that would restore the second cluster leaves the four points
+    # a half of 6 internal edges, below the resolution limit sqrt(2 m): no
+    # cut is made.
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(200, 2), rng.randn(4, 2) * 0.1 + 30])
+    graph = neighbour_graph(X, 3)
+    labels, n_moves = split_merge(graph, np.zeros(len(X), int), min_clusters=2)
+    assert n_moves == 0
+    np.testing.assert_array_equal(labels, 0)
+
+
 def test_split_merge_restores_min_clusters_of_small_groups():
     # Forty 4-cliques, below the resolution limit, labelled as 36 clusters
     # (four pairs of groups joined): asked for forty, each joined pair is
