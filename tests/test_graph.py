@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
@@ -24,6 +25,7 @@ from skdeepcluster import (
     base,
 )
 from skdeepcluster._graph import (
+    _best_bisection,
     modularity,
     neighbour_graph,
     neighbour_votes,
@@ -505,6 +507,17 @@ def test_split_merge_cuts_up_to_min_clusters():
     refined, n_moves = split_merge(graph, joined, min_clusters=3)
     assert n_moves >= 1
     assert clustering_accuracy(y, refined) == 1.0
+
+
+def test_best_bisection_of_a_clique_is_a_real_cut_that_loses():
+    # Every cut of a complete graph lowers modularity; the best one still
+    # splits the nodes (the sweep's last "cut", all nodes on one side,
+    # gains 0 but is no cut).
+    graph = sp.csr_array(np.ones((6, 6)) - np.eye(6))
+    degrees = np.asarray(graph.sum(axis=1)).ravel()
+    gain, first_half = _best_bisection(graph, np.arange(6), degrees, degrees.sum())
+    assert gain < 0
+    assert 0 < first_half.sum() < 6
 
 
 def test_split_merge_restores_no_cluster_below_the_resolution_limit():
