@@ -442,8 +442,9 @@ class IMSAT(BaseDeepClusterer):
         neighbour is likely in the sample's own cluster and the radius
         stays inside it (with 10 images per class, as in ORL, the 10th
         neighbour is always of another class). This package's addition. Up
-        to 5,000 training samples the distances are exact. Beyond, exact distances would take time quadratic in
-        ``n_samples`` (minutes at 50,000 MNIST images), so each sample's
+        to 5,000 training samples the distances are exact. Beyond, exact
+        distances would take time quadratic in ``n_samples`` (minutes at
+        50,000 MNIST images), so each sample's
         ``eps_neighbors``-th neighbour is found among 5,000 reference
         samples drawn with ``random_state``, and its distance is scaled down
         by ``(5000 / n_samples) ** (1 / d)``, the shrinking of a ball that
