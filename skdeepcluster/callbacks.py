@@ -814,11 +814,11 @@ class NeighbourRefresh(Callback):
     ``n_neighbors`` nearest neighbours (rescaled to unit length with
     ``normalize``), recomputed from the whole training set at the start of
     every epoch from epoch ``start`` (zero-based) on, and held fixed during
-    the epoch. Each epoch thus asks the encoder for one mean-shift step [1]_: samples move
-    towards the dense middle of their neighbourhood, and clusters that
-    reconstruction laid out as long, thin shapes contract into the compact
-    blobs k-means assumes, while reconstruction keeps the embedding from
-    collapsing.
+    the epoch. Each epoch thus asks the encoder for one mean-shift step
+    [1]_: samples move towards the dense middle of their neighbourhood, and
+    clusters that reconstruction laid out as long, thin shapes contract into
+    the compact blobs k-means assumes, while reconstruction keeps the
+    embedding from collapsing.
 
     The targets are set on the net as ``net.smoothing_targets_`` (one row
     per training sample). The neighbours are searched among the net's
