@@ -71,6 +71,25 @@ def fast_estimator(cls, **params):
     return cls(**{**FAST_PARAMS[cls.__name__], **params})
 
 
+def assert_gains_over_kmeans_start(make_model, X, y, n_seeds=8):
+    """Check that training beats its k-means start over the first ``n_seeds`` seeds.
+
+    ``make_model(seed)`` returns an unfitted DEC or DCN whose start is
+    ``kmeans_``'s partition. The accuracy of ``labels_`` must be higher on
+    average and on most seeds: a start whose clusters cut across the classes
+    can lose, so the claim is not made for each seed.
+    """
+    from skdeepcluster.metrics import clustering_accuracy
+
+    starts, ends = [], []
+    for seed in range(n_seeds):
+        model = make_model(seed).fit(X)
+        starts.append(clustering_accuracy(y, model.kmeans_.labels_))
+        ends.append(clustering_accuracy(y, model.labels_))
+    assert np.mean(ends) > np.mean(starts)
+    assert sum(end > start for start, end in zip(starts, ends)) > n_seeds / 2
+
+
 @pytest.fixture
 def layouts(monkeypatch):
     """A list that gets one entry for every UMAP layout actually computed."""
