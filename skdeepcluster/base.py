@@ -304,6 +304,16 @@ class BaseDeepClusterer(
                     f"integer, got the boolean {value!r}."
                 )
 
+    # DataLoader options that act on worker processes only, with the value
+    # that leaves them unused: torch rejects the others without workers,
+    # ``timeout`` only when the first batch is read, with an AssertionError.
+    _WORKER_OPTIONS = {
+        "timeout": 0,
+        "prefetch_factor": None,
+        "persistent_workers": False,
+        "multiprocessing_context": None,
+    }
+
     def _check_routed_params(self):
         # What the keywords of each prefix are passed to (ACAIKMeans' critic's
         # optimiser is of the same class as the autoencoder's). Checked here,
@@ -341,6 +351,17 @@ class BaseDeepClusterer(
                     f"{getattr(target, '__name__', target)!s} takes no keyword "
                     f"argument {keyword!r}."
                 )
+        routed = self._routed_params()
+        if not routed.get("iterator_train__num_workers"):
+            for option, unused in self._WORKER_OPTIONS.items():
+                value = routed.get(f"iterator_train__{option}", unused)
+                if value != unused:
+                    raise ValueError(
+                        f"{type(self).__name__} got "
+                        f"iterator_train__{option}={value!r}, which acts on the "
+                        "DataLoader's worker processes, but no workers: set "
+                        "iterator_train__num_workers to a positive number."
+                    )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get parameters for this estimator.

@@ -335,6 +335,15 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
         ({"critic_optimizer__betas": 0.5}, ValueError, "unexpected parameter"),
         ({"callbacks__recorder": 1}, TypeError, "callbacks__recorder=1"),
         ({"callbacks__printlog__sink": print}, ValueError, "named 'printlog'"),
+        # Options of the worker processes, without any: torch asserts when
+        # the first batch is read (timeout) or fails as a net starts.
+        ({"iterator_train__timeout": 5.0}, ValueError, "timeout=5.0.*num_workers"),
+        (
+            {"iterator_train__prefetch_factor": 4, "iterator_train__num_workers": 0},
+            ValueError,
+            "prefetch_factor=4.*no workers",
+        ),
+        ({"iterator_train__persistent_workers": True}, ValueError, "no workers"),
     ],
 )
 def test_routed_keywords_nothing_takes_raise_in_fit(params, error, message, blobs):
