@@ -213,3 +213,13 @@ def blobs():
         n_samples=90, centers=3, n_features=4, cluster_std=0.6, random_state=0
     )
     return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def overlapping_blobs():
+    # Close enough that k-means on a tiny pretrained embedding is imperfect,
+    # so DEC's and DCN's refinement has something to do.
+    X, y = make_blobs(
+        n_samples=240, centers=4, n_features=8, cluster_std=2.0, random_state=3
+    )
+    return X.astype(np.float32), y

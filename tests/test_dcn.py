@@ -3,19 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_blobs
 
 from conftest import assert_gains_over_kmeans_start, fast_estimator
 from skdeepcluster import DCN
 from skdeepcluster._dcn import update_centroids
-
-
-@pytest.fixture(scope="module")
-def overlapping_blobs():
-    X, y = make_blobs(
-        n_samples=240, centers=4, n_features=8, cluster_std=2.0, random_state=3
-    )
-    return X.astype(np.float32), y
 
 
 def test_update_centroids_hand_checked():

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_blobs
 from skorch.callbacks import Callback
 
 from conftest import assert_gains_over_kmeans_start, fast_estimator
@@ -11,16 +10,6 @@ from skdeepcluster import DEC
 from skdeepcluster._dec import DECNet, log_student_t_assignment
 from skdeepcluster._torch_utils import cluster_means, student_t_assignment
 from skdeepcluster.callbacks import target_distribution
-
-
-@pytest.fixture(scope="module")
-def overlapping_blobs():
-    # Close enough that k-means on a tiny pretrained embedding is imperfect,
-    # so the refinement has something to do.
-    X, y = make_blobs(
-        n_samples=240, centers=4, n_features=8, cluster_std=2.0, random_state=3
-    )
-    return X.astype(np.float32), y
 
 
 def test_target_distribution_hand_checked():
