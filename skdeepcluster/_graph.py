@@ -469,15 +469,15 @@ def _best_bisection(graph, nodes, degrees, total):
     return gains[best], first_half
 
 
-def split_merge(graph, labels, max_moves=None, min_clusters=None):
+def split_merge(graph, labels, min_clusters=None):
     """Raise the modularity of a partition by split-and-merge moves.
 
     Each move cuts one cluster in two and joins two clusters, so the number
     of clusters stays the same; of all such moves (each cluster cut where
     :func:`_best_bisection` finds its best cut, then the best pair of the
     resulting clusters joined, other than the two halves), the one that
-    raises :func:`modularity` most is made, until none raises it or
-    ``max_moves`` (default: the number of clusters) have been made. A
+    raises :func:`modularity` most is made, until none raises it or as
+    many moves as there are clusters have been made. A
     partition that cut one group of the graph in two and joined two others
     is repaired by one move, which the other moves k-means or a UMAP layout
     offer cannot make.
@@ -505,14 +505,17 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
     graph : sparse array of shape (n_samples, n_samples)
         Symmetric adjacency, as :func:`neighbour_graph` returns it.
     labels : ndarray of int of shape (n_samples,)
-    max_moves : int, default=None
+        The partition to refine; any integer labels.
     min_clusters : int, default=None
+        The number of clusters to cut ``labels`` up to first; ``None`` cuts
+        nothing.
 
     Returns
     -------
     labels : ndarray of int of shape (n_samples,)
         In ``0..n_clusters - 1``; ``labels`` itself when no move is made.
     n_moves : int
+        The cuts and split-and-merge moves made.
     """
     graph = sp.csr_array(graph)
     _, refined = np.unique(labels, return_inverse=True)
@@ -572,7 +575,7 @@ def split_merge(graph, labels, max_moves=None, min_clusters=None):
         n_moves += 1
     # Below the resolution limit modularity would rather join groups than
     # tell them apart: no split-and-merge move is trusted.
-    moves = 0 if small_groups else n_clusters if max_moves is None else max_moves
+    moves = 0 if small_groups else n_clusters
     for _ in range(moves):
         best_gain, best_move = 0.0, None
         for cluster in range(n_clusters):
