@@ -45,6 +45,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, laplacian
 from scipy.sparse.linalg import ArpackError, eigsh
 from sklearn.cluster import SpectralClustering
@@ -467,6 +468,26 @@ def _best_bisection(graph, nodes, degrees, total):
     first_half = np.zeros(n_nodes, dtype=bool)
     first_half[order[: best + 1]] = True
     return gains[best], first_half
+
+
+def match_labels(labels, given, n_given, counted=None):
+    """``labels`` renumbered so that each cluster takes a distinct given label.
+
+    A partition numbers its clusters in no particular order. The matching
+    maximises the number of ``counted`` samples (all when ``None``) whose
+    cluster takes their ``given`` label, in ``0..n_given - 1`` (Hungarian
+    algorithm); clusters beyond ``n_given`` keep numbers from ``n_given``
+    on.
+    """
+    if counted is None:
+        counted = slice(None)
+    n = max(int(labels.max()) + 1, n_given)
+    counts = np.zeros((n, n))
+    np.add.at(counts, (labels[counted], given[counted]), 1)
+    clusters, matched = linear_sum_assignment(counts, maximize=True)
+    label_of = np.empty(n, dtype=np.int64)
+    label_of[clusters] = matched
+    return label_of[labels]
 
 
 def split_merge(graph, labels, min_clusters=None):

@@ -5,12 +5,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._docstrings import fill_doc
+from ._graph import match_labels
 from ._nets import AutoencoderNet
 from ._torch_utils import fit_kmeans, to_numpy
 from ._typing import (
@@ -770,7 +770,7 @@ class SNNLKMeans(AutoencoderKMeans):
         # good partitions, only the labels can choose).
         given = to_numpy(given_labels)[graph.reference]
         labelled = given >= 0
-        named = _match_to_classes(reference_labels, given, labelled, self.n_clusters)
+        named = match_labels(reference_labels, given, self.n_clusters, labelled)
         kmeans = getattr(self, "kmeans_", None)
         if kmeans is not None:
             seeded = kmeans.labels_[graph.reference]
@@ -884,22 +884,6 @@ class _AutoPartition:
             Z, np.random.RandomState(seed), sample_weight, from_graph=True
         )
         return labels, centers
-
-
-def _match_to_classes(labels, given, labelled, n_classes):
-    """``labels`` renumbered so that each cluster takes a distinct class.
-
-    The matching maximises the number of ``labelled`` samples whose cluster
-    takes their ``given`` class (Hungarian algorithm); clusters beyond
-    ``n_classes`` keep numbers from ``n_classes`` on.
-    """
-    n = max(int(labels.max()) + 1, n_classes)
-    counts = np.zeros((n, n))
-    np.add.at(counts, (labels[labelled], given[labelled]), 1)
-    clusters, classes = linear_sum_assignment(counts, maximize=True)
-    class_of = np.empty(n, dtype=np.int64)
-    class_of[clusters] = classes
-    return class_of[labels]
 
 
 def _is_annealed(temperature):

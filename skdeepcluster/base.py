@@ -49,6 +49,7 @@ from ._docstrings import fill_doc
 from ._graph import (
     SCORING_NEIGHBOURS,
     kmeans_by_modularity,
+    match_labels,
     modularity,
     neighbour_graph,
     neighbour_votes,
@@ -1049,7 +1050,9 @@ class BaseDeepClusterer(
         partition ``net_labels`` of the reference samples of ``graph`` and
         the UMAP layout's, each after its moves. When a move was made, or
         the layout's partition was kept, ``net`` trains ``epochs`` epochs
-        toward it (:meth:`_train_toward`); ``state`` is any other training
+        toward it (:meth:`_train_toward`), its clusters numbered after the
+        net's outputs they share most samples with
+        (:func:`~skdeepcluster._graph.match_labels`); ``state`` is any other training
         state to set on ``net`` first (DAC's ``neighbours_``).
 
         Returns
@@ -1064,6 +1067,12 @@ class BaseDeepClusterer(
             graph, net_labels, clustering, random_state
         )
         if n_moves or source != "net":
+            # The kept partition numbers its clusters in no particular order
+            # (the layout's k-means, or a merge renumbering the clusters after
+            # it); matched to the net's outputs, its targets move only the
+            # samples whose cluster changed, not every sample of a cluster
+            # that only changed its number.
+            moved = match_labels(moved, net_labels, self.n_clusters)
             self._train_toward(net, dataset, graph, moved, epochs, **state)
         return n_moves, source
 

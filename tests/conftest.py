@@ -6,9 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
 import skdeepcluster
 from skdeepcluster.base import BaseDeepClusterer
+from skdeepcluster.metrics import clustering_accuracy
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -156,6 +158,33 @@ def known_layout(monkeypatch):
 
 
 @pytest.fixture
+def refinement_targets(monkeypatch):
+    """Record the partitions of every refinement toward a kept partition.
+
+    Returns a list to which each refinement appends ``[net_labels,
+    targets]``: the net's partition of the reference samples, and the
+    partition the net then trains toward (``None`` when it does not train).
+    """
+    records = []
+    kept_partition = BaseDeepClusterer._kept_partition
+    train_toward = BaseDeepClusterer._train_toward
+
+    def recording_kept_partition(self, graph, net_labels, *args):
+        records.append([net_labels, None])
+        return kept_partition(self, graph, net_labels, *args)
+
+    def recording_train_toward(net, dataset, graph, labels, *args, **state):
+        records[-1][1] = labels
+        return train_toward(net, dataset, graph, labels, *args, **state)
+
+    monkeypatch.setattr(BaseDeepClusterer, "_kept_partition", recording_kept_partition)
+    monkeypatch.setattr(
+        BaseDeepClusterer, "_train_toward", staticmethod(recording_train_toward)
+    )
+    return records
+
+
+@pytest.fixture
 def force_most_modular(monkeypatch):
     """Make one partition the most modular; record the graph partitions extended.
 
@@ -223,3 +252,14 @@ def overlapping_blobs():
         n_samples=240, centers=4, n_features=8, cluster_std=2.0, random_state=3
     )
     return X.astype(np.float32), y
+
+
+def assert_targets_numbered_after_the_net(records):
+    """The targets take the net's output numbers that keep most samples' own."""
+    ((net_labels, targets),) = records
+    assert targets is not None
+    # The targets differ from the net's partition (the layout's), yet each
+    # of their clusters takes the output it shares most samples with.
+    assert adjusted_rand_score(net_labels, targets) < 1
+    kept = (targets == net_labels).mean()
+    assert kept == clustering_accuracy(net_labels, targets)

@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
-from conftest import SHARED_DATA, fast_estimator
+from conftest import SHARED_DATA, assert_targets_numbered_after_the_net, fast_estimator
 from skdeepcluster import DAC
 from skdeepcluster import _dac as dac_module
 from skdeepcluster._dac import (
@@ -564,6 +564,23 @@ def test_net_trained_toward_the_input_layout_when_it_is_kept(
     assert model.net_.stage == "refinement"
     assert clustering_accuracy(layout, model.labels_) > 0.9
     np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_refinement_targets_numbered_after_the_net(
+    known_layout, separated_blobs, refinement_targets
+):
+    # The layout's k-means numbers its clusters in any order; trained toward
+    # as numbered, they would move whole clusters from output to output.
+    X, _, _ = known_layout(DAC, separated_blobs)
+    fast_estimator(
+        DAC,
+        n_clusters=3,
+        max_epochs=2,
+        refinement_epochs=2,
+        clustering="umap",
+        random_state=0,
+    ).fit(X)
+    assert_targets_numbered_after_the_net(refinement_targets)
 
 
 @pytest.mark.parametrize(

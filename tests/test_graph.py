@@ -26,6 +26,7 @@ from skdeepcluster import (
 )
 from skdeepcluster._graph import (
     _best_bisection,
+    match_labels,
     modularity,
     neighbour_graph,
     neighbour_votes,
@@ -678,3 +679,17 @@ def test_net_partition_kept_when_more_modular(
     # Without a move nor another partition, no refinement epoch.
     assert model.n_iter_ == plain.n_iter_ == epochs
     np.testing.assert_array_equal(model.labels_, plain.labels_)
+
+
+def test_match_labels():
+    labels = np.array([2, 2, 0, 0, 1, 1, 1])
+    given = np.array([0, -1, 1, 1, -1, 2, 0])
+    named = match_labels(labels, given, 3, given >= 0)
+    # Cluster 2 holds a 0, cluster 0 two 1s, cluster 1 a 2 and a 0: the
+    # matching giving most labelled samples their class is 2->0, 0->1, 1->2.
+    np.testing.assert_array_equal(named, [0, 0, 1, 1, 2, 2, 2])
+    # A cluster beyond the classes keeps a number of its own.
+    named = match_labels(
+        np.array([0, 1, 2]), np.array([1, 0, -1]), 2, np.array([True, True, False])
+    )
+    np.testing.assert_array_equal(named, [1, 0, 2])

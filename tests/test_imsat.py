@@ -10,7 +10,7 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 
-from conftest import fast_estimator
+from conftest import assert_targets_numbered_after_the_net, fast_estimator
 from skdeepcluster import IMSAT
 from skdeepcluster._imsat import (
     IMSATNet,
@@ -536,6 +536,23 @@ def test_net_trained_toward_the_hidden_layout_when_it_is_kept(
     assert clustering_accuracy(layout, model.labels_) > 0.95
     assert clustering_accuracy(layout, plain.labels_) < 0.9
     np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_refinement_targets_numbered_after_the_net(
+    known_layout, separated_blobs, refinement_targets
+):
+    # The layout's k-means numbers its clusters in any order; trained toward
+    # as numbered, they would move whole clusters from output to output.
+    X, _, _ = known_layout(IMSAT, separated_blobs, layout=join_farthest_blobs)
+    fast_estimator(
+        IMSAT,
+        n_clusters=3,
+        n_init=1,
+        refinement_epochs=2,
+        clustering="umap",
+        random_state=0,
+    ).fit(X)
+    assert_targets_numbered_after_the_net(refinement_targets)
 
 
 @pytest.mark.parametrize(

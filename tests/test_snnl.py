@@ -12,7 +12,6 @@ from skdeepcluster._nets import AutoencoderNet
 from skdeepcluster._snnl import (
     SNNLNet,
     _AutoPartition,
-    _match_to_classes,
     soft_nearest_neighbour_loss,
 )
 from skdeepcluster.callbacks import PseudoLabelRefresh, annealed_temperature
@@ -264,20 +263,6 @@ def test_given_classes_name_the_clusters_of_a_graph_partition(clustering, blobs)
     assert model.clustering_ == clustering
     assert (model.classes_[model.labels_] == names).mean() > 0.9
     assert (model.classes_[model.predict(X)] == names).mean() > 0.9
-
-
-def test_match_to_classes():
-    labels = np.array([2, 2, 0, 0, 1, 1, 1])
-    given = np.array([0, -1, 1, 1, -1, 2, 0])
-    named = _match_to_classes(labels, given, given >= 0, 3)
-    # Cluster 2 holds a 0, cluster 0 two 1s, cluster 1 a 2 and a 0: the
-    # matching giving most labelled samples their class is 2->0, 0->1, 1->2.
-    np.testing.assert_array_equal(named, [0, 0, 1, 1, 2, 2, 2])
-    # A cluster beyond the classes keeps a number of its own.
-    named = _match_to_classes(
-        np.array([0, 1, 2]), np.array([1, 0, -1]), np.array([True, True, False]), 2
-    )
-    np.testing.assert_array_equal(named, [1, 0, 2])
 
 
 def test_labels_wait_for_the_warm_up(blobs):
