@@ -445,11 +445,9 @@ class BaseDeepClusterer(
         # "auto" resolution reads it too, hence an attribute, dropped after
         # training.
         self._input_range = _value_range(X)
-        # Before the other checks, which would warn about such values first.
+        # Before the other checks, which would warn about such values first;
+        # on every row, as the left-out ones are embedded too.
         _check_float32_range(X, _magnitude(self._input_range))
-        self.input_scale_ = (
-            _intensity_scale(self._input_range) if self.input_scaling == "auto" else 1.0
-        )
         sample_weight = _check_fit_sample_weight(sample_weight, X, self.n_clusters)
         # Samples of weight 0 are left out of training, so that they change
         # nothing, and labelled at the end (see _label_left_out).
@@ -459,6 +457,11 @@ class BaseDeepClusterer(
             y = _select_rows(y, ~left_out, X.shape[0])
             X_all, X = X, _kept_rows(X, ~left_out)
             sample_weight = sample_weight[~left_out]
+            # The scale and the "auto" rules read the training samples' range.
+            self._input_range = _value_range(X)
+        self.input_scale_ = (
+            _intensity_scale(self._input_range) if self.input_scaling == "auto" else 1.0
+        )
         self._check_fit_input(X)
         self._device = self._training_device()
         random_state = check_random_state(self.random_state)
