@@ -2215,12 +2215,15 @@ def _check_fit_sample_weight(sample_weight, X, n_clusters):
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
     n_positive = int(np.count_nonzero(sample_weight))
-    # (Too few samples at all is reported by _check_fit_input.)
-    if n_positive < min(n_clusters, len(sample_weight)):
+    # Training needs two samples and n_clusters of them (too few samples at
+    # all is reported by _check_fit_input, in terms of n_samples).
+    needed = max(2, n_clusters)
+    if n_positive < min(needed, len(sample_weight)):
         raise ValueError(
-            f"sample_weight has {n_positive} positive weights but n_clusters="
-            f"{n_clusters}: samples of weight zero are left out of training, "
-            "and at least n_clusters samples must remain."
+            f"sample_weight has {n_positive} positive weight"
+            f"{'s' if n_positive != 1 else ''} but n_clusters={n_clusters}: "
+            "samples of weight zero are left out of training, and at least "
+            f"{needed} samples (2, and n_clusters) must remain."
         )
     largest = float(sample_weight.max())
     # Python floats: compared with a float32 scalar, largest would be cast

@@ -395,6 +395,16 @@ def test_invalid_weights_raise(cls, blobs, sample_weight, match):
     assert not hasattr(model, "labels_")
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_one_positive_weight_raises_in_terms_of_weights(cls, blobs):
+    # One sample left to train on, even for one cluster: the message names
+    # the weights, not the n_samples=1 the training would see.
+    X, _ = blobs
+    model = _model(cls, n_clusters=1)
+    with pytest.raises(ValueError, match="1 positive weight but n_clusters=1"):
+        model.fit(X, sample_weight=np.r_[1.0, np.zeros(len(X) - 1)])
+
+
 def test_weights_are_not_changed(blobs, weights):
     X, _ = blobs
     sample_weight = weights.astype(np.float64)
