@@ -10,6 +10,7 @@ Every net is fed an :class:`~skdeepcluster._torch_utils.IndexedDataset`, so
 """
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, PrintLog
 from skorch.dataset import unpack_data
+from skorch.exceptions import SkorchException
 from skorch.utils import to_device
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -191,13 +193,28 @@ class ClusteringNet(NeuralNet):
         if resumed:
             learning_rates = [group["lr"] for group in self.optimizer_.param_groups]
         getattr(self, method_name)(self, **cb_kwargs)
-        for _, callback in self.callbacks_:
+        for name, callback in self.callbacks_:
             try:
                 getattr(callback, method_name)(self, **cb_kwargs)
             except KeyboardInterrupt as exc:
                 if isinstance(exc, StopTraining) or not _stops_early(callback):
                     raise
                 raise StopTraining from exc
+            except (KeyError, SkorchException) as exc:
+                missing = _missing_history_key(exc)
+                if missing is None:
+                    raise
+                # A user's callback runs in every stage, and the stages
+                # record different loss terms: say which, rather than
+                # skorch's KeyError (or its hint about validation data).
+                recorded = sorted(self.history[-1]) if len(self.history) else []
+                raise ValueError(
+                    f"The callback {name!r} reads {missing!r} from the history, "
+                    f"which the {self.stage} stage of {self.estimator_name} does "
+                    f"not record (it records: {', '.join(recorded)}). Callbacks "
+                    "run in every stage: monitor a key every stage records, "
+                    "such as 'train_loss'."
+                ) from exc
         if resumed:
             _resume_lr_schedules(self, learning_rates)
 
@@ -481,6 +498,12 @@ def _resume_lr_schedules(net, learning_rates):
             group["lr"] = lr
         # What the scheduler reports as its current learning rates.
         scheduler._last_lr = list(learning_rates)
+
+
+def _missing_history_key(error):
+    """The key a callback did not find in skorch's history, from ``error``."""
+    match = re.search(r"Key '(.+?)' was not found in history", str(error))
+    return None if match is None else match.group(1)
 
 
 def _stops_early(callback):

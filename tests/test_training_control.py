@@ -562,6 +562,25 @@ def test_callbacks_monitoring_the_training_loss_run(params, blobs):
     assert _callbacks(model)["EarlyStopping"].monitor == "train_loss"
 
 
+@pytest.mark.parametrize(
+    "callback, stage",
+    [
+        # A loss term of DEC's clustering stage, not of its pretraining.
+        (EarlyStopping(monitor="clustering_loss"), "pretraining"),
+        (EarlyStopping(monitor="train_los"), "pretraining"),
+        # skorch's Checkpoint speaks of validation data.
+        (Checkpoint(monitor="train_los_best"), "pretraining"),
+    ],
+    ids=["other-stage", "typo", "checkpoint"],
+)
+def test_callbacks_monitoring_a_key_a_stage_lacks_say_so(callback, stage, blobs):
+    X, _ = blobs
+    model = fast_estimator(DEC, n_clusters=3, random_state=0, callbacks=[callback])
+    key = callback.monitor
+    with pytest.raises(ValueError, match=f"reads '{key}'.*the {stage} stage of DEC"):
+        model.fit(X)
+
+
 def test_one_planned_epoch_is_singular(blobs, capsys):
     X, _ = blobs
     fast_estimator(
