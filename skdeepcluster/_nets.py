@@ -124,6 +124,28 @@ class ClusteringNet(NeuralNet):
         self.lr_name = lr_name
         self.estimator_name = estimator_name
 
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator, without a trailing batch of one sample for batch norm.
+
+        Batch norm in training mode cannot normalise a batch of one sample
+        (torch raises), so when the data would leave one, a network with
+        batch norm layers (a user's encoder, say) drops it, as
+        ``iterator_train__drop_last=True`` would.
+        """
+        if not (
+            training
+            and len(dataset) % self.batch_size == 1
+            and len(dataset) > 1
+            and _has_batch_norm(self.module_)
+        ):
+            return super().get_iterator(dataset, training=training)
+        kwargs = {
+            "batch_size": self.batch_size,
+            **self.get_params_for("iterator_train"),
+        }
+        kwargs["drop_last"] = True
+        return self.iterator_train(dataset, **kwargs)
+
     def stop_before_next_epoch(self):
         """End training at the start of the next epoch.
 
@@ -498,6 +520,13 @@ def _resume_lr_schedules(net, learning_rates):
             group["lr"] = lr
         # What the scheduler reports as its current learning rates.
         scheduler._last_lr = list(learning_rates)
+
+
+def _has_batch_norm(module):
+    return any(
+        isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
+        for layer in module.modules()
+    )
 
 
 def _missing_history_key(error):

@@ -146,6 +146,26 @@ def test_user_modules_are_tried_without_changing_their_statistics(blobs):
     assert int(trained.num_batches_tracked) == 0
 
 
+@pytest.mark.parametrize(
+    "cls",
+    [AutoencoderKMeans, ACAIKMeans, SNNLKMeans, DEC, DCN],
+    ids=lambda c: c.__name__,
+)
+def test_batch_norm_encoder_skips_a_last_batch_of_one_sample(blobs, cls):
+    # 31 samples in batches of 10: the fourth batch would hold one sample,
+    # which batch norm cannot normalise in training mode.
+    X, _ = blobs
+    encoder = torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU()
+    )
+    model = fast_estimator(
+        cls, n_clusters=3, encoder=encoder, decoder=torch.nn.Linear(8, 4), batch_size=10
+    ).fit(X[:31])
+    batches = model.net_.history[-1, "batches"]
+    assert [batch["train_batch_size"] for batch in batches] == [10, 10, 10]
+    assert model.labels_.shape == (31,)
+
+
 def test_input_shape_uses_convolutions():
     rng = np.random.default_rng(0)
     X = rng.random((40, 2 * 8 * 8), dtype=np.float32)
