@@ -127,7 +127,11 @@ class DECNet(ClusteringNet):
 
 def _keeps_decoder(estimator):
     # available_if: DEC keeps a decoder trained with its encoder only with
-    # the reconstruction term.
+    # the reconstruction term. Once fitted, the fit says whether it did
+    # (reconstruction_weight may have been set since).
+    net = getattr(estimator, "net_", None)
+    if net is not None:
+        return getattr(net.module_, "decoder", None) is not None
     return estimator.reconstruction_weight > 0
 
 

@@ -438,6 +438,11 @@ def test_inverse_transform_only_with_the_reconstruction_term(overlapping_blobs):
     assert not hasattr(without, "inverse_transform")
     assert not hasattr(without.fit(X), "inverse_transform")
     assert without.transform(X).shape == (len(X), 2)
+    # What the fit kept decides, not the parameter as it is now.
+    assert not hasattr(
+        without.set_params(reconstruction_weight=1.0), "inverse_transform"
+    )
+    assert hasattr(model.set_params(reconstruction_weight=0), "inverse_transform")
 
 
 @pytest.mark.parametrize(
