@@ -127,9 +127,13 @@ def torch_seed(seed, device):
     Every draw of the package's own code uses the fit's generators instead
     (see :func:`make_generator`).
     """
-    cuda_devices = [device] if device.type == "cuda" else []
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
+        # Only the generators fork_rng restores: torch.manual_seed would
+        # seed every CUDA device (queued until CUDA starts, on a CPU fit).
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda_devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield
 
 

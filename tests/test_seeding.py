@@ -157,6 +157,18 @@ def test_every_generator_of_every_net_follows_random_state(cls, blobs, at_train_
     assert draws != other_draws
 
 
+def test_user_modules_seed_no_other_device(blobs, monkeypatch):
+    # A CPU fit with the user's modules seeds the CPU generator only: seeding
+    # every CUDA device (torch.manual_seed) would outlast the fit there.
+    X, _ = blobs
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeded.append)
+    encoder, decoder = torch.nn.Linear(4, 2), torch.nn.Linear(2, 4)
+    _fit(AutoencoderKMeans, X, 0, encoder=encoder, decoder=decoder)
+    assert seeded == []
+
+
 def test_user_modules_with_dropout_follow_random_state(blobs):
     # Dropout in the user's modules draws from torch's global generator: the
     # fit seeds it from random_state for them and restores it after.
