@@ -529,6 +529,15 @@ def _has_batch_norm(module):
     )
 
 
+def _is_print(sink):
+    """Whether ``sink`` is Python's print or an Accelerate accelerator's."""
+    owner = getattr(sink, "__self__", None)
+    return sink is print or (
+        getattr(sink, "__name__", None) == "print"
+        and type(owner).__module__.startswith("accelerate")
+    )
+
+
 def _missing_history_key(error):
     """The key a callback did not find in skorch's history, from ``error``."""
     match = re.search(r"Key '(.+?)' was not found in history", str(error))
@@ -578,6 +587,13 @@ class StagePrintLog(PrintLog):
     def initialize(self):
         super().initialize()
         self.colour_ = self.sink is print and sys.stdout.isatty()
+
+    def _sink(self, text, verbose):
+        # skorch writes to any sink but print whatever verbose says, the
+        # accelerator's print included (AccelerateMixin's sink): that one is
+        # print too, on the main process only, and keeps to verbose.
+        if verbose or not _is_print(self.sink):
+            self.sink(text)
         return self
 
     def on_train_begin(self, net, **kwargs):

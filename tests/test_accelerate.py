@@ -156,6 +156,22 @@ def test_one_process_fit_is_plain_and_pickles(blobs, accelerator):
     np.testing.assert_array_equal(loaded.predict(X), estimator.labels_)
 
 
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_progress_follows_verbose(blobs, accelerator, capsys, verbose):
+    # The accelerator's print is the progress table's sink, which skorch
+    # would write to whatever verbose says.
+    X, _ = blobs
+    AutoencoderKMeans(
+        n_clusters=3,
+        random_state=0,
+        accelerator=accelerator,
+        verbose=verbose,
+        **FAST_PARAMS["AutoencoderKMeans"],
+    ).fit(X)
+    out = capsys.readouterr().out
+    assert ("AutoencoderKMeans: pretraining" in out) == bool(verbose)
+
+
 def test_bad_accelerator_and_memory(blobs, accelerator, tmp_path):
     X, _ = blobs
     params = dict(FAST_PARAMS["AutoencoderKMeans"], n_clusters=3)
