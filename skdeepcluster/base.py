@@ -1320,8 +1320,8 @@ class BaseDeepClusterer(
         y : Ignored
             Not used, present here for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample's squared distance; ``None`` weighs every
-            sample 1.
+            Non-negative weight of each sample's squared distance; ``None``
+            weighs every sample 1.
 
         Returns
         -------
@@ -1331,7 +1331,9 @@ class BaseDeepClusterer(
         """
         X = self._validate_for_inference(X)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
 
         def squared_distances(X_batch):
             return self._squared_distances(X_batch, self._predict(X_batch))

@@ -159,6 +159,9 @@ def test_score_and_inertia_weigh_like_kmeans(cls, blobs, weights):
     assert model.score(X, sample_weight=np.ones(len(X))) == model.score(X)
     with pytest.raises(ValueError, match="sample_weight"):
         model.score(X, sample_weight=np.ones(len(X) + 1))
+    # As fit: a negative weight would flip the sign of its sample's term.
+    with pytest.raises(ValueError, match="Negative values.*sample_weight"):
+        model.score(X, sample_weight=-np.ones(len(X)))
 
 
 def test_dcn_centre_update_counts_weights_as_repeats():
