@@ -761,7 +761,9 @@ class BaseDeepClusterer(
         ``callbacks__<name>`` keyword that holds no callback, and one, or a
         ``callbacks__<name>__<parameter>`` keyword, naming a callback no net
         has: skorch only replaces, removes or sets parameters of the nets'
-        callbacks, and ignores any other name.
+        callbacks, and ignores any other name. An entry of ``callbacks``
+        named like one of those (``print_log``) is rejected with the keyword
+        that replaces it, rather than skorch's complaint of a duplicate name.
         """
         routed = self._routed_params()
         # Every callback given, under the name skorch will know it by.
@@ -785,6 +787,13 @@ class BaseDeepClusterer(
                 # skorch names an unnamed callback after its class.
                 kind = item if isinstance(item, type) else type(item)
                 given.append((kind.__name__, item))
+            elif name in _default_callback_names():
+                # skorch rejects the name as a duplicate of the net's own.
+                raise ValueError(
+                    f"{type(self).__name__}'s callbacks name {name!r}, a "
+                    "callback every net has: to replace or remove it, pass "
+                    f"callbacks__{name}=callback (or None) instead."
+                )
             else:
                 given.append(item)
         # The callbacks of the nets, by the names skorch knows them by: a

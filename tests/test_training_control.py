@@ -335,6 +335,8 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
         ({"critic_optimizer__betas": 0.5}, ValueError, "unexpected parameter"),
         ({"callbacks__recorder": 1}, TypeError, "callbacks__recorder=1"),
         ({"callbacks__printlog__sink": print}, ValueError, "named 'printlog'"),
+        # skorch's default callbacks are replaced by keyword, not in callbacks.
+        ({"callbacks": [("print_log", None)]}, ValueError, "callbacks__print_log="),
         # Options of the worker processes, without any: torch asserts when
         # the first batch is read (timeout) or fails as a net starts.
         ({"iterator_train__timeout": 5.0}, ValueError, "timeout=5.0.*num_workers"),
