@@ -228,6 +228,13 @@ class BaseDeepClusterer(
         "iterator_train__batch_size": "set batch_size instead",
         "iterator_train__generator": "set random_state instead",
         "iterator_train__collate_fn": "the package batches its data itself",
+        # torch's DataLoader takes neither beside the shuffling and batch
+        # size the package sets.
+        "iterator_train__sampler": (
+            "the package shuffles the batches itself, seeded by random_state; "
+            "to weigh samples, pass sample_weight to fit"
+        ),
+        "iterator_train__batch_sampler": "set batch_size instead",
     }
 
     def __init__(

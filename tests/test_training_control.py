@@ -314,6 +314,12 @@ def test_routed_keywords_are_parameters():
         ({"module__hidden": 3}, "'optimizer__', 'iterator_train__', 'callbacks__'"),
         ({"optimizer__lr": 0.1}, "set lr instead"),
         ({"iterator_train__batch_size": 8}, "set batch_size instead"),
+        # torch would speak of the shuffle and batch size the package sets.
+        (
+            {"iterator_train__sampler": torch.utils.data.SequentialSampler(range(3))},
+            "not accept 'iterator_train__sampler'.*sample_weight",
+        ),
+        ({"iterator_train__batch_sampler": [[0, 1]]}, "set batch_size instead"),
     ],
 )
 def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
