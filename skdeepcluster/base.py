@@ -1662,6 +1662,13 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 f"n_clusters={self.n_clusters} clusters can be found. Set "
                 "embedding_dim >= 2 or normalize_embedding=False."
             )
+        if isinstance(self.memory, str) and os.path.isfile(self.memory):
+            # joblib would fail at the first write, after the pretraining.
+            raise ValueError(
+                f"memory={self.memory!r} is a file; pass the path of a "
+                "directory for the cache (created if missing), a "
+                "joblib.Memory, or None."
+            )
 
     def _user_modules_seed(self, seed):
         """Seed torch's global generator with ``seed`` when the user passed modules.

@@ -345,3 +345,11 @@ def test_verbose_hit_says_the_pretraining_was_loaded(blobs, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "DEC: pretraining loaded from the cache (memory)"
     assert not any(line.startswith("DEC: pretraining (") for line in out)
+
+
+def test_memory_naming_a_file_raises_before_training(blobs, tmp_path):
+    X, _ = blobs
+    path = tmp_path / "cache.txt"
+    path.write_text("")
+    with pytest.raises(ValueError, match="memory=.*cache.txt' is a file"):
+        _fit(AutoencoderKMeans, X, memory=str(path))
