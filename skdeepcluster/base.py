@@ -842,6 +842,8 @@ class BaseDeepClusterer(
         for name, callback in given:
             if f"callbacks__{name}__monitor" not in routed:
                 _check_monitor(type(self).__name__, callback)
+            if f"callbacks__{name}__on_train" not in routed:
+                _check_scores_training_data(type(self).__name__, callback)
         own = self._schedule_callbacks
         for name in self._named_callbacks():
             if name in _schedule_names() and name not in own:
@@ -2120,6 +2122,23 @@ def _fresh_callback(callback):
         return clone(callback, safe=False)
     except Exception:
         return callback
+
+
+def _check_scores_training_data(estimator_name, callback):
+    """Reject a scoring callback that would score validation data, of which there is none.
+
+    skorch's ``EpochScoring`` and ``BatchScoring`` score the validation
+    data unless ``on_train=True``; with no validation split they would
+    silently record nothing.
+    """
+    from skorch.callbacks.scoring import ScoringBase
+
+    if isinstance(callback, ScoringBase) and not callback.on_train:
+        raise ValueError(
+            f"{estimator_name} has no validation data for the callback "
+            f"{type(callback).__name__} to score: training uses all the data. "
+            "Pass it on_train=True to score the training data."
+        )
 
 
 def _check_monitor(estimator_name, callback):

@@ -14,6 +14,7 @@ from skorch.callbacks import (
     Callback,
     Checkpoint,
     EarlyStopping,
+    EpochScoring,
     GradientNormClipping,
     LRScheduler,
 )
@@ -341,6 +342,12 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
         ({"critic_optimizer__betas": 0.5}, ValueError, "unexpected parameter"),
         ({"callbacks__recorder": 1}, TypeError, "callbacks__recorder=1"),
         ({"callbacks__printlog__sink": print}, ValueError, "named 'printlog'"),
+        # No validation data to score: it would record nothing.
+        (
+            {"callbacks": [EpochScoring(lambda net, X, y: 0.0)]},
+            ValueError,
+            "no validation data for the callback EpochScoring.*on_train=True",
+        ),
         # skorch's default callbacks are replaced by keyword, not in callbacks.
         ({"callbacks": [("print_log", None)]}, ValueError, "callbacks__print_log="),
         # Options of the worker processes, without any: torch asserts when
@@ -587,6 +594,13 @@ def test_callbacks_monitoring_a_key_a_stage_lacks_say_so(callback, stage, blobs)
     key = callback.monitor
     with pytest.raises(ValueError, match=f"reads '{key}'.*the {stage} stage of DEC"):
         model.fit(X)
+
+
+def test_epoch_scoring_on_the_training_data_records_its_score(blobs):
+    X, _ = blobs
+    scoring = EpochScoring(lambda net, X, y: 1.5, on_train=True, name="score")
+    model = fast_estimator(DEC, n_clusters=3, random_state=0, callbacks=[scoring])
+    assert model.fit(X).net_.history[-1, "score"] == 1.5
 
 
 def test_one_planned_epoch_is_singular(blobs, capsys):
