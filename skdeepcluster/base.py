@@ -360,6 +360,7 @@ class BaseDeepClusterer(
                     f"argument {keyword!r}."
                 )
         routed = self._routed_params()
+        self._check_optimizer(routed)
         if not routed.get("iterator_train__num_workers"):
             for option, unused in self._WORKER_OPTIONS.items():
                 value = routed.get(f"iterator_train__{option}", unused)
@@ -370,6 +371,36 @@ class BaseDeepClusterer(
                         "DataLoader's worker processes, but no workers: set "
                         "iterator_train__num_workers to a positive number."
                     )
+
+    def _check_optimizer(self, routed):
+        """Build ``optimizer`` once on a stand-in parameter, as the nets will.
+
+        ``optimizer`` may be any callable; one that is no optimiser class
+        (or factory of one) would fail inside skorch as the first net
+        starts, with a message about skorch's code.
+        """
+        keywords = {
+            name.removeprefix("optimizer__"): value
+            for name, value in routed.items()
+            if name.startswith("optimizer__") and name != "optimizer__param_groups"
+        }
+        factory = getattr(self.optimizer, "__name__", repr(self.optimizer))
+        try:
+            optimizer = self.optimizer(
+                [torch.nn.Parameter(torch.zeros(1))], lr=self.lr, **keywords
+            )
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"{type(self).__name__}'s optimizer {factory}(params, lr=..., "
+                f"**optimizer__ keywords) failed: {exc}"
+            ) from exc
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}'s optimizer must build a "
+                "torch.optim.Optimizer from (params, lr=...), such as "
+                f"torch.optim.Adam; {factory} returned "
+                f"{type(optimizer).__name__}."
+            )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get parameters for this estimator.

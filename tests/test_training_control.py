@@ -342,6 +342,18 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
         ({"critic_optimizer__betas": 0.5}, ValueError, "unexpected parameter"),
         ({"callbacks__recorder": 1}, TypeError, "callbacks__recorder=1"),
         ({"callbacks__printlog__sink": print}, ValueError, "named 'printlog'"),
+        # Callables that build no optimiser, named before skorch calls them.
+        (
+            {"optimizer": lambda params, lr: None},
+            TypeError,
+            "must build a torch.optim.Optimizer.*returned NoneType",
+        ),
+        ({"optimizer": dict}, ValueError, "optimizer dict\\(params, lr=.*failed"),
+        (
+            {"optimizer__betas": (2.0, 0.9)},
+            ValueError,
+            "optimizer Adam.*failed: Invalid beta",
+        ),
         # No validation data to score: it would record nothing.
         (
             {"callbacks": [EpochScoring(lambda net, X, y: 0.0)]},
