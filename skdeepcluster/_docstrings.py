@@ -389,10 +389,13 @@ centres, so that ``labels_`` stays ``0..n_clusters_found - 1``, and a
 :class:`~sklearn.exceptions.ConvergenceWarning` is raised.""",
     "note_sample_weight": """\
 Sample weights (``sample_weight`` in :meth:`fit`) count a sample as that
-many copies of it wherever k-means is involved: in every k-means run
-(:class:`~sklearn.cluster.KMeans` fitted with the weights, whose centres
-are weighted means), and in ``inertia_`` and :meth:`score`, weighted sums
-of squared distances as in KMeans. A sample of weight 0 is left out of
+many copies of it wherever k-means is involved: in every k-means run on the
+embedding (:class:`~sklearn.cluster.KMeans` fitted with the weights, whose
+centres are weighted means), and in ``inertia_`` and :meth:`score`, weighted
+sums of squared distances as in KMeans. The neighbour-graph partitions
+(spectral clustering, and k-means of a UMAP layout, of ``clustering="auto"``
+and the refinements), their modularity and the split-and-merge moves count
+each sample of positive weight once. A sample of weight 0 is left out of
 training altogether, exactly as if it were removed, and gets its label in
 ``labels_`` from :meth:`predict`. In the training losses each sample's
 terms are multiplied by its weight, the weights being scaled to a mean of
