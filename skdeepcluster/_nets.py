@@ -358,8 +358,12 @@ class ClusteringNet(NeuralNet):
             f"{self.estimator_name} diverged during {self.stage}: {what}. "
             "Scale the input to [0, 1] or standardise it (e.g. with "
             f"sklearn.preprocessing.StandardScaler), or lower {self.lr_name} "
-            f"(now {rate:g})."
+            f"(now {rate:g}).{self.divergence_hint()}"
         )
+
+    def divergence_hint(self):
+        """A sentence on the net's own settings to add to a divergence error."""
+        return ""
 
 
 class AutoencoderNet(ClusteringNet):

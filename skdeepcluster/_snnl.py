@@ -267,6 +267,15 @@ class SNNLNet(AutoencoderNet):
         self._activations = []
         return super().infer(x, **fit_params)
 
+    def divergence_hint(self):
+        if len(self.history) - 1 < self.warmup_epochs:
+            return ""
+        return (
+            " The soft nearest neighbour term's temperature is now "
+            f"{self.temperature_:g}: a smaller one sharpens its gradients; "
+            "raise temperature or lower temperature_decay."
+        )
+
     def clustering_loss(self, embedding, indices, X, training):
         # The term starts with the pseudo-labels, after warmup_epochs of
         # plain autoencoder training, with or without given labels: applied

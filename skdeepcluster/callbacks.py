@@ -499,7 +499,12 @@ class TemperatureAnnealing(Callback):
         temperature : float
             ``initial / (1 + epoch) ** decay``.
         """
-        return self.initial / (1.0 + epoch) ** self.decay
+        try:
+            return self.initial / (1.0 + epoch) ** self.decay
+        except OverflowError:
+            # A large decay: the temperature underflows, and the net reports
+            # the term's divergence, naming the temperature.
+            return 0.0
 
     def on_epoch_begin(self, net, **kwargs):
         net.temperature_ = self.temperature(len(net.history) - 1)

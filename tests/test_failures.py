@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import DAC, DCN, DEC, IMSAT, ACAIKMeans
+from skdeepcluster import DAC, DCN, DEC, IMSAT, ACAIKMeans, SNNLKMeans
 from skdeepcluster.exceptions import TrainingDivergedError
 
 ESTIMATORS = all_estimators()
@@ -108,6 +108,20 @@ def test_acai_diverging_critic_run_is_stopped(blobs):
     model = ACAIKMeans(3, lr=1e4, pretrain_epochs=3, batch_size=16, random_state=0)
     with pytest.raises(TrainingDivergedError, match="ACAIKMeans diverged during pre"):
         model.fit(X)
+
+
+@pytest.mark.parametrize(
+    "params", [{"temperature": 1e-30}, {"temperature_decay": 1e3}], ids=str
+)
+def test_snnl_temperature_too_small_is_named(blobs, params):
+    # A decay this large overflowed Python's float power; either way the
+    # term's gradients blow up, and the error names the temperature.
+    X, y = blobs
+    model = fast_estimator(
+        SNNLKMeans, n_clusters=3, use_labels=True, random_state=0, **params
+    )
+    with pytest.raises(TrainingDivergedError, match="raise temperature or lower"):
+        model.fit(X, y)
 
 
 # One estimator per training stage kind.
