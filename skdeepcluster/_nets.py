@@ -591,6 +591,7 @@ class StagePrintLog(PrintLog):
     def initialize(self):
         super().initialize()
         self.colour_ = self.sink is print and sys.stdout.isatty()
+        return self
 
     def _sink(self, text, verbose):
         # skorch writes to any sink but print whatever verbose says, the
@@ -598,7 +599,6 @@ class StagePrintLog(PrintLog):
         # print too, on the main process only, and keeps to verbose.
         if verbose or not _is_print(self.sink):
             self.sink(text)
-        return self
 
     def on_train_begin(self, net, **kwargs):
         self.first_iteration_ = True

@@ -1104,8 +1104,8 @@ class BaseDeepClusterer(
         the layout's partition was kept, ``net`` trains ``epochs`` epochs
         toward it (:meth:`_train_toward`), its clusters numbered after the
         net's outputs they share most samples with
-        (:func:`~skdeepcluster._graph.match_labels`); ``state`` is any other training
-        state to set on ``net`` first (DAC's ``neighbours_``).
+        (:func:`~skdeepcluster._graph.match_labels`); ``state`` is any other
+        training state to set on ``net`` first (DAC's ``neighbours_``).
 
         Returns
         -------
@@ -2156,7 +2156,7 @@ def _fresh_callback(callback):
 
 
 def _check_scores_training_data(estimator_name, callback):
-    """Reject a scoring callback that would score validation data, of which there is none.
+    """Reject a scoring callback that would score validation data, which is none.
 
     skorch's ``EpochScoring`` and ``BatchScoring`` score the validation
     data unless ``on_train=True``; with no validation split they would

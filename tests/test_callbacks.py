@@ -525,3 +525,11 @@ def test_callbacks_that_cannot_be_copied_do_not_break_fit(blobs):
     # Shared by every net: it saw the epochs of both stages.
     assert callbacks["SharedSink"] is shared
     assert sink.epochs == len(model.pretrain_history_) + model.n_iter_
+
+
+def test_progress_table_initialize_returns_itself():
+    # skorch's convention for callbacks' initialize, which the table overrides.
+    from skdeepcluster._nets import StagePrintLog
+
+    table = StagePrintLog()
+    assert table.initialize() is table
