@@ -258,8 +258,12 @@ def neighbour_votes(Z, reference, reference_labels, n_neighbors, n_clusters):
     """
     n_neighbors = min(n_neighbors, len(reference))
     votes = torch.zeros(len(Z), n_clusters, device=Z.device)
+    if n_neighbors == 0:
+        return votes
     block = max(1, _DISTANCE_BLOCK // max(len(reference), 1))
-    ones = torch.ones(1, device=Z.device).expand(block, n_neighbors)
+    one_hot = torch.nn.functional.one_hot(reference_labels.long(), n_clusters).to(
+        votes.dtype
+    )
     for start in range(0, len(Z), block):
         rows = Z[start : start + block]
         distances = torch.cdist(
@@ -267,12 +271,17 @@ def neighbour_votes(Z, reference, reference_labels, n_neighbors, n_clusters):
             reference.to(rows.dtype),
             compute_mode="donot_use_mm_for_euclid_dist",
         )
-        # A stable sort: ties keep the reference order (topk gives no such
-        # guarantee).
-        nearest = torch.sort(distances, dim=1, stable=True).indices[:, :n_neighbors]
-        votes[start : start + block].scatter_add_(
-            1, reference_labels[nearest], ones[: len(rows)]
-        )
+        # The neighbours a stable sort would list first, without sorting
+        # every row: those nearer than the k-th smallest distance, then the
+        # earliest in the reference among those at it (ties keep the
+        # reference order; topk gives no such guarantee). The votes are
+        # counts below 2**24, exact in float32.
+        kth = distances.topk(n_neighbors, dim=1, largest=False).values[:, -1:]
+        nearer = distances < kth
+        at_kth = distances == kth
+        missing = n_neighbors - nearer.sum(dim=1, keepdim=True)
+        nearest = nearer | (at_kth & (at_kth.cumsum(dim=1) <= missing))
+        votes[start : start + block] = nearest.to(votes.dtype) @ one_hot
     return votes
 
 

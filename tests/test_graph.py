@@ -230,6 +230,21 @@ def test_neighbour_votes_of_a_row_do_not_depend_on_the_other_rows(monkeypatch):
     torch.testing.assert_close(whole, one_by_one)
 
 
+def test_neighbour_votes_take_the_earliest_of_tied_references():
+    # Quantised points: many references at the k-th distance. The voters
+    # are those a stable sort of each row's distances lists first.
+    rng = np.random.RandomState(0)
+    reference = torch.as_tensor(rng.randint(0, 3, (60, 2)), dtype=torch.float32)
+    reference_labels = torch.as_tensor(rng.randint(0, 5, len(reference)))
+    Z = torch.as_tensor(rng.randint(0, 3, (40, 2)), dtype=torch.float32)
+    distances = torch.cdist(Z, reference)
+    nearest = torch.sort(distances, dim=1, stable=True).indices[:, :7]
+    expected = torch.zeros(len(Z), 5)
+    expected.scatter_add_(1, reference_labels[nearest], torch.ones(len(Z), 7))
+    votes = neighbour_votes(Z, reference, reference_labels, 7, 5)
+    torch.testing.assert_close(votes, expected, rtol=0, atol=0)
+
+
 @pytest.fixture
 def blobs():
     X, _ = make_blobs(120, n_features=6, centers=3, random_state=0)
