@@ -610,6 +610,9 @@ class StagePrintLog(PrintLog):
         self._sink(heading, net.verbose)
 
     def on_epoch_end(self, net, **kwargs):
+        if not net.verbose and _is_print(self.sink):
+            # Nothing would be printed: skorch would still tabulate the row.
+            return
         # A column that appears later (a value first recorded after a
         # warm-up) starts a new table header instead of shifting the rows.
         columns = self._sorted_keys(net.history[-1].keys())
