@@ -228,13 +228,6 @@ class BaseDeepClusterer(
         "iterator_train__batch_size": "set batch_size instead",
         "iterator_train__generator": "set random_state instead",
         "iterator_train__collate_fn": "the package batches its data itself",
-        # torch's DataLoader takes neither beside the shuffling and batch
-        # size the package sets.
-        "iterator_train__sampler": (
-            "the package shuffles the batches itself, seeded by random_state; "
-            "to weigh samples, pass sample_weight to fit"
-        ),
-        "iterator_train__batch_sampler": "set batch_size instead",
     }
 
     def __init__(
@@ -360,7 +353,23 @@ class BaseDeepClusterer(
                     f"argument {keyword!r}."
                 )
         routed = self._routed_params()
-        self._check_optimizer(routed)
+        shuffled = routed.get("iterator_train__shuffle", True)
+        if routed.get("iterator_train__sampler") is not None and shuffled:
+            # torch's DataLoader takes no sampler beside shuffle=True.
+            raise ValueError(
+                f"{type(self).__name__} got iterator_train__sampler, which takes "
+                "the place of the shuffling the nets do (seeded by "
+                "random_state): pass iterator_train__shuffle=False with it."
+            )
+        if routed.get("iterator_train__batch_sampler") is not None and (
+            shuffled or self.batch_size != 1
+        ):
+            # Nor a batch sampler beside shuffle=True or a batch size.
+            raise ValueError(
+                f"{type(self).__name__} got iterator_train__batch_sampler, which "
+                "makes the batches the shuffling and batch_size would: pass "
+                "iterator_train__shuffle=False and batch_size=1 with it."
+            )
         if not routed.get("iterator_train__num_workers"):
             for option, unused in self._WORKER_OPTIONS.items():
                 value = routed.get(f"iterator_train__{option}", unused)
@@ -372,24 +381,26 @@ class BaseDeepClusterer(
                         "iterator_train__num_workers to a positive number."
                     )
 
-    def _check_optimizer(self, routed):
+    def _check_optimizer(self):
         """Build ``optimizer`` once on a stand-in parameter, as the nets will.
 
-        ``optimizer`` may be any callable; one that is no optimiser class
-        (or factory of one) would fail inside skorch as the first net
-        starts, with a message about skorch's code.
+        With the nets' keywords, on the fit's device. ``optimizer`` may be
+        any callable; one that is no optimiser class (or factory of one)
+        would fail inside skorch as the first net starts, with a message
+        about skorch's code.
         """
         keywords = {
             name.removeprefix("optimizer__"): value
-            for name, value in routed.items()
-            if name.startswith("optimizer__") and name != "optimizer__param_groups"
+            for name, value in self._optimizer_keywords().items()
+            if name != "optimizer__param_groups"
         }
         factory = getattr(self.optimizer, "__name__", repr(self.optimizer))
+        stand_in = torch.nn.Parameter(torch.zeros(1, device=self._device))
         try:
-            optimizer = self.optimizer(
-                [torch.nn.Parameter(torch.zeros(1))], lr=self.lr, **keywords
-            )
-        except (TypeError, ValueError) as exc:
+            optimizer = self.optimizer([stand_in], lr=self.lr, **keywords)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            if type(exc) not in (TypeError, ValueError, RuntimeError):
+                raise
             raise type(exc)(
                 f"{type(self).__name__}'s optimizer {factory}(params, lr=..., "
                 f"**optimizer__ keywords) failed: {exc}"
@@ -502,6 +513,7 @@ class BaseDeepClusterer(
         )
         self._check_fit_input(X)
         self._device = self._training_device()
+        self._check_optimizer()
         random_state = check_random_state(self.random_state)
         # Drawn in every fit but used only with the user's modules, so that
         # the rest of the fit draws the same seeds either way (a fitted
@@ -739,17 +751,30 @@ class BaseDeepClusterer(
             callbacks=self._stage_callbacks(schedule),
             **routed,
         )
-        if "optimizer__foreach" not in routed and _takes_keyword(
-            self.optimizer, "foreach"
+        kwargs.update(self._optimizer_keywords())
+        kwargs.update(overrides)
+        return kwargs
+
+    def _optimizer_keywords(self):
+        """The ``optimizer__`` keywords of every net: the user's, and ``foreach``."""
+        keywords = {
+            name: value
+            for name, value in self._routed_params().items()
+            if name.startswith("optimizer__")
+        }
+        if (
+            "optimizer__foreach" not in keywords
+            # torch takes no foreach beside fused=True.
+            and not keywords.get("optimizer__fused")
+            and _takes_keyword(self.optimizer, "foreach")
         ):
             # PyTorch's multi-tensor update: the per-tensor arithmetic of
             # the default loop, applied to all parameters in a few calls
             # instead of a Python loop over them. PyTorch picks it by default
             # on CUDA only; on the CPU it halves the time of Adam's steps on
             # IMSAT's network, with the same weights (benchmarks/NOTES.rst).
-            kwargs["optimizer__foreach"] = True
-        kwargs.update(overrides)
-        return kwargs
+            keywords["optimizer__foreach"] = True
+        return keywords
 
     def _stage_callbacks(self, schedule):
         """The callbacks of a net: its stage's ``schedule``, then the user's.

@@ -318,9 +318,15 @@ def test_routed_keywords_are_parameters():
         # torch would speak of the shuffle and batch size the package sets.
         (
             {"iterator_train__sampler": torch.utils.data.SequentialSampler(range(3))},
-            "not accept 'iterator_train__sampler'.*sample_weight",
+            "iterator_train__sampler.*pass iterator_train__shuffle=False",
         ),
-        ({"iterator_train__batch_sampler": [[0, 1]]}, "set batch_size instead"),
+        (
+            {
+                "iterator_train__batch_sampler": [[0, 1]],
+                "iterator_train__shuffle": False,
+            },
+            "batch_sampler.*and batch_size=1",
+        ),
     ],
 )
 def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
@@ -407,6 +413,29 @@ def _callbacks(model):
             ),
         ),
         (
+            # No foreach=True beside it, which torch would reject.
+            {"optimizer__fused": True},
+            lambda model: (
+                model.net_.optimizer_.param_groups[0]["fused"]
+                and not model.net_.optimizer_.param_groups[0]["foreach"]
+            ),
+        ),
+        (
+            # A sampler of the user's, in place of the shuffling.
+            {
+                "iterator_train__shuffle": False,
+                "iterator_train__sampler": torch.utils.data.SequentialSampler(
+                    range(90)
+                ),
+            },
+            lambda model: isinstance(
+                model.net_.get_iterator(
+                    model.net_.get_dataset(torch.zeros(90, 4)), training=True
+                ).sampler,
+                torch.utils.data.SequentialSampler,
+            ),
+        ),
+        (
             {"callbacks__print_log": None},
             lambda model: "print_log" not in _callbacks(model),
         ),
@@ -444,6 +473,8 @@ def _callbacks(model):
         "optimizer",
         "param_groups",
         "iterator",
+        "fused",
+        "sampler",
         "remove",
         "parameter",
         "named parameter",
