@@ -1,6 +1,7 @@
 """Glue between NumPy/scikit-learn and PyTorch: devices, seeding, datasets, inference, k-means."""
 
 import contextlib
+import functools
 import math
 import re
 import threading
@@ -127,14 +128,34 @@ def torch_seed(seed, device):
     Every draw of the package's own code uses the fit's generators instead
     (see :func:`make_generator`).
     """
-    cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
-        # Only the generators fork_rng restores: torch.manual_seed would
-        # seed every CUDA device (queued until CUDA starts, on a CPU fit).
+    # The CPU's generator and that of the fit's device, nothing else:
+    # torch.manual_seed would seed every CUDA device (queued until CUDA
+    # starts, on a CPU fit), which the fit would then leave seeded.
+    with torch.random.fork_rng(devices=[]), _device_generator_seeded(seed, device):
         torch.random.default_generator.manual_seed(seed)
-        for index in cuda_devices:
-            torch.cuda.default_generators[index].manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def _device_generator_seeded(seed, device):
+    """Seed the global generator of a CUDA or MPS ``device``; restore it after."""
+    if device.type == "cuda":
+        # "cuda" without an index is the current device.
+        index = torch.cuda.current_device() if device.index is None else device.index
+        state = torch.cuda.get_rng_state(index)
+        torch.cuda.default_generators[index].manual_seed(seed)
+        restore = functools.partial(torch.cuda.set_rng_state, state, index)
+    elif device.type == "mps":
+        state = torch.mps.get_rng_state()
+        torch.mps.manual_seed(seed)
+        restore = functools.partial(torch.mps.set_rng_state, state)
+    else:
+        yield
+        return
+    try:
+        yield
+    finally:
+        restore()
 
 
 def make_generator(seed, device="cpu"):

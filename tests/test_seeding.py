@@ -169,6 +169,39 @@ def test_user_modules_seed_no_other_device(blobs, monkeypatch):
     assert seeded == []
 
 
+class _FakeGenerator:
+    def manual_seed(self, seed):
+        self.seed = seed
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_user_modules_seed_the_fit_device_and_restore_it(monkeypatch, device):
+    # No such device here: torch's functions for it are stood in for. The
+    # device's generator is seeded inside the block and restored after, the
+    # current CUDA device's when no index is given.
+    from skdeepcluster._torch_utils import torch_seed
+
+    calls = []
+    generators = [_FakeGenerator(), _FakeGenerator()]
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "default_generators", generators)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda i: f"state {i}")
+    monkeypatch.setattr(
+        torch.cuda, "set_rng_state", lambda state, i: calls.append((state, i))
+    )
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: "mps state")
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: calls.append(seed))
+    monkeypatch.setattr(torch.mps, "set_rng_state", calls.append)
+    with torch_seed(7, torch.device(device)):
+        pass
+    if device == "mps":
+        assert calls == [7, "mps state"]
+    else:
+        assert generators[1].seed == 7
+        assert not hasattr(generators[0], "seed")
+        assert calls == [("state 1", 1)]
+
+
 def test_user_modules_with_dropout_follow_random_state(blobs):
     # Dropout in the user's modules draws from torch's global generator: the
     # fit seeds it from random_state for them and restores it after.
