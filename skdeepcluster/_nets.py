@@ -128,9 +128,9 @@ class ClusteringNet(NeuralNet):
         """skorch's iterator, without a trailing batch of one sample for batch norm.
 
         Batch norm in training mode cannot normalise a batch of one sample
-        (torch raises), so when the data would leave one, a network with
-        batch norm layers (a user's encoder, say) drops it, as
-        ``iterator_train__drop_last=True`` would.
+        on flat features (torch raises), so when the data would leave one, a
+        network with ``BatchNorm1d`` layers (a user's encoder, say) drops
+        it, as ``iterator_train__drop_last=True`` would.
         """
         if not (
             training
@@ -222,7 +222,7 @@ class ClusteringNet(NeuralNet):
                 if isinstance(exc, StopTraining) or not _stops_early(callback):
                     raise
                 raise StopTraining from exc
-            except (KeyError, SkorchException) as exc:
+            except (KeyError, ValueError, SkorchException) as exc:
                 missing = _missing_history_key(exc)
                 if missing is None:
                     raise
@@ -527,24 +527,31 @@ def _resume_lr_schedules(net, learning_rates):
 
 
 def _has_batch_norm(module):
-    return any(
-        isinstance(layer, torch.nn.modules.batchnorm._BatchNorm)
-        for layer in module.modules()
-    )
+    # BatchNorm1d: on flat features (the package's networks, a user's dense
+    # encoder) one sample leaves one value per channel, which it cannot
+    # normalise; a 2-d map or a sequence gives it several.
+    return any(isinstance(layer, torch.nn.BatchNorm1d) for layer in module.modules())
 
 
 def _is_print(sink):
     """Whether ``sink`` is Python's print or an Accelerate accelerator's."""
+    if sink is print:
+        return True
     owner = getattr(sink, "__self__", None)
-    return sink is print or (
-        getattr(sink, "__name__", None) == "print"
-        and type(owner).__module__.startswith("accelerate")
-    )
+    if owner is None or getattr(sink, "__name__", None) != "print":
+        return False
+    try:
+        from accelerate import Accelerator
+    except ImportError:
+        return False
+    return isinstance(owner, Accelerator)
 
 
 def _missing_history_key(error):
     """The key a callback did not find in skorch's history, from ``error``."""
-    match = re.search(r"Key '(.+?)' was not found in history", str(error))
+    # skorch's History says "Key 'x' was not found in history.", its
+    # LRScheduler "'x' was not found in history. ...".
+    match = re.search(r"'([^']+)' was not found in history", str(error))
     return None if match is None else match.group(1)
 
 

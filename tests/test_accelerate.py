@@ -156,11 +156,18 @@ def test_one_process_fit_is_plain_and_pickles(blobs, accelerator):
     np.testing.assert_array_equal(loaded.predict(X), estimator.labels_)
 
 
+class _UsersAccelerator(accelerate.Accelerator):
+    pass
+
+
+@pytest.mark.parametrize("subclass", [False, True], ids=["Accelerator", "subclass"])
 @pytest.mark.parametrize("verbose", [0, 1])
-def test_progress_follows_verbose(blobs, accelerator, capsys, verbose):
+def test_progress_follows_verbose(blobs, accelerator, capsys, verbose, subclass):
     # The accelerator's print is the progress table's sink, which skorch
     # would write to whatever verbose says.
     X, _ = blobs
+    if subclass:
+        accelerator = _UsersAccelerator(cpu=True)
     AutoencoderKMeans(
         n_clusters=3,
         random_state=0,

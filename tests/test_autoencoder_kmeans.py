@@ -166,6 +166,28 @@ def test_batch_norm_encoder_skips_a_last_batch_of_one_sample(blobs, cls):
     assert model.labels_.shape == (31,)
 
 
+def test_batch_norm_on_maps_keeps_a_last_batch_of_one_sample(blobs):
+    # BatchNorm2d normalises one sample's map (four values per channel here):
+    # nothing is dropped.
+    X, _ = blobs
+    encoder = torch.nn.Sequential(
+        torch.nn.Unflatten(1, (1, 2, 2)),
+        torch.nn.Conv2d(1, 4, 1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 2),
+    )
+    model = fast_estimator(
+        AutoencoderKMeans,
+        n_clusters=3,
+        encoder=encoder,
+        decoder=torch.nn.Linear(2, 4),
+        batch_size=10,
+    ).fit(X[:31])
+    batches = model.net_.history[-1, "batches"]
+    assert [batch["train_batch_size"] for batch in batches] == [10, 10, 10, 1]
+
+
 def test_input_shape_uses_convolutions():
     rng = np.random.default_rng(0)
     X = rng.random((40, 2 * 8 * 8), dtype=np.float32)

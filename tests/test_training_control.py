@@ -628,8 +628,15 @@ def test_callbacks_monitoring_the_training_loss_run(params, blobs):
         (EarlyStopping(monitor="train_los"), "pretraining"),
         # skorch's Checkpoint speaks of validation data.
         (Checkpoint(monitor="train_los_best"), "pretraining"),
+        # skorch's LRScheduler of a plateau raises a ValueError of its own.
+        (
+            LRScheduler(
+                torch.optim.lr_scheduler.ReduceLROnPlateau, monitor="clustering_loss"
+            ),
+            "pretraining",
+        ),
     ],
-    ids=["other-stage", "typo", "checkpoint"],
+    ids=["other-stage", "typo", "checkpoint", "plateau"],
 )
 def test_callbacks_monitoring_a_key_a_stage_lacks_say_so(callback, stage, blobs):
     X, _ = blobs
