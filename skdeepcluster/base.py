@@ -1720,11 +1720,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 f"n_clusters={self.n_clusters} clusters can be found. Set "
                 "embedding_dim >= 2 or normalize_embedding=False."
             )
-        if isinstance(self.memory, str) and os.path.isfile(self.memory):
+        blocking = _file_in_the_way(
+            self.memory if isinstance(self.memory, str) else None
+        ) or _file_in_the_way(getattr(self.memory, "location", None))
+        if blocking is not None:
             # joblib would fail at the first write, after the pretraining.
             raise ValueError(
-                f"memory={self.memory!r} is a file; pass the path of a "
-                "directory for the cache (created if missing), a "
+                f"memory={self.memory!r} cannot hold a cache: {blocking!r} is a "
+                "file. Pass the path of a directory (created if missing), a "
                 "joblib.Memory, or None."
             )
 
@@ -2137,6 +2140,19 @@ def _schedule_names():
 
 
 @functools.cache
+def _file_in_the_way(location):
+    """The file at ``location``, or at a folder above it, that stops a cache there."""
+    if not isinstance(location, (str, os.PathLike)):
+        return None
+    path = os.path.abspath(location)
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return None if os.path.isdir(path) else path
+
+
 def _default_callback_names():
     """Names of the callbacks every net of the estimators installs itself."""
     # skorch's defaults do not depend on the net's settings: an uninitialised

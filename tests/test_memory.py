@@ -347,9 +347,17 @@ def test_verbose_hit_says_the_pretraining_was_loaded(blobs, tmp_path, capsys):
     assert not any(line.startswith("DEC: pretraining (") for line in out)
 
 
-def test_memory_naming_a_file_raises_before_training(blobs, tmp_path):
+@pytest.mark.parametrize(
+    "memory",
+    [
+        lambda file: str(file),
+        lambda file: str(file / "cache"),
+    ],
+    ids=["file", "below a file"],
+)
+def test_memory_blocked_by_a_file_raises_before_training(blobs, tmp_path, memory):
     X, _ = blobs
     path = tmp_path / "cache.txt"
     path.write_text("")
-    with pytest.raises(ValueError, match="memory=.*cache.txt' is a file"):
-        _fit(AutoencoderKMeans, X, memory=str(path))
+    with pytest.raises(ValueError, match="cannot hold a cache: .*cache.txt' is a"):
+        _fit(AutoencoderKMeans, X, memory=memory(path))
