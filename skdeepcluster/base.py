@@ -1720,9 +1720,12 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 f"n_clusters={self.n_clusters} clusters can be found. Set "
                 "embedding_dim >= 2 or normalize_embedding=False."
             )
-        blocking = _file_in_the_way(
-            self.memory if isinstance(self.memory, str) else None
-        ) or _file_in_the_way(getattr(self.memory, "location", None))
+        location = (
+            self.memory
+            if isinstance(self.memory, str)
+            else getattr(self.memory, "location", None)
+        )
+        blocking = _file_in_the_way(location)
         if blocking is not None:
             # joblib would fail at the first write, after the pretraining.
             raise ValueError(
@@ -2139,7 +2142,6 @@ def _schedule_names():
     return frozenset(SCHEDULE_NAMES.values())
 
 
-@functools.cache
 def _file_in_the_way(location):
     """The file at ``location``, or at a folder above it, that stops a cache there."""
     if not isinstance(location, (str, os.PathLike)):
@@ -2153,6 +2155,7 @@ def _file_in_the_way(location):
     return None if os.path.isdir(path) else path
 
 
+@functools.cache
 def _default_callback_names():
     """Names of the callbacks every net of the estimators installs itself."""
     # skorch's defaults do not depend on the net's settings: an uninitialised

@@ -361,3 +361,13 @@ def test_memory_blocked_by_a_file_raises_before_training(blobs, tmp_path, memory
     path.write_text("")
     with pytest.raises(ValueError, match="cannot hold a cache: .*cache.txt' is a"):
         _fit(AutoencoderKMeans, X, memory=memory(path))
+
+
+def test_memory_check_reads_the_file_system_each_time(tmp_path):
+    # Nothing is remembered from an earlier fit: a file made since is seen.
+    from skdeepcluster.base import _file_in_the_way
+
+    location = tmp_path / "cache.txt" / "cache"
+    assert _file_in_the_way(str(location)) is None
+    (tmp_path / "cache.txt").write_text("")
+    assert _file_in_the_way(str(location)) == str(tmp_path / "cache.txt")
