@@ -398,8 +398,9 @@ class SNNLKMeans(AutoencoderKMeans):
     alpha : float, default=100.0
         Weight of the soft nearest neighbour loss (100 in [1]_).
     temperature : "annealed" or float, default="annealed"
-        ``"annealed"``: ``1 / (1 + epoch) ** temperature_decay``; a positive
-        float fixes the temperature.
+        ``"annealed"``: ``1 / (1 + epoch) ** temperature_decay``, the epoch
+        counted from the start of training (the warm-up included); a
+        positive float fixes the temperature.
     temperature_decay : float, default=0.55
         Exponent of the annealed temperature. ``temperature`` and
         ``temperature_decay`` set the default ``"temperature_annealing"``
