@@ -17,6 +17,8 @@ each step) and run some of them outside the module's ``forward`` (ACAI's
 critic, IMSAT's perturbed passes), which a wrapper would hide or break.
 """
 
+import contextlib
+
 import torch
 from skorch.callbacks import LRScheduler
 from skorch.hf import AccelerateMixin
@@ -167,6 +169,35 @@ def accelerated_net_class(cls):
             },
         )
     return _CLASSES[cls]
+
+
+@contextlib.contextmanager
+def released_when_done(accelerator):
+    """Leave ``accelerator`` holding only what it held before the block.
+
+    Accelerate keeps a reference to every model, optimiser, scheduler and
+    data loader it prepares until ``free_memory`` is called; skorch prepares
+    a data loader every epoch, each holding the training data. A fit
+    prepares only its own nets' objects, and drops them from the
+    accelerator when it ends (also when it fails), so that fits sharing one
+    accelerator (a grid search) do not keep one another's networks and data
+    alive, nor pickle them with the accelerator, which is one of the
+    estimator's parameters.
+    """
+    registries = [
+        registry
+        for registry in (
+            getattr(accelerator, name, None)
+            for name in ("_models", "_optimizers", "_schedulers", "_dataloaders")
+        )
+        if isinstance(registry, list)
+    ]
+    lengths = [len(registry) for registry in registries]
+    try:
+        yield
+    finally:
+        for registry, length in zip(registries, lengths):
+            del registry[length:]
 
 
 def plain_net(net):

@@ -521,7 +521,7 @@ class BaseDeepClusterer(
         # k-means).
         global_seed = _draw_seed(random_state)
         X_train = self._training_data(X)
-        with self._user_modules_seed(global_seed):
+        with self._user_modules_seed(global_seed), self._accelerator_released():
             self._fit(X_train, y, random_state, sample_weight)
         self._drop_training_state()
         del self._input_range
@@ -591,6 +591,15 @@ class BaseDeepClusterer(
         :class:`BaseAutoencoderClusterer` for the user's modules).
         """
         return contextlib.nullcontext()
+
+    def _accelerator_released(self):
+        """Context ``_fit`` runs in: the accelerator drops this fit's objects after it."""
+        accelerator = self._accelerator()
+        if accelerator is None:
+            return contextlib.nullcontext()
+        from ._accelerate import released_when_done
+
+        return released_when_done(accelerator)
 
     def _drop_training_state(self):
         """Empty the optimisers' state and drop the device generators of the fitted nets.

@@ -156,6 +156,36 @@ def test_one_process_fit_is_plain_and_pickles(blobs, accelerator):
     np.testing.assert_array_equal(loaded.predict(X), estimator.labels_)
 
 
+def test_fit_leaves_the_accelerator_as_it_found_it(blobs):
+    # Accelerate keeps every object it prepares (a data loader per epoch,
+    # with the data) until free_memory: a fit drops its own, and keeps the
+    # user's.
+    import pickle
+
+    import torch
+
+    X, _ = blobs
+    accelerator = accelerate.Accelerator(cpu=True)
+    users_model = accelerator.prepare_model(torch.nn.Linear(2, 2))
+    registries = ("_models", "_optimizers", "_schedulers", "_dataloaders")
+    before = {name: list(getattr(accelerator, name)) for name in registries}
+    assert before["_models"] == [users_model]
+    estimator = AutoencoderKMeans(
+        n_clusters=3,
+        random_state=0,
+        accelerator=accelerator,
+        verbose=0,
+        **FAST_PARAMS["AutoencoderKMeans"],
+    )
+    size = len(pickle.dumps(estimator.fit(X)))
+    for name, objects in before.items():
+        assert getattr(accelerator, name) == objects, name
+    # A second fit adds nothing to the first one's pickle.
+    clone(estimator).fit(X)
+    assert len(pickle.dumps(estimator)) == size
+    accelerator.free_memory()
+
+
 class _UsersAccelerator(accelerate.Accelerator):
     pass
 
