@@ -196,16 +196,20 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     "n_init_kmeans": """\
 n_init : int or "auto", default=10
     Number of k-means initialisations on the embedding (with
-    ``clustering`` ``"kmeans"`` or ``"auto"``); which run is kept is set by
-    ``kmeans_selection``. ``"auto"`` is 10, accepted for
-    compatibility with :class:`~sklearn.cluster.KMeans` (whose
-    ``"auto"`` means one run with k-means++ initialisation).""",
+    ``clustering`` ``"kmeans"`` or ``"auto"``; which run is kept is set by
+    ``kmeans_selection``), and of k-means runs on its UMAP layout (with
+    ``"umap"`` or ``"auto"``; the run of highest modularity is kept).
+    ``"auto"`` is 10, accepted for compatibility with
+    :class:`~sklearn.cluster.KMeans` (whose ``"auto"`` means one run with
+    k-means++ initialisation).""",
     "n_init_pretrained": """\
 n_init : int or "auto", default=10
-    Number of k-means initialisations on the pretrained embedding; which
-    run is kept is set by ``kmeans_selection``. ``"auto"`` is 10, accepted for
-    compatibility with :class:`~sklearn.cluster.KMeans` (whose
-    ``"auto"`` means one run with k-means++ initialisation).""",
+    Number of k-means initialisations on the pretrained embedding (which
+    run is kept is set by ``kmeans_selection``) and, with ``init="auto"``,
+    of k-means runs on its UMAP layout (the run of highest modularity is
+    kept). ``"auto"`` is 10, accepted for compatibility with
+    :class:`~sklearn.cluster.KMeans` (whose ``"auto"`` means one run with
+    k-means++ initialisation).""",
     "kmeans_selection": """\
 kmeans_selection : {"modularity", "inertia"}, default="modularity"
     Which of the ``n_init`` k-means runs on the embedding is kept.

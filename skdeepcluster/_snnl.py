@@ -450,8 +450,9 @@ class SNNLKMeans(AutoencoderKMeans):
         benchmarks page).
     n_init : int or "auto", default=10
         Number of k-means initialisations of the first pseudo-labelling
-        when no labels are used, and on the final embedding (with
-        ``clustering`` ``"kmeans"`` or ``"auto"``). ``"auto"`` is 10, accepted for
+        when no labels are used, on the final embedding (with
+        ``clustering`` ``"kmeans"`` or ``"auto"``) and on its UMAP layout
+        (with ``"umap"`` or ``"auto"``). ``"auto"`` is 10, accepted for
         compatibility with :class:`~sklearn.cluster.KMeans` (whose
         ``"auto"`` means one run with k-means++ initialisation).
     {kmeans_selection}
