@@ -304,6 +304,9 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         reproduces it. ``Z`` is the embedding of ``X``, computed once.
         """
         self.reference_embedding_ = Z_reference
+        # Resolved now: predict must count the votes as this fit did, even
+        # after set_params changes n_clusters or n_neighbors.
+        self._n_voters = self._voters(len(Z_reference))
         while True:
             self._reference_labels = reference_labels
             labels = to_numpy(self._embedding_votes(Z).argmax(dim=1))
@@ -329,7 +332,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             Z,
             torch.as_tensor(self.reference_embedding_, device=Z.device),
             torch.as_tensor(self._reference_labels, device=Z.device),
-            self._voters(len(self.reference_embedding_)),
+            self._n_voters,
             int(self._reference_labels.max()) + 1,
         )
 

@@ -407,6 +407,19 @@ def test_voters_are_a_third_of_the_mean_cluster_size_when_fewer():
     assert AutoencoderKMeans(n_clusters=10, n_neighbors=5)._voters(10_000) == 5
 
 
+@pytest.mark.parametrize("changed", [{"n_clusters": 30}, {"n_neighbors": 1}])
+def test_predict_counts_the_fits_voters_after_set_params(overlapping_blobs, changed):
+    # The number of voters follows n_clusters and n_neighbors; resolved
+    # when fitting, so that predict(X_train) still reproduces labels_.
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=4, clustering="spectral", random_state=0
+    ).fit(X)
+    model.set_params(**changed)
+    assert model._voters(len(model.reference_embedding_)) != model._n_voters
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
 def test_predict_uses_the_voters_of_the_reference_samples(blobs):
     X, _ = blobs
     # 90 samples in 3 clusters: a third of the mean size is 10 voters.
@@ -418,8 +431,8 @@ def test_predict_uses_the_voters_of_the_reference_samples(blobs):
         random_state=0,
     ).fit(X)
     reference = torch.as_tensor(model.reference_embedding_)
-    voters = model._voters(len(reference))
-    assert voters < model.n_neighbors
+    voters = model._n_voters
+    assert voters == model._voters(len(reference)) < model.n_neighbors
     expected = neighbour_votes(
         torch.as_tensor(model.transform(X)),
         reference,
