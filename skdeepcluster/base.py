@@ -581,7 +581,9 @@ class BaseDeepClusterer(
         # shape[0], not len(): a sparse matrix has no length.
         labels = np.empty(X.shape[0], dtype=np.intp)
         labels[~left_out] = self.labels_
-        labels[left_out] = self._map_batches(self._predict, X[left_out])
+        # _kept_rows: a memory-mapped X's left-out rows are read a batch at
+        # a time, not copied out together.
+        labels[left_out] = self._map_batches(self._predict, _kept_rows(X, left_out))
         self.labels_ = labels
 
     def _user_modules_seed(self, seed):

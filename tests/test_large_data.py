@@ -314,10 +314,14 @@ def _one_epoch(cls):
     return epochs
 
 
-def test_fit_on_memmap_allocates_no_copy_of_it(blobs, tmp_path):
+@pytest.mark.parametrize(
+    "n_left_out", [0, 4500], ids=["none-left-out", "most-left-out"]
+)
+def test_fit_on_memmap_allocates_no_copy_of_it(blobs, tmp_path, n_left_out):
     # NumPy reports its allocations to tracemalloc: a whole-array temporary
-    # (np.abs(X), a float32 copy, np.asarray of a converted copy) would show
-    # as a peak of the input's size.
+    # (np.abs(X), a float32 copy, np.asarray of a converted copy, the rows
+    # of weight 0 labelled at the end) would show as a peak of the input's
+    # size.
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6000, 512))
     X_map = as_memmap(X, tmp_path / "X.npy")
@@ -335,9 +339,11 @@ def test_fit_on_memmap_allocates_no_copy_of_it(blobs, tmp_path):
     # would count.
     fast_estimator(AutoencoderKMeans, **params).fit(blobs[0])
     model = fast_estimator(AutoencoderKMeans, **params)
+    sample_weight = np.ones(len(X_map))
+    sample_weight[:n_left_out] = 0
     tracemalloc.start()
     try:
-        model.fit(X_map)
+        model.fit(X_map, sample_weight=sample_weight)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
