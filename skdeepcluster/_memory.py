@@ -1,8 +1,11 @@
 """Caching of the autoencoder pretraining (the ``memory`` parameter)."""
 
 import io
+import pickle
+import warnings
 from pathlib import Path
 
+import joblib
 import torch
 from sklearn.utils.validation import check_memory
 from skorch.history import History
@@ -57,6 +60,23 @@ def pretrain_with_memory(memory, net, dataset, global_generator=False):
     """
     fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
     key = _pretraining_key(net, dataset, global_generator)
+    try:
+        # joblib hashes the key by pickling it, and names a function by its
+        # module and name; a lambda or a nested function has no such name.
+        joblib.hash(key)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        reason = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
+        warnings.warn(
+            f"{net.estimator_name}: the {net.stage} is not cached (memory): "
+            f"joblib cannot hash its settings ({type(exc).__name__}: "
+            f"{reason}). A lambda or a function "
+            "defined inside another function cannot be hashed; define it at "
+            "the top level of a module to cache this training.",
+            UserWarning,
+            stacklevel=2,
+        )
+        net.partial_fit(dataset)
+        return
     if net.verbose and fit.check_call_in_cache(net, dataset, key):
         # The progress table of the stage is not printed on a hit: say why.
         print(f"{net.estimator_name}: {net.stage} loaded from the cache (memory)")

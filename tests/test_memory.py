@@ -300,6 +300,23 @@ def test_memory_none_trains_without_the_cache(blobs, monkeypatch, pretrainings):
     assert_array_equal(first.labels_, second.labels_)
 
 
+def test_settings_joblib_cannot_hash_train_without_the_cache(
+    blobs, tmp_path, pretrainings
+):
+    # joblib hashes the key by pickling it: a lambda among the net's
+    # settings cannot be, and the pretraining then runs uncached, warned.
+    from skorch.callbacks import EpochScoring
+
+    X, _ = blobs
+    scoring = EpochScoring(lambda net, X, y: 0.0, on_train=True, name="zero")
+    reference = _fit(AutoencoderKMeans, X, callbacks=[scoring])
+    with pytest.warns(UserWarning, match="not cached.*lambda"):
+        uncached = _fit(AutoencoderKMeans, X, callbacks=[scoring], memory=str(tmp_path))
+    assert len(pretrainings) == 2
+    assert count_cached_pretrainings(str(tmp_path)) == 0
+    assert_array_equal(uncached.labels_, reference.labels_)
+
+
 def test_invalid_memory_raises(blobs):
     X, _ = blobs
     with pytest.raises(InvalidParameterError, match="memory"):
