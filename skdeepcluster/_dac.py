@@ -1019,12 +1019,23 @@ class DAC(BaseDeepClusterer):
                     )
                 ],
                 stage=stage,
-                batch_size=int(min(self.batch_size, len(X))),
+                batch_size=self._training_batch_size(len(X)),
                 iterator_train__drop_last=True,
             ),
         )
         net.initialize()
         return net
+
+    def _training_batch_size(self, n_samples):
+        """``batch_size``, at most what gives every process a full batch.
+
+        The last, short batch is dropped, and a data-parallel fit
+        (``accelerator``) deals the batches out in whole rounds of one per
+        process: with fewer than ``processes * batch_size`` samples no
+        process would get a batch.
+        """
+        processes = getattr(self._accelerator(), "num_processes", 1)
+        return int(min(self.batch_size, max(2, n_samples // processes)))
 
     def _partition_modularity(self, net, X, graph, recalibrate=True):
         """Modularity on ``graph`` of the partition ``net`` gives its reference rows."""
