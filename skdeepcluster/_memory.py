@@ -1,11 +1,13 @@
 """Caching of the autoencoder pretraining (the ``memory`` parameter)."""
 
+import hashlib
 import io
 import pickle
 import warnings
 from pathlib import Path
 
 import joblib
+import numpy as np
 import torch
 from sklearn.utils.validation import check_memory
 from skorch.history import History
@@ -235,7 +237,7 @@ def _pretraining_key(net, dataset, global_generator=False):
         # The rows as the net sees them: a dense tensor is already divided
         # by input_scale_, rows read from an array are divided when read.
         X=(
-            (dataset.X.data, dataset.X.scale)
+            (_hashable_rows(dataset.X.data), dataset.X.scale)
             if isinstance(dataset.X, ArrayRows)
             else to_numpy(dataset.X)
         ),
@@ -244,6 +246,30 @@ def _pretraining_key(net, dataset, global_generator=False):
     if dataset.sample_weight is not None:
         key["sample_weight"] = to_numpy(dataset.sample_weight)
     return key
+
+
+def _hashable_rows(data):
+    """The rows an ``ArrayRows`` reads (its ``data``), as the key holds them.
+
+    joblib hashes a contiguous array through its buffer, but copies one
+    that is not (a column slice of a memory map, say) whole into memory
+    first: such an array is stood in for by a digest of its rows, read a
+    few at a time. The rows of weight 0 left out of a memory map (an
+    object that keeps the map and the kept rows' indices) are handled the
+    same way.
+    """
+    rows = getattr(data, "rows", None)
+    if rows is not None and hasattr(data, "data"):
+        return (_hashable_rows(data.data), rows)
+    if not isinstance(data, np.ndarray) or (
+        data.flags.c_contiguous or data.flags.f_contiguous
+    ):
+        return data
+    digest = hashlib.sha256(f"{data.shape} {data.dtype.str}".encode())
+    step = max(1, (1 << 20) // max(1, data[:1].nbytes))
+    for start in range(0, len(data), step):
+        digest.update(np.ascontiguousarray(data[start : start + step]).data)
+    return digest.hexdigest()
 
 
 def _versions():

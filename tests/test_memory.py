@@ -123,6 +123,37 @@ def test_miss_when_data_changes(blobs, tmp_path, pretrainings):
     assert len(pretrainings) == 2
 
 
+def test_key_of_a_strided_memmap_follows_its_rows_without_copying_them(
+    tmp_path, pretrainings
+):
+    # joblib hashes an array that is not contiguous (a column slice of a
+    # memory map) by copying it whole; the key holds a digest of its rows,
+    # read a few at a time, instead.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X_map = as_memmap(rng.normal(size=(3000, 512)), tmp_path / "X.npy")
+    view = X_map[:, :384]
+    assert not (view.flags.c_contiguous or view.flags.f_contiguous)
+    cache = str(tmp_path / "cache")
+    params = dict(pretrain_epochs=1, batch_size=256, clustering="kmeans")
+    # A first fit imports what fitting imports lazily, which tracemalloc
+    # would count.
+    _fit(AutoencoderKMeans, np.asarray(view[:100]), **params)
+    tracemalloc.start()
+    try:
+        first = _fit(AutoencoderKMeans, view, memory=cache, **params)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < view.nbytes / 2
+    hit = _fit(AutoencoderKMeans, view, memory=cache, **params)
+    assert_array_equal(hit.labels_, first.labels_)
+    assert len(pretrainings) == 2  # the warm-up fit and the miss
+    _fit(AutoencoderKMeans, X_map[:, 1:385], memory=cache, **params)
+    assert len(pretrainings) == 3
+
+
 @pytest.mark.parametrize("layout", ["in memory", "memory-mapped"])
 def test_miss_when_the_input_scaling_changes(blobs, tmp_path, pretrainings, layout):
     # Rows read from a file are divided by input_scale_ when read: the key
