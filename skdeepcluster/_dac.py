@@ -603,8 +603,8 @@ class DAC(BaseDeepClusterer):
     batch_size : int, default=64
         Mini-batch size, at least 2; the pairs are formed within each
         mini-batch. Batches are drawn without the last incomplete one (batch
-        norm needs two or more samples), and never larger than the data.
-        Smaller than the paper's 128: on a 10,000-image data set it gives twice
+        norm needs two or more samples), and never larger than the data (in
+        a data-parallel fit, than each process's share of it). Smaller than the paper's 128: on a 10,000-image data set it gives twice
         as many updates per epoch, so the shortened schedule still makes enough
         updates.
     {lr}
@@ -1032,9 +1032,13 @@ class DAC(BaseDeepClusterer):
         The last, short batch is dropped, and a data-parallel fit
         (``accelerator``) deals the batches out in whole rounds of one per
         process: with fewer than ``processes * batch_size`` samples no
-        process would get a batch.
+        process would get a batch. An accelerator that splits each batch
+        among the processes (``split_batches=True``) needs no such cap.
         """
-        processes = getattr(self._accelerator(), "num_processes", 1)
+        accelerator = self._accelerator()
+        processes = 1
+        if accelerator is not None and not getattr(accelerator, "split_batches", False):
+            processes = accelerator.num_processes
         return int(min(self.batch_size, max(2, n_samples // processes)))
 
     def _partition_modularity(self, net, X, graph, recalibrate=True):
