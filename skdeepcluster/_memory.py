@@ -60,29 +60,41 @@ def pretrain_with_memory(memory, net, dataset, global_generator=False):
     for the global generators (CPU, and the net's CUDA device), and their
     state is part of the key.
     """
-    fit = check_memory(memory).cache(_fit_pretraining, ignore=["net", "dataset"])
+    memory = check_memory(memory)
+    fit = memory.cache(_fit_pretraining, ignore=["net", "dataset"])
     key = _pretraining_key(net, dataset, global_generator)
-    try:
-        # joblib hashes the key by pickling it, and names a function by its
-        # module and name; a lambda or a nested function has no such name.
-        joblib.hash(key)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        reason = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
-        warnings.warn(
-            f"{net.estimator_name}: the {net.stage} is not cached (memory): "
-            f"joblib cannot hash its settings ({type(exc).__name__}: "
-            f"{reason}). A lambda or a function "
-            "defined inside another function cannot be hashed; define it at "
-            "the top level of a module to cache this training.",
-            UserWarning,
-            stacklevel=2,
-        )
+    if memory.location is not None and not _settings_hashable(net, key["params"]):
         net.partial_fit(dataset)
         return
     if net.verbose and fit.check_call_in_cache(net, dataset, key):
         # The progress table of the stage is not printed on a hit: say why.
         print(f"{net.estimator_name}: {net.stage} loaded from the cache (memory)")
     _load_trained_state(net, fit(net, dataset, key))
+
+
+def _settings_hashable(net, params):
+    """Whether joblib can hash the net's settings ``params``, warning when not.
+
+    joblib hashes the key by pickling it, and names a function by its module
+    and name: a lambda or a function defined inside another (a callback's
+    scoring, an optimiser factory) has no such name. Only the settings are
+    tried, not the data, which the cache then hashes once.
+    """
+    try:
+        joblib.hash(params)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        reason = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
+        warnings.warn(
+            f"{net.estimator_name}: the {net.stage} is not cached (memory): "
+            f"joblib cannot hash its settings ({type(exc).__name__}: {reason})."
+            " A lambda or a function defined inside another function cannot "
+            "be hashed; define it at the top level of a module to cache this "
+            "training.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
 
 
 def count_cached_pretrainings(location):

@@ -348,6 +348,25 @@ def test_settings_joblib_cannot_hash_train_without_the_cache(
     assert_array_equal(uncached.labels_, reference.labels_)
 
 
+def test_memory_without_location_hashes_nothing(blobs, pretrainings):
+    # joblib.Memory(location=None) caches nothing: no hashing, no warning.
+    import warnings
+
+    from skorch.callbacks import EpochScoring
+
+    X, _ = blobs
+    scoring = EpochScoring(lambda net, X, y: 0.0, on_train=True, name="zero")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit(
+            AutoencoderKMeans,
+            X,
+            callbacks=[scoring],
+            memory=joblib.Memory(location=None, verbose=0),
+        )
+    assert len(pretrainings) == 1
+
+
 def test_invalid_memory_raises(blobs):
     X, _ = blobs
     with pytest.raises(InvalidParameterError, match="memory"):
