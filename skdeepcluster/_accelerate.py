@@ -177,27 +177,32 @@ def released_when_done(accelerator):
 
     Accelerate keeps a reference to every model, optimiser, scheduler and
     data loader it prepares until ``free_memory`` is called; skorch prepares
-    a data loader every epoch, each holding the training data. A fit
+    a data loader for each training stage, each holding the training data.
+    A fit
     prepares only its own nets' objects, and drops them from the
     accelerator when it ends (also when it fails), so that fits sharing one
     accelerator (a grid search) do not keep one another's networks and data
     alive, nor pickle them with the accelerator, which is one of the
     estimator's parameters.
     """
-    registries = [
-        registry
-        for registry in (
-            getattr(accelerator, name, None)
-            for name in ("_models", "_optimizers", "_schedulers", "_dataloaders")
-        )
+    names = ("_models", "_optimizers", "_schedulers", "_dataloaders")
+    before = {name: getattr(accelerator, name, None) for name in names}
+    lengths = {
+        name: len(registry)
+        for name, registry in before.items()
         if isinstance(registry, list)
-    ]
-    lengths = [len(registry) for registry in registries]
+    }
     try:
         yield
     finally:
-        for registry, length in zip(registries, lengths):
-            del registry[length:]
+        for name, length in lengths.items():
+            registry = getattr(accelerator, name, None)
+            if registry is before[name]:
+                del registry[length:]
+            elif isinstance(registry, list):
+                # free_memory during the fit replaced the lists: what the
+                # new ones hold was prepared by the fit since.
+                registry.clear()
 
 
 def plain_net(net):

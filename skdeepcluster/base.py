@@ -595,7 +595,7 @@ class BaseDeepClusterer(
         return contextlib.nullcontext()
 
     def _accelerator_released(self):
-        """Context ``_fit`` runs in: the accelerator drops this fit's objects after it."""
+        """Context of ``_fit``: the accelerator drops the fit's objects after it."""
         accelerator = self._accelerator()
         if accelerator is None:
             return contextlib.nullcontext()

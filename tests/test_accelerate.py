@@ -166,7 +166,7 @@ def test_one_process_fit_is_plain_and_pickles(blobs, accelerator):
 
 
 def test_fit_leaves_the_accelerator_as_it_found_it(blobs):
-    # Accelerate keeps every object it prepares (a data loader per epoch,
+    # Accelerate keeps every object it prepares (a data loader per stage,
     # with the data) until free_memory: a fit drops its own, and keeps the
     # user's.
     import pickle
@@ -193,6 +193,48 @@ def test_fit_leaves_the_accelerator_as_it_found_it(blobs):
     clone(estimator).fit(X)
     assert len(pickle.dumps(estimator)) == size
     accelerator.free_memory()
+
+
+def test_fit_drops_its_objects_also_after_a_free_memory_within_it(blobs):
+    # free_memory puts new lists on the accelerator: what they hold after
+    # it was prepared by the fit (here DEC's clustering stage).
+    from skorch.callbacks import Callback
+
+    from skdeepcluster import DEC
+
+    class FreeMemory(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if net.stage == "pretraining" and len(net.history) == 1:
+                net.accelerator.free_memory()
+
+    X, _ = blobs
+    accelerator = accelerate.Accelerator(cpu=True)
+    DEC(
+        n_clusters=3,
+        random_state=0,
+        accelerator=accelerator,
+        verbose=0,
+        callbacks=[FreeMemory()],
+        **FAST_PARAMS["DEC"],
+    ).fit(X)
+    for name in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
+        assert getattr(accelerator, name) == [], name
+
+
+@pytest.mark.parametrize("split_batches", [False, True])
+def test_dac_batch_fits_each_process_share(split_batches):
+    # Batches dealt out whole need one full batch per process; batches
+    # split among the processes do not.
+    from types import SimpleNamespace
+
+    from skdeepcluster import DAC
+
+    stand_in = SimpleNamespace(num_processes=4, split_batches=split_batches)
+    model = DAC(batch_size=256, accelerator=stand_in)
+    expected = 256 if split_batches else 250
+    assert model._training_batch_size(1000) == expected
+    assert DAC(batch_size=256)._training_batch_size(1000) == 256
+    assert DAC(batch_size=256)._training_batch_size(100) == 100
 
 
 class _UsersAccelerator(accelerate.Accelerator):
