@@ -603,10 +603,10 @@ class DAC(BaseDeepClusterer):
     batch_size : int, default=64
         Mini-batch size, at least 2; the pairs are formed within each
         mini-batch. Batches are drawn without the last incomplete one (batch
-        norm needs two or more samples), and never larger than the data (in
-        a data-parallel fit, than each process's share of it). Smaller than the paper's 128: on a 10,000-image data set it gives twice
-        as many updates per epoch, so the shortened schedule still makes enough
-        updates.
+        norm needs two or more samples), and never larger than the data (in a
+        data-parallel fit, than each process's share of it). Smaller than the
+        paper's 128: on a 10,000-image data set it gives twice as many updates
+        per epoch, so the shortened schedule still makes enough updates.
     {lr}
     {device}
     random_state : int, RandomState instance or None, default=None
