@@ -178,8 +178,7 @@ def released_when_done(accelerator):
     Accelerate keeps a reference to every model, optimiser, scheduler and
     data loader it prepares until ``free_memory`` is called; skorch prepares
     a data loader for each training stage, each holding the training data.
-    A fit
-    prepares only its own nets' objects, and drops them from the
+    A fit prepares only its own nets' objects, and drops them from the
     accelerator when it ends (also when it fails), so that fits sharing one
     accelerator (a grid search) do not keep one another's networks and data
     alive, nor pickle them with the accelerator, which is one of the
