@@ -184,24 +184,22 @@ def released_when_done(accelerator):
     alive, nor pickle them with the accelerator, which is one of the
     estimator's parameters.
     """
-    names = ("_models", "_optimizers", "_schedulers", "_dataloaders")
-    before = {name: getattr(accelerator, name, None) for name in names}
-    lengths = {
-        name: len(registry)
-        for name, registry in before.items()
-        if isinstance(registry, list)
-    }
+    before = {}
+    for name in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
+        registry = getattr(accelerator, name, None)
+        if isinstance(registry, list):
+            before[name] = (registry, len(registry))
     try:
         yield
     finally:
-        for name, length in lengths.items():
-            registry = getattr(accelerator, name, None)
-            if registry is before[name]:
-                del registry[length:]
-            elif isinstance(registry, list):
+        for name, (registry, length) in before.items():
+            current = getattr(accelerator, name, None)
+            if current is registry:
+                del current[length:]
+            elif isinstance(current, list):
                 # free_memory during the fit replaced the lists: what the
                 # new ones hold was prepared by the fit since.
-                registry.clear()
+                current.clear()
 
 
 def plain_net(net):

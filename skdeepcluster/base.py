@@ -400,6 +400,8 @@ class BaseDeepClusterer(
             optimizer = self.optimizer([stand_in], lr=self.lr, **keywords)
         except (TypeError, ValueError, RuntimeError) as exc:
             if type(exc) not in (TypeError, ValueError, RuntimeError):
+                # A subclass (torch's OutOfMemoryError, say) may take other
+                # constructor arguments than a message: it goes up as it is.
                 raise
             raise type(exc)(
                 f"{type(self).__name__}'s optimizer {factory}(params, lr=..., "
