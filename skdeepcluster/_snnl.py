@@ -694,19 +694,16 @@ class SNNLKMeans(AutoencoderKMeans):
         else:
             unlabelled = np.zeros(n_samples, bool)
         if y.dtype.kind == "f":
-            if not np.all(np.isfinite(y)):
-                raise ValueError(
-                    "y contains NaN or infinity; mark unlabelled samples with -1."
+            _check_float_labels(y)
+        elif y.dtype.kind == "O":
+            # Floats among the labels of an object array (NaN for a missing
+            # label, as pandas writes it) get the same checks: np.unique
+            # would make each NaN a class of its own.
+            _check_float_labels(
+                np.array(
+                    [v for v in y if isinstance(v, float | np.floating)], dtype=float
                 )
-            # Classes, as a classifier takes them: fractional values are a
-            # continuous target, which np.unique would make one class each.
-            fractional = y[y != np.round(y)]
-            if len(fractional):
-                raise ValueError(
-                    "y must hold class labels (integers or strings, -1 for "
-                    f"unlabelled samples); got non-integer values such as "
-                    f"{fractional[0]:g}."
-                )
+            )
         if unlabelled.all():
             # The samples of weight 0 are already left out, their labels too.
             _warn_at_caller(
@@ -899,3 +896,20 @@ class _AutoPartition:
 
 def _is_annealed(temperature):
     return isinstance(temperature, str) and temperature == "annealed"
+
+
+def _check_float_labels(values):
+    """Raise a ValueError unless the float labels ``values`` name classes.
+
+    As a classifier takes them: NaN is no label (unlabelled samples are
+    marked -1), and fractional values are a continuous target, which
+    ``np.unique`` would make one class each.
+    """
+    if not np.all(np.isfinite(values)):
+        raise ValueError("y contains NaN or infinity; mark unlabelled samples with -1.")
+    fractional = values[values != np.round(values)]
+    if len(fractional):
+        raise ValueError(
+            "y must hold class labels (integers or strings, -1 for unlabelled "
+            f"samples); got non-integer values such as {fractional[0]:g}."
+        )

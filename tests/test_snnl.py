@@ -610,10 +610,13 @@ def test_labels_of_wrong_length(blobs):
         (0.5, "non-integer values such as 0.5"),
     ],
 )
-def test_labels_that_are_not_classes_are_rejected(blobs, unlabelled, message):
-    # np.unique would make NaN, or each fraction, a class of its own.
+@pytest.mark.parametrize("dtype", [float, object])
+def test_labels_that_are_not_classes_are_rejected(blobs, unlabelled, message, dtype):
+    # np.unique would make NaN, or each fraction, a class of its own; in an
+    # object array (pandas' missing labels) each NaN would be one.
     X, y = blobs
-    y = np.where(np.arange(len(y)) % 2 == 0, y, unlabelled)
+    y = np.where(np.arange(len(y)) % 2 == 0, y.astype(dtype), unlabelled)
+    assert y.dtype == dtype
     with pytest.raises(ValueError, match=message):
         fast_estimator(SNNLKMeans, n_clusters=3, use_labels=True).fit(X, y)
 
