@@ -657,6 +657,11 @@ class BaseDeepClusterer(
                     f"{int(np.prod(self.input_shape))} features but X has "
                     f"{n_features}."
                 )
+        # Resolved now: inference must shape samples as this fit did, even
+        # after set_params changes input_shape.
+        self._input_shape = (
+            None if self.input_shape is None else tuple(self.input_shape)
+        )
         _check_hidden_dims(self)
         overflow = _squares_overflow(_magnitude(self._input_range), self.input_scale_)
         if overflow:
@@ -689,15 +694,15 @@ class BaseDeepClusterer(
         :meth:`_dataset`), with the same values.
         """
         if sp.issparse(X) or isinstance(X, _MappedRows) or _is_memory_mapped(X):
-            sample_shape = self.input_shape or (X.shape[1],)
+            sample_shape = self._input_shape or (X.shape[1],)
             return ArrayRows(X, sample_shape, self._device, scale=self.input_scale_)
         # torch.tensor copies, so read-only input is safe.
         X_tensor = divided(
             torch.tensor(np.ascontiguousarray(X), dtype=torch.float32),
             self.input_scale_,
         )
-        if self.input_shape is not None:
-            X_tensor = X_tensor.view(-1, *self.input_shape)
+        if self._input_shape is not None:
+            X_tensor = X_tensor.view(-1, *self._input_shape)
         return X_tensor.to(self._device)
 
     def _accelerator(self):
@@ -1260,8 +1265,8 @@ class BaseDeepClusterer(
         X_tensor = divided(
             torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
         )
-        if self.input_shape is not None:
-            X_tensor = X_tensor.view(-1, *self.input_shape)
+        if self._input_shape is not None:
+            X_tensor = X_tensor.view(-1, *self._input_shape)
         return X_tensor.to(self._device)
 
     def _map_batches(

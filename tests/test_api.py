@@ -274,6 +274,21 @@ def test_input_shape_as_list(cls):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_inference_keeps_the_fitted_input_shape(cls):
+    # As every parameter, input_shape takes effect at the next fit: the
+    # fitted network still takes samples of the shape it was trained on.
+    X, _ = make_blobs(n_samples=40, n_features=64, centers=2, random_state=0)
+    X = MinMaxScaler().fit_transform(X).astype(np.float32)
+    model = fast_estimator(cls, n_clusters=2, input_shape=(1, 8, 8), random_state=0)
+    model.fit(X)
+    labels, embedding = model.predict(X), model.transform(X)
+    for shape in ((1, 4, 16), None):
+        model.set_params(input_shape=shape)
+        np.testing.assert_array_equal(model.predict(X), labels)
+        np.testing.assert_array_equal(model.transform(X), embedding)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_numpy_integer_batch_size(cls, blobs):
     # As a grid built from np.arange passes it; torch's samplers take only
     # Python ints.
