@@ -545,3 +545,8 @@ class ACAIKMeans(AutoencoderKMeans):
             unit_embedding=self._normalize_embedding,
             **net_params,
         )
+
+    def _steps_with_closure(self):
+        # ACAINet takes both networks' gradients before either optimiser
+        # steps, once per batch: there is no closure to evaluate again.
+        return False

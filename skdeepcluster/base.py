@@ -414,6 +414,36 @@ class BaseDeepClusterer(
                 f"torch.optim.Adam; {factory} returned "
                 f"{type(optimizer).__name__}."
             )
+        # One step on a dense zero gradient, as the nets take them: an
+        # optimiser that builds but cannot take such a step (SparseAdam; an
+        # optimiser that needs a closure where the nets step without one)
+        # would otherwise fail at the first batch with torch's message.
+        stand_in.grad = torch.zeros_like(stand_in)
+        with_closure = self._steps_with_closure()
+        try:
+            if with_closure:
+                optimizer.step(lambda: stand_in.detach().sum())
+            else:
+                optimizer.step()
+        except (TypeError, ValueError, RuntimeError) as exc:
+            if type(exc) not in (TypeError, ValueError, RuntimeError):
+                raise
+            name = type(self).__name__
+            note = "" if with_closure else f" ({name} steps it without a closure)"
+            # torch's RuntimeError here is about the optimiser chosen, a
+            # parameter's value: a ValueError.
+            error = TypeError if type(exc) is TypeError else ValueError
+            raise error(
+                f"{name}'s optimizer {factory} cannot take a training step{note}: {exc}"
+            ) from exc
+
+    def _steps_with_closure(self):
+        """Whether the nets step their optimisers with a closure.
+
+        skorch's training step passes one (which L-BFGS needs); the
+        accelerator's step does not.
+        """
+        return self._accelerator() is None
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get parameters for this estimator.

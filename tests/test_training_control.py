@@ -20,7 +20,7 @@ from skorch.callbacks import (
 )
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import DCN, DEC, IMSAT, AutoencoderKMeans
+from skdeepcluster import DCN, DEC, IMSAT, ACAIKMeans, AutoencoderKMeans
 
 # The stages of a fit with the test settings (tests/conftest.py): IMSAT's
 # three starts are as long as its whole training, so no stage follows them.
@@ -360,6 +360,12 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
             ValueError,
             "optimizer Adam.*failed: Invalid beta",
         ),
+        # Built, but unable to step on the nets' dense gradients.
+        (
+            {"optimizer": torch.optim.SparseAdam},
+            ValueError,
+            "optimizer SparseAdam cannot take a training step: .*dense gradients",
+        ),
         # No validation data to score: it would record nothing.
         (
             {"callbacks": [EpochScoring(lambda net, X, y: 0.0)]},
@@ -383,6 +389,19 @@ def test_routed_keywords_nothing_takes_raise_in_fit(params, error, message, blob
     X, _ = blobs
     with pytest.raises(error, match=message):
         fast_estimator(AutoencoderKMeans, n_clusters=3, **params).fit(X)
+
+
+def test_closure_optimizers_train_where_the_step_has_a_closure(blobs):
+    # skorch's step passes a closure, which L-BFGS evaluates; ACAIKMeans
+    # steps its two optimisers without one, and says so before training.
+    X, _ = blobs
+    params = {"n_clusters": 3, "optimizer": torch.optim.LBFGS, "random_state": 0}
+    model = fast_estimator(AutoencoderKMeans, **params).fit(X)
+    assert np.isfinite(model.net_.history[-1, "train_loss"])
+    with pytest.raises(
+        TypeError, match="LBFGS cannot take a training step .*without a closure"
+    ):
+        fast_estimator(ACAIKMeans, **params).fit(X)
 
 
 def _callbacks(model):
