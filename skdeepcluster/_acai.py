@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from skorch.callbacks import PassthroughScoring
 from skorch.dataset import unpack_data
-from skorch.utils import to_device
+from skorch.utils import TeeGenerator, to_device
 
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._docstrings import fill_doc
@@ -247,6 +247,14 @@ class ACAINet(AutoencoderNet):
         self.backward(loss, inputs=list(self.module_.parameters()), retain_graph=True)
         self.backward(critic_loss, inputs=list(self.critic_.parameters()))
         self.synchronize_gradients()
+        # As skorch's own step does, between the gradients and the update:
+        # gradient clipping and other such callbacks act on both networks.
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
         self.optimizer_.step()
         self.critic_optimizer_.step()
 

@@ -692,3 +692,22 @@ def test_verbose_dec_says_why_it_stopped_early(blobs, capsys):
     assert stop[0].startswith(f"DEC: stopped after epoch {model.n_iter_}: ")
     # After the clustering stage's last row, before the closing line.
     assert lines.index(stop[0]) == len(lines) - 2
+
+
+class GradientSeen(Callback):
+    """Records, in each batch of the history, that its gradients were offered."""
+
+    def on_grad_computed(self, net, named_parameters, batch=None, **kwargs):
+        net.history.record_batch("gradient_seen", len(list(named_parameters)) > 0)
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_gradient_callbacks_see_every_training_batch(cls, blobs):
+    # GradientNormClipping and the like act in on_grad_computed; a net with
+    # a training step of its own (ACAIKMeans') must call it as skorch's does.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0)
+    model.set_params(callbacks=[("gradient_seen", GradientSeen())]).fit(X)
+    batches = model.net_.history[-1, "batches"]
+    assert batches
+    assert all(batch.get("gradient_seen") for batch in batches)
