@@ -75,11 +75,17 @@ def update_centroids(centers, counts, Z, labels, weight=None):
     return centers, counts
 
 
+# The name of the centres' buffer in the module while DCNNet trains.
+_CENTERS_BUFFER = "dcn_centers"
+
+
 class DCNNet(AutoencoderNet):
     """skorch autoencoder net with DCN's k-means term and alternating updates.
 
-    The net carries the k-means state while it trains: ``centers_`` (not a
-    parameter: the optimiser never sees it), ``counts_`` and the hard
+    The net carries the k-means state while it trains: ``centers_`` (a
+    buffer of the module, not a parameter: the optimiser never sees it, and
+    a callback reloading the best epoch's weights reloads its centres),
+    ``counts_`` and the hard
     ``assignments_`` of every training sample. It builds them when training
     begins from ``initial_centers`` and ``initial_assignments`` (the
     estimator's initial partition of the pretrained embedding; the counts
@@ -121,9 +127,14 @@ class DCNNet(AutoencoderNet):
         self.assignments_ = torch.tensor(
             self.initial_assignments, dtype=torch.long, device=self.device
         )
-        self.centers_ = torch.tensor(
-            self.initial_centers, dtype=torch.float32, device=self.device
+        # A buffer of the module while it trains: a callback that reloads the
+        # weights of the best epoch (EarlyStopping or Checkpoint with
+        # load_best) reloads that epoch's centres with them.
+        self.module_.register_buffer(
+            _CENTERS_BUFFER,
+            torch.tensor(self.initial_centers, dtype=torch.float32, device=self.device),
         )
+        self.centers_ = getattr(self.module_, _CENTERS_BUFFER)
         if self.sample_weight_ is None:
             self.counts_ = torch.bincount(
                 self.assignments_, minlength=len(self.centers_)
@@ -138,10 +149,19 @@ class DCNNet(AutoencoderNet):
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # The assignments and counts are per-sample training state: not kept,
-        # so not pickled. The centres are kept as an array.
-        self.cluster_centers_ = to_numpy(self.centers_)
-        del self.assignments_, self.centers_, self.counts_
+        # so not pickled.
+        del self.assignments_, self.counts_
         super().on_train_end(net, X=X, y=y, **kwargs)
+
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        if method_name == "on_train_end":
+            # After the callbacks, which may have reloaded the best epoch's
+            # weights and centres: the centres are kept as an array, and the
+            # module leaves training as it came.
+            self.cluster_centers_ = to_numpy(self.centers_)
+            delattr(self.module_, _CENTERS_BUFFER)
+            del self.centers_
 
     def clustering_loss(self, embedding, indices, X, training):
         centers = self.centers_[self.batch_state("assignments_", indices)]

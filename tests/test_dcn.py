@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import EarlyStopping, EpochScoring
 
 from conftest import assert_gains_over_kmeans_start, fast_estimator
 from skdeepcluster import DCN
@@ -314,3 +315,51 @@ def test_init_kmeans_skips_the_graph_partitions(overlapping_blobs, monkeypatch):
     X, _ = overlapping_blobs
     model = fast_estimator(DCN, n_clusters=4, init="k-means", random_state=0).fit(X)
     assert model.initial_clustering_ == "kmeans"
+
+
+class ClusteringStageEarlyStopping(EarlyStopping):
+    """EarlyStopping acting in DCN's clustering stage only."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.stage == "clustering":
+            super().on_epoch_end(net, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        if net.stage == "clustering":
+            super().on_train_end(net, **kwargs)
+
+
+def test_reloading_the_best_epoch_reloads_its_centres(blobs):
+    # A score lowest at the second clustering epoch: EarlyStopping with
+    # load_best reloads that epoch's weights at the end of the stage, and the
+    # centres must be that epoch's too, as a run stopped there would have.
+    X, _ = blobs
+    best = ClusteringStageEarlyStopping(
+        monitor="epochs_from_second",
+        patience=100,
+        load_best=True,
+        sink=lambda *args: None,
+    )
+    scoring = EpochScoring(
+        lambda net, X, y: abs(len(net.history) - 2),
+        name="epochs_from_second",
+        on_train=True,
+        use_caching=False,
+    )
+    params = {"n_clusters": 3, "random_state": 0}
+    model = fast_estimator(
+        DCN, clustering_epochs=4, callbacks=[scoring, best], **params
+    )
+    model.fit(X)
+    stopped = fast_estimator(DCN, clustering_epochs=2, **params).fit(X)
+    last = fast_estimator(DCN, clustering_epochs=4, **params).fit(X)
+    assert model.n_iter_ == 4
+    for reloaded, reference in zip(
+        model.net_.module_.parameters(), stopped.net_.module_.parameters()
+    ):
+        torch.testing.assert_close(reloaded, reference, rtol=0, atol=0)
+    np.testing.assert_array_equal(model.cluster_centers_, stopped.cluster_centers_)
+    assert not np.allclose(model.cluster_centers_, last.cluster_centers_)
+    np.testing.assert_array_equal(model.labels_, stopped.labels_)
+    # The centres leave the module with the training.
+    assert "dcn_centers" not in model.net_.module_.state_dict()
