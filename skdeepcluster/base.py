@@ -944,6 +944,7 @@ class BaseDeepClusterer(
                 )
             given.append((name, value))
         for name, callback in given:
+            _check_not_load_init_state(type(self).__name__, callback)
             if f"callbacks__{name}__monitor" not in routed:
                 _check_monitor(type(self).__name__, callback)
             if f"callbacks__{name}__on_train" not in routed:
@@ -2261,6 +2262,30 @@ def _check_scores_training_data(estimator_name, callback):
             f"{estimator_name} has no validation data for the callback "
             f"{type(callback).__name__} to score: training uses all the data. "
             "Pass it on_train=True to score the training data."
+        )
+
+
+def _check_not_load_init_state(estimator_name, callback):
+    """Reject skorch's ``LoadInitState``, which would restart every stage.
+
+    Each stage of a fit is a net of its own that starts from the weights the
+    stage before it left. ``LoadInitState`` loads the last checkpoint
+    written when a net begins training: every stage would take the weights,
+    optimiser state and history of the stage before it (the pretraining's
+    for the clustering stage), and every start of IMSAT or DAC those of the
+    start before it.
+    """
+    from skorch.callbacks import LoadInitState
+
+    kind = callback if isinstance(callback, type) else type(callback)
+    if issubclass(kind, LoadInitState):
+        raise ValueError(
+            f"{estimator_name} cannot use skorch's LoadInitState: a fit trains "
+            "its nets in stages, and loading the last checkpoint as each one "
+            "begins would start every stage from the one before it, history "
+            "included. Save and load the fitted estimator with pickle instead; "
+            "the autoencoder methods reuse a pretraining across fits through "
+            "memory=."
         )
 
 

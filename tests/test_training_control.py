@@ -16,6 +16,7 @@ from skorch.callbacks import (
     EarlyStopping,
     EpochScoring,
     GradientNormClipping,
+    LoadInitState,
     LRScheduler,
 )
 
@@ -372,6 +373,14 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
             ValueError,
             "no validation data for the callback EpochScoring.*on_train=True",
         ),
+        # Loading the last checkpoint as each stage begins would start every
+        # stage from the one before it.
+        (
+            {"callbacks": [LoadInitState(Checkpoint(monitor="train_loss_best"))]},
+            ValueError,
+            "cannot use skorch's LoadInitState: a fit trains its nets in stages",
+        ),
+        ({"callbacks": [("load", LoadInitState)]}, ValueError, "LoadInitState"),
         # skorch's default callbacks are replaced by keyword, not in callbacks.
         ({"callbacks": [("print_log", None)]}, ValueError, "callbacks__print_log="),
         # Options of the worker processes, without any: torch asserts when
