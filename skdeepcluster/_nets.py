@@ -61,8 +61,8 @@ class ClusteringNet(NeuralNet):
     (Ctrl-C) is re-raised by :meth:`partial_fit` once skorch has ended
     training, instead of being swallowed as skorch does; only
     :class:`StopTraining`, and the bare :class:`KeyboardInterrupt` with which
-    skorch's :class:`~skorch.callbacks.EarlyStopping` stops, end training
-    quietly.
+    skorch's :class:`~skorch.callbacks.EarlyStopping` (or a subclass) stops,
+    end training quietly.
 
     A subclass ends training early (on convergence, ...) by calling
     :meth:`stop_before_next_epoch`.
@@ -556,8 +556,13 @@ def _missing_history_key(error):
 
 
 def _stops_early(callback):
-    """Whether ``callback`` has just asked training to stop (EarlyStopping)."""
-    return isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
+    """Whether a KeyboardInterrupt from ``callback`` asks training to stop.
+
+    skorch's :class:`~skorch.callbacks.EarlyStopping` stops by raising one,
+    and so may a subclass on a condition of its own; from any other
+    callback it cannot be told apart from Ctrl-C.
+    """
+    return isinstance(callback, EarlyStopping)
 
 
 class LossTerms(Callback):

@@ -720,3 +720,30 @@ def test_gradient_callbacks_see_every_training_batch(cls, blobs):
     batches = model.net_.history[-1, "batches"]
     assert batches
     assert all(batch.get("gradient_seen") for batch in batches)
+
+
+class StopAfterFirstEpoch(EarlyStopping):
+    """An EarlyStopping on a condition of its own, stopping as skorch's does."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.stage == "pretraining":
+            raise KeyboardInterrupt
+
+
+class StopFromOwnCallback(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if net.stage == "pretraining":
+            net.stop_before_next_epoch()
+
+
+@pytest.mark.parametrize(
+    "stopper", [StopAfterFirstEpoch(monitor="train_loss"), StopFromOwnCallback()]
+)
+def test_a_callback_of_ones_own_ends_the_stage_it_runs_in(stopper, blobs):
+    # The stage ends after its first epoch and the fit goes on, as with
+    # EarlyStopping's own condition; only Ctrl-C stops the whole fit.
+    X, _ = blobs
+    model = fast_estimator(DCN, n_clusters=3, random_state=0, callbacks=[stopper])
+    model.fit(X)
+    assert len(model.pretrain_history_) == 1
+    assert len(model.net_.history) == model.clustering_epochs
