@@ -68,7 +68,7 @@ def pretrain_with_memory(memory, net, dataset, global_generator=False):
         return
     if net.verbose and fit.check_call_in_cache(net, dataset, key):
         # The progress table of the stage is not printed on a hit: say why.
-        print(f"{net.estimator_name}: {net.stage} loaded from the cache (memory)")
+        net.say(f"{net.estimator_name}: {net.stage} loaded from the cache (memory)")
     _load_trained_state(net, fit(net, dataset, key))
 
 
@@ -218,7 +218,11 @@ def _pretraining_key(net, dataset, global_generator=False):
     params = {
         name: _key_value(value)
         for name, value in all_params.items()
-        if not name.startswith("_") and name not in _NOT_IN_KEY
+        if not name.startswith("_")
+        and name not in _NOT_IN_KEY
+        # The progress table's settings (its sink, its format), like
+        # verbose, change what is shown, not what is trained.
+        and not name.startswith("callbacks__print_log__")
     }
     modules = {
         name: (

@@ -146,6 +146,16 @@ class ClusteringNet(NeuralNet):
         kwargs["drop_last"] = True
         return self.iterator_train(dataset, **kwargs)
 
+    def say(self, text):
+        """Write the line ``text`` where the progress table goes.
+
+        That is the sink of the ``print_log`` callback
+        (``callbacks__print_log__sink``), so that a fit's messages follow the
+        table to a logger; :func:`print` where there is no such callback.
+        """
+        print_log = dict(getattr(self, "callbacks_", [])).get("print_log")
+        getattr(print_log, "sink", print)(text)
+
     def stop_before_next_epoch(self):
         """End training at the start of the next epoch.
 

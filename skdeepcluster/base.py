@@ -561,7 +561,8 @@ class BaseDeepClusterer(
         if left_out is not None:
             self._label_left_out(X_all, left_out)
         if self.verbose:
-            print(self._fit_summary())
+            # After the last stage's table, where it went.
+            self.net_.say(self._fit_summary())
         return self
 
     def _fit_summary(self):

@@ -257,7 +257,9 @@ class DECTargetUpdate(Callback):
         if stopped is not None and getattr(net, "verbose", 0):
             # Said after the table's last row: why the stage ended early.
             name = getattr(net, "estimator_name", type(net).__name__)
-            print(
+            # Where the table goes (a skorch net without say(): print).
+            say = getattr(net, "say", print)
+            say(
                 f"{name}: stopped after epoch {stopped[0]}: {stopped[1]:.2%} of "
                 f"the samples changed cluster, below tol={self.tol:g}"
             )

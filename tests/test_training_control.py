@@ -542,6 +542,26 @@ def test_parameter_constraints(params, blobs):
 
 
 @pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
+def test_progress_follows_the_print_log_sink(cls, blobs, capsys, tmp_path):
+    # Headings, tables, a stage's early stop, the cache's hit and the closing
+    # line all go where the table is sent: a logger, say, not stdout.
+    X, _ = blobs
+    lines = []
+    params = {"n_clusters": 3, "verbose": 1, "random_state": 0}
+    if "memory" in cls().get_params():
+        params["memory"] = str(tmp_path)
+        fast_estimator(cls, **{**params, "verbose": 0}).fit(X)
+    model = fast_estimator(cls, callbacks__print_log__sink=lines.append, **params)
+    model.fit(X)
+    assert capsys.readouterr().out == ""
+    assert lines[-1].startswith(f"{cls.__name__}: 3 clusters")
+    if "memory" in params:
+        assert f"{cls.__name__}: pretraining loaded from the cache (memory)" in lines
+    if cls is DEC:
+        assert any(" stopped after epoch " in line for line in lines)
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
 def test_verbose_heads_each_stage_without_colour(cls, blobs, capsys):
     X, _ = blobs
     fast_estimator(cls, n_clusters=3, verbose=1, random_state=0).fit(X)
