@@ -518,6 +518,7 @@ class BaseDeepClusterer(
         """
         self._check_routed_params()
         self._check_callbacks()
+        X = _tensor_as_array(X)
         _reject_unflattened_images(X, type(self).__name__)
         # CSR, whose row subsets (the batches) are cheap; CSC is converted.
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64])
@@ -1266,6 +1267,7 @@ class BaseDeepClusterer(
         and :meth:`_map_batches` reads it one batch at a time.
         """
         check_is_fitted(self)
+        X = _tensor_as_array(X)
         _reject_unflattened_images(X, type(self).__name__)
         # CSR, whose row slices (the batches) are cheap; CSC is converted.
         return validate_data(
@@ -2567,6 +2569,21 @@ def _value_blocks(X):
     rows = max(1, 2**20 // max(1, X.shape[1]))
     for start in range(0, X.shape[0], rows):
         yield X[start : start + rows]
+
+
+def _tensor_as_array(X):
+    """A torch tensor ``X`` as a NumPy array, on the CPU; any other ``X`` as is.
+
+    NumPy takes no tensor that requires grad or lives on a GPU, nor
+    bfloat16; the estimators never back-propagate into their input, so a
+    detached copy of its values is all they need.
+    """
+    if not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu()
+    if X.dtype == torch.bfloat16:
+        X = X.float()
+    return X.numpy()
 
 
 def _reject_unflattened_images(X, name):

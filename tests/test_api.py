@@ -289,6 +289,25 @@ def test_inference_keeps_the_fitted_input_shape(cls):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_torch_tensors_are_taken_as_their_values(cls, blobs):
+    # A tensor that requires grad (an output of a torch model), or in
+    # bfloat16, is data like its values; NumPy alone takes neither.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    labels = model.predict(X)
+    from_tensor = fast_estimator(cls, n_clusters=3, random_state=0)
+    from_tensor.fit(torch.tensor(X, requires_grad=True))
+    np.testing.assert_array_equal(from_tensor.labels_, model.labels_)
+    np.testing.assert_array_equal(
+        model.predict(torch.tensor(X, requires_grad=True)), labels
+    )
+    rounded = torch.tensor(X).to(torch.bfloat16)
+    np.testing.assert_array_equal(
+        model.predict(rounded), model.predict(rounded.float().numpy())
+    )
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_numpy_integer_batch_size(cls, blobs):
     # As a grid built from np.arange passes it; torch's samplers take only
     # Python ints.
