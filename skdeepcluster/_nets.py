@@ -521,7 +521,10 @@ def _resume_lr_schedules(net, learning_rates):
     would thus advance the schedule by an extra epoch; a chained schedule
     such as ``StepLR`` would apply its decay twice. The optimiser's learning
     rates are set back to ``learning_rates`` (those of the epoch about to
-    run), where the schedule had left them.
+    run), where the schedule had left them. A schedule stepped every batch
+    (``step_every="batch"``) counts batches, not epochs: its position is set
+    to the number of batches trained so far, where it had stopped, rather
+    than the number of epochs skorch gives it.
     """
     for _, callback in net.callbacks_:
         scheduler = getattr(callback, "lr_scheduler_", None)
@@ -534,6 +537,9 @@ def _resume_lr_schedules(net, learning_rates):
             group["lr"] = lr
         # What the scheduler reports as its current learning rates.
         scheduler._last_lr = list(learning_rates)
+        if callback.step_every == "batch":
+            # (skorch counts the batches itself for its own batch_idx_.)
+            scheduler.last_epoch = sum(len(epoch["batches"]) for epoch in net.history)
 
 
 def _has_batch_norm(module):

@@ -21,7 +21,7 @@ from skorch.callbacks import (
 )
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import DCN, DEC, IMSAT, ACAIKMeans, AutoencoderKMeans
+from skdeepcluster import DAC, DCN, DEC, IMSAT, ACAIKMeans, AutoencoderKMeans
 
 # The stages of a fit with the test settings (tests/conftest.py): IMSAT's
 # three starts are as long as its whole training, so no stage follows them.
@@ -198,6 +198,45 @@ def test_lr_scheduler_steps_once_per_epoch(cls, blobs):
     ).fit(X)
     lr = model.net_.optimizer_.param_groups[0]["lr"]
     assert lr == pytest.approx(model.net_.lr * 0.5 ** len(model.net_.history))
+
+
+def _decay_every_batch(step):
+    return 0.9**step
+
+
+class RateOfEachBatch(Callback):
+    """Records, in each batch of the history, the learning rate it stepped with."""
+
+    def on_grad_computed(self, net, named_parameters, batch=None, **kwargs):
+        net.history.record_batch("lr_used", net.optimizer_.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("cls", [DAC, IMSAT], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    "policy, kwargs",
+    [
+        ("LambdaLR", {"lr_lambda": _decay_every_batch}),
+        ("StepLR", {"step_size": 1, "gamma": 0.9}),
+    ],
+)
+def test_lr_scheduler_stepped_every_batch_counts_batches(cls, policy, kwargs, blobs):
+    # A per-batch schedule resumes where it stopped when the kept start
+    # trains on and through the refinement, by batches, not epochs: a
+    # closed-form schedule (LambdaLR) as a chained one (StepLR).
+    X, _ = blobs
+    scheduler = LRScheduler(policy=policy, step_every="batch", **kwargs)
+    model = fast_estimator(
+        cls,
+        n_clusters=3,
+        callbacks=[scheduler, RateOfEachBatch()],
+        random_state=0,
+        **RESUMED_STAGES[cls.__name__],
+    ).fit(X)
+    used = [
+        batch["lr_used"] for epoch in model.net_.history for batch in epoch["batches"]
+    ]
+    expected = model.net_.lr * 0.9 ** np.arange(len(used))
+    np.testing.assert_allclose(used, expected, rtol=1e-6)
 
 
 def test_checkpoint_per_stage(blobs, tmp_path):
