@@ -179,6 +179,9 @@ class ClusteringNet(NeuralNet):
         if self.stop_requested_:
             raise StopTraining
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
+        # A net can train in several stages (IMSAT's and DAC's kept start
+        # trains on, then through the refinement): each epoch says which.
+        self.history.record("stage", self.stage)
 
     # -- training steps ----------------------------------------------------
 
@@ -619,6 +622,8 @@ class StagePrintLog(PrintLog):
     def initialize(self):
         super().initialize()
         self.colour_ = self.sink is print and sys.stdout.isatty()
+        # The heading names the stage.
+        self.keys_ignored_.add("stage")
         return self
 
     def _sink(self, text, verbose):

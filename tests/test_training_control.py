@@ -200,6 +200,27 @@ def test_lr_scheduler_steps_once_per_epoch(cls, blobs):
     assert lr == pytest.approx(model.net_.lr * 0.5 ** len(model.net_.history))
 
 
+@pytest.mark.parametrize("cls", [DAC, IMSAT], ids=lambda cls: cls.__name__)
+def test_each_epoch_of_the_history_names_its_stage(cls, blobs):
+    # The kept start's history runs through three stages: its short start,
+    # its further training, the refinement.
+    X, _ = blobs
+    model = fast_estimator(
+        cls, n_clusters=3, random_state=0, **RESUMED_STAGES[cls.__name__]
+    ).fit(X)
+    stages = list(model.net_.history[:, "stage"])
+    kept = model.start_information_ if cls is IMSAT else model.start_modularity_
+    best = int(np.argmax(kept)) + 1
+    n_refinement = stages.count("refinement")
+    n_training = len(stages) - model.init_epochs - n_refinement
+    assert n_training > 0 and n_refinement > 0
+    assert stages == (
+        [f"start {best} of 2"] * model.init_epochs
+        + [f"training of start {best}"] * n_training
+        + ["refinement"] * n_refinement
+    )
+
+
 def _decay_every_batch(step):
     return 0.9**step
 
