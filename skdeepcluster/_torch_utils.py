@@ -127,35 +127,72 @@ def torch_seed(seed, device):
     global generator, which cannot be swapped for a generator of the fit.
     Every draw of the package's own code uses the fit's generators instead
     (see :func:`make_generator`).
+
+    The CPU's generator and that of the fit's device are seeded, nothing
+    else (``torch.manual_seed`` would seed every CUDA device, queued until
+    CUDA starts on a CPU fit, and leave them seeded). Blocks may overlap, in
+    fits running in threads: the first block to seed a generator keeps the
+    state it found, and the last one to leave restores it, whichever order
+    they end in, so that the caller finds the state it left.
     """
-    # The CPU's generator and that of the fit's device, nothing else:
-    # torch.manual_seed would seed every CUDA device (queued until CUDA
-    # starts, on a CPU fit), which the fit would then leave seeded.
-    with torch.random.fork_rng(devices=[]), _device_generator_seeded(seed, device):
-        torch.random.default_generator.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
-def _device_generator_seeded(seed, device):
-    """Seed the global generator of a CUDA or MPS ``device``; restore it after."""
-    if device.type == "cuda":
-        # "cuda" without an index is the current device.
-        index = torch.cuda.current_device() if device.index is None else device.index
-        state = torch.cuda.get_rng_state(index)
-        torch.cuda.default_generators[index].manual_seed(seed)
-        restore = functools.partial(torch.cuda.set_rng_state, state, index)
-    elif device.type == "mps":
-        state = torch.mps.get_rng_state()
-        torch.mps.manual_seed(seed)
-        restore = functools.partial(torch.mps.set_rng_state, state)
-    else:
-        yield
-        return
+    generators = _global_generators(device)
+    with _GLOBAL_GENERATOR_LOCK:
+        for key, get_state, _, manual_seed in generators:
+            if key not in _SEEDED_GLOBAL_GENERATORS:
+                _SEEDED_GLOBAL_GENERATORS[key] = [0, get_state()]
+            _SEEDED_GLOBAL_GENERATORS[key][0] += 1
+            manual_seed(seed)
     try:
         yield
     finally:
-        restore()
+        with _GLOBAL_GENERATOR_LOCK:
+            for key, _, set_state, _ in generators:
+                entry = _SEEDED_GLOBAL_GENERATORS[key]
+                entry[0] -= 1
+                if entry[0] == 0:
+                    set_state(entry[1])
+                    del _SEEDED_GLOBAL_GENERATORS[key]
+
+
+# Generator key -> [number of torch_seed blocks inside, state before the
+# first of them].
+_SEEDED_GLOBAL_GENERATORS = {}
+
+
+def _global_generators(device):
+    """``(key, get_state, set_state, manual_seed)`` of each generator to seed.
+
+    torch's global generator of the CPU, and that of a CUDA or MPS
+    ``device`` (the current CUDA device's when it has no index).
+    """
+    generators = [
+        (
+            "cpu",
+            torch.get_rng_state,
+            torch.set_rng_state,
+            torch.random.default_generator.manual_seed,
+        )
+    ]
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        generators.append(
+            (
+                f"cuda:{index}",
+                functools.partial(torch.cuda.get_rng_state, index),
+                lambda state: torch.cuda.set_rng_state(state, index),
+                torch.cuda.default_generators[index].manual_seed,
+            )
+        )
+    elif device.type == "mps":
+        generators.append(
+            (
+                "mps",
+                torch.mps.get_rng_state,
+                torch.mps.set_rng_state,
+                torch.mps.manual_seed,
+            )
+        )
+    return generators
 
 
 def make_generator(seed, device="cpu"):

@@ -202,6 +202,25 @@ def test_user_modules_seed_the_fit_device_and_restore_it(monkeypatch, device):
         assert calls == [("state 1", 1)]
 
 
+def test_overlapping_user_module_seeds_leave_the_callers_state():
+    # Fits with user modules running in threads overlap: whichever of them
+    # ends first, the caller's global state is back once both have.
+    from skdeepcluster._torch_utils import torch_seed
+
+    cpu = torch.device("cpu")
+    for first_to_end in (0, 1):
+        torch.manual_seed(123)
+        before = torch.get_rng_state()
+        blocks = [torch_seed(1, cpu), torch_seed(2, cpu)]
+        for block in blocks:
+            block.__enter__()
+        blocks[first_to_end].__exit__(None, None, None)
+        # The other fit is still under way: its seeding stands.
+        assert not torch.equal(torch.get_rng_state(), before)
+        blocks[1 - first_to_end].__exit__(None, None, None)
+        assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_user_modules_with_dropout_follow_random_state(blobs):
     # Dropout in the user's modules draws from torch's global generator: the
     # fit seeds it from random_state for them and restores it after.
