@@ -204,7 +204,8 @@ def _pretraining_key(net, dataset, global_generator=False):
     batches and make the draws of training (ACAI's interpolation, SNNL's
     pseudo-labelling); with ``global_generator``, the state of torch's
     global generators, which the user's modules may draw from (dropout); the
-    device type; the versions of skdeepcluster, skorch and torch, whose code
+    device type, and on the CPU the thread count and the vector instructions
+    PyTorch uses; the versions of skdeepcluster, skorch and torch, whose code
     does the training (an entry written by another version is not reused:
     joblib's cache sees only the code of the function it wraps, not the
     training loop behind it); and the data, with the samples' weights when
@@ -249,6 +250,14 @@ def _pretraining_key(net, dataset, global_generator=False):
             else None
         ),
         device=device.type,
+        # On the CPU the thread count and the vector instructions PyTorch
+        # uses set the order of floating-point sums, which can change what
+        # training gives: an entry written under others is not reused.
+        cpu=(
+            (torch.get_num_threads(), torch.backends.cpu.get_cpu_capability())
+            if device.type == "cpu"
+            else None
+        ),
         versions=_versions(),
         # The rows as the net sees them: a dense tensor is already divided
         # by input_scale_, rows read from an array are divided when read.

@@ -186,6 +186,21 @@ def test_miss_when_a_training_package_changes_version(
     assert len(pretrainings) == 2
 
 
+def test_miss_when_the_cpu_threads_change(blobs, tmp_path, pretrainings):
+    # The thread count orders floating-point sums in training: a hit must
+    # give what training with the current count would.
+    X, _ = blobs
+    threads = torch.get_num_threads()
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    try:
+        torch.set_num_threads(threads + 1)
+        _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    finally:
+        torch.set_num_threads(threads)
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    assert len(pretrainings) == 2
+
+
 @pytest.mark.parametrize(
     "params",
     [
