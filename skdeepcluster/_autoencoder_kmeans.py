@@ -339,10 +339,11 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     def _uses_neighbour_vote(self):
         return getattr(self, "_reference_labels", None) is not None
 
-    def _predict(self, X):
+    def _embed_and_predict(self, X):
         if not self._uses_neighbour_vote():
-            return super()._predict(X)
-        return self._neighbour_votes(X).argmax(dim=1)
+            return super()._embed_and_predict(X)
+        Z = self._finite(self._embed(X))
+        return Z, self._embedding_votes(Z).argmax(dim=1)
 
     def _predict_proba(self, X):
         if not self._uses_neighbour_vote():

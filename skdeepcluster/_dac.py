@@ -206,7 +206,12 @@ class LabelFeatures(nn.Module):
         return self.norm(self.body(x))
 
     def forward(self, x):
-        return nn.functional.normalize(torch.softmax(self.scores(x), dim=1), dim=1)
+        return self.features(self.scores(x))
+
+    @staticmethod
+    def features(scores):
+        """The label features of the ``scores``: softmax, then unit length."""
+        return nn.functional.normalize(torch.softmax(scores, dim=1), dim=1)
 
 
 @fill_doc
@@ -1086,3 +1091,8 @@ class DAC(BaseDeepClusterer):
 
     def _predict(self, X):
         return self._finite(self._kept_scores(X)).argmax(dim=1)
+
+    def _embed_and_predict(self, X):
+        scores = self._finite(self._scores(X))
+        kept = scores[:, torch.as_tensor(self._kept_clusters, device=scores.device)]
+        return LabelFeatures.features(scores), kept.argmax(dim=1)

@@ -948,3 +948,16 @@ class IMSAT(BaseDeepClusterer):
 
     def _predict(self, X):
         return self._finite(self._logits(X)).argmax(dim=1)
+
+    def _embed_and_predict(self, X):
+        module = self.net_.module_
+
+        def representation_and_logits(x):
+            representation = module.body(x)
+            return representation, module.head(representation)
+
+        representation, logits = self._batched_eval(
+            module, X, representation_and_logits
+        )
+        logits = logits[:, torch.as_tensor(self._kept, device=logits.device)]
+        return self._finite(representation), self._finite(logits).argmax(dim=1)

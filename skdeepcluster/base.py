@@ -1370,9 +1370,17 @@ class BaseDeepClusterer(
         return student_t_assignment(self._embed(X), self._cluster_centers_tensor())
 
     def _predict(self, X: torch.Tensor) -> torch.Tensor:
-        return nearest_center(
-            self._finite(self._embed(X)), self._cluster_centers_tensor()
-        )
+        return self._embed_and_predict(X)[1]
+
+    def _embed_and_predict(self, X):
+        """The embedding of the tensor ``X`` and its labels, from one pass.
+
+        As :meth:`_embed` and :meth:`_predict` give them; :meth:`score` needs
+        both, and a subclass predicting otherwise than by the nearest centre
+        overrides this too.
+        """
+        Z = self._finite(self._embed(X))
+        return Z, nearest_center(Z, self._cluster_centers_tensor())
 
     def transform(self, X: MatrixLike) -> NDArray[np.float32]:
         """Map ``X`` to the learned embedding.
@@ -1462,14 +1470,17 @@ class BaseDeepClusterer(
             )
 
         def squared_distances(X_batch):
-            return self._squared_distances(X_batch, self._predict(X_batch))
+            return self._distances_to_centres(*self._embed_and_predict(X_batch))
 
         squared = self._map_batches(squared_distances, X)
         return -_weighted_sum(squared, sample_weight)
 
     def _squared_distances(self, X, labels):
         """Squared distance of the embedding of each row of ``X`` to its centre."""
-        Z = self._embed(X)
+        return self._distances_to_centres(self._embed(X), labels)
+
+    def _distances_to_centres(self, Z, labels):
+        """Squared distance of each embedding in ``Z`` to the centre of its label."""
         labels = torch.as_tensor(labels, device=Z.device)
         return (Z - self._cluster_centers_tensor()[labels]).pow(2).sum(dim=1)
 

@@ -96,6 +96,27 @@ def test_score_prefers_own_clusters(cls, blobs):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_score_runs_the_network_once(cls, blobs):
+    # The labels and the distances to their centres come from one pass, and
+    # the score of the training data is the fit's inertia.
+    X, _ = blobs
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    first_layer = next(
+        layer
+        for layer in model.net_.module_.modules()
+        if isinstance(layer, torch.nn.Linear)
+    )
+    passes = []
+    hook = first_layer.register_forward_hook(lambda *args: passes.append(1))
+    try:
+        score = model.score(X)
+    finally:
+        hook.remove()
+    assert len(passes) == 1
+    assert score == pytest.approx(-model.inertia_, rel=1e-6)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_inference_streams_memmap_in_batches(cls, blobs, tmp_path):
     X, _ = blobs
     model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
