@@ -136,17 +136,27 @@ def torch_seed(seed, device):
     they end in, so that the caller finds the state it left.
     """
     generators = _global_generators(device)
-    with _GLOBAL_GENERATOR_LOCK:
-        for key, get_state, _, manual_seed in generators:
-            if key not in _SEEDED_GLOBAL_GENERATORS:
-                _SEEDED_GLOBAL_GENERATORS[key] = [0, get_state()]
-            _SEEDED_GLOBAL_GENERATORS[key][0] += 1
-            manual_seed(seed)
+    # The generators this block has seeded: only those are given back, also
+    # when seeding one of them fails.
+    entered = []
     try:
+        with _GLOBAL_GENERATOR_LOCK:
+            found = {
+                key: get_state()
+                for key, get_state, _, _ in generators
+                if key not in _SEEDED_GLOBAL_GENERATORS
+            }
+            for key, _, _, manual_seed in generators:
+                entry = _SEEDED_GLOBAL_GENERATORS.setdefault(key, [0, found.get(key)])
+                entry[0] += 1
+                entered.append(key)
+                manual_seed(seed)
         yield
     finally:
         with _GLOBAL_GENERATOR_LOCK:
             for key, _, set_state, _ in generators:
+                if key not in entered:
+                    continue
                 entry = _SEEDED_GLOBAL_GENERATORS[key]
                 entry[0] -= 1
                 if entry[0] == 0:
