@@ -181,7 +181,9 @@ class ClusteringNet(NeuralNet):
         super().on_epoch_begin(net, dataset_train, dataset_valid, **kwargs)
         # A net can train in several stages (IMSAT's and DAC's kept start
         # trains on, then through the refinement): each epoch says which.
-        self.history.record("stage", self.stage)
+        # An "event_" key, as skorch names values that are no metric: its
+        # metric loggers (TensorBoard, MLflow) leave it out.
+        self.history.record("event_stage", self.stage)
 
     # -- training steps ----------------------------------------------------
 
@@ -623,7 +625,7 @@ class StagePrintLog(PrintLog):
         super().initialize()
         self.colour_ = self.sink is print and sys.stdout.isatty()
         # The heading names the stage.
-        self.keys_ignored_.add("stage")
+        self.keys_ignored_.add("event_stage")
         return self
 
     def _sink(self, text, verbose):

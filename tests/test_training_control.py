@@ -208,7 +208,7 @@ def test_each_epoch_of_the_history_names_its_stage(cls, blobs):
     model = fast_estimator(
         cls, n_clusters=3, random_state=0, **RESUMED_STAGES[cls.__name__]
     ).fit(X)
-    stages = list(model.net_.history[:, "stage"])
+    stages = list(model.net_.history[:, "event_stage"])
     kept = model.start_information_ if cls is IMSAT else model.start_modularity_
     best = int(np.argmax(kept)) + 1
     n_refinement = stages.count("refinement")
