@@ -75,17 +75,18 @@ def update_centroids(centers, counts, Z, labels, weight=None):
     return centers, counts
 
 
-# The name of the centres' buffer in the module while DCNNet trains.
+# The name of the centres' buffer in the module DCNNet trains.
 _CENTERS_BUFFER = "dcn_centers"
 
 
 class DCNNet(AutoencoderNet):
     """skorch autoencoder net with DCN's k-means term and alternating updates.
 
-    The net carries the k-means state while it trains: ``centers_`` (a
-    buffer of the module, not a parameter: the optimiser never sees it, and
-    a callback reloading the best epoch's weights reloads its centres),
-    ``counts_`` and the hard
+    The net carries the k-means state while it trains: ``centers_`` (the
+    module's buffer ``dcn_centers``, not a parameter: the optimiser never
+    sees it, a callback reloading the best epoch's weights reloads its
+    centres, and a checkpoint of the stage holds them), ``counts_`` and the
+    hard
     ``assignments_`` of every training sample. It builds them when training
     begins from ``initial_centers`` and ``initial_assignments`` (the
     estimator's initial partition of the pretrained embedding; the counts
@@ -127,9 +128,10 @@ class DCNNet(AutoencoderNet):
         self.assignments_ = torch.tensor(
             self.initial_assignments, dtype=torch.long, device=self.device
         )
-        # A buffer of the module while it trains: a callback that reloads the
-        # weights of the best epoch (EarlyStopping or Checkpoint with
-        # load_best) reloads that epoch's centres with them.
+        # A buffer of the module: a callback that reloads the weights of the
+        # best epoch (EarlyStopping or Checkpoint with load_best) reloads
+        # that epoch's centres with them, and the stage's checkpoints load
+        # into the fitted net.
         self.module_.register_buffer(
             _CENTERS_BUFFER,
             torch.tensor(self.initial_centers, dtype=torch.float32, device=self.device),
@@ -157,10 +159,8 @@ class DCNNet(AutoencoderNet):
         super().notify(method_name, **cb_kwargs)
         if method_name == "on_train_end":
             # After the callbacks, which may have reloaded the best epoch's
-            # weights and centres: the centres are kept as an array, and the
-            # module leaves training as it came.
+            # weights and centres.
             self.cluster_centers_ = to_numpy(self.centers_)
-            delattr(self.module_, _CENTERS_BUFFER)
             del self.centers_
 
     def clustering_loss(self, embedding, indices, X, training):

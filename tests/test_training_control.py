@@ -280,6 +280,8 @@ def test_checkpoint_per_stage(blobs, tmp_path):
     saved = torch.load(tmp_path / "clustering.pt", weights_only=True)
     for name, value in model.net_.module_.state_dict().items():
         torch.testing.assert_close(saved[name], value)
+    # The stage's checkpoint loads back into the fitted net, as in skorch.
+    model.net_.load_params(f_params=tmp_path / "clustering.pt")
 
 
 def test_optimizer_and_its_keywords(blobs):
