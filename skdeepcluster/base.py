@@ -1534,6 +1534,12 @@ class BaseDeepClusterer(
         super().__setstate__(state)
         if "_device" not in state:
             return
+        if "_input_shape" not in state:
+            # Fitted before the shape was resolved at fit: it is the
+            # parameter's, which set_params could not change since.
+            self._input_shape = (
+                None if self.input_shape is None else tuple(self.input_shape)
+            )
         try:
             device = resolve_device(self.device)
         except ValueError as exc:

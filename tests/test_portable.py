@@ -55,6 +55,19 @@ def test_pickle_round_trip_predicts_the_same(cls, fitted, blobs):
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
+def test_pickle_without_the_resolved_input_shape_predicts(cls, fitted, blobs):
+    # A model pickled before the input shape was resolved at fit takes the
+    # parameter's when it is loaded.
+    X, _ = blobs
+    model = fitted[cls.__name__]
+    state = model.__getstate__()
+    del state["_input_shape"]
+    loaded = cls.__new__(cls)
+    loaded.__setstate__(state)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
 def test_no_training_state_is_kept(cls, fitted):
     model = fitted[cls.__name__]
     for net in nets(model):
