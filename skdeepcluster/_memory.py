@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import torch
 from sklearn.utils.validation import check_memory
+from skorch.callbacks import PrintLog
 from skorch.history import History
 
 from ._torch_utils import ArrayRows, to_numpy
@@ -216,14 +217,17 @@ def _pretraining_key(net, dataset, global_generator=False):
     map through its buffer, without copying it into memory.
     """
     all_params = net.get_params(deep=False)
+    # The progress table's settings (its sink, its format), like verbose,
+    # change what is shown, not what is trained; those of a callback put in
+    # its place may change the training.
+    print_log = all_params.get("callbacks__print_log", PrintLog)
+    shown_only = "callbacks__print_log__" if _is_print_log(print_log) else None
     params = {
         name: _key_value(value)
         for name, value in all_params.items()
         if not name.startswith("_")
         and name not in _NOT_IN_KEY
-        # The progress table's settings (its sink, its format), like
-        # verbose, change what is shown, not what is trained.
-        and not name.startswith("callbacks__print_log__")
+        and not (shown_only and name.startswith(shown_only))
     }
     modules = {
         name: (
@@ -271,6 +275,12 @@ def _pretraining_key(net, dataset, global_generator=False):
     if dataset.sample_weight is not None:
         key["sample_weight"] = to_numpy(dataset.sample_weight)
     return key
+
+
+def _is_print_log(callback):
+    """Whether ``callback`` (an instance or a class) is skorch's PrintLog."""
+    kind = callback if isinstance(callback, type) else type(callback)
+    return issubclass(kind, PrintLog)
 
 
 def _hashable_rows(data):

@@ -7,7 +7,7 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import EpochScoring, LRScheduler
 from test_large_data import as_memmap
 
 import skdeepcluster.base
@@ -184,6 +184,36 @@ def test_miss_when_a_training_package_changes_version(
     monkeypatch.setattr(module, "__version__", module.__version__ + ".other")
     _fit(AutoencoderKMeans, X, memory=str(tmp_path))
     assert len(pretrainings) == 2
+
+
+def test_progress_settings_stay_out_of_the_key(blobs, tmp_path, pretrainings):
+    # Where the table goes and how it looks change nothing that is trained,
+    # unless print_log is replaced by a callback of one's own.
+    X, _ = blobs
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path))
+    _fit(
+        AutoencoderKMeans,
+        X,
+        memory=str(tmp_path),
+        callbacks__print_log__sink=print,
+        callbacks__print_log__floatfmt=".2f",
+    )
+    assert len(pretrainings) == 1
+    for name in ("first", "second"):
+        _fit(
+            AutoencoderKMeans,
+            X,
+            memory=str(tmp_path),
+            callbacks__print_log=EpochScoring,
+            callbacks__print_log__scoring=_zero,
+            callbacks__print_log__on_train=True,
+            callbacks__print_log__name=name,
+        )
+    assert len(pretrainings) == 3
+
+
+def _zero(net, X, y):
+    return 0.0
 
 
 def test_miss_when_the_cpu_threads_change(blobs, tmp_path, pretrainings):
