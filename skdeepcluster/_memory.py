@@ -67,7 +67,7 @@ def pretrain_with_memory(memory, net, dataset, global_generator=False):
     if memory.location is not None and not _settings_hashable(net, key["params"]):
         net.partial_fit(dataset)
         return
-    if net.verbose and fit.check_call_in_cache(net, dataset, key):
+    if net.progress_sink() is not None and fit.check_call_in_cache(net, dataset, key):
         # The progress table of the stage is not printed on a hit: say why.
         net.say(f"{net.estimator_name}: {net.stage} loaded from the cache (memory)")
     _load_trained_state(net, fit(net, dataset, key))

@@ -146,15 +146,23 @@ class ClusteringNet(NeuralNet):
         kwargs["drop_last"] = True
         return self.iterator_train(dataset, **kwargs)
 
-    def say(self, text):
-        """Write the line ``text`` where the progress table goes.
+    def progress_sink(self):
+        """Where the progress table goes, or ``None`` when it is not shown.
 
-        That is the sink of the ``print_log`` callback
-        (``callbacks__print_log__sink``), so that a fit's messages follow the
-        table to a logger; :func:`print` where there is no such callback.
+        The sink of the ``print_log`` callback (``callbacks__print_log__sink``,
+        :func:`print` where there is no such callback), so that a fit's
+        messages follow the table to a logger. As for the table
+        (:class:`StagePrintLog`), ``verbose=0`` silences :func:`print` only.
         """
         print_log = dict(getattr(self, "callbacks_", [])).get("print_log")
-        getattr(print_log, "sink", print)(text)
+        sink = getattr(print_log, "sink", print)
+        return sink if self.verbose or not _is_print(sink) else None
+
+    def say(self, text):
+        """Write the line ``text`` where the progress table goes, if anywhere."""
+        sink = self.progress_sink()
+        if sink is not None:
+            sink(text)
 
     def stop_before_next_epoch(self):
         """End training at the start of the next epoch.

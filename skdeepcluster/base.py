@@ -556,14 +556,17 @@ class BaseDeepClusterer(
         X_train = self._training_data(X)
         with self._user_modules_seed(global_seed), self._accelerator_released():
             self._fit(X_train, y, random_state, sample_weight)
+        # Taken before the nets drop their training state: with an
+        # accelerator, its print (the main process's) rather than print.
+        sink = self.net_.progress_sink()
         self._drop_training_state()
         del self._input_range
         self._n_features_out = self.cluster_centers_.shape[1]
         if left_out is not None:
             self._label_left_out(X_all, left_out)
-        if self.verbose:
+        if sink is not None:
             # After the last stage's table, where it went.
-            self.net_.say(self._fit_summary())
+            sink(self._fit_summary())
         return self
 
     def _fit_summary(self):

@@ -254,15 +254,19 @@ class DECTargetUpdate(Callback):
         # all the same, for a later partial_fit.
         self._restore_rates(net)
         stopped = self.stopped_
-        if stopped is not None and getattr(net, "verbose", 0):
-            # Said after the table's last row: why the stage ended early.
+        if stopped is not None:
+            # Said after the table's last row, where the table goes: why the
+            # stage ended early.
             name = getattr(net, "estimator_name", type(net).__name__)
-            # Where the table goes (a skorch net without say(): print).
-            say = getattr(net, "say", print)
-            say(
+            message = (
                 f"{name}: stopped after epoch {stopped[0]}: {stopped[1]:.2%} of "
                 f"the samples changed cluster, below tol={self.tol:g}"
             )
+            if hasattr(net, "say"):
+                net.say(message)
+            elif getattr(net, "verbose", 0):
+                # A plain skorch net.
+                print(message)
         self.stopped_ = None
         # Per-sample state, not kept (nor pickled) with the fitted net.
         self.labels_ = None

@@ -603,13 +603,15 @@ def test_parameter_constraints(params, blobs):
 # -- progress output ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("verbose", [1, 0])
 @pytest.mark.parametrize("cls", all_estimators(), ids=lambda cls: cls.__name__)
-def test_progress_follows_the_print_log_sink(cls, blobs, capsys, tmp_path):
+def test_progress_follows_the_print_log_sink(cls, verbose, blobs, capsys, tmp_path):
     # Headings, tables, a stage's early stop, the cache's hit and the closing
-    # line all go where the table is sent: a logger, say, not stdout.
+    # line all go where the table is sent: a logger, say, not stdout. As for
+    # skorch's table, verbose=0 silences print only.
     X, _ = blobs
     lines = []
-    params = {"n_clusters": 3, "verbose": 1, "random_state": 0}
+    params = {"n_clusters": 3, "verbose": verbose, "random_state": 0}
     if "memory" in cls().get_params():
         params["memory"] = str(tmp_path)
         fast_estimator(cls, **{**params, "verbose": 0}).fit(X)
