@@ -587,10 +587,13 @@ def _missing_history_key(error):
 def _stops_early(callback):
     """Whether a KeyboardInterrupt from ``callback`` asks training to stop.
 
-    skorch's :class:`~skorch.callbacks.EarlyStopping` stops by raising one,
-    and so may a subclass on a condition of its own; from any other
+    skorch's :class:`~skorch.callbacks.EarlyStopping` stops by raising one
+    once its patience has run out (before that, it is the user's Ctrl-C),
+    and a subclass may do so on a condition of its own; from any other
     callback it cannot be told apart from Ctrl-C.
     """
+    if type(callback) is EarlyStopping:
+        return callback.misses_ >= callback.patience
     return isinstance(callback, EarlyStopping)
 
 
