@@ -1469,7 +1469,10 @@ class BaseDeepClusterer(
         X = self._validate_for_inference(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+                _tensor_as_array(sample_weight),
+                X,
+                dtype=np.float64,
+                ensure_non_negative=True,
             )
 
         def squared_distances(X_batch):
@@ -1590,7 +1593,7 @@ class DecoderMixin:
             Their reconstructions, flattened.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=np.float32)
+        Z = check_array(_tensor_as_array(X), dtype=np.float32)
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has shape {Z.shape}; inverse_transform expects embeddings of "
@@ -2427,7 +2430,7 @@ def _check_fit_sample_weight(sample_weight, X, n_clusters):
     if sample_weight is None:
         return None
     sample_weight = _check_sample_weight(
-        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        _tensor_as_array(sample_weight), X, dtype=np.float64, ensure_non_negative=True
     )
     n_positive = int(np.count_nonzero(sample_weight))
     # Training needs two samples and n_clusters of them (too few samples at

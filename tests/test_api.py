@@ -326,6 +326,25 @@ def test_torch_tensors_are_taken_as_their_values(cls, blobs):
     np.testing.assert_array_equal(
         model.predict(rounded), model.predict(rounded.float().numpy())
     )
+    weight = np.linspace(0.5, 1.5, len(X))
+    tensor_weight = torch.tensor(weight, requires_grad=True)
+    assert model.score(X, sample_weight=tensor_weight) == model.score(
+        X, sample_weight=weight
+    )
+    weighted = fast_estimator(cls, n_clusters=3, random_state=0)
+    weighted.fit(X, sample_weight=tensor_weight)
+    np.testing.assert_array_equal(
+        weighted.labels_,
+        fast_estimator(cls, n_clusters=3, random_state=0)
+        .fit(X, sample_weight=weight)
+        .labels_,
+    )
+    if hasattr(model, "inverse_transform"):
+        Z = model.transform(X)
+        np.testing.assert_array_equal(
+            model.inverse_transform(torch.tensor(Z, requires_grad=True)),
+            model.inverse_transform(Z),
+        )
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
