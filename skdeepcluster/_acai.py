@@ -164,8 +164,9 @@ class ACAINet(AutoencoderNet):
         # decay, betas, ...), except the parameter groups, whose patterns
         # name the autoencoder's parameters; critic_optimizer__* settings
         # take precedence.
-        shared = self.get_params_for("optimizer")
-        shared.pop("param_groups", None)
+        shared = _critic_shared_keywords(
+            self.get_params_for("optimizer"), self.get_params_for("critic_optimizer")
+        )
         pgroups, critic_kwargs = self.get_params_for_optimizer(
             "critic_optimizer", self.critic_.named_parameters()
         )
@@ -558,3 +559,36 @@ class ACAIKMeans(AutoencoderKMeans):
         # ACAINet takes both networks' gradients before either optimiser
         # steps, once per batch: there is no closure to evaluate again.
         return False
+
+    def _check_optimizer(self):
+        # The critic's optimiser too, with the keywords ACAINet builds it with.
+        super()._check_optimizer()
+        routed = self._routed_params()
+        own = {
+            name.removeprefix("critic_optimizer__"): value
+            for name, value in routed.items()
+            if name.startswith("critic_optimizer__")
+        }
+        shared = _critic_shared_keywords(
+            {
+                name.removeprefix("optimizer__"): value
+                for name, value in self._optimizer_keywords().items()
+            },
+            own,
+        )
+        own.pop("param_groups", None)
+        self._check_optimizer_steps({**shared, **own}, "critic_optimizer")
+
+
+def _critic_shared_keywords(optimizer_keywords, critic_keywords):
+    """The ``optimizer__`` keywords the critic's optimiser takes as well.
+
+    All but the parameter groups, whose patterns name the autoencoder's
+    parameters, and ``foreach`` when the critic's own keywords ask for the
+    fused update, which torch takes only without it.
+    """
+    shared = dict(optimizer_keywords)
+    shared.pop("param_groups", None)
+    if critic_keywords.get("fused"):
+        shared.pop("foreach", None)
+    return shared

@@ -394,30 +394,42 @@ class BaseDeepClusterer(
             for name, value in self._optimizer_keywords().items()
             if name != "optimizer__param_groups"
         }
+        self._check_optimizer_steps(keywords, "optimizer")
+
+    def _check_optimizer_steps(self, keywords, name):
+        """Build ``optimizer`` with ``keywords`` on a stand-in and take a step.
+
+        ``name`` is the optimiser's name among the parameters
+        (``"optimizer"``, ACAIKMeans' ``"critic_optimizer"``), whose
+        keywords start with ``name + "__"``.
+        """
+        keywords = dict(keywords)
+        lr = keywords.pop("lr", self.lr)
+        estimator = type(self).__name__
         factory = getattr(self.optimizer, "__name__", repr(self.optimizer))
         stand_in = torch.nn.Parameter(torch.zeros(1, device=self._device))
         try:
-            optimizer = self.optimizer([stand_in], lr=self.lr, **keywords)
+            optimizer = self.optimizer([stand_in], lr=lr, **keywords)
         except (TypeError, ValueError, RuntimeError) as exc:
             if type(exc) not in (TypeError, ValueError, RuntimeError):
                 # A subclass (torch's OutOfMemoryError, say) may take other
                 # constructor arguments than a message: it goes up as it is.
                 raise
             raise type(exc)(
-                f"{type(self).__name__}'s optimizer {factory}(params, lr=..., "
-                f"**optimizer__ keywords) failed: {exc}"
+                f"{estimator}'s {name} {factory}(params, lr=..., "
+                f"**{name}__ keywords) failed: {exc}"
             ) from exc
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
-                f"{type(self).__name__}'s optimizer must build a "
-                "torch.optim.Optimizer from (params, lr=...), such as "
-                f"torch.optim.Adam; {factory} returned "
-                f"{type(optimizer).__name__}."
+                f"{estimator}'s {name} must build a torch.optim.Optimizer from "
+                "(params, lr=...), such as torch.optim.Adam; "
+                f"{factory} returned {type(optimizer).__name__}."
             )
         # One step on a dense zero gradient, as the nets take them: an
-        # optimiser that builds but cannot take such a step (SparseAdam; an
-        # optimiser that needs a closure where the nets step without one)
-        # would otherwise fail at the first batch with torch's message.
+        # optimiser that builds but cannot take such a step (SparseAdam,
+        # capturable=True on the CPU; an optimiser that needs a closure where
+        # the nets step without one) would otherwise fail at the first batch
+        # with torch's message.
         stand_in.grad = torch.zeros_like(stand_in)
         with_closure = self._steps_with_closure()
         try:
@@ -425,16 +437,16 @@ class BaseDeepClusterer(
                 optimizer.step(lambda: stand_in.detach().sum())
             else:
                 optimizer.step()
-        except (TypeError, ValueError, RuntimeError) as exc:
-            if type(exc) not in (TypeError, ValueError, RuntimeError):
+        except (TypeError, ValueError, RuntimeError, AssertionError) as exc:
+            if type(exc) not in (TypeError, ValueError, RuntimeError, AssertionError):
                 raise
-            name = type(self).__name__
-            note = "" if with_closure else f" ({name} steps it without a closure)"
-            # torch's RuntimeError here is about the optimiser chosen, a
-            # parameter's value: a ValueError.
+            note = "" if with_closure else f" ({estimator} steps it without a closure)"
+            # torch's other errors here are about the optimiser chosen or its
+            # settings, a parameter's value: a ValueError.
             error = TypeError if type(exc) is TypeError else ValueError
             raise error(
-                f"{name}'s optimizer {factory} cannot take a training step{note}: {exc}"
+                f"{estimator}'s {name} {factory} cannot take a training step"
+                f"{note}: {exc}"
             ) from exc
 
     def _steps_with_closure(self):

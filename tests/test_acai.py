@@ -106,6 +106,31 @@ def test_critic_optimizer_keywords_set_the_critic_apart(blobs):
     assert autoencoder["weight_decay"] == 0.25 and autoencoder["lr"] == model.lr
 
 
+def test_critic_optimizer_is_checked_before_training(blobs):
+    # Its own settings, which the autoencoder's optimiser does not have, are
+    # tried too: capturable needs a GPU, and fails here before training.
+    X, _ = blobs
+    model = fast_estimator(ACAIKMeans, n_clusters=3, critic_optimizer__capturable=True)
+    with pytest.raises(
+        ValueError, match="ACAIKMeans's critic_optimizer Adam cannot take a training"
+    ):
+        model.fit(X)
+    assert not hasattr(model, "net_")
+
+
+def test_fused_critic_optimizer_drops_the_shared_foreach(blobs):
+    # The optimiser keywords include foreach=True by default, which torch
+    # refuses beside fused=True: the critic's fused update goes without it.
+    X, _ = blobs
+    model = fast_estimator(
+        ACAIKMeans, n_clusters=3, critic_optimizer__fused=True, random_state=0
+    ).fit(X)
+    (critic,) = model.net_.critic_optimizer_.param_groups
+    assert critic["fused"] and not critic["foreach"]
+    (autoencoder,) = model.net_.optimizer_.param_groups
+    assert autoencoder["foreach"]
+
+
 def test_critic_optimizer_keyword_the_optimiser_does_not_take(blobs):
     X, _ = blobs
     model = fast_estimator(ACAIKMeans, n_clusters=3, critic_optimizer__momentum=0.9)
