@@ -339,6 +339,13 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     def _uses_neighbour_vote(self):
         return getattr(self, "_reference_labels", None) is not None
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if self._uses_neighbour_vote() and "_n_voters" not in state:
+            # Fitted before the count was resolved at fit: the parameters',
+            # which set_params could not change since.
+            self._n_voters = self._voters(len(self.reference_embedding_))
+
     def _embed_and_predict(self, X):
         if not self._uses_neighbour_vote():
             return super()._embed_and_predict(X)

@@ -420,6 +420,20 @@ def test_predict_counts_the_fits_voters_after_set_params(overlapping_blobs, chan
     np.testing.assert_array_equal(model.predict(X), model.labels_)
 
 
+def test_pickle_without_the_fits_voters_counts_the_parameters(overlapping_blobs):
+    # A model pickled before the count was resolved at fit.
+    X, _ = overlapping_blobs
+    model = fast_estimator(
+        AutoencoderKMeans, n_clusters=4, clustering="spectral", random_state=0
+    ).fit(X)
+    state = model.__getstate__()
+    del state["_n_voters"]
+    loaded = AutoencoderKMeans.__new__(AutoencoderKMeans)
+    loaded.__setstate__(state)
+    assert loaded._n_voters == model._n_voters
+    np.testing.assert_array_equal(loaded.predict(X), model.labels_)
+
+
 def test_predict_uses_the_voters_of_the_reference_samples(blobs):
     X, _ = blobs
     # 90 samples in 3 clusters: a third of the mean size is 10 voters.
