@@ -1080,7 +1080,10 @@ class DAC(BaseDeepClusterer):
         return self._batched_eval(module, X, module.scores)
 
     def _kept_scores(self, X):
-        scores = self._scores(X)
+        return self._kept_columns(self._scores(X))
+
+    def _kept_columns(self, scores):
+        """The columns of ``scores`` of the clusters that were kept."""
         return scores[:, torch.as_tensor(self._kept_clusters, device=scores.device)]
 
     def _predict_proba(self, X):
@@ -1094,5 +1097,4 @@ class DAC(BaseDeepClusterer):
 
     def _embed_and_predict(self, X):
         scores = self._finite(self._scores(X))
-        kept = scores[:, torch.as_tensor(self._kept_clusters, device=scores.device)]
-        return LabelFeatures.features(scores), kept.argmax(dim=1)
+        return LabelFeatures.features(scores), self._kept_columns(scores).argmax(dim=1)

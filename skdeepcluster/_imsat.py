@@ -937,7 +937,10 @@ class IMSAT(BaseDeepClusterer):
 
     def _logits(self, X):
         """Logits of the clusters that were kept (evaluation mode)."""
-        logits = self._batched_eval(self.net_.module_, X)
+        return self._kept_columns(self._batched_eval(self.net_.module_, X))
+
+    def _kept_columns(self, logits):
+        """The columns of ``logits`` of the clusters that were kept."""
         return logits[:, torch.as_tensor(self._kept, device=logits.device)]
 
     def _embed(self, X):
@@ -959,5 +962,5 @@ class IMSAT(BaseDeepClusterer):
         representation, logits = self._batched_eval(
             module, X, representation_and_logits
         )
-        logits = logits[:, torch.as_tensor(self._kept, device=logits.device)]
-        return self._finite(representation), self._finite(logits).argmax(dim=1)
+        labels = self._finite(self._kept_columns(logits)).argmax(dim=1)
+        return self._finite(representation), labels
