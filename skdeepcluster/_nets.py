@@ -156,7 +156,7 @@ class ClusteringNet(NeuralNet):
         """
         print_log = dict(getattr(self, "callbacks_", [])).get("print_log")
         sink = getattr(print_log, "sink", print)
-        return sink if self.verbose or not _is_print(sink) else None
+        return sink if _shown(sink, self.verbose) else None
 
     def say(self, text):
         """Write the line ``text`` where the progress table goes, if anywhere."""
@@ -562,6 +562,15 @@ def _has_batch_norm(module):
     return any(isinstance(layer, torch.nn.BatchNorm1d) for layer in module.modules())
 
 
+def _shown(sink, verbose):
+    """Whether text sent to ``sink`` is shown: skorch's rule for progress.
+
+    Any sink but :func:`print` whatever ``verbose`` says; :func:`print`
+    (or an accelerator's) only when ``verbose``.
+    """
+    return bool(verbose) or not _is_print(sink)
+
+
 def _is_print(sink):
     """Whether ``sink`` is Python's print or an Accelerate accelerator's."""
     if sink is print:
@@ -640,10 +649,10 @@ class StagePrintLog(PrintLog):
         return self
 
     def _sink(self, text, verbose):
-        # skorch writes to any sink but print whatever verbose says, the
-        # accelerator's print included (AccelerateMixin's sink): that one is
-        # print too, on the main process only, and keeps to verbose.
-        if verbose or not _is_print(self.sink):
+        # skorch's PrintLog writes to any sink but print whatever verbose
+        # says; this one keeps to verbose for the accelerator's print too
+        # (AccelerateMixin's sink, print on the main process only).
+        if _shown(self.sink, verbose):
             self.sink(text)
 
     def on_train_begin(self, net, **kwargs):
@@ -656,7 +665,7 @@ class StagePrintLog(PrintLog):
         self._sink(heading, net.verbose)
 
     def on_epoch_end(self, net, **kwargs):
-        if not net.verbose and _is_print(self.sink):
+        if not _shown(self.sink, net.verbose):
             # Nothing would be printed: skorch would still tabulate the row.
             return
         # A column that appears later (a value first recorded after a
