@@ -25,6 +25,7 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
+from .base import _without_prefix
 from .nn import L2Normalize
 
 
@@ -563,18 +564,9 @@ class ACAIKMeans(AutoencoderKMeans):
     def _check_optimizer(self):
         # The critic's optimiser too, with the keywords ACAINet builds it with.
         super()._check_optimizer()
-        routed = self._routed_params()
-        own = {
-            name.removeprefix("critic_optimizer__"): value
-            for name, value in routed.items()
-            if name.startswith("critic_optimizer__")
-        }
+        own = _without_prefix(self._routed_params(), "critic_optimizer__")
         shared = _critic_shared_keywords(
-            {
-                name.removeprefix("optimizer__"): value
-                for name, value in self._optimizer_keywords().items()
-            },
-            own,
+            _without_prefix(self._optimizer_keywords(), "optimizer__"), own
         )
         own.pop("param_groups", None)
         self._check_optimizer_steps({**shared, **own}, "critic_optimizer")

@@ -389,11 +389,9 @@ class BaseDeepClusterer(
         would fail inside skorch as the first net starts, with a message
         about skorch's code.
         """
-        keywords = {
-            name.removeprefix("optimizer__"): value
-            for name, value in self._optimizer_keywords().items()
-            if name != "optimizer__param_groups"
-        }
+        keywords = _without_prefix(self._optimizer_keywords(), "optimizer__")
+        # The groups' patterns name the nets' parameters, not the stand-in.
+        keywords.pop("param_groups", None)
         self._check_optimizer_steps(keywords, "optimizer")
 
     def _check_optimizer_steps(self, keywords, name):
@@ -706,9 +704,7 @@ class BaseDeepClusterer(
                 )
         # Resolved now: inference must shape samples as this fit did, even
         # after set_params changes input_shape.
-        self._input_shape = (
-            None if self.input_shape is None else tuple(self.input_shape)
-        )
+        self._resolve_input_shape()
         _check_hidden_dims(self)
         overflow = _squares_overflow(_magnitude(self._input_range), self.input_scale_)
         if overflow:
@@ -719,6 +715,12 @@ class BaseDeepClusterer(
                 UserWarning,
             )
         self._check_params_vs_input(X)
+
+    def _resolve_input_shape(self):
+        """Set ``_input_shape``, the sample shape inference uses, from ``input_shape``."""
+        self._input_shape = (
+            None if self.input_shape is None else tuple(self.input_shape)
+        )
 
     def _check_params_vs_input(self, X):
         """Resolve ``"auto"`` parameters for ``X`` into private attributes.
@@ -1555,9 +1557,7 @@ class BaseDeepClusterer(
         if "_input_shape" not in state:
             # Fitted before the shape was resolved at fit: it is the
             # parameter's, which set_params could not change since.
-            self._input_shape = (
-                None if self.input_shape is None else tuple(self.input_shape)
-            )
+            self._resolve_input_shape()
         try:
             device = resolve_device(self.device)
         except ValueError as exc:
@@ -2604,6 +2604,15 @@ def _value_blocks(X):
     rows = max(1, 2**20 // max(1, X.shape[1]))
     for start in range(0, X.shape[0], rows):
         yield X[start : start + rows]
+
+
+def _without_prefix(keywords, prefix):
+    """The entries of ``keywords`` whose names start with ``prefix``, without it."""
+    return {
+        name.removeprefix(prefix): value
+        for name, value in keywords.items()
+        if name.startswith(prefix)
+    }
 
 
 def _tensor_as_array(X):
