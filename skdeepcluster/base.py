@@ -44,6 +44,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from skorch.callbacks import LRScheduler
 
 from ._docstrings import fill_doc
 from ._graph import (
@@ -968,6 +969,11 @@ class BaseDeepClusterer(
                 _check_monitor(type(self).__name__, callback)
             if f"callbacks__{name}__on_train" not in routed:
                 _check_scores_training_data(type(self).__name__, callback)
+            kind = callback if isinstance(callback, type) else type(callback)
+            if issubclass(kind, LRScheduler):
+                policy = getattr(callback, "policy", None)  # None for a class
+                policy = routed.get(f"callbacks__{name}__policy", policy)
+                _check_lr_policy(type(self).__name__, policy)
         own = self._schedule_callbacks
         for name in self._named_callbacks():
             if name in _schedule_names() and name not in own:
@@ -2324,6 +2330,23 @@ def _check_not_load_init_state(estimator_name, callback):
             "included. Save and load the fitted estimator with pickle instead; "
             "the autoencoder methods reuse a pretraining across fits through "
             "memory=."
+        )
+
+
+def _check_lr_policy(estimator_name, policy):
+    """Reject an ``LRScheduler`` policy name skorch cannot resolve.
+
+    skorch looks a policy given by name up among the schedulers it imports
+    (``torch.optim.lr_scheduler``'s and its own) only when training begins,
+    and fails there with an ``AttributeError``.
+    """
+    module = sys.modules[LRScheduler.__module__]
+    if isinstance(policy, str) and not isinstance(getattr(module, policy, None), type):
+        raise ValueError(
+            f"{estimator_name} got the LRScheduler policy {policy!r}, which "
+            "names no learning rate scheduler skorch knows. Give the name of "
+            "a class in torch.optim.lr_scheduler (such as 'StepLR' or "
+            "'CosineAnnealingLR'), or the class itself."
         )
 
 

@@ -733,6 +733,26 @@ def test_callbacks_monitoring_the_training_loss_run(params, blobs):
 
 
 @pytest.mark.parametrize(
+    "params",
+    [
+        {"callbacks": [("lr", LRScheduler("Bogus"))]},
+        {
+            "callbacks": [("lr", LRScheduler("StepLR", step_size=1))],
+            "callbacks__lr__policy": "StepLr",
+        },
+        {"callbacks": [("lr", LRScheduler)], "callbacks__lr__policy": "Bogus"},
+    ],
+    ids=["instance", "keyword", "class"],
+)
+def test_an_unknown_lr_scheduler_policy_is_rejected(params, blobs):
+    # skorch would look the name up when training begins: an AttributeError.
+    X, _ = blobs
+    model = fast_estimator(DEC, n_clusters=3, random_state=0, **params)
+    with pytest.raises(ValueError, match="LRScheduler policy '(Bogus|StepLr)'"):
+        model.fit(X)
+
+
+@pytest.mark.parametrize(
     "callback, stage",
     [
         # A loss term of DEC's clustering stage, not of its pretraining.
