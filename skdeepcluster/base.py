@@ -3,6 +3,7 @@
 import collections
 import contextlib
 import copy
+import fnmatch
 import functools
 import inspect
 import mmap
@@ -395,6 +396,38 @@ class BaseDeepClusterer(
         keywords.pop("param_groups", None)
         self._check_optimizer_steps(keywords, "optimizer")
 
+    def _warn_unmatched_param_groups(self):
+        """Warn of ``optimizer__param_groups`` patterns that set nothing.
+
+        skorch gives a pattern the parameters it matches that no earlier
+        pattern took, and silently drops one left with none: a pattern
+        written for another estimator's network (IMSAT's parameters are
+        ``body.*`` and ``head.*``, not ``encoder.*``) would leave the
+        optimiser's defaults in place without a word. Checked after
+        training, on the last net's module, which holds the parameters of
+        every stage (a pattern for DEC's ``centers`` matches no parameter of
+        the pretraining).
+        """
+        groups = self._routed_params().get("optimizer__param_groups") or []
+        all_names = [name for name, _ in self.net_.module_.named_parameters()]
+        names, unmatched = all_names, []
+        for pattern, _ in groups:
+            # skorch's matching: fnmatch, each parameter to the first pattern.
+            taken = {name for name in names if fnmatch.fnmatch(name, pattern)}
+            if not taken:
+                unmatched.append(pattern)
+            names = [name for name in names if name not in taken]
+        if unmatched:
+            modules = sorted({name.split(".")[0] for name in all_names})
+            _warn_at_caller(
+                f"{type(self).__name__}'s optimizer__param_groups pattern(s) "
+                f"{', '.join(map(repr, unmatched))} matched no parameter that "
+                "an earlier pattern had not taken, and set nothing. Its "
+                f"network's parameters are named {all_names[0]!r} and so on, "
+                f"under {', '.join(map(repr, modules))}.",
+                UserWarning,
+            )
+
     def _check_optimizer_steps(self, keywords, name):
         """Build ``optimizer`` with ``keywords`` on a stand-in and take a step.
 
@@ -567,6 +600,7 @@ class BaseDeepClusterer(
         X_train = self._training_data(X)
         with self._user_modules_seed(global_seed), self._accelerator_released():
             self._fit(X_train, y, random_state, sample_weight)
+        self._warn_unmatched_param_groups()
         # Taken before the nets drop their training state: with an
         # accelerator, its print (the main process's) rather than print.
         sink = self.net_.progress_sink()

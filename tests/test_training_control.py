@@ -5,6 +5,8 @@ Every estimator passes ``callbacks``, ``optimizer`` and the
 each skorch net of its fit; ``verbose=1`` prints one headed table per stage.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -730,6 +732,36 @@ def test_callbacks_monitoring_the_training_loss_run(params, blobs):
     X, _ = blobs
     model = fast_estimator(DEC, n_clusters=3, random_state=0, **params).fit(X)
     assert _callbacks(model)["EarlyStopping"].monitor == "train_loss"
+
+
+@pytest.mark.parametrize(
+    "cls, groups, unmatched",
+    [
+        # IMSAT's parameters are body.* and head.*: nothing to match.
+        (IMSAT, [("encoder.*", {"lr": 1e-4})], "'encoder.*'"),
+        # Every encoder parameter was taken by the first pattern.
+        (DEC, [("encoder.*", {"lr": 1e-4}), ("encoder.0.*", {})], "'encoder.0.*'"),
+        # The centres exist in the clustering stage only, and count.
+        (DEC, [("centers", {"lr": 1e-2}), ("decoder.*", {"lr": 1e-4})], None),
+    ],
+    ids=["other-network", "shadowed", "later-stage"],
+)
+def test_param_groups_patterns_that_set_nothing_warn(cls, groups, unmatched, blobs):
+    # skorch drops a pattern that matches nothing without a word.
+    X, _ = blobs
+    model = fast_estimator(
+        cls, n_clusters=3, random_state=0, optimizer__param_groups=groups
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X)
+    caught = [w for w in caught if "param_groups" in str(w.message)]
+    if unmatched is None:
+        assert caught == []
+    else:
+        assert len(caught) == 1
+        assert f"pattern(s) {unmatched} matched no parameter" in str(caught[0].message)
+        assert caught[0].filename == __file__
 
 
 @pytest.mark.parametrize(
