@@ -102,16 +102,15 @@ class DataParallelMixin:
         # AccelerateMixin's version would replace the net's step with
         # skorch's plain one.
         with self.accelerator.autocast():
-            return super(AccelerateMixin, self).train_step_single(batch, **fit_params)
+            step = super(AccelerateMixin, self).train_step_single(batch, **fit_params)
+        # Where DistributedDataParallel averages them, in the backward pass:
+        # the callbacks that act on the gradients (on_grad_computed, called
+        # next by skorch's step) see the whole batch's, as the optimisers do.
+        self.synchronize_gradients()
+        return step
 
     def backward(self, loss, **kwargs):
         self.accelerator.backward(loss, **kwargs)
-
-    def _step_optimizer(self, step_fn):
-        step_fn()
-        self.synchronize_gradients()
-        for name in self._optimizers:
-            getattr(self, name + "_").step()
 
     def synchronize_gradients(self):
         """Average the gradients and floating-point buffers over the processes.

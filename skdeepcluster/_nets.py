@@ -71,7 +71,8 @@ class ClusteringNet(NeuralNet):
     is built as its data-parallel variant (see
     :func:`skdeepcluster._accelerate.accelerated_net_class`). Training
     steps written by hand take the gradients with :meth:`backward` and call
-    :meth:`synchronize_gradients` before stepping the optimisers, and
+    :meth:`synchronize_gradients` before the callbacks' ``on_grad_computed``
+    and the optimisers' steps, and
     per-batch updates of state shared by every sample (DCN's centres) read
     the batch through :meth:`gather_batch`, so that they also work when
     every process trains on its own share of the batches.

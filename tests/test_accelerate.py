@@ -34,6 +34,13 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from conftest import FAST_PARAMS
     import skdeepcluster
+    from skorch.callbacks import Callback
+
+    class GradientNorms(Callback):
+        # What a callback acting on the gradients (clipping) sees.
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            norms.append(sum(float(p.grad.norm()) for _, p in named_parameters
+                             if p.grad is not None))
 
     X, y = make_blobs(n_samples=120, centers=3, n_features=6, cluster_std=0.6,
                       random_state=0)
@@ -43,15 +50,17 @@ SCRIPT = textwrap.dedent(
     for name in {names!r}:
         params = dict(FAST_PARAMS[name], verbose=0)
         params["batch_size"] *= {batch_scale!r}
+        norms = []
         estimator = getattr(skdeepcluster, name)(
-            n_clusters=3, random_state=0, accelerator=accelerator, **params
+            n_clusters=3, random_state=0, accelerator=accelerator,
+            callbacks=[("norms", GradientNorms())], **params
         ).fit(X)
         weights = [
             float(p.detach().double().sum()) + float(p.detach().double().abs().sum())
             for p in estimator.net_.module_.parameters()
         ]
         out[name] = {{"labels": estimator.labels_.tolist(), "weights": weights,
-                      "net": type(estimator.net_).__name__}}
+                      "net": type(estimator.net_).__name__, "norms": norms}}
     # DAC drops the short last batch: one batch of all the samples would
     # leave a process with none.
     params = dict(FAST_PARAMS["DAC"], verbose=0, batch_size=len(X))
@@ -117,6 +126,9 @@ def test_two_processes_stay_in_step_and_cluster(tmp_path):
         assert not first["net"].startswith("Accelerated")
         # The processes end with the same network and the same labels.
         np.testing.assert_allclose(first["weights"], second["weights"], rtol=1e-6)
+        # Callbacks on the gradients see the whole batch's, the same in both.
+        assert first["norms"], name
+        np.testing.assert_allclose(first["norms"], second["norms"], rtol=1e-5)
         assert first["labels"] == second["labels"]
         # And cluster about as well as one process with the same total batch
         # does: they see the samples in another order.
