@@ -654,6 +654,32 @@ class BaseDeepClusterer(
         """
         return self.fit(X, y, sample_weight=sample_weight).labels_
 
+    @fill_doc
+    def fit_transform(
+        self,
+        X: MatrixLike,
+        y: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> NDArray[np.float32]:
+        """Train the network, cluster ``X`` and return its embedding.
+
+        The same as ``fit(X, y, sample_weight).transform(X)``, with the
+        arguments of :meth:`sklearn.cluster.KMeans.fit_transform`.
+
+        Parameters
+        ----------
+        {X_fit}
+        {y_fit}
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in ``X`` (see :meth:`fit`).
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+            The embedding, in the space where ``cluster_centers_`` live.
+        """
+        return self.fit(X, y, sample_weight=sample_weight).transform(X)
+
     def _label_left_out(self, X, left_out):
         """Give the samples ``left_out`` of training (weight 0) their labels.
 

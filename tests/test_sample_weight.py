@@ -343,6 +343,8 @@ def test_fit_predict_and_fit_transform_pass_the_weights(cls, blobs, weights):
     assert_array_equal(
         _model(cls).fit_transform(X, sample_weight=weights), fitted.transform(X)
     )
+    # Also in KMeans' positional order: (X, y, sample_weight).
+    assert_array_equal(_model(cls).fit_transform(X, None, weights), fitted.transform(X))
 
 
 def test_memory_keeps_weighted_and_unweighted_pretraining_apart(blobs, tmp_path):
