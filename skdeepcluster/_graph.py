@@ -373,10 +373,10 @@ def kmeans_by_modularity(
 def _each_warning_once():
     """Issue each distinct warning raised in the block once, when it ends.
 
-    The restarts are separate k-means fits, and each warns about the same
-    data (duplicate points leave fewer distinct clusters than asked for):
-    ``KMeans(n_init=10)`` says so once, ten fits of one run ten times. The
-    warnings go through the caller's filters as they would have.
+    The restarts are separate k-means fits, and each would repeat a warning
+    about the same data: ``KMeans(n_init=10)`` says it once, ten fits of
+    one run ten times. The warnings go through the caller's filters as they
+    would have.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

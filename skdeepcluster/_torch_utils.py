@@ -5,12 +5,14 @@ import functools
 import math
 import re
 import threading
+import warnings
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 
 _DEVICE_PATTERN = re.compile(r"^(cpu(:\d+)?|auto|cuda(:\d+)?|mps(:0)?)$")
 
@@ -751,9 +753,15 @@ def fit_kmeans(
         Z = to_numpy(Z)
     if isinstance(sample_weight, torch.Tensor):
         sample_weight = to_numpy(sample_weight)
-    return KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state).fit(
-        Z, sample_weight=sample_weight
-    )
+    kmeans = KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state)
+    with warnings.catch_warnings():
+        # Its warning of fewer distinct points than clusters is about Z, not
+        # the user's X; the estimators warn when the clusters they end with
+        # are fewer than asked for.
+        warnings.filterwarnings(
+            "ignore", "Number of distinct clusters", ConvergenceWarning
+        )
+        return kmeans.fit(Z, sample_weight=sample_weight)
 
 
 def log_student_t_assignment(Z, centers, alpha=1.0):

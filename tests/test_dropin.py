@@ -85,8 +85,10 @@ def test_empty_clusters_are_dropped_by_every_estimator(cls, duplicated_digits):
     # 5 distinct rows and 10 clusters: at most 5 clusters can hold a sample,
     # whether the clusters come from k-means, centroids or an output layer.
     X = duplicated_digits
-    with pytest.warns(ConvergenceWarning, match="empty clusters were removed"):
+    with pytest.warns(ConvergenceWarning, match="empty clusters were removed") as rec:
         model = fast_estimator(cls, n_clusters=10, random_state=0).fit(X)
+    # Once, as KMeans says it: not also each inner k-means on the embedding.
+    assert sum("Number of distinct clusters" in str(w.message) for w in rec) == 1
     n_found = len(model.cluster_centers_)
     assert n_found <= 5
     np.testing.assert_array_equal(np.unique(model.labels_), np.arange(n_found))
