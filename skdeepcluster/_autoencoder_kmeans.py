@@ -82,7 +82,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     See Also
     --------
     DEC : Refines this embedding and the centres with a clustering loss.
-    sklearn.cluster.KMeans : k-means on the raw features.
+    sklearn.cluster.KMeans : The k-means algorithm on the raw features.
 
     Notes
     -----
@@ -342,8 +342,8 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     def __setstate__(self, state):
         super().__setstate__(state)
         if self._uses_neighbour_vote() and "_n_voters" not in state:
-            # Fitted before the count was resolved at fit: the parameters',
-            # which set_params could not change since.
+            # A pickle of a version that did not store the count: it is
+            # the parameters', which set_params could not change since.
             self._n_voters = self._voters(len(self.reference_embedding_))
 
     def _embed_and_predict(self, X):

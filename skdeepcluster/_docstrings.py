@@ -317,7 +317,7 @@ epoch : int
     Zero-based epoch number.""",
     "kwargs": """\
 **kwargs : dict
-    skorch keywords passed on with ``callbacks``:
+    Keywords of skorch, passed on with ``callbacks``:
     ``optimizer__*`` (e.g. ``optimizer__weight_decay``),
     ``iterator_train__*`` (e.g. ``iterator_train__num_workers``) and
     ``callbacks__*`` (e.g. ``callbacks__print_log__floatfmt``), and

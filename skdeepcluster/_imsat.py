@@ -542,9 +542,10 @@ class IMSAT(BaseDeepClusterer):
     ----------
     labels_ : ndarray of shape (n_samples,)
         Cluster of each training sample: the argmax of ``p(y|x)``.
-    cluster_centers_ : ndarray of shape (n_clusters_found, hidden_dims[-1])
+    cluster_centers_ : ndarray of shape (n_clusters_found, n_hidden)
         Mean :meth:`transform` output (last hidden layer) of the training
-        samples of each cluster.
+        samples of each cluster: ``n_hidden`` is ``hidden_dims[-1]``, or
+        ``n_features`` when ``hidden_dims`` is empty.
     perturbation_radius_ : ndarray of shape (n_samples,)
         Norm of the perturbation of each training sample.
     start_information_ : ndarray of shape (n_init,)

@@ -1621,7 +1621,7 @@ class BaseDeepClusterer(
         if "_device" not in state:
             return
         if "_input_shape" not in state:
-            # Fitted before the shape was resolved at fit: it is the
+            # A pickle of a version that did not store the shape: it is the
             # parameter's, which set_params could not change since.
             self._resolve_input_shape()
         try:

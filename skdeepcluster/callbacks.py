@@ -560,7 +560,8 @@ class PseudoLabelRefresh(Callback):
     start : int, default=0
         First epoch (zero-based) with pseudo-labels.
     n_init : int, default=10
-        k-means++ restarts of the first refresh when no label is given.
+        Number of k-means++ restarts of the first refresh when no label is
+        given.
     init : "k-means" or callable, default="k-means"
         The first refresh's partition when no label is given. ``"k-means"``:
         k-means with ``n_init`` restarts. A callable is called as
