@@ -363,7 +363,7 @@ class ClusteringNet(NeuralNet):
         for name in self._modules:
             module = getattr(self, name + "_")
             for tensor in (*module.parameters(), *module.buffers()):
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                if tensor.is_floating_point() and not _all_finite(tensor):
                     self.diverged(
                         "a network weight became infinite or NaN in epoch "
                         f"{len(self.history)}"
@@ -682,3 +682,15 @@ class StagePrintLog(PrintLog):
             # Without the "<key>_best" entry, PrintLog adds no colour code.
             row = {key: row[key]}
         return super().format_row(row, key, color)
+
+
+def _all_finite(tensor):
+    """Whether every value of the floating-point ``tensor`` is finite.
+
+    Read off its smallest and largest values (a NaN anywhere makes both
+    NaN): one pass, without the boolean copy ``torch.isfinite(tensor)``
+    makes, which on IMSAT's and DAC's layers took most of the check's time.
+    """
+    if tensor.numel() == 0:
+        return True
+    return bool(torch.isfinite(torch.stack(torch.aminmax(tensor))).all())

@@ -101,6 +101,20 @@ def test_divergence_raises_and_leaves_estimator_unfitted(
         check_is_fitted(model)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_weight_is_found_anywhere(dtype, value):
+    from skdeepcluster._nets import _all_finite
+
+    weights = torch.randn(40, 30).to(dtype)
+    assert _all_finite(weights)
+    for row, column in [(0, 0), (17, 4), (39, 29)]:
+        broken = weights.clone()
+        broken[row, column] = value
+        assert not _all_finite(broken)
+    assert _all_finite(torch.empty(0, dtype=dtype))
+
+
 def test_acai_diverging_critic_run_is_stopped(blobs):
     # Without the check, ACAI's default network would train on at lr=1e4 with an
     # infinite loss (the tiny test network only reaches about 1e33).
