@@ -19,6 +19,7 @@ reproduces it. The MNIST tables add the accuracy each method's paper reports
 on MNIST.
 """
 
+import argparse
 import ast
 import json
 import shlex
@@ -292,7 +293,10 @@ def render(datasets, results=RESULTS):
     return "\n".join(out) + "\n"
 
 
-def main():
+def main(argv=None):
+    # No options: the parser gives --help and rejects a mistyped argument,
+    # rather than rewriting the pages whatever is asked.
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
     for output, datasets in OUTPUTS.items():
         output.write_text(render(datasets))
         print(f"wrote {output.relative_to(ROOT)}")

@@ -305,6 +305,12 @@ def main(argv=None):
         "pretraining time its fit includes or loaded (pretrain_s)",
     )
     parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="with --json, add the rows to those the file holds instead of "
+        "replacing them (each results file gathers several commands)",
+    )
     args = parser.parse_args(argv)
 
     X, y, images_shape = load(args.dataset, args.data_path)
@@ -350,21 +356,24 @@ def main(argv=None):
         f"{'estimator':<22}{'seed':>5}{'acc':>8}{'nmi':>8}{'ari':>8}{'fit_s':>9}",
         flush=True,
     )
-    rows = []
+    rows, kept = [], []
+    if args.append and args.json and Path(args.json).exists():
+        kept = json.loads(Path(args.json).read_text())
     for name, make_model in candidates.items():
         for seed in args.seeds:
             row = dict(
                 estimator=name,
                 seed=seed,
                 dataset=args.dataset,
-                params=repr(params),
+                # The reference rows take none of the estimators' parameters.
+                params=repr(params if name in names else {}),
                 label_fraction=args.label_fraction,
                 **evaluate(make_model, X, y, seed, args.label_fraction),
             )
             rows.append(row)
             if args.json:
                 # After every run, so an interrupted benchmark keeps its rows.
-                Path(args.json).write_text(json.dumps(rows, indent=2))
+                Path(args.json).write_text(json.dumps(kept + rows, indent=2))
             print(
                 f"{name:<22}{seed:>5}{row['acc']:>8.4f}{row['nmi']:>8.4f}{row['ari']:>8.4f}{row['fit_s']:>9.1f}",
                 flush=True,
