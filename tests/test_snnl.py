@@ -492,7 +492,12 @@ def test_auto_pseudo_labels_only_beside_labels_on_large_data():
 
 @pytest.mark.parametrize(
     "params",
-    [dict(pseudo_labels=False), dict(pseudo_labels="auto"), dict(warmup_epochs=5)],
+    [
+        dict(pseudo_labels=False),
+        dict(pseudo_labels="auto"),
+        # Pseudo-labels asked for, but the warm-up outlasts the training.
+        dict(pseudo_labels=True, warmup_epochs=5),
+    ],
 )
 def test_without_any_label_it_is_a_plain_autoencoder(params, blobs):
     # No labels and no pseudo-labels (or none before training ends): the
