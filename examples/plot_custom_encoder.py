@@ -32,7 +32,9 @@ X, y = load_digits(return_X_y=True)
 # The estimator feeds the network the rows of ``X`` as given (flat, 64
 # features), so the encoder reshapes them to ``(1, 8, 8)`` images itself.
 # (Alternatively, pass ``input_shape=(1, 8, 8)`` and the estimator reshapes
-# the batches before they reach the encoder.) The decoder ends with a sigmoid
+# the batches before they reach the encoder; the decoder must then return
+# images of that shape, e.g. ending with ``nn.Unflatten(1, (1, 8, 8))``.)
+# The decoder ends with a sigmoid
 # because the pixels lie in [0, 1].
 embedding_dim = 10
 

@@ -58,7 +58,8 @@ proba = dec.predict_proba(X)
 print("rows sum to one:", np.allclose(proba.sum(axis=1), 1))
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
-bins = np.linspace(0, 1, 41)
+# Over the range the largest probabilities take, well below 1 (see below).
+bins = np.linspace(0, proba.max(), 41)
 ax.hist(proba_init.max(axis=1), bins=bins, alpha=0.6, label="at the start")
 ax.hist(proba.max(axis=1), bins=bins, alpha=0.6, label="after training")
 ax.set(
@@ -73,9 +74,12 @@ fig.tight_layout()
 # The soft assignments of a few samples
 # -------------------------------------
 # Each row is one digit, each column a cluster; the digits are picked from
-# the least to the most confident. Confident digits put most of their
-# probability on one cluster, ambiguous ones spread it over two or three.
-# The kernel has heavy tails, so no probability is exactly zero.
+# the least to the most confident. Confident digits give one cluster their
+# largest share, around a third, ambiguous ones spread theirs more evenly.
+# Even after training Q stays flat: on the unit-length embedding every
+# centre is near every sample on the scale of the kernel, whose heavy
+# tails (``alpha=0.1``, see DEC's ``alpha``) leave no probability near
+# zero. What matters for the labels is which cluster gets the largest share.
 rows = np.argsort(proba.max(axis=1))[:: len(X) // 12][:12]
 # Axes placed by hand (in inches) so that each digit sits beside its row.
 width, height, row = 7.5, 5.4, 0.36
@@ -86,7 +90,7 @@ ax_bar = fig.add_axes([6.3 / width, 0.6 / height, 0.2 / width, 12 * row / height
 strip = np.vstack([X[i].reshape(8, 8) for i in rows])
 ax_img.imshow(strip, cmap="gray_r", aspect="auto")
 ax_img.set_axis_off()
-image = ax_p.imshow(proba[rows], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+image = ax_p.imshow(proba[rows], cmap="viridis", vmin=0, aspect="auto")
 ax_p.set(
     xlabel="cluster",
     yticks=[],
