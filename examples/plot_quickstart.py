@@ -48,9 +48,9 @@ for name, model in models.items():
 # %%
 # The 64 pixels of these tiny images are already a fair representation
 # (k-means on them clusters about four images in five correctly), and one
-# seed says little:
-# the :doc:`benchmarks </benchmarks>` page compares the methods with their
-# defaults over several seeds, on the digits and on larger image sets.
+# seed says little: the :doc:`benchmarks </benchmarks>` page compares the
+# methods with their defaults over several seeds, on the digits and on
+# larger image sets.
 #
 # What a fitted estimator offers
 # ------------------------------
