@@ -2009,8 +2009,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         """Name of the partition of highest modularity: ``"kmeans"`` or a key of ``partitions``.
 
         Modularity of the reference samples' neighbour graph does not favour
-        any method's notion of a cluster (round groups, connected strands or
-        compact groups of a layout); k-means wins ties.
+        any method's shape of a cluster (round groups, connected strands or
+        compact groups of a layout), though it does favour clusters of
+        comparable size; k-means wins ties.
         """
         scores = {
             "kmeans": modularity(graph.adjacency, kmeans.labels_[graph.reference])
