@@ -67,8 +67,8 @@ estimators = {
 # k-means on the raw pixels is the reference; its "embedding" is the pixels.
 # Without labels SNNLKMeans trains AutoencoderKMeans' plain autoencoder and
 # clusters it the same way, so its row repeats AutoencoderKMeans'; pass it
-# labels (``use_labels=True``) to see its own loss at work. The 2-D views are computed on a fixed subset of 400 digits to keep t-SNE
-# quick.
+# labels (``use_labels=True``) to see its own loss at work. The 2-D views
+# are computed on a fixed subset of 400 digits to keep t-SNE quick.
 view = np.random.RandomState(0).choice(len(X), 400, replace=False)
 results = {}
 start = time.perf_counter()
