@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_memory
 from skorch.callbacks import PrintLog
 from skorch.history import History
 
+from ._nets import callback_class
 from ._torch_utils import ArrayRows, to_numpy
 
 # Attributes skorch's ``initialize`` sets up: the net rebuilt on a cache hit
@@ -279,8 +280,7 @@ def _pretraining_key(net, dataset, global_generator=False):
 
 def _is_print_log(callback):
     """Whether ``callback`` (an instance or a class) is skorch's PrintLog."""
-    kind = callback if isinstance(callback, type) else type(callback)
-    return issubclass(kind, PrintLog)
+    return issubclass(callback_class(callback), PrintLog)
 
 
 def _hashable_rows(data):

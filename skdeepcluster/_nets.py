@@ -694,3 +694,8 @@ def _all_finite(tensor):
     if tensor.numel() == 0:
         return True
     return bool(torch.isfinite(torch.stack(torch.aminmax(tensor))).all())
+
+
+def callback_class(callback):
+    """The class of ``callback``, which skorch takes as an instance or a class."""
+    return callback if isinstance(callback, type) else type(callback)

@@ -61,7 +61,7 @@ from ._graph import (
     umap_partition,
 )
 from ._memory import pretrain_with_memory
-from ._nets import ClusteringNet
+from ._nets import ClusteringNet, callback_class
 from ._torch_utils import (
     ArrayRows,
     IndexedDataset,
@@ -976,8 +976,7 @@ class BaseDeepClusterer(
                 )
             if name is None:
                 # skorch names an unnamed callback after its class.
-                kind = item if isinstance(item, type) else type(item)
-                given.append((kind.__name__, item))
+                given.append((callback_class(item).__name__, item))
             elif name in _default_callback_names():
                 # skorch rejects the name as a duplicate of the net's own.
                 raise ValueError(
@@ -1029,8 +1028,7 @@ class BaseDeepClusterer(
                 _check_monitor(type(self).__name__, callback)
             if f"callbacks__{name}__on_train" not in routed:
                 _check_scores_training_data(type(self).__name__, callback)
-            kind = callback if isinstance(callback, type) else type(callback)
-            if issubclass(kind, LRScheduler):
+            if issubclass(callback_class(callback), LRScheduler):
                 policy = getattr(callback, "policy", None)  # None for a class
                 policy = routed.get(f"callbacks__{name}__policy", policy)
                 _check_lr_policy(type(self).__name__, policy)
@@ -1548,12 +1546,7 @@ class BaseDeepClusterer(
         """
         X = self._validate_for_inference(X)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                _tensor_as_array(sample_weight),
-                X,
-                dtype=np.float64,
-                ensure_non_negative=True,
-            )
+            sample_weight = _validated_sample_weight(sample_weight, X)
 
         def squared_distances(X_batch):
             return self._distances_to_centres(*self._embed_and_predict(X_batch))
@@ -2382,8 +2375,7 @@ def _check_not_load_init_state(estimator_name, callback):
     """
     from skorch.callbacks import LoadInitState
 
-    kind = callback if isinstance(callback, type) else type(callback)
-    if issubclass(kind, LoadInitState):
+    if issubclass(callback_class(callback), LoadInitState):
         raise ValueError(
             f"{estimator_name} cannot use skorch's LoadInitState: a fit trains "
             "its nets in stages, and loading the last checkpoint as each one "
@@ -2516,6 +2508,16 @@ def _densify(X):
     return X.astype(np.float32).toarray()
 
 
+def _validated_sample_weight(sample_weight, X):
+    """``sample_weight`` checked as KMeans checks it, non-negative, as float64.
+
+    A torch tensor is taken as its values (see :func:`_tensor_as_array`).
+    """
+    return _check_sample_weight(
+        _tensor_as_array(sample_weight), X, dtype=np.float64, ensure_non_negative=True
+    )
+
+
 def _check_fit_sample_weight(sample_weight, X, n_clusters):
     """Validate ``fit``'s ``sample_weight``; ``None`` when every weight is 1.
 
@@ -2525,9 +2527,7 @@ def _check_fit_sample_weight(sample_weight, X, n_clusters):
     """
     if sample_weight is None:
         return None
-    sample_weight = _check_sample_weight(
-        _tensor_as_array(sample_weight), X, dtype=np.float64, ensure_non_negative=True
-    )
+    sample_weight = _validated_sample_weight(sample_weight, X)
     n_positive = int(np.count_nonzero(sample_weight))
     # Training needs two samples and n_clusters of them (too few samples at
     # all is reported by _check_fit_input, in terms of n_samples).
