@@ -178,9 +178,9 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     ``"auto"``: all three, keeping the partition with the highest modularity
     (Newman, 2006) of the neighbour graph, a score that favours no method's
     shape of a cluster; k-means wins ties. It does favour clusters of
-    comparable size: on blobs of 900, 90 and 10 samples every candidate
-    but the k-means run of lowest inertia splits the large one, and
-    modularity keeps such a split. For clusters of very unequal size pass
+    comparable size: where one cluster is many times larger than another,
+    a partition that splits the large one can score higher than one that
+    keeps it whole. For clusters of very unequal size pass
     ``clustering="kmeans"`` and ``kmeans_selection="inertia"``, as
     :class:`~sklearn.cluster.KMeans` chooses. The graph methods win where
     classes are strands; spectral clustering loses where the graph falls
