@@ -79,15 +79,18 @@ input_shape : tuple of int, default=None
     used.""",
     "input_scaling": """\
 input_scaling : {"auto"} or None, default="auto"
-    With ``"auto"``, non-negative data whose maximum exceeds 1 (pixels in
-    0..255, scikit-learn's digits in 0..16, counts) is divided by that
-    maximum before it reaches the network, as the papers divide pixels by
-    255; the fit is then the same as on the scaled data, and the divisor
-    is ``input_scale_``. Data in [0, 1], and data with negative values
-    (centred or standardised), are used as given. The defaults (learning
-    rates, network sizes) are set for features of order one. ``None``
-    always uses ``X`` as given, e.g. to reuse modules trained on the raw
-    scale.""",
+    With ``"auto"``, non-negative data (pixels in 0..255 or in [0, 1],
+    scikit-learn's digits in 0..16, counts) is mapped onto [0, 1] before
+    it reaches the network: less its minimum, ``input_offset_``, divided
+    by its range, ``input_scale_``, as the papers divide pixels by 255.
+    Pixels whose minimum is 0 and maximum 1 are left as they are, and the
+    fit on a shifted or rescaled copy of the data is the fit on the data,
+    as k-means' is. Data with negative values (centred or standardised)
+    is used as given. The defaults (learning rates, network sizes) are
+    set for features of order one: used as given, digits shrunk into
+    [0, 0.01] lost much of their accuracy with six of the seven methods
+    (``benchmarks/NOTES.rst``). ``None`` always uses ``X`` as given, e.g.
+    to reuse modules trained on the raw scale.""",
     "center_input": "center_input : bool, default=False\n"
     + textwrap.indent(_CENTER_INPUT, "    "),
     "encoder_decoder": """\
@@ -376,9 +379,12 @@ kmeans_ : sklearn.cluster.KMeans
     The k-means model fitted on the embedding, with all ``n_clusters``
     centres; absent with ``clustering`` ``"umap"`` or ``"spectral"``.""",
     "features_in": """\
+input_offset_ : float
+    What is subtracted from ``X`` before it reaches the network (see
+    ``input_scaling``); 0.0 when it is used as given.
 input_scale_ : float
-    What ``X`` is divided by before it reaches the network (see
-    ``input_scaling``); 1.0 when it is used as given.
+    What ``X`` less ``input_offset_`` is divided by before it reaches the
+    network (see ``input_scaling``); 1.0 when it is used as given.
 n_features_in_ : int
     Number of features seen during fit.
 feature_names_in_ : ndarray of shape (n_features_in_,)

@@ -264,10 +264,11 @@ def _pretraining_key(net, dataset, global_generator=False):
             else None
         ),
         versions=_versions(),
-        # The rows as the net sees them: a dense tensor is already divided
-        # by input_scale_, rows read from an array are divided when read.
+        # The rows as the net sees them: a dense tensor is already shifted
+        # and divided (input_offset_, input_scale_), rows read from an array
+        # are when read.
         X=(
-            (_hashable_rows(dataset.X.data), dataset.X.scale)
+            (_hashable_rows(dataset.X.data), dataset.X.offset, dataset.X.scale)
             if isinstance(dataset.X, ArrayRows)
             else to_numpy(dataset.X)
         ),

@@ -382,9 +382,17 @@ class IndexedDataset(torch.utils.data.Dataset):
         return self.X[indices.to(self.X.device)], indices
 
 
-def divided(X, scale):
-    """The tensor ``X`` divided in place by ``scale``; left alone when it is 1."""
-    return X if scale == 1 else X.div_(scale)
+def rescaled(X, offset, scale):
+    """The tensor ``X`` less ``offset``, divided by ``scale``, in place.
+
+    A step that would change nothing (``offset`` 0, ``scale`` 1) is skipped,
+    so that data used as given keeps its exact values.
+    """
+    if offset != 0:
+        X.sub_(offset)
+    if scale != 1:
+        X.div_(scale)
+    return X
 
 
 def feature_mean(X, sample_weight=None, chunk_size=1024):
@@ -436,15 +444,17 @@ class ArrayRows:
         Shape of one sample for the network: ``(n_features,)``, or
         ``input_shape``.
     device : torch.device
-    scale : float, default=1.0
-        What every row is divided by once converted (the estimator's
-        ``input_scale_``), as the dense training tensor is.
+    offset, scale : float, default=0.0 and 1.0
+        What every row is reduced by, then divided by, once converted (the
+        estimator's ``input_offset_`` and ``input_scale_``), as the dense
+        training tensor is.
     """
 
-    def __init__(self, data, sample_shape, device, scale=1.0):
+    def __init__(self, data, sample_shape, device, offset=0.0, scale=1.0):
         self.data = data
         self.sample_shape = tuple(sample_shape)
         self.device = device
+        self.offset = offset
         self.scale = scale
 
     def __len__(self):
@@ -465,7 +475,9 @@ class ArrayRows:
             # Cast before densifying, as the whole matrix would be.
             rows = rows.astype(np.float32).toarray()
         # torch.tensor copies: a slice of a memory map is a view of the file.
-        tensor = divided(torch.tensor(rows, dtype=torch.float32), self.scale)
+        tensor = rescaled(
+            torch.tensor(rows, dtype=torch.float32), self.offset, self.scale
+        )
         return tensor.view(-1, *self.sample_shape).to(self.device)
 
 

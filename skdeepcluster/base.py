@@ -68,7 +68,6 @@ from ._torch_utils import (
     batched_eval,
     build_module,
     cluster_means,
-    divided,
     feature_mean,
     fit_kmeans,
     inference_batch_size,
@@ -77,6 +76,7 @@ from ._torch_utils import (
     move_net,
     nearest_center,
     net_on_cpu,
+    rescaled,
     resolve_device,
     student_t_assignment,
     to_numpy,
@@ -585,8 +585,10 @@ class BaseDeepClusterer(
             sample_weight = sample_weight[~left_out]
             # The scale and the "auto" rules read the training samples' range.
             self._input_range = _value_range(X)
-        self.input_scale_ = (
-            _intensity_scale(self._input_range) if self.input_scaling == "auto" else 1.0
+        self.input_offset_, self.input_scale_ = (
+            _intensity_scaling(self._input_range)
+            if self.input_scaling == "auto"
+            else (0.0, 1.0)
         )
         self._check_fit_input(X)
         self._device = self._training_device()
@@ -767,7 +769,9 @@ class BaseDeepClusterer(
         # after set_params changes input_shape.
         self._resolve_input_shape()
         _check_hidden_dims(self)
-        overflow = _squares_overflow(_magnitude(self._input_range), self.input_scale_)
+        overflow = _squares_overflow(
+            _magnitude(self._input_range, self.input_offset_), self.input_scale_
+        )
         if overflow:
             _warn_at_caller(
                 f"{overflow}: training is likely to diverge or collapse to a "
@@ -805,10 +809,17 @@ class BaseDeepClusterer(
         """
         if sp.issparse(X) or isinstance(X, _MappedRows) or _is_memory_mapped(X):
             sample_shape = self._input_shape or (X.shape[1],)
-            return ArrayRows(X, sample_shape, self._device, scale=self.input_scale_)
+            return ArrayRows(
+                X,
+                sample_shape,
+                self._device,
+                offset=self.input_offset_,
+                scale=self.input_scale_,
+            )
         # torch.tensor copies, so read-only input is safe.
-        X_tensor = divided(
+        X_tensor = rescaled(
             torch.tensor(np.ascontiguousarray(X), dtype=torch.float32),
+            self.input_offset_,
             self.input_scale_,
         )
         if self._input_shape is not None:
@@ -1355,20 +1366,24 @@ class BaseDeepClusterer(
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
         )
 
-    def _input_scale(self):
-        """What the input is divided by before the network (see ``input_scaling``)."""
-        # fit sets input_scale_; without it (an estimator whose fit has not
-        # got that far) the input is used as given.
-        return getattr(self, "input_scale_", 1.0)
+    def _input_scaling(self):
+        """``(offset, scale)``: the network sees ``(X - offset) / scale``.
+
+        See ``input_scaling``.
+        """
+        # fit sets both; without them (an estimator whose fit has not got
+        # that far) the input is used as given.
+        return getattr(self, "input_offset_", 0.0), getattr(self, "input_scale_", 1.0)
 
     def _batch_to_tensor(self, X_batch):
         """float32 tensor of the rows ``X_batch`` on the device, shaped for the net."""
         # A sparse batch is densified here, so that only one batch is ever
         # dense in memory.
         X_batch = _densify(X_batch)
-        largest = _magnitude(_value_range(X_batch))
-        _check_float32_range(X_batch, largest)
-        overflow = _squares_overflow(largest, self._input_scale())
+        value_range = _value_range(X_batch)
+        _check_float32_range(X_batch, _magnitude(value_range))
+        offset, scale = self._input_scaling()
+        overflow = _squares_overflow(_magnitude(value_range, offset), scale)
         if overflow:
             # Where training only diverges on such values (and says so), the
             # distances and probabilities of inference would silently be NaN.
@@ -1377,9 +1392,7 @@ class BaseDeepClusterer(
                 "as the training data was scaled."
             )
         # torch.tensor copies, so read-only or memory-mapped input is safe.
-        X_tensor = divided(
-            torch.tensor(X_batch, dtype=torch.float32), self._input_scale()
-        )
+        X_tensor = rescaled(torch.tensor(X_batch, dtype=torch.float32), offset, scale)
         if self._input_shape is not None:
             X_tensor = X_tensor.view(-1, *self._input_shape)
         return X_tensor.to(self._device)
@@ -1673,7 +1686,9 @@ class DecoderMixin:
         Z = torch.as_tensor(Z, device=self._device)
         decoded = self._batched_eval(self.net_.module_.decoder, Z)
         # Back to the scale of the input (see input_scaling).
-        return to_numpy(decoded).reshape(len(Z), -1) * np.float32(self._input_scale())
+        offset, scale = self._input_scaling()
+        decoded = to_numpy(decoded).reshape(len(Z), -1) * np.float32(scale)
+        return decoded + np.float32(offset) if offset != 0 else decoded
 
 
 class ReferenceGraph(NamedTuple):
@@ -1846,7 +1861,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             value_range = getattr(self, "_input_range", None) or _value_range(X)
             self._normalize_embedding = (
                 self.embedding_dim > 1
-                and _magnitude(value_range) <= self._input_scale()
+                and _magnitude(value_range, self._input_scaling()[0])
+                <= self._input_scaling()[1]
             )
         else:
             self._normalize_embedding = self.normalize_embedding
@@ -2744,35 +2760,49 @@ def _reject_unflattened_images(X, name):
 
 
 def _value_range(X):
-    """``(smallest, largest)`` of ``X``'s values and 0, in one pass.
+    """``(smallest, largest)`` of ``X``'s values, in one pass.
 
-    0 is included because a sparse matrix's implicit zeros are values too
-    (see :func:`_value_blocks`); an empty ``X`` gives ``(0.0, 0.0)``.
+    A sparse matrix's implicit zeros are values too (see
+    :func:`_value_blocks`, which gives only the stored ones); an empty ``X``
+    gives ``(0.0, 0.0)``.
     """
-    smallest, largest = 0.0, 0.0
+    smallest, largest = np.inf, -np.inf
     for block in _value_blocks(X):
         smallest = min(smallest, float(block.min()))
         largest = max(largest, float(block.max()))
+    if sp.issparse(X) and X.nnz < X.shape[0] * X.shape[1]:
+        smallest, largest = min(smallest, 0.0), max(largest, 0.0)
+    if smallest > largest:
+        return 0.0, 0.0
     return smallest, largest
 
 
-def _magnitude(value_range):
-    """Largest magnitude within ``value_range``, a :func:`_value_range`."""
+def _magnitude(value_range, offset=0.0):
+    """Largest magnitude of ``value - offset`` over a :func:`_value_range`."""
     smallest, largest = value_range
-    return max(-smallest, largest)
+    return max(abs(smallest - offset), abs(largest - offset))
 
 
-def _intensity_scale(value_range):
-    """``input_scaling="auto"``'s divisor of data of ``value_range``: its maximum, or 1.
+def _intensity_scaling(value_range):
+    """``input_scaling="auto"``'s ``(offset, scale)`` for data of ``value_range``.
 
-    Non-negative data whose maximum exceeds 1 (pixels in 0..255, the 0..16
-    of scikit-learn's digits, counts) is divided by that maximum, as the
-    papers divide pixels by 255; anything else (data in [0, 1], centred or
-    standardised data) is left as it is, so a fit on it is the fit without
-    scaling. ``value_range`` is the data's :func:`_value_range`.
+    Non-negative data (pixels in 0..255 or in [0, 1], the 0..16 of
+    scikit-learn's digits, counts) is mapped onto [0, 1], ``(X - offset) /
+    scale`` with its minimum as the offset and its range as the scale, as
+    the papers divide pixels by 255. Pixels whose minimum is 0 and maximum
+    1 are then left as they are, and a fit on a shifted or rescaled copy
+    of the data is the fit on the data: as for k-means, which such a copy
+    does not change either, a dim image set, or one whose values all lie
+    far from 0, is not a harder problem. Anything else (centred or
+    standardised data, constant data) is left as it is, ``(0.0, 1.0)``.
+    ``value_range`` is the data's :func:`_value_range`.
     """
     smallest, largest = value_range
-    return largest if smallest >= 0 and largest > 1 else 1.0
+    # The range must survive the network's float32: a narrower one would
+    # divide by zero there.
+    if smallest < 0 or largest - smallest < np.finfo(np.float32).tiny:
+        return 0.0, 1.0
+    return smallest, largest - smallest
 
 
 def _check_float32_range(X, largest=None):

@@ -663,9 +663,10 @@ def test_dac_moves_on_the_input_graph_of_flat_features_and_the_hidden_graph_of_i
         DAC(2, input_shape=(1, 8, 8), refinement_epochs=0, **params).fit(X)
     assert len(graphs) == 2
     # With no move made, the fitted network is the one the moves saw, on
-    # the input divided by its maximum (input_scaling="auto": X reaches 2).
+    # the input mapped onto [0, 1] (input_scaling="auto": X reaches 2).
     module = images.net_.module_.eval()
-    X_scaled = torch.as_tensor(X).div(images.input_scale_).view(-1, 1, 8, 8)
+    X_scaled = (torch.as_tensor(X) - images.input_offset_) / images.input_scale_
+    X_scaled = X_scaled.view(-1, 1, 8, 8)
     with torch.no_grad():
         hidden = module.body.hidden(X_scaled).numpy()
     expected = {"flat": neighbour_graph(X, 10), "images": neighbour_graph(hidden, 10)}

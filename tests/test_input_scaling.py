@@ -1,8 +1,11 @@
-"""``input_scaling="auto"``: non-negative data above 1 is divided by its maximum."""
+"""``input_scaling="auto"``: non-negative data is mapped onto [0, 1]."""
+
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from test_large_data import as_memmap
 
 from conftest import all_estimators, fast_estimator
@@ -24,61 +27,96 @@ def intensities(blobs):
     return np.round(X / X.max() * 16).astype(np.float32), y
 
 
+# Copies of the intensities 0..16 (X) on other scales, with the offset and
+# the scale that map each onto X / 16, in [0, 1]. Powers of two, so that
+# float32 computes those maps exactly and the fits see the same tensors.
+COPIES = {
+    "0..16": (lambda X: X, 0.0, 16.0),
+    "dim, in [0, 0.25]": (lambda X: X / 64, 0.0, 0.25),
+    "shifted, in [32, 64]": (lambda X: 2 * X + 32, 32.0, 32.0),
+}
+
+
+@pytest.mark.parametrize("copy", COPIES)
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=ids)
-def test_intensities_are_fitted_as_their_scaled_values(cls, intensities):
+def test_intensities_are_fitted_as_their_values_in_0_1(cls, intensities, copy):
     X, _ = intensities
-    raw = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    to_copy, offset, scale = COPIES[copy]
+    X_copy = to_copy(X)
+    raw = fast_estimator(cls, n_clusters=3, random_state=0).fit(X_copy)
     scaled = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 16)
-    assert raw.input_scale_ == 16.0
-    assert scaled.input_scale_ == 1.0
+    assert (raw.input_offset_, raw.input_scale_) == (offset, scale)
+    assert (scaled.input_offset_, scaled.input_scale_) == (0.0, 1.0)
     np.testing.assert_array_equal(raw.labels_, scaled.labels_)
     np.testing.assert_array_equal(raw.cluster_centers_, scaled.cluster_centers_)
-    # Inference divides new data by the training data's maximum.
-    np.testing.assert_array_equal(raw.transform(X), scaled.transform(X / 16))
-    np.testing.assert_array_equal(raw.predict(X), raw.labels_)
-    np.testing.assert_array_equal(raw.predict_proba(X), scaled.predict_proba(X / 16))
-    assert raw.score(X) == scaled.score(X / 16)
+    # Inference maps new data as the training data was mapped.
+    np.testing.assert_array_equal(raw.transform(X_copy), scaled.transform(X / 16))
+    np.testing.assert_array_equal(raw.predict(X_copy), raw.labels_)
+    np.testing.assert_array_equal(
+        raw.predict_proba(X_copy), scaled.predict_proba(X / 16)
+    )
+    assert raw.score(X_copy) == scaled.score(X / 16)
 
 
+@pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]"])
 @pytest.mark.parametrize("cls", [DEC, IMSAT], ids=["DEC", "IMSAT"])
 def test_sparse_and_memory_mapped_intensities_are_scaled_alike(
-    cls, intensities, tmp_path
+    cls, intensities, tmp_path, copy
 ):
-    X, _ = intensities
+    to_copy, offset, scale = COPIES[copy]
+    X = to_copy(intensities[0])
     dense = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    # The shifted copy stores every value: a sparse matrix of it has no
+    # implicit zeros, and its minimum is 32 too.
     for X_other in (sp.csr_matrix(X), as_memmap(X, tmp_path / "X.npy")):
         other = fast_estimator(cls, n_clusters=3, random_state=0).fit(X_other)
-        assert other.input_scale_ == 16.0
+        assert (other.input_offset_, other.input_scale_) == (offset, scale)
         np.testing.assert_array_equal(other.labels_, dense.labels_)
         np.testing.assert_array_equal(dense.transform(X_other), dense.transform(X))
 
 
-def test_inverse_transform_returns_the_input_scale(intensities):
-    X, _ = intensities
-    raw = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+def test_implicit_zeros_count_towards_the_minimum(intensities):
+    # Shifted, then one row zeroed: a sparse matrix of it leaves those zeros
+    # implicit, and its minimum is 0, as the dense array's is.
+    X = 2 * intensities[0] + 32
+    X[0] = 0
+    for X_given in (X, sp.csr_matrix(X)):
+        model = fast_estimator(DEC, n_clusters=3, random_state=0).fit(X_given)
+        assert (model.input_offset_, model.input_scale_) == (0.0, 64.0)
+
+
+@pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]"])
+def test_inverse_transform_returns_the_input_scale(intensities, copy):
+    to_copy = COPIES[copy][0]
+    X = intensities[0]
+    raw = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    raw.fit(to_copy(X))
     scaled = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X / 16)
     np.testing.assert_array_equal(
         raw.inverse_transform(raw.cluster_centers_),
-        16 * scaled.inverse_transform(scaled.cluster_centers_),
+        to_copy(16 * scaled.inverse_transform(scaled.cluster_centers_)),
     )
 
 
 @pytest.mark.parametrize(
     "transform",
-    [lambda X: X / 16, lambda X: X - 8, lambda X: -X],
-    ids=["within [0, 1]", "centred", "non-positive"],
+    [lambda X: X / 16, lambda X: X - 8, lambda X: -X, lambda X: np.full_like(X, 5)],
+    ids=["from 0 to 1", "centred", "non-positive", "constant"],
 )
-def test_data_within_one_or_with_negative_values_is_used_as_given(
-    transform, intensities
-):
+def test_data_in_0_1_or_with_negative_values_is_used_as_given(transform, intensities):
     X, _ = intensities
-    model = fast_estimator(DEC, n_clusters=3, random_state=0).fit(transform(X))
-    assert model.input_scale_ == 1.0
+    model = fast_estimator(DEC, n_clusters=3, random_state=0)
+    with warnings.catch_warnings():
+        # Constant data collapses to one cluster, and says so.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(transform(X))
+    assert (model.input_offset_, model.input_scale_) == (0.0, 1.0)
 
 
 def test_input_scaling_none_uses_the_input_as_given(intensities):
     X, _ = intensities
     model = fast_estimator(DEC, n_clusters=3, random_state=0, input_scaling=None)
-    assert model.fit(X).input_scale_ == 1.0
+    model.fit(X + 32)
+    assert (model.input_offset_, model.input_scale_) == (0.0, 1.0)
     with pytest.raises(ValueError, match="input_scaling"):
         fast_estimator(DEC, input_scaling="max").fit(X)

@@ -96,8 +96,9 @@ def test_equal_weights_train_as_no_weights(cls, blobs):
 def test_zero_weight_samples_are_left_out(cls, blobs, weights):
     X, _ = blobs
     kept = weights > 0
-    # Non-negative, so that input_scaling="auto" divides by the maximum,
-    # which the left-out samples hold: as if removed, they set no scale.
+    # Non-negative, so that input_scaling="auto" maps X onto [0, 1] by its
+    # range, whose top the left-out samples hold: as if removed, they set
+    # no scale.
     X = X - X.min()
     X[~kept] *= 10
     weighted = _model(cls).fit(X, sample_weight=weights)
