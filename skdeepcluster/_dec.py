@@ -4,8 +4,8 @@ from numbers import Integral, Real
 from typing import Any, Literal
 
 import torch
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from skorch.utils import to_device
 
 from ._docstrings import fill_doc
