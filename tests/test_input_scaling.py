@@ -33,6 +33,7 @@ def intensities(blobs):
 COPIES = {
     "0..16": (lambda X: X, 0.0, 16.0),
     "dim, in [0, 0.25]": (lambda X: X / 64, 0.0, 0.25),
+    "in [0.25, 0.5]": (lambda X: X / 64 + 0.25, 0.25, 0.25),
     "shifted, in [32, 64]": (lambda X: 2 * X + 32, 32.0, 32.0),
 }
 
@@ -100,8 +101,20 @@ def test_inverse_transform_returns_the_input_scale(intensities, copy):
 
 @pytest.mark.parametrize(
     "transform",
-    [lambda X: X / 16, lambda X: X - 8, lambda X: -X, lambda X: np.full_like(X, 5)],
-    ids=["from 0 to 1", "centred", "non-positive", "constant"],
+    [
+        lambda X: X / 16,
+        lambda X: X / 16 * 0.75 + 0.125,
+        lambda X: X - 8,
+        lambda X: -X,
+        lambda X: np.full_like(X, 5),
+    ],
+    ids=[
+        "from 0 to 1",
+        "within [0, 1], spanning most of it",
+        "centred",
+        "non-positive",
+        "constant",
+    ],
 )
 def test_data_in_0_1_or_with_negative_values_is_used_as_given(transform, intensities):
     X, _ = intensities
