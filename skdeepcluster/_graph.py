@@ -52,7 +52,12 @@ from sklearn.cluster import SpectralClustering
 from sklearn.neighbors import NearestNeighbors, kneighbors_graph
 from sklearn.utils.validation import check_memory
 
-from ._torch_utils import fit_kmeans, to_numpy, torch_threads_kept
+from ._torch_utils import (
+    fit_kmeans,
+    to_numpy,
+    torch_threads_kept,
+    warning_filters_kept,
+)
 
 #: Training samples kept as the reference of the neighbour vote. The vote of
 #: a sample costs one distance per reference sample; capping the reference
@@ -113,7 +118,7 @@ def spectral_partition(Z, n_clusters, n_neighbors, random_state):
         assign_labels="cluster_qr",
         random_state=random_state,
     )
-    with warnings.catch_warnings():
+    with warning_filters_kept():
         # A graph of several components is clustered all the same (each
         # component is a cluster of its own or part of one); the warning
         # would only repeat what the labels show.
@@ -197,7 +202,7 @@ def umap_layout(Z, n_components, n_neighbors, seed, umap_version):
             else (None, None, None)  # UMAP's approximate search
         ),
     )
-    with torch_threads_kept(), warnings.catch_warnings():
+    with torch_threads_kept(), warning_filters_kept():
         # Equal rows give zero distances, which UMAP warns about and lays
         # out all the same.
         warnings.filterwarnings("ignore", module="umap")
@@ -378,7 +383,7 @@ def _each_warning_once():
     one run ten times. The warnings go through the caller's filters as they
     would have.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with warning_filters_kept(record=True) as caught:
         warnings.simplefilter("always")
         yield
     seen = set()
@@ -398,7 +403,7 @@ def _import_umap():
     matters for its ParametricUMAP, unused here; the warning otherwise shows
     in every worker process of a parallel grid search.
     """
-    with warnings.catch_warnings():
+    with warning_filters_kept():
         warnings.filterwarnings("ignore", category=ImportWarning, module="umap")
         import umap
 

@@ -766,14 +766,34 @@ def fit_kmeans(
     if isinstance(sample_weight, torch.Tensor):
         sample_weight = to_numpy(sample_weight)
     kmeans = KMeans(n_clusters, init=init, n_init=n_init, random_state=random_state)
-    with warnings.catch_warnings():
+    with warning_filters_kept():
         # Its warning of fewer distinct points than clusters is about Z, not
         # the user's X; the estimators warn when the clusters they end with
-        # are fewer than asked for.
+        # are fewer than asked for (in other words, which this filter must
+        # not match: a fit in another thread may issue one meanwhile).
         warnings.filterwarnings(
-            "ignore", "Number of distinct clusters", ConvergenceWarning
+            "ignore",
+            r"Number of distinct clusters \(\d+\) found smaller than "
+            r"n_clusters \(\d+\)\. Possibly due to duplicate points in X",
+            ConvergenceWarning,
         )
         return kmeans.fit(Z, sample_weight=sample_weight)
+
+
+#: Held by every block of the package that changes the warning filters.
+#: ``warnings.catch_warnings`` saves the process-wide filter list when its
+#: block begins and puts it back when it ends (before Python 3.14): two such
+#: blocks of fits running in threads, interleaved, would each put back the
+#: other's temporary filters, which would then stay in force after both
+#: fits. Reentrant, as such blocks nest.
+_WARNING_FILTERS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def warning_filters_kept(record=False):
+    """``warnings.catch_warnings(record=record)``, one such block at a time."""
+    with _WARNING_FILTERS_LOCK, warnings.catch_warnings(record=record) as caught:
+        yield caught
 
 
 def log_student_t_assignment(Z, centers, alpha=1.0):

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -34,6 +35,7 @@ from skdeepcluster._graph import (
     split_merge,
     umap_partition,
 )
+from skdeepcluster._torch_utils import fit_kmeans, warning_filters_kept
 from skdeepcluster.metrics import clustering_accuracy
 
 
@@ -150,6 +152,57 @@ def test_kmeans_on_duplicate_points_leaves_the_warning_to_the_estimator():
         )
     assert not [w for w in record if w.category is ConvergenceWarning]
     assert len(np.unique(kmeans.labels_)) == 2
+
+
+def test_kmeans_filter_leaves_the_estimators_own_warning(monkeypatch):
+    # The filter fit_kmeans sets is in force for every thread while it runs:
+    # it must hide KMeans' warning and not the estimators' own one, which
+    # begins with the same words and which a fit in another thread may
+    # issue meanwhile.
+    added = []
+    kmeans_fit = KMeans.fit
+
+    def fit(self, *args, **kwargs):
+        added.append(warnings.filters[0])  # the filter fit_kmeans added last
+        return kmeans_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(KMeans, "fit", fit)
+    fit_kmeans(np.eye(3), 2, n_init=1, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warnings.filters.insert(0, added[0])
+        for message in (
+            "Number of distinct clusters (2) found smaller than n_clusters (3). "
+            "Possibly due to duplicate points in X.",
+            "Number of distinct clusters (2) found smaller than n_clusters (3); "
+            "the empty clusters were removed.",
+        ):
+            warnings.warn(message, ConvergenceWarning, stacklevel=1)
+    assert [str(w.message) for w in record] == [message]
+
+
+def test_blocks_changing_the_warning_filters_run_one_at_a_time():
+    # warnings.catch_warnings puts back the filters it found: interleaved
+    # in two threads, the second block to end would put back the first
+    # one's filter and leave it in force.
+    found = list(warnings.filters)
+    first_in, second_tried, second_in = (threading.Event() for _ in range(3))
+
+    def second():
+        second_tried.set()
+        with warning_filters_kept():
+            second_in.set()
+            warnings.filterwarnings("ignore", "second")
+
+    thread = threading.Thread(target=second)
+    with warning_filters_kept():
+        warnings.filterwarnings("ignore", "first")
+        thread.start()
+        second_tried.wait()
+        assert not second_in.wait(0.2)
+    thread.join()
+    assert second_in.is_set()
+    assert warnings.filters == found
 
 
 def test_umap_gets_the_exact_neighbours_it_would_find_itself():
