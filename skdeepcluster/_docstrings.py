@@ -79,18 +79,21 @@ input_shape : tuple of int, default=None
     used.""",
     "input_scaling": """\
 input_scaling : {"auto"} or None, default="auto"
-    With ``"auto"``, non-negative data (pixels in 0..255, scikit-learn's
-    digits in 0..16, counts) is mapped onto [0, 1] before it reaches the
-    network: less its minimum, ``input_offset_``, divided by its range,
-    ``input_scale_``, as the papers divide pixels by 255. A fit on a
-    shifted or rescaled copy of the data is then the fit on the data, up
-    to rounding, as k-means' is. Data already within [0, 1] and spanning at least half of
-    it (pixels / 255), and data with negative values (centred or
-    standardised), are used as given. The defaults (learning rates,
-    network sizes) are set for features of order one: used as given,
-    digits shrunk into [0, 0.01] lost much of their accuracy with six of
-    the seven methods (``benchmarks/NOTES.rst``). ``None`` always uses
-    ``X`` as given, e.g. to reuse modules trained on the raw scale.""",
+    The defaults (learning rates, network sizes) are set for features of
+    order one: used as given, digits shrunk into [0, 0.01] lost much of
+    their accuracy with six of the seven methods
+    (``benchmarks/NOTES.rst``). With ``"auto"``, the network sees
+    ``(X - input_offset_) / input_scale_``. Non-negative data (pixels in
+    0..255, scikit-learn's digits in 0..16, counts) is mapped onto [0, 1],
+    less its minimum and divided by its range, as the papers divide pixels
+    by 255. Data with negative values whose largest magnitude is below 1/2
+    (small centred features) is divided by that magnitude, into [-1, 1].
+    A fit on a shifted or rescaled copy of the data is then the fit on
+    the data, up to rounding, as k-means' is. Data already of order one is
+    used as given: within [0, 1] and spanning at least half of it (pixels
+    / 255), or with negative values reaching 1/2 or beyond (standardised
+    features, images in [-1, 1]). ``None`` always uses ``X`` as given,
+    e.g. to reuse modules trained on the raw scale.""",
     "center_input": "center_input : bool, default=False\n"
     + textwrap.indent(_CENTER_INPUT, "    "),
     "encoder_decoder": """\

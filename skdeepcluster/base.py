@@ -2786,26 +2786,30 @@ def _magnitude(value_range, offset=0.0):
 def _intensity_scaling(value_range):
     """``input_scaling="auto"``'s ``(offset, scale)`` for data of ``value_range``.
 
-    Non-negative data (pixels in 0..255, the 0..16 of scikit-learn's
-    digits, counts) is mapped onto [0, 1], ``(X - offset) / scale`` with
-    its minimum as the offset and its range as the scale, as the papers
-    divide pixels by 255. A fit on a shifted or rescaled copy of such data
-    is then the fit on the data, up to rounding: as for k-means, which such a copy does
-    not change either, a dim image set, or one whose values all lie far
-    from 0, is not a harder problem. Data already within [0, 1] and
-    spanning at least half of it is of the scale the defaults are set
-    for, and is left as it is, ``(0.0, 1.0)``: mapping ORL's pixels / 255
-    (from 0.008 to 0.92) onto [0, 1] moved its accuracies by as much as a
-    change of seed, mostly down (``benchmarks/NOTES.rst``). So is anything
-    else (centred or standardised data, constant data). ``value_range`` is
-    the data's :func:`_value_range`.
+    The network sees ``(X - offset) / scale``. Non-negative data (pixels in
+    0..255, the 0..16 of scikit-learn's digits, counts) is mapped onto
+    [0, 1], with its minimum as the offset and its range as the scale, as
+    the papers divide pixels by 255. Data with negative values whose
+    largest magnitude is below 1/2 (small centred features) is divided by
+    that magnitude, into [-1, 1]. A fit on a shifted or rescaled copy of
+    such data is then the fit on the data, up to rounding: as for k-means,
+    which such a copy does not change either, a dim image set, or one
+    whose values all lie far from 0, is not a harder problem.
+
+    Data of the scale the defaults are set for is left as it is, ``(0.0,
+    1.0)``: data within [0, 1] spanning at least half of it (mapping ORL's
+    pixels / 255, from 0.008 to 0.92, onto [0, 1] cost every method some
+    accuracy, see ``benchmarks/NOTES.rst``), and data with negative values
+    reaching 1/2 or beyond (standardised features, images in [-1, 1]). So
+    is constant data. ``value_range`` is the data's :func:`_value_range`.
     """
     smallest, largest = value_range
-    # The range must survive the network's float32: a narrower one would
-    # divide by zero there.
-    if smallest < 0 or largest - smallest < np.finfo(np.float32).tiny:
-        return 0.0, 1.0
-    if largest <= 1 and largest - smallest >= 0.5:
+    # Narrower data would be divided by zero in the network's float32.
+    tiny = np.finfo(np.float32).tiny
+    if smallest < 0:
+        magnitude = max(-smallest, largest)
+        return (0.0, magnitude) if tiny <= magnitude < 0.5 else (0.0, 1.0)
+    if largest - smallest < tiny or (largest <= 1 and largest - smallest >= 0.5):
         return 0.0, 1.0
     return smallest, largest - smallest
 

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from test_large_data import as_memmap
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import DEC, IMSAT, AutoencoderKMeans
+from skdeepcluster import DCN, DEC, IMSAT, AutoencoderKMeans
 
 ESTIMATORS = all_estimators()
 ids = [cls.__name__ for cls in ESTIMATORS]
@@ -59,6 +59,18 @@ def test_intensities_are_fitted_as_their_values_in_0_1(cls, intensities, copy):
     assert raw.score(X_copy) == scaled.score(X / 16)
 
 
+@pytest.mark.parametrize("cls", [AutoencoderKMeans, DCN], ids=["AE", "DCN"])
+def test_small_centred_data_is_fitted_as_its_values_in_minus_1_1(cls, intensities):
+    # Centred, largest magnitude 1/16: divided by it (a power of two again).
+    X = intensities[0] - 8
+    small = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 128)
+    reference = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 8)
+    assert (small.input_offset_, small.input_scale_) == (0.0, 1 / 16)
+    assert (reference.input_offset_, reference.input_scale_) == (0.0, 1.0)
+    np.testing.assert_array_equal(small.labels_, reference.labels_)
+    np.testing.assert_array_equal(small.transform(X / 128), reference.transform(X / 8))
+
+
 @pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]"])
 @pytest.mark.parametrize("cls", [DEC, IMSAT], ids=["DEC", "IMSAT"])
 def test_sparse_and_memory_mapped_intensities_are_scaled_alike(
@@ -105,6 +117,7 @@ def test_inverse_transform_returns_the_input_scale(intensities, copy):
         lambda X: X / 16,
         lambda X: X / 16 * 0.75 + 0.125,
         lambda X: X - 8,
+        lambda X: (X - 8) / 16,
         lambda X: -X,
         lambda X: np.full_like(X, 5),
     ],
@@ -112,6 +125,7 @@ def test_inverse_transform_returns_the_input_scale(intensities, copy):
         "from 0 to 1",
         "within [0, 1], spanning most of it",
         "centred",
+        "centred, reaching 1/2",
         "non-positive",
         "constant",
     ],
