@@ -88,11 +88,12 @@ input_scaling : {"auto"} or None, default="auto"
     less its minimum and divided by its range, as the papers divide pixels
     by 255. Data with negative values whose largest magnitude is below 1/2
     (small centred features) is divided by that magnitude, into [-1, 1].
-    A fit on a shifted or rescaled copy of the data is then the fit on
-    the data, up to rounding, as k-means' is. Data already of order one is
-    used as given: within [0, 1] and spanning at least half of it (pixels
-    / 255), or with negative values reaching 1/2 or beyond (standardised
-    features, images in [-1, 1]). ``None`` always uses ``X`` as given,
+    Data mapped so is fitted alike whatever its offset and unit, up to
+    rounding, as by k-means. Data already of order one is used as given:
+    within [0, 1] and spanning at least half of it (pixels / 255), or
+    with negative values and a largest magnitude of 1/2 or more
+    (standardised features, images in [-1, 1]; larger raw features too,
+    which need a scaler). ``None`` always uses ``X`` as given,
     e.g. to reuse modules trained on the raw scale.""",
     "center_input": "center_input : bool, default=False\n"
     + textwrap.indent(_CENTER_INPUT, "    "),

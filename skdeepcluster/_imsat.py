@@ -431,8 +431,9 @@ class IMSAT(BaseDeepClusterer):
     eps : float, default=0.25
         Radius of the perturbation, relative to each sample's distance to its
         ``eps_neighbors``-th nearest neighbour (0.25 in [1]_). With
-        ``eps_neighbors=0`` it is instead the radius itself, in input units,
-        for every sample.
+        ``eps_neighbors=0`` it is instead the radius itself, in the units of
+        the input the network sees (after ``input_scaling``), for every
+        sample.
     eps_neighbors : int or "auto", default="auto"
         Which nearest neighbour sets the scale of the radius (the 10th in
         [1]_); at most ``n_samples - 1`` is used. 0 gives every sample the
@@ -455,7 +456,8 @@ class IMSAT(BaseDeepClusterer):
         is tuned.
     xi : float, default=10.0
         Length of the finite-difference step of VAT's power iteration, in
-        input units. Only used with ``augmentation="vat"``.
+        the units of the input the network sees (after ``input_scaling``).
+        Only used with ``augmentation="vat"``.
     lam : float, default=0.4
         Weight of the mutual-information term relative to ``R_SAT``.
     mu : float, default=0.25

@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import math
+import os
 import re
 import threading
 import warnings
@@ -382,17 +383,21 @@ class IndexedDataset(torch.utils.data.Dataset):
         return self.X[indices.to(self.X.device)], indices
 
 
-def rescaled(X, offset, scale):
-    """The tensor ``X`` less ``offset``, divided by ``scale``, in place.
+def network_rows(rows, offset=0.0, scale=1.0):
+    """float32 tensor of the dense rows ``rows`` less ``offset``, divided by ``scale``.
 
-    A step that would change nothing (``offset`` 0, ``scale`` 1) is skipped,
-    so that data used as given keeps its exact values.
+    The two steps are computed in the rows' own precision, then cast, so
+    that float64 data far from 0 (timestamps, say) keeps the differences
+    between its values, which float32 would round away before the offset
+    is taken off. A step that would change nothing (``offset`` 0,
+    ``scale`` 1) is skipped, so that data used as given keeps its exact
+    values. Always a copy: read-only or memory-mapped rows are safe.
     """
     if offset != 0:
-        X.sub_(offset)
+        rows = rows - offset
     if scale != 1:
-        X.div_(scale)
-    return X
+        rows = rows / scale
+    return torch.tensor(np.ascontiguousarray(rows), dtype=torch.float32)
 
 
 def feature_mean(X, sample_weight=None, chunk_size=1024):
@@ -472,12 +477,9 @@ class ArrayRows:
             return self[np.array([key])][0]
         rows = self.data[key]
         if sp.issparse(rows):
-            # Cast before densifying, as the whole matrix would be.
-            rows = rows.astype(np.float32).toarray()
-        # torch.tensor copies: a slice of a memory map is a view of the file.
-        tensor = rescaled(
-            torch.tensor(rows, dtype=torch.float32), self.offset, self.scale
-        )
+            rows = rows.toarray()
+        # A copy: a slice of a memory map is a view of the file.
+        tensor = network_rows(rows, self.offset, self.scale)
         return tensor.view(-1, *self.sample_shape).to(self.device)
 
 
@@ -785,8 +787,22 @@ def fit_kmeans(
 #: block begins and puts it back when it ends (before Python 3.14): two such
 #: blocks of fits running in threads, interleaved, would each put back the
 #: other's temporary filters, which would then stay in force after both
-#: fits. Reentrant, as such blocks nest.
+#: fits. The lock orders the package's own blocks only; those of other
+#: libraries (scikit-learn's input validation has one) can still
+#: interleave with them. Reentrant, as such blocks nest.
 _WARNING_FILTERS_LOCK = threading.RLock()
+
+
+def _new_locks_after_fork():
+    """Fresh module locks in a forked child, where no thread holds them."""
+    # A fork copies a lock held by another thread as held, and that thread
+    # does not exist in the child to release it.
+    global _GLOBAL_GENERATOR_LOCK, _WARNING_FILTERS_LOCK
+    _GLOBAL_GENERATOR_LOCK = threading.Lock()
+    _WARNING_FILTERS_LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 @contextlib.contextmanager

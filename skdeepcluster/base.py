@@ -76,7 +76,7 @@ from ._torch_utils import (
     move_net,
     nearest_center,
     net_on_cpu,
-    rescaled,
+    network_rows,
     resolve_device,
     student_t_assignment,
     to_numpy,
@@ -816,12 +816,13 @@ class BaseDeepClusterer(
                 offset=self.input_offset_,
                 scale=self.input_scale_,
             )
-        # torch.tensor copies, so read-only input is safe.
-        X_tensor = rescaled(
-            torch.tensor(np.ascontiguousarray(X), dtype=torch.float32),
-            self.input_offset_,
-            self.input_scale_,
-        )
+        X_tensor = torch.empty(X.shape, dtype=torch.float32)
+        # A few rows at a time: the arithmetic of network_rows is done in
+        # X's precision, and a float64 copy of the whole X is not needed.
+        for start, block in _row_blocks(X):
+            X_tensor[start : start + len(block)] = network_rows(
+                block, self.input_offset_, self.input_scale_
+            )
         if self._input_shape is not None:
             X_tensor = X_tensor.view(-1, *self._input_shape)
         return X_tensor.to(self._device)
@@ -1391,8 +1392,7 @@ class BaseDeepClusterer(
                 f"{overflow} in the network: its outputs would be NaN. Scale X "
                 "as the training data was scaled."
             )
-        # torch.tensor copies, so read-only or memory-mapped input is safe.
-        X_tensor = rescaled(torch.tensor(X_batch, dtype=torch.float32), offset, scale)
+        X_tensor = network_rows(X_batch, offset, scale)
         if self._input_shape is not None:
             X_tensor = X_tensor.view(-1, *self._input_shape)
         return X_tensor.to(self._device)
@@ -2516,12 +2516,8 @@ def _describe_output(value):
 
 
 def _densify(X):
-    """``X`` as a dense array: a sparse matrix becomes float32, the networks' dtype."""
-    if not sp.issparse(X):
-        return X
-    # Checked before the cast, which would turn such values into infinities.
-    _check_float32_range(X.data)
-    return X.astype(np.float32).toarray()
+    """``X`` as a dense array of its dtype (see :func:`network_rows`)."""
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _validated_sample_weight(sample_weight, X):
@@ -2701,9 +2697,15 @@ def _value_blocks(X):
     if X.ndim < 2:
         yield X
         return
+    for _, block in _row_blocks(X):
+        yield block
+
+
+def _row_blocks(X):
+    """``(start, block)``: the rows of ``X`` in blocks of about a million values."""
     rows = max(1, 2**20 // max(1, X.shape[1]))
     for start in range(0, X.shape[0], rows):
-        yield X[start : start + rows]
+        yield start, X[start : start + rows]
 
 
 def _without_prefix(keywords, prefix):
@@ -2766,6 +2768,10 @@ def _value_range(X):
     :func:`_value_blocks`, which gives only the stored ones); an empty ``X``
     gives ``(0.0, 0.0)``.
     """
+    if sp.issparse(X) and not getattr(X, "has_canonical_format", True):
+        # Entries stored twice for one position add up to its value.
+        X = X.copy()
+        X.sum_duplicates()
     smallest, largest = np.inf, -np.inf
     for block in _value_blocks(X):
         smallest = min(smallest, float(block.min()))
@@ -2791,17 +2797,18 @@ def _intensity_scaling(value_range):
     [0, 1], with its minimum as the offset and its range as the scale, as
     the papers divide pixels by 255. Data with negative values whose
     largest magnitude is below 1/2 (small centred features) is divided by
-    that magnitude, into [-1, 1]. A fit on a shifted or rescaled copy of
-    such data is then the fit on the data, up to rounding: as for k-means,
-    which such a copy does not change either, a dim image set, or one
-    whose values all lie far from 0, is not a harder problem.
+    that magnitude, into [-1, 1]. Data mapped so is fitted alike whatever
+    its offset and unit, up to rounding: as for k-means, which a shifted
+    or rescaled copy does not change either, a dim image set, or one whose
+    values all lie far from 0, is not a harder problem.
 
     Data of the scale the defaults are set for is left as it is, ``(0.0,
     1.0)``: data within [0, 1] spanning at least half of it (mapping ORL's
     pixels / 255, from 0.008 to 0.92, onto [0, 1] cost every method some
     accuracy, see ``benchmarks/NOTES.rst``), and data with negative values
-    reaching 1/2 or beyond (standardised features, images in [-1, 1]). So
-    is constant data. ``value_range`` is the data's :func:`_value_range`.
+    and a largest magnitude of 1/2 or more (standardised features, images
+    in [-1, 1]; also larger raw features, which need a scaler). So is
+    constant data. ``value_range`` is the data's :func:`_value_range`.
     """
     smallest, largest = value_range
     # Narrower data would be divided by zero in the network's float32.

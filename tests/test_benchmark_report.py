@@ -125,6 +125,8 @@ def test_no_json_renders_only_comments(report, tmp_path):
 def test_committed_tables_are_up_to_date(report):
     # The committed includes are what the committed JSON files render to:
     # a result added without running benchmarks/report.py fails here.
+    if not all(output.exists() for output in report.OUTPUTS):
+        pytest.skip("the committed tables are not in this copy (an sdist)")
     for output, datasets in report.OUTPUTS.items():
         assert report.render(datasets) == output.read_text(), output.name
 

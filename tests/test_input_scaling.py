@@ -10,6 +10,7 @@ from test_large_data import as_memmap
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import DCN, DEC, IMSAT, AutoencoderKMeans
+from skdeepcluster.base import _intensity_scaling, _value_range
 
 ESTIMATORS = all_estimators()
 ids = [cls.__name__ for cls in ESTIMATORS]
@@ -35,6 +36,13 @@ COPIES = {
     "dim, in [0, 0.25]": (lambda X: X / 64, 0.0, 0.25),
     "in [0.25, 0.5]": (lambda X: X / 64 + 0.25, 0.25, 0.25),
     "shifted, in [32, 64]": (lambda X: 2 * X + 32, 32.0, 32.0),
+    # Its levels 1/16 apart are 1e7 / 2**23 = 1.2 float32 steps wide here:
+    # only the offset taken off in float64 keeps them.
+    "float64 far from 0, in [1e7, 1e7 + 1]": (
+        lambda X: 1e7 + X.astype(np.float64) / 16,
+        1e7,
+        1.0,
+    ),
 }
 
 
@@ -86,6 +94,35 @@ def test_sparse_and_memory_mapped_intensities_are_scaled_alike(
         assert (other.input_offset_, other.input_scale_) == (offset, scale)
         np.testing.assert_array_equal(other.labels_, dense.labels_)
         np.testing.assert_array_equal(dense.transform(X_other), dense.transform(X))
+
+
+@pytest.mark.parametrize(
+    ("value_range", "expected"),
+    [
+        ((0.0, 1.0), (0.0, 1.0)),
+        ((0.5, 1.0), (0.0, 1.0)),  # spans half of [0, 1]
+        ((0.25, 0.5), (0.25, 0.25)),
+        ((0.0, 0.25), (0.0, 0.25)),
+        ((0.0, 16.0), (0.0, 16.0)),
+        ((2.0, 3.0), (2.0, 1.0)),
+        ((0.0, 1.5), (0.0, 1.5)),  # half of it beyond 1
+        ((-0.25, 0.125), (0.0, 0.25)),
+        ((-0.125, 0.5), (0.0, 1.0)),  # reaches 1/2
+        ((-3.0, 8.0), (0.0, 1.0)),  # standardised
+        ((5.0, 5.0), (0.0, 1.0)),  # constant
+        ((0.0, 1e-40), (0.0, 1.0)),  # a range float32 cannot divide by
+    ],
+)
+def test_auto_offset_and_scale_of_a_range(value_range, expected):
+    assert _intensity_scaling(value_range) == expected
+
+
+def test_entries_stored_twice_add_up_in_the_range():
+    # Two entries at (0, 0), 50 and 60, make one value of 110; four stored
+    # entries for four positions hide the implicit 0 at (0, 1).
+    X = sp.csr_matrix(([50.0, 60.0, 100.0, 110.0], [0, 0, 0, 1], [0, 2, 4]), (2, 2))
+    assert _value_range(X) == (0.0, 110.0) == _value_range(X.toarray())
+    assert not X.has_canonical_format  # the input is left as it is
 
 
 def test_implicit_zeros_count_towards_the_minimum(intensities):
