@@ -770,7 +770,7 @@ class BaseDeepClusterer(
         self._resolve_input_shape()
         _check_hidden_dims(self)
         overflow = _squares_overflow(
-            _magnitude(self._input_range, self.input_offset_), self.input_scale_
+            self._input_range, self.input_offset_, self.input_scale_
         )
         if overflow:
             _warn_at_caller(
@@ -1384,7 +1384,7 @@ class BaseDeepClusterer(
         value_range = _value_range(X_batch)
         _check_float32_range(X_batch, _magnitude(value_range))
         offset, scale = self._input_scaling()
-        overflow = _squares_overflow(_magnitude(value_range, offset), scale)
+        overflow = _squares_overflow(value_range, offset, scale)
         if overflow:
             # Where training only diverges on such values (and says so), the
             # distances and probabilities of inference would silently be NaN.
@@ -2882,17 +2882,23 @@ def _warn_at_caller(message, category):
     warnings.warn(message, category, stacklevel=stacklevel)
 
 
-def _squares_overflow(largest, scale=1.0):
-    """How the squares of ``largest / scale`` overflow float32, or None if not.
+def _squares_overflow(value_range, offset=0.0, scale=1.0):
+    """How the squares of the network's input overflow float32, or None if not.
 
-    ``largest`` is the input's largest magnitude and ``scale`` what the
-    input is divided by (see ``_FLOAT32_SQUARE_MAX``). The start of the
-    message ``fit`` warns with and inference raises.
+    The input of ``value_range`` (a :func:`_value_range`) reaches the
+    network as ``(X - offset) / scale`` (see ``_FLOAT32_SQUARE_MAX``). The
+    start of the message ``fit`` warns with and inference raises.
     """
+    largest = _magnitude(value_range, offset)
     if largest / scale <= _FLOAT32_SQUARE_MAX:
         return None
+    where = (
+        f"of magnitude {largest:.3g}"
+        if offset == 0
+        else f"{largest:.3g} away from input_offset_={offset:.3g}"
+    )
     return (
-        f"X contains a value of magnitude {largest:.3g}, whose square "
+        f"X contains a value {where}, whose square "
         f"overflows float32 (above about {_FLOAT32_SQUARE_MAX:.3g})"
     )
 

@@ -19,7 +19,15 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import DAC, DCN, DEC, IMSAT, ACAIKMeans, SNNLKMeans
+from skdeepcluster import (
+    DAC,
+    DCN,
+    DEC,
+    IMSAT,
+    ACAIKMeans,
+    AutoencoderKMeans,
+    SNNLKMeans,
+)
 from skdeepcluster.exceptions import TrainingDivergedError
 
 ESTIMATORS = all_estimators()
@@ -266,6 +274,19 @@ def test_inference_on_values_whose_squares_overflow_is_rejected(blobs, cls):
     for method in ("predict", "transform", "predict_proba", "score"):
         with pytest.raises(ValueError, match="whose square overflows float32"):
             getattr(model, method)(X.astype(np.float64) * 1e30)
+
+
+def test_overflow_is_measured_from_the_input_offset(blobs):
+    # Shifted data is fitted less its minimum: a new value's square
+    # overflows by its distance from that offset, which the message names.
+    X, _ = blobs
+    X = X - X.min() + 32
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0).fit(X)
+    assert model.input_offset_ == 32
+    X_far = X.copy()
+    X_far[0, 0] = 1e30
+    with pytest.raises(ValueError, match="away from input_offset_=32"):
+        model.predict(X_far)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=_ids)
