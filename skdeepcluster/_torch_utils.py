@@ -771,8 +771,9 @@ def fit_kmeans(
     with warning_filters_kept():
         # Its warning of fewer distinct points than clusters is about Z, not
         # the user's X; the estimators warn when the clusters they end with
-        # are fewer than asked for (in other words, which this filter must
-        # not match: a fit in another thread may issue one meanwhile).
+        # are fewer than asked for, in a message that begins alike. This
+        # filter must not match that one: a fit in another thread may issue
+        # it meanwhile.
         warnings.filterwarnings(
             "ignore",
             r"Number of distinct clusters \(\d+\) found smaller than "

@@ -1859,10 +1859,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             # measured. In one dimension unit length keeps only the sign.
             # The values read once by fit; a direct call reads them here.
             value_range = getattr(self, "_input_range", None) or _value_range(X)
+            offset, scale = self._input_scaling()
             self._normalize_embedding = (
-                self.embedding_dim > 1
-                and _magnitude(value_range, self._input_scaling()[0])
-                <= self._input_scaling()[1]
+                self.embedding_dim > 1 and _magnitude(value_range, offset) <= scale
             )
         else:
             self._normalize_embedding = self.normalize_embedding
@@ -2814,7 +2813,7 @@ def _intensity_scaling(value_range):
     # Narrower data would be divided by zero in the network's float32.
     tiny = np.finfo(np.float32).tiny
     if smallest < 0:
-        magnitude = max(-smallest, largest)
+        magnitude = _magnitude(value_range)
         return (0.0, magnitude) if tiny <= magnitude < 0.5 else (0.0, 1.0)
     if largest - smallest < tiny or (largest <= 1 and largest - smallest >= 0.5):
         return 0.0, 1.0

@@ -186,7 +186,7 @@ def test_blocks_changing_the_warning_filters_run_one_at_a_time():
     # in two threads, the second block to end would put back the first
     # one's filter and leave it in force.
     found = list(warnings.filters)
-    first_in, second_tried, second_in = (threading.Event() for _ in range(3))
+    second_tried, second_in = threading.Event(), threading.Event()
 
     def second():
         second_tried.set()
