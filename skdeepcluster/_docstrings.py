@@ -196,8 +196,12 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     partition is then refined by split-and-merge moves: while cutting one
     cluster in two and joining two others raises the modularity, the best
     such move is made. One move repairs a partition that cut one class and
-    joined two others, the usual error of all three methods. No move is
-    made when the median cluster has fewer internal edges than
+    joined two others, the usual error of all three methods. A move may
+    cut a cluster into two parts that could each be a cluster only along a
+    seam (a conductance, the fraction of the smaller part's edges that the
+    cut crosses, of at most 0.1), so that no large class is cut through
+    its bulk to even out the sizes. No move is made when the median
+    cluster has fewer internal edges than
     ``sqrt(2 m)``, ``m`` being the graph's edges, the size below which
     modularity prefers to join groups (Fortunato and Barthélemy, 2007,
     "Resolution limit in community detection"); ``n_split_merge_moves_``

@@ -504,6 +504,39 @@ def match_labels(labels, given, n_given, counted=None):
     return label_of[labels]
 
 
+# The largest conductance, cut / min(vol h1, vol h2), of a split-and-merge
+# move's cut into two halves that could each be a cluster. The moves made
+# on digits and COIL-20 cut at most 0.087; those that cut a large blob of an
+# embedding through its bulk, to join one half to a small blob, 0.15-0.19
+# (benchmarks/NOTES.rst).
+_MAX_CUT_CONDUCTANCE = 0.1
+
+
+def _cut_is_seam(split_gain, halves_shares):
+    """Whether a cut is a seam: of conductance at most ``_MAX_CUT_CONDUCTANCE``.
+
+    Modularity rewards clusters of equal degree, so among the moves that
+    raise it are some that cut a large, well-knit cluster through its bulk
+    in order to join two smaller ones: on classes of very unequal sizes
+    they make the partition more even than the classes. Such a cut crosses
+    many of the cluster's edges; a cut between two groups that a partition
+    had joined crosses few. (A cut that takes a few boundary samples to
+    another cluster crosses many of their edges too; :func:`split_merge`
+    asks this only of cuts whose halves could each be a cluster.)
+
+    Parameters
+    ----------
+    split_gain : float
+        The modularity gain of the cut, ``2 d1 d2 - 2 cut / total``
+        (:func:`_best_bisection`).
+    halves_shares : ndarray of shape (2,)
+        ``d1`` and ``d2``, the halves' shares of the degree.
+    """
+    d1, d2 = halves_shares
+    cut_share = d1 * d2 - split_gain / 2
+    return cut_share <= _MAX_CUT_CONDUCTANCE * min(d1, d2)
+
+
 def split_merge(graph, labels, min_clusters=None):
     """Raise the modularity of a partition by split-and-merge moves.
 
@@ -523,7 +556,10 @@ def split_merge(graph, labels, min_clusters=None):
     small, the partition is returned as it is; and no move leaves a half of
     its cut that small as a cluster of its own (with more clusters asked
     for than the graph has groups, such moves would cut off a few samples
-    to join two parts of one group).
+    to join two parts of one group). Nor is a cluster cut into two halves
+    above that limit unless the cut crosses few of its edges
+    (:func:`_cut_is_seam`): on classes of very unequal sizes, cuts through
+    a class's bulk would make the partition more even than the classes.
 
     A partition with fewer than ``min_clusters`` clusters (a network that
     left some of its outputs unused) is first cut, one cluster at a time
@@ -634,6 +670,15 @@ def split_merge(graph, labels, min_clusters=None):
             # samples cut off so that two groups could be joined).
             alone = {cluster, n_clusters} - {int(pair[0]), int(pair[1])}
             if any(between[h, h] * total / 2 < resolution_limit for h in alone):
+                continue
+            # A cut into two halves that could each be a cluster must be a
+            # seam; one that moves a few boundary samples to another cluster
+            # need not.
+            halves = [cluster, n_clusters]
+            halves_edges = between[halves, halves] * total / 2
+            if min(halves_edges) >= resolution_limit and not _cut_is_seam(
+                split_gain, shares[halves]
+            ):
                 continue
             gain = split_gain + merge_gains[pair]
             if gain > best_gain:

@@ -434,6 +434,42 @@ def test_split_merge_cuts_off_no_cluster_below_the_resolution_limit():
         assert inside >= np.sqrt(graph.sum())
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_merge_cuts_no_cluster_across_its_bulk(seed):
+    # Blobs of 500 and 50 points in 10 dimensions, close enough to share
+    # edges. Cutting the large one through its middle, to join one half to
+    # the small one, raises modularity, but the cut crosses many of its
+    # edges (conductance above _MAX_CUT_CONDUCTANCE).
+    centres = np.zeros((2, 10))
+    centres[1, 0] = 6
+    X, y = make_blobs([500, 50], centers=centres, random_state=seed)
+    graph = neighbour_graph(X, 10)
+    assert graph[y == 0][:, y == 1].sum() > 0
+    refined, n_moves = split_merge(graph, y)
+    assert n_moves == 0
+    assert refined is y
+
+
+def test_split_merge_moves_a_few_boundary_samples_whatever_their_cut():
+    # Two 30-cliques, A and B, and a path of four samples, each joined to
+    # three samples of A and seven of B, labelled with A. Moving the four to
+    # B cuts most of their edges within A (conductance above
+    # _MAX_CUT_CONDUCTANCE), but they are too few to be a cluster of their
+    # own: the seam rule is not asked of such a cut.
+    adjacency = np.zeros((64, 64))
+    adjacency[:30, :30] = adjacency[30:60, 30:60] = 1
+    for j, sample in enumerate(range(60, 64)):
+        adjacency[sample, 3 * j : 3 * j + 3] = 1
+        adjacency[sample, 30 + 7 * j % 30 : 37 + 7 * j % 30] = 1
+        adjacency[sample, sample + 1 : min(sample + 2, 64)] = 1
+    adjacency = np.maximum(adjacency, adjacency.T)
+    np.fill_diagonal(adjacency, 0)
+    labels = np.r_[np.zeros(30, int), np.ones(30, int), np.zeros(4, int)]
+    refined, n_moves = split_merge(sp.csr_array(adjacency), labels)
+    assert n_moves == 1
+    np.testing.assert_array_equal(refined, np.r_[np.zeros(30), np.ones(34)])
+
+
 def test_split_merge_leaves_clusters_below_the_resolution_limit():
     # Forty 4-cliques: each group has 6 edges, fewer than sqrt(2 m) = 22,
     # so modularity would rather join groups than tell them apart.
