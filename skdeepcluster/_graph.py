@@ -507,7 +507,7 @@ def match_labels(labels, given, n_given, counted=None):
 # The largest conductance, cut / min(vol h1, vol h2), of a split-and-merge
 # move's cut into two halves that could each be a cluster. The moves made
 # on digits and COIL-20 cut at most 0.087; those that cut a large blob of an
-# embedding through its bulk, to join one half to a small blob, 0.15-0.19
+# embedding through its bulk, to join one half to a small blob, 0.13-0.25
 # (benchmarks/NOTES.rst).
 _MAX_CUT_CONDUCTANCE = 0.1
 
