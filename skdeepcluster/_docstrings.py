@@ -196,16 +196,16 @@ clustering : {"auto", "umap", "spectral", "kmeans"}, default="auto"
     partition is then refined by split-and-merge moves: while cutting one
     cluster in two and joining two others raises the modularity, the best
     such move is made. One move repairs a partition that cut one class and
-    joined two others, the usual error of all three methods. A move may
-    cut a cluster into two parts that could each be a cluster only along a
-    seam (a conductance, the fraction of the smaller part's edges that the
-    cut crosses, of at most 0.1), so that no large class is cut through
-    its bulk to even out the sizes. No move is made when the median
-    cluster has fewer internal edges than
+    joined two others, the usual error of all three methods. No move is
+    made when the median cluster has fewer internal edges than
     ``sqrt(2 m)``, ``m`` being the graph's edges, the size below which
     modularity prefers to join groups (Fortunato and Barthélemy, 2007,
-    "Resolution limit in community detection"); ``n_split_merge_moves_``
-    counts the moves made.
+    "Resolution limit in community detection"). A cluster is cut into two
+    parts that each have that many internal edges only along a seam: a cut
+    whose edges number at most a tenth of the smaller part's degree sum (a
+    conductance of at most 0.1), so that no large class is cut through its
+    bulk to even out the sizes. ``n_split_merge_moves_`` counts the moves
+    made.
     ``"umap"``, ``"spectral"`` and ``"auto"`` are additions of this package.
     ``sample_weight`` weighs the k-means candidate, the centres and
     ``inertia_``, not the neighbour graph or the vote.""",

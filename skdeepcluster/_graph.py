@@ -505,7 +505,9 @@ def match_labels(labels, given, n_given, counted=None):
 
 
 # The largest conductance, cut / min(vol h1, vol h2), of a split-and-merge
-# move's cut into two halves that could each be a cluster. The moves made
+# move's cut into two halves that could each be a cluster; a half's volume
+# is its degree sum in the whole graph, so it counts the edges inside it
+# twice and those leaving it, to any cluster, once. The moves made
 # on digits and COIL-20 cut at most 0.087; those that cut a large blob of an
 # embedding through its bulk, to join one half to a small blob, 0.13-0.25
 # (benchmarks/NOTES.rst).
@@ -560,6 +562,7 @@ def split_merge(graph, labels, min_clusters=None):
     above that limit unless the cut crosses few of its edges
     (:func:`_cut_is_seam`): on classes of very unequal sizes, cuts through
     a class's bulk would make the partition more even than the classes.
+    The rule vetoes a cluster's best cut; it does not look for another.
 
     A partition with fewer than ``min_clusters`` clusters (a network that
     left some of its outputs unused) is first cut, one cluster at a time
@@ -675,7 +678,7 @@ def split_merge(graph, labels, min_clusters=None):
             # seam; one that moves a few boundary samples to another cluster
             # need not.
             halves = [cluster, n_clusters]
-            halves_edges = between[halves, halves] * total / 2
+            halves_edges = np.diagonal(between)[halves] * total / 2
             if min(halves_edges) >= resolution_limit and not _cut_is_seam(
                 split_gain, shares[halves]
             ):
