@@ -668,18 +668,21 @@ def split_merge(graph, labels, min_clusters=None):
                 n_clusters, cluster
             ] = -np.inf
             pair = np.unravel_index(np.argmax(merge_gains), merge_gains.shape)
+            # Whether each half has the internal edges of a cluster (the
+            # resolution limit).
+            halves = [cluster, n_clusters]
+            internal_edges = np.diagonal(between)[halves] * total / 2
+            could_stand = dict(zip(halves, internal_edges >= resolution_limit))
             # A half that is not joined stays a cluster of its own; below the
             # resolution limit it would be a cluster only in name (a few
             # samples cut off so that two groups could be joined).
-            alone = {cluster, n_clusters} - {int(pair[0]), int(pair[1])}
-            if any(between[h, h] * total / 2 < resolution_limit for h in alone):
+            alone = set(halves) - {int(pair[0]), int(pair[1])}
+            if not all(could_stand[h] for h in alone):
                 continue
             # A cut into two halves that could each be a cluster must be a
             # seam; one that moves a few boundary samples to another cluster
             # need not.
-            halves = [cluster, n_clusters]
-            halves_edges = np.diagonal(between)[halves] * total / 2
-            if min(halves_edges) >= resolution_limit and not _cut_is_seam(
+            if all(could_stand.values()) and not _cut_is_seam(
                 split_gain, shares[halves]
             ):
                 continue
