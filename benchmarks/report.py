@@ -8,7 +8,8 @@ includes, so the published figures are exactly those the harness measured:
 empty until one of their JSON files exists),
 ``doc/benchmark_results_tabular.inc`` (iris, wine, breast cancer),
 ``doc/benchmark_results_subsets.inc`` (random parts of MNIST's training
-set) and ``doc/benchmark_results_unseen.inc`` (Fashion-MNIST). One command
+set), ``doc/benchmark_results_unseen.inc`` (Fashion-MNIST) and
+``doc/benchmark_results_unequal.inc`` (classes of unequal sizes). One command
 regenerates them all::
 
     python benchmarks/report.py
@@ -78,6 +79,23 @@ UNSEEN_DATASETS = {
         "2,000 of Fashion-MNIST's 10,000 test images drawn at random (pixels / 255)",
     ),
 }
+# Classes of unequal sizes (benchmarks/unequal_classes.py).
+UNEQUAL_DATASETS = {
+    "mnist-train-usps": (
+        "MNIST training images in USPS's class sizes",
+        "7,291 of MNIST's training images, as many of each digit as USPS's "
+        "training set has (1,194 zeros down to 542 eights; pixels / 255)",
+    ),
+    "mnist-train-longtail": (
+        "MNIST training images in a long tail",
+        "8,175 of MNIST's training images, 2,000 of one digit down to 200 of "
+        "another, each size 0.77 times the one before (pixels / 255)",
+    ),
+    "mnist-train-balanced": (
+        "MNIST training images in classes of equal sizes",
+        "7,290 of MNIST's training images, 729 of each digit (pixels / 255)",
+    ),
+}
 TABULAR_DATASETS = {
     "iris": ("Iris", "scikit-learn's iris, 150 samples of 4 features, 3 classes"),
     "wine": ("Wine", "scikit-learn's wine, 178 samples of 13 features, 3 classes"),
@@ -94,6 +112,7 @@ OUTPUTS = {
     ROOT / "doc" / "benchmark_results_tabular.inc": TABULAR_DATASETS,
     ROOT / "doc" / "benchmark_results_subsets.inc": SUBSET_DATASETS,
     ROOT / "doc" / "benchmark_results_unseen.inc": UNSEEN_DATASETS,
+    ROOT / "doc" / "benchmark_results_unequal.inc": UNEQUAL_DATASETS,
 }
 # The reference rows' labels; {input} names what they cluster.
 REFERENCE_ROWS = {

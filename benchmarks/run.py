@@ -27,6 +27,11 @@ defaults at sizes they were not set on::
 
     python benchmarks/run.py --dataset mnist-train-5000 --seeds 0 1 2 --umap
 
+MNIST training images in classes of unequal sizes, ``mnist-train-usps`` and
+``mnist-train-longtail`` (``benchmarks/unequal_classes.py``)::
+
+    python benchmarks/run.py --dataset mnist-train-longtail --seeds 0 1 --umap
+
 Fashion-MNIST (Xiao et al. 2017; 28x28 images of clothing, 10 classes),
 from the idx files Debian's ``dataset-fashion-mnist`` package installs in
 ``/usr/share/datasets/fashion-mnist`` (or a ``fashion-mnist`` folder of
@@ -57,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import unequal_classes  # benchmarks/, beside this script
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
@@ -101,6 +107,9 @@ SUBSAMPLE_SEED = 0
 
 
 def load(name, data_path):
+    if name in unequal_classes.NAMES:
+        X, y = unequal_classes.load(name, data_path)
+        return (X / 255.0).astype(np.float32), y.astype(np.int64), (1, 28, 28)
     # A trailing number: never an .npz path, nor a data set's own name.
     match = re.fullmatch(r"(.+)-(\d+)", name)
     if match:

@@ -263,6 +263,33 @@ def test_harness_draws_a_random_part_of_a_data_set(report):
         harness.load("wine-200", data_path=None)
 
 
+def test_harness_draws_mnist_in_classes_of_unequal_sizes(report, tmp_path):
+    harness = sys.modules["run"]
+    unequal = sys.modules["unequal_classes"]
+    # A stand-in for MNIST's training set, 2,000 images of each digit, each
+    # image's pixels its own row number so that a drawn row can be traced.
+    y = np.repeat(np.arange(10), 2000)
+    X = (np.arange(len(y))[:, None] // np.array([1, 256]) % 256).astype(np.uint8)
+    X = np.repeat(X, 392, axis=1)
+    np.savez(tmp_path / "mnist_train.npz", X=X, y=y)
+    usps_X, usps_y, images_shape = harness.load("mnist-train-usps", tmp_path)
+    assert images_shape == (1, 28, 28) and usps_X.dtype == np.float32
+    np.testing.assert_array_equal(np.bincount(usps_y), unequal.USPS_TRAIN_SIZES)
+    tail_X, tail_y, _ = harness.load("mnist-train-longtail", tmp_path)
+    sizes = np.bincount(tail_y)
+    np.testing.assert_array_equal(np.sort(sizes)[::-1], unequal.LONG_TAIL_SIZES)
+    assert unequal.LONG_TAIL_SIZES[0] == 10 * unequal.LONG_TAIL_SIZES[-1]
+    for images, digits in ((usps_X, usps_y), (tail_X, tail_y)):
+        # Each image drawn once, with its own label.
+        rows = np.round(images[:, 0] * 255) + 256 * np.round(images[:, -1] * 255)
+        assert len(np.unique(rows)) == len(rows)
+        np.testing.assert_array_equal(y[rows.astype(np.int64)], digits)
+    # The same draws every time.
+    np.testing.assert_array_equal(harness.load("mnist-train-usps", tmp_path)[0], usps_X)
+    balanced_y = harness.load("mnist-train-balanced", tmp_path)[1]
+    np.testing.assert_array_equal(np.bincount(balanced_y), [729] * 10)
+
+
 @pytest.mark.parametrize(
     "name, shape",
     [("iris", (150, 4)), ("wine", (178, 13)), ("breast-cancer", (569, 30))],
