@@ -28,7 +28,8 @@ defaults at sizes they were not set on::
     python benchmarks/run.py --dataset mnist-train-5000 --seeds 0 1 2 --umap
 
 MNIST training images in classes of unequal sizes, ``mnist-train-usps`` and
-``mnist-train-longtail`` (``benchmarks/unequal_classes.py``)::
+``mnist-train-longtail``, and in equal classes of about the same number,
+``mnist-train-balanced`` (``benchmarks/unequal_classes.py``)::
 
     python benchmarks/run.py --dataset mnist-train-longtail --seeds 0 1 --umap
 
