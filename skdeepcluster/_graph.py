@@ -514,7 +514,7 @@ def match_labels(labels, given, n_given, counted=None):
 _MAX_CUT_CONDUCTANCE = 0.1
 
 
-def _cut_is_seam(split_gain, halves_shares):
+def _cut_is_seam(cut_share, halves_shares):
     """Whether a cut is a seam: of conductance at most ``_MAX_CUT_CONDUCTANCE``.
 
     Modularity rewards clusters of equal degree, so among the moves that
@@ -528,15 +528,12 @@ def _cut_is_seam(split_gain, halves_shares):
 
     Parameters
     ----------
-    split_gain : float
-        The modularity gain of the cut, ``2 d1 d2 - 2 cut / total``
-        (:func:`_best_bisection`).
+    cut_share : float
+        The edges between the halves over the graph's degree sum.
     halves_shares : ndarray of shape (2,)
-        ``d1`` and ``d2``, the halves' shares of the degree.
+        The halves' shares of the degree sum.
     """
-    d1, d2 = halves_shares
-    cut_share = d1 * d2 - split_gain / 2
-    return cut_share <= _MAX_CUT_CONDUCTANCE * min(d1, d2)
+    return cut_share <= _MAX_CUT_CONDUCTANCE * min(halves_shares)
 
 
 def split_merge(graph, labels, min_clusters=None):
@@ -683,7 +680,7 @@ def split_merge(graph, labels, min_clusters=None):
             # seam; one that moves a few boundary samples to another cluster
             # need not.
             if all(could_stand.values()) and not _cut_is_seam(
-                split_gain, shares[halves]
+                between[cluster, n_clusters], shares[halves]
             ):
                 continue
             gain = split_gain + merge_gains[pair]
