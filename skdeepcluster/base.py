@@ -3,6 +3,7 @@
 import collections
 import contextlib
 import copy
+import difflib
 import fnmatch
 import functools
 import inspect
@@ -332,10 +333,11 @@ class BaseDeepClusterer(
                 continue
             if not name.startswith(self._ROUTED_PREFIXES) or name.endswith("__"):
                 raise ValueError(
-                    f"{type(self).__name__} got an unexpected parameter {name!r}. "
-                    "Besides its own parameters it accepts keywords starting "
-                    f"with {', '.join(map(repr, self._ROUTED_PREFIXES))}, which "
-                    "are passed on to its skorch nets, and 'accelerator'."
+                    f"{type(self).__name__} got an unexpected parameter {name!r}."
+                    f"{_did_you_mean(name, self._get_param_names())} Besides "
+                    "its own parameters it accepts keywords starting with "
+                    f"{', '.join(map(repr, self._ROUTED_PREFIXES))}, which are "
+                    "passed on to its skorch nets, and 'accelerator'."
                 )
             if name in self._RESERVED_ROUTES:
                 raise ValueError(
@@ -353,6 +355,7 @@ class BaseDeepClusterer(
                     f"{type(self).__name__} got {name!r}, but "
                     f"{getattr(target, '__name__', target)!s} takes no keyword "
                     f"argument {keyword!r}."
+                    + _did_you_mean(keyword, _keywords(target), prefix=f"{prefix}__")
                 )
         routed = self._routed_params()
         shuffled = routed.get("iterator_train__shuffle", True)
@@ -2339,6 +2342,29 @@ def _takes_keyword(factory, name, unknown=False):
     if name in parameters:
         return True
     return unknown and any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _keywords(factory):
+    """The names of the keyword arguments ``factory``'s signature lists."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    keyword_kinds = (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+    return [p.name for p in parameters if p.kind in keyword_kinds]
+
+
+def _did_you_mean(name, known, prefix=""):
+    """`` Did you mean 'x'?`` when a name in ``known`` is close to ``name``.
+
+    A misspelt parameter is reported with the name it most likely meant, as
+    Python does for a misspelt attribute.
+    """
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" Did you mean {prefix + close[0]!r}?" if close else ""
 
 
 def _fresh_callback(callback):

@@ -378,6 +378,8 @@ def test_routed_keywords_are_parameters():
     "params, message",
     [
         ({"module__hidden": 3}, "'optimizer__', 'iterator_train__', 'callbacks__'"),
+        # A misspelt parameter is named with the one it most likely meant.
+        ({"n_clusterz": 3}, "'n_clusterz'. Did you mean 'n_clusters'\\?"),
         ({"optimizer__lr": 0.1}, "set lr instead"),
         ({"iterator_train__batch_size": 8}, "set batch_size instead"),
         # torch would speak of the shuffle and batch size the package sets.
@@ -409,7 +411,11 @@ def test_unknown_or_reserved_keywords_raise_in_fit(params, message, blobs):
         # Before any training, naming the keyword: not a TypeError from the
         # optimiser or the DataLoader once a net starts, nor silently ignored.
         ({"optimizer__momentum": 0.9}, TypeError, "Adam takes no keyword.*momentum"),
-        ({"iterator_train__shufle": False}, TypeError, "DataLoader.*'shufle'"),
+        (
+            {"iterator_train__shufle": False},
+            TypeError,
+            "DataLoader.*'shufle'. Did you mean 'iterator_train__shuffle'\\?",
+        ),
         ({"critic_optimizer__betas": 0.5}, ValueError, "unexpected parameter"),
         ({"callbacks__recorder": 1}, TypeError, "callbacks__recorder=1"),
         ({"callbacks__printlog__sink": print}, ValueError, "named 'printlog'"),
