@@ -110,7 +110,8 @@ SUBSAMPLE_SEED = 0
 def load(name, data_path):
     if name in unequal_classes.NAMES:
         X, y = unequal_classes.load(name, data_path)
-        return (X / 255.0).astype(np.float32), y.astype(np.int64), (1, 28, 28)
+        side = round(X.shape[1] ** 0.5)
+        return (X / 255.0).astype(np.float32), y.astype(np.int64), (1, side, side)
     # A trailing number: never an .npz path, nor a data set's own name.
     match = re.fullmatch(r"(.+)-(\d+)", name)
     if match:
