@@ -95,6 +95,11 @@ UNEQUAL_DATASETS = {
         "MNIST training images in classes of equal sizes",
         "7,290 of MNIST's training images, 729 of each digit (pixels / 255)",
     ),
+    "mnist-train-usps-16px": (
+        "MNIST training images in USPS's class sizes and format",
+        "the images of the USPS-sized draw, each cropped to its digit, which "
+        "then fills a 16x16 frame as in USPS (pixels / 255)",
+    ),
 }
 TABULAR_DATASETS = {
     "iris": ("Iris", "scikit-learn's iris, 150 samples of 4 features, 3 classes"),

@@ -288,6 +288,26 @@ def test_harness_draws_mnist_in_classes_of_unequal_sizes(report, tmp_path):
     np.testing.assert_array_equal(harness.load("mnist-train-usps", tmp_path)[0], usps_X)
     balanced_y = harness.load("mnist-train-balanced", tmp_path)[1]
     np.testing.assert_array_equal(np.bincount(balanced_y), [729] * 10)
+    # The USPS-sized draw again, each image in USPS's format.
+    small_X, small_y, images_shape = harness.load("mnist-train-usps-16px", tmp_path)
+    assert images_shape == (1, 16, 16) and small_X.shape == (len(usps_y), 256)
+    np.testing.assert_array_equal(small_y, usps_y)
+
+
+def test_usps_format_crops_the_digit_and_keeps_its_aspect(report):
+    unequal = sys.modules["unequal_classes"]
+    # A digit-like bar, 20 pixels high and 10 wide, off the centre of the frame,
+    # beside a faint smudge below the ink threshold.
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[2:22, 5:15] = 255
+    image[25:, 25:] = unequal.INK
+    small = unequal.in_usps_format(image.reshape(1, -1)).reshape(16, 16)
+    # The bar fills the frame's height, centred, at its own width (8 of 16
+    # pixels), antialiasing blurring only the columns at its edges.
+    np.testing.assert_array_equal(small[:, 5:11], 255)
+    np.testing.assert_array_equal(small[:, :3], 0)
+    np.testing.assert_array_equal(small[:, 13:], 0)
+    np.testing.assert_array_equal(small[:, 4:12], small[:, 4:12][:, ::-1])
 
 
 @pytest.mark.parametrize(
