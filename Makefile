@@ -2,6 +2,8 @@
 #   make demo   - cluster scikit-learn's digits with every estimator, print a table
 #   make test   - run the test suite
 #   make lint   - check the code with ruff (settings in pyproject.toml)
+#   make test-oldest - run the test suite against the oldest dependencies
+#                  pyproject.toml admits, in .venv-oldest
 # Each builds a virtual environment in .venv with the CPU build of PyTorch first.
 
 PYTHON ?= python3
@@ -16,7 +18,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: demo test lint test-slow docs docs-fast bench clean
+.PHONY: demo test test-oldest lint test-slow docs docs-fast bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +41,25 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n 2
 
+# The same suite on the oldest releases pyproject.toml admits
+# (.ci/oldest-requirements.txt), so that its lower bounds stay true. Built in a
+# virtual environment of its own, with the CPU build of TORCH.
+VENV_OLDEST ?= .venv-oldest
+
+$(VENV_OLDEST)/.installed: pyproject.toml .ci/oldest-requirements.txt
+	$(PYTHON) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_OLDEST)/bin/python -m pip install --quiet --no-deps \
+		$(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)") "$(TORCH)"
+	$(VENV_OLDEST)/bin/python -m pip install --quiet "$(TORCH)" \
+		-r .ci/oldest-requirements.txt
+	$(VENV_OLDEST)/bin/python -m pip install --quiet -e ".[tests]" \
+		-c .ci/oldest-requirements.txt
+	touch $@
+
+test-oldest: $(VENV_OLDEST)/.installed
+	OMP_NUM_THREADS=1 $(VENV_OLDEST)/bin/python -m pytest -m "not slow" -n 2
+
 lint: $(VENV)/.installed
 	$(BIN)/python -m ruff check skdeepcluster tests benchmarks examples doc/conf.py
 	$(BIN)/python -m ruff format --check skdeepcluster tests benchmarks examples doc/conf.py
@@ -60,4 +81,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py --dataset mnist-test --seeds 0 1 2
 
 clean:
-	rm -rf $(VENV) doc/_build doc/auto_examples doc/generated
+	rm -rf $(VENV) $(VENV_OLDEST) doc/_build doc/auto_examples doc/generated
