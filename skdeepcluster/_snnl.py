@@ -680,7 +680,7 @@ class SNNLKMeans(AutoencoderKMeans):
                 f"y has {len(y)} labels but X has {n_samples} samples; pass one "
                 "label per sample, -1 for the unlabelled ones."
             )
-        if y.dtype.kind in "USO" and np.any((y == "-1") | (y == b"-1")):
+        if y.dtype.kind in "USO" and _holds_text_minus_one(y):
             # "-1" as text or bytes (read from a file of string labels) would
             # be a class of its own. scikit-learn's semi-supervised estimators
             # ask for the same.
@@ -913,3 +913,16 @@ def _check_float_labels(values):
             "y must hold class labels (integers or strings, -1 for unlabelled "
             f"samples); got non-integer values such as {fractional[0]:g}."
         )
+
+
+def _holds_text_minus_one(y):
+    """Whether the labels ``y`` (text, bytes or objects) hold ``"-1"`` or ``b"-1"``.
+
+    Each array is compared only with the kind of text it can hold: NumPy 1
+    compares a str array with bytes as one scalar, with a FutureWarning.
+    """
+    if y.dtype.kind == "U":
+        return bool(np.any(y == "-1"))
+    if y.dtype.kind == "S":
+        return bool(np.any(y == b"-1"))
+    return bool(np.any((y == "-1") | (y == b"-1")))
