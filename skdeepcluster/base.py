@@ -1092,7 +1092,9 @@ class BaseDeepClusterer(
         label used, so empty clusters are removed (their centres too, so
         ``predict`` never returns them) and a
         :class:`~sklearn.exceptions.ConvergenceWarning` says so, as
-        :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters.
+        :class:`~sklearn.cluster.KMeans` does when it finds fewer clusters;
+        where at most half are left, the fit's collapse warning says it
+        instead (see :func:`_guarded_fit`).
 
         Returns
         -------
@@ -1102,7 +1104,9 @@ class BaseDeepClusterer(
             Indices of the clusters that were kept, in order.
         """
         kept = np.unique(labels)
-        if len(kept) < self.n_clusters:
+        # At most half of them: _warn_if_collapsed says so once fit ends, with
+        # the likely cause; one warning is enough.
+        if self.n_clusters // 2 < len(kept) < self.n_clusters:
             _warn_at_caller(
                 f"Number of distinct clusters ({len(kept)}) found smaller than "
                 f"n_clusters ({self.n_clusters}); the empty clusters were removed.",
