@@ -1104,8 +1104,8 @@ class BaseDeepClusterer(
             Indices of the clusters that were kept, in order.
         """
         kept = np.unique(labels)
-        # At most half of them: _warn_if_collapsed says so once fit ends, with
-        # the likely cause; one warning is enough.
+        # At most half of them: _warn_if_collapsed says so once fit ends, in
+        # a warning that begins alike and gives the likely cause.
         if self.n_clusters // 2 < len(kept) < self.n_clusters:
             _warn_at_caller(
                 f"Number of distinct clusters ({len(kept)}) found smaller than "
@@ -2949,10 +2949,14 @@ def _warn_if_collapsed(estimator):
     if "pretrain_epochs" in params:
         remedies.append("raising pretrain_epochs")
     remedies.append("scaling the input to [0, 1] or standardising it")
+    # Begins as the warning of empty clusters removed (and KMeans') does, which
+    # it stands in for: a filter on that message still matches.
     _warn_at_caller(
-        f"{type(estimator).__name__} put the training samples in only {n_found} "
-        f"of n_clusters={estimator.n_clusters} clusters: the network has "
-        "probably collapsed, mapping most samples to the same point (or X has "
-        f"few distinct samples). Try {', '.join(remedies[:-1])} or {remedies[-1]}.",
+        f"Number of distinct clusters ({n_found}) found smaller than n_clusters "
+        f"({estimator.n_clusters}); the empty clusters were removed. With only "
+        f"{n_found} of {estimator.n_clusters} clusters used, the network of "
+        f"{type(estimator).__name__} has probably collapsed, mapping most samples "
+        "to the same point (or X has few distinct samples). Try "
+        f"{', '.join(remedies[:-1])} or {remedies[-1]}.",
         ConvergenceWarning,
     )
