@@ -97,8 +97,8 @@ UNEQUAL_DATASETS = {
     ),
     "mnist-train-usps-16px": (
         "MNIST training images in USPS's class sizes and format",
-        "the images of the USPS-sized draw, each cropped to its digit, which "
-        "then fills a 16x16 frame as in USPS (pixels / 255)",
+        "the 7,291 images of the draw in USPS's class sizes, each cropped to "
+        "its digit, which then fills a 16x16 frame as in USPS (pixels / 255)",
     ),
 }
 TABULAR_DATASETS = {

@@ -28,8 +28,9 @@ defaults at sizes they were not set on::
     python benchmarks/run.py --dataset mnist-train-5000 --seeds 0 1 2 --umap
 
 MNIST training images in classes of unequal sizes, ``mnist-train-usps`` and
-``mnist-train-longtail``, and in equal classes of about the same number,
-``mnist-train-balanced`` (``benchmarks/unequal_classes.py``)::
+``mnist-train-longtail``, in equal classes of about the same number,
+``mnist-train-balanced``, and the first draw's images in USPS's 16x16 format,
+``mnist-train-usps-16px`` (``benchmarks/unequal_classes.py``)::
 
     python benchmarks/run.py --dataset mnist-train-longtail --seeds 0 1 --umap
 
@@ -276,6 +277,8 @@ def main(argv=None):
         default="digits",
         help="digits, mnist-test, mnist-train, mnist-all, coil20, orl, "
         "fashion-mnist-test, fashion-mnist-train, "
+        + ", ".join(unequal_classes.NAMES)
+        + ", "
         "iris, wine, breast-cancer (standardised), or the path of an .npz file "
         "of images (X, y) as those in ../shared/data; NAME-N: N samples of NAME "
         "drawn at random",
