@@ -2333,15 +2333,25 @@ def _default_callback_names():
     return frozenset(name for name, _ in net.get_default_callbacks())
 
 
+def _signature_parameters(factory):
+    """The parameters of the callable ``factory``'s signature, ``None`` if unreadable.
+
+    Some builtins have no signature to read.
+    """
+    try:
+        return inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return None
+
+
 def _takes_keyword(factory, name, unknown=False):
     """Whether the callable ``factory`` accepts the keyword argument ``name``.
 
     ``unknown`` is the answer when the signature cannot tell: none to read
     (some builtins), or a ``**kwargs`` that may or may not take it.
     """
-    try:
-        parameters = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
+    parameters = _signature_parameters(factory)
+    if parameters is None:
         return unknown
     if name in parameters:
         return True
@@ -2350,15 +2360,12 @@ def _takes_keyword(factory, name, unknown=False):
 
 def _keywords(factory):
     """The names of the keyword arguments ``factory``'s signature lists."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return []
+    parameters = _signature_parameters(factory) or {}
     keyword_kinds = (
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
         inspect.Parameter.KEYWORD_ONLY,
     )
-    return [p.name for p in parameters if p.kind in keyword_kinds]
+    return [p.name for p in parameters.values() if p.kind in keyword_kinds]
 
 
 def _did_you_mean(name, known, prefix=""):
