@@ -111,8 +111,7 @@ SUBSAMPLE_SEED = 0
 def load(name, data_path):
     if name in unequal_classes.NAMES:
         X, y = unequal_classes.load(name, data_path)
-        side = round(X.shape[1] ** 0.5)
-        return (X / 255.0).astype(np.float32), y.astype(np.int64), (1, side, side)
+        return (X / 255.0).astype(np.float32), y.astype(np.int64), square_images(X)
     # A trailing number: never an .npz path, nor a data set's own name.
     match = re.fullmatch(r"(.+)-(\d+)", name)
     if match:
@@ -185,9 +184,13 @@ def load_npz(path):
     with np.load(path) as data:
         X, y = data["X"], data["y"].astype(np.int64)
     X = (X / 255.0 if X.dtype == np.uint8 else X).astype(np.float32)
+    return X, y, square_images(X)
+
+
+def square_images(X):
+    """``(1, side, side)`` when each row of ``X`` is a square image, else ``None``."""
     side = round(X.shape[1] ** 0.5)
-    images_shape = (1, side, side) if side * side == X.shape[1] else None
-    return X, y, images_shape
+    return (1, side, side) if side * side == X.shape[1] else None
 
 
 class UMAPThen:
