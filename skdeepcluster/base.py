@@ -1104,9 +1104,9 @@ class BaseDeepClusterer(
             Indices of the clusters that were kept, in order.
         """
         kept = np.unique(labels)
-        # At most half of them: _warn_if_collapsed says so once fit ends, in
-        # a warning that begins alike and gives the likely cause.
-        if self.n_clusters // 2 < len(kept) < self.n_clusters:
+        # A collapse: _warn_if_collapsed says so once fit ends, in a warning
+        # that begins alike and gives the likely cause.
+        if len(kept) < self.n_clusters and not _is_collapse(len(kept), self.n_clusters):
             _warn_at_caller(
                 f"Number of distinct clusters ({len(kept)}) found smaller than "
                 f"n_clusters ({self.n_clusters}); the empty clusters were removed.",
@@ -2939,6 +2939,14 @@ def _squares_overflow(value_range, offset=0.0, scale=1.0):
     )
 
 
+def _is_collapse(n_found, n_clusters):
+    """Whether ``n_found`` of ``n_clusters`` clusters, at most half, are a collapse.
+
+    See :func:`_warn_if_collapsed`.
+    """
+    return n_found <= n_clusters // 2
+
+
 def _warn_if_collapsed(estimator):
     """Warn when ``labels_`` use at most half of the ``n_clusters`` clusters.
 
@@ -2947,7 +2955,7 @@ def _warn_if_collapsed(estimator):
     mapped (almost) every sample to the same point.
     """
     n_found = len(np.unique(estimator.labels_))
-    if n_found > estimator.n_clusters // 2:
+    if not _is_collapse(n_found, estimator.n_clusters):
         return
     params = estimator.get_params(deep=False)
     remedies = [
