@@ -30,7 +30,7 @@ from skorch.callbacks import Callback
 import skdeepcluster._torch_utils
 from run import DEFAULT_DATA
 from skdeepcluster import AutoencoderKMeans
-from skdeepcluster.base import BaseAutoencoderClusterer
+from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster.datasets import load_mnist
 
 

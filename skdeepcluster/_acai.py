@@ -13,6 +13,7 @@ from skorch.utils import TeeGenerator, to_device
 from ._autoencoder_kmeans import AutoencoderKMeans
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
+from ._settings import _without_prefix
 from ._torch_utils import init_parameters
 from ._typing import (
     Callbacks,
@@ -25,7 +26,6 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import _without_prefix
 from .nn import L2Normalize
 
 

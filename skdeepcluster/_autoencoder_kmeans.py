@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 
+from ._autoencoder_base import BaseAutoencoderClusterer, DecoderMixin
 from ._docstrings import fill_doc
 from ._graph import neighbour_votes
 from ._torch_utils import nearest_center, to_numpy
@@ -20,7 +21,6 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
 @fill_doc

@@ -6,6 +6,7 @@ from typing import Any, Literal
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._autoencoder_base import BaseAutoencoderClusterer, DecoderMixin
 from ._docstrings import fill_doc
 from ._nets import AutoencoderNet
 from ._torch_utils import (
@@ -25,7 +26,6 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseAutoencoderClusterer, DecoderMixin
 
 
 def update_centroids(centers, counts, Z, labels, weight=None):

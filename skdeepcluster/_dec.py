@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from skorch.utils import to_device
 
+from ._autoencoder_base import BaseAutoencoderClusterer, DecoderMixin
 from ._docstrings import fill_doc
 from ._nets import ClusteringNet, per_sample_loss
 from ._torch_utils import (
@@ -28,7 +29,6 @@ from ._typing import (
     OptimizerFactory,
     RandomStateLike,
 )
-from .base import BaseAutoencoderClusterer, DecoderMixin
 from .callbacks import DECTargetUpdate
 
 

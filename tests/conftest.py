@@ -193,12 +193,12 @@ def force_most_modular(monkeypatch):
     highest, and returns the list into which every partition
     ``cls._extend_partition`` extends to all samples is appended.
     """
-    from skdeepcluster import base
+    from skdeepcluster import _autoencoder_base
 
     def force(cls, winner):
         order = ["kmeans", "spectral", "umap"]
         scores = iter([1.0 if name == winner else 0.0 for name in order])
-        monkeypatch.setattr(base, "modularity", lambda *_: next(scores))
+        monkeypatch.setattr(_autoencoder_base, "modularity", lambda *_: next(scores))
         extended = []
         extend_partition = cls._extend_partition
 

@@ -8,8 +8,8 @@ from test_large_data import as_memmap
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import AutoencoderKMeans
+from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster._torch_utils import ArrayRows, feature_mean
-from skdeepcluster.base import BaseAutoencoderClusterer
 from skdeepcluster.nn import MLPDecoder, MLPEncoder, Shift
 
 AUTOENCODER_ESTIMATORS = [

@@ -305,13 +305,13 @@ def test_auto_init_starts_from_the_partition_of_highest_modularity(
 
 
 def test_init_kmeans_skips_the_graph_partitions(overlapping_blobs, monkeypatch):
-    from skdeepcluster import base
+    from skdeepcluster import _autoencoder_base
 
     def fail(*args, **kwargs):
         raise AssertionError("graph partition computed with init='k-means'")
 
-    monkeypatch.setattr(base, "umap_partition", fail)
-    monkeypatch.setattr(base, "spectral_partition", fail)
+    monkeypatch.setattr(_autoencoder_base, "umap_partition", fail)
+    monkeypatch.setattr(_autoencoder_base, "spectral_partition", fail)
     X, _ = overlapping_blobs
     model = fast_estimator(DCN, n_clusters=4, init="k-means", random_state=0).fit(X)
     assert model.initial_clustering_ == "kmeans"

@@ -22,6 +22,7 @@ from skdeepcluster import (
     DEC,
     IMSAT,
     AutoencoderKMeans,
+    _autoencoder_base,
     _graph,
     base,
 )
@@ -497,7 +498,7 @@ def test_auto_refines_the_kept_partition(
         refined.append(np.choose(labels, [1, 0, 2]))
         return refined[-1], 1
 
-    monkeypatch.setattr(base, "split_merge", one_move)
+    monkeypatch.setattr(_autoencoder_base, "split_merge", one_move)
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     model.fit(blobs)
     assert model.clustering_ == winner
@@ -515,7 +516,9 @@ def test_init_auto_starts_from_the_refined_partition(
     blobs, force_most_modular, monkeypatch, cls
 ):
     extended = force_most_modular(cls, "kmeans")
-    monkeypatch.setattr(base, "split_merge", lambda graph, labels: (labels, 1))
+    monkeypatch.setattr(
+        _autoencoder_base, "split_merge", lambda graph, labels: (labels, 1)
+    )
     model = fast_estimator(cls, n_clusters=3, random_state=0).fit(blobs)
     assert model.initial_clustering_ == "kmeans"
     assert model.n_split_merge_moves_ == 1
@@ -530,7 +533,9 @@ def test_auto_keeps_the_partition_of_highest_modularity(
 ):
     force_most_modular(AutoencoderKMeans, winner)
     # Selection alone: the refinement makes no move.
-    monkeypatch.setattr(base, "split_merge", lambda graph, labels: (labels, 0))
+    monkeypatch.setattr(
+        _autoencoder_base, "split_merge", lambda graph, labels: (labels, 0)
+    )
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     model.fit(blobs)
     assert model.clustering_ == winner
@@ -539,7 +544,7 @@ def test_auto_keeps_the_partition_of_highest_modularity(
 
 
 def test_auto_breaks_ties_towards_kmeans(blobs, monkeypatch):
-    monkeypatch.setattr(base, "modularity", lambda *_: 0.5)
+    monkeypatch.setattr(_autoencoder_base, "modularity", lambda *_: 0.5)
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     assert model.fit(blobs).clustering_ == "kmeans"
 
@@ -578,7 +583,7 @@ def test_kmeans_selection_reaches_the_kmeans_step(blobs, cls, selection, monkeyp
         calls.append(args)
         return kmeans_by_modularity(*args, **kwargs)
 
-    monkeypatch.setattr(base, "kmeans_by_modularity", spy)
+    monkeypatch.setattr(_autoencoder_base, "kmeans_by_modularity", spy)
     params = dict(clustering="kmeans") if cls is AutoencoderKMeans else {}
     model = fast_estimator(
         cls, n_clusters=3, kmeans_selection=selection, random_state=0, **params

@@ -10,7 +10,7 @@ from test_large_data import as_memmap
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import DCN, DEC, IMSAT, AutoencoderKMeans
-from skdeepcluster.base import _intensity_scaling, _value_range
+from skdeepcluster._input import _intensity_scaling, _value_range
 
 ESTIMATORS = all_estimators()
 ids = [cls.__name__ for cls in ESTIMATORS]

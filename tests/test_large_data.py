@@ -10,11 +10,10 @@ import torch
 
 import skdeepcluster.callbacks
 from conftest import FAST_PARAMS, all_estimators, fast_estimator
-from skdeepcluster import DAC, IMSAT, AutoencoderKMeans, SNNLKMeans
-from skdeepcluster import base as base_module
+from skdeepcluster import DAC, IMSAT, AutoencoderKMeans, SNNLKMeans, _input
+from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster._imsat import _kth_neighbour_distance
 from skdeepcluster._torch_utils import ArrayRows, nearest_neighbours
-from skdeepcluster.base import BaseAutoencoderClusterer
 
 ESTIMATORS = all_estimators()
 
@@ -178,13 +177,13 @@ def test_fit_reads_the_values_once_for_its_checks(blobs, tmp_path, monkeypatch, 
     X, _ = blobs
     X_map = as_memmap(X.astype(dtype), tmp_path / "X.npy")
     passes = []
-    original = base_module._value_blocks
+    original = _input._value_blocks
 
     def spy(X):
         passes.append(X.shape)
         return original(X)
 
-    monkeypatch.setattr(base_module, "_value_blocks", spy)
+    monkeypatch.setattr(_input, "_value_blocks", spy)
     model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
     model.fit(X_map)
     # float64 batches are also checked one at a time as they are cast.

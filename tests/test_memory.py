@@ -10,12 +10,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import EpochScoring, LRScheduler
 from test_large_data import as_memmap
 
-import skdeepcluster.base
+import skdeepcluster._autoencoder_base
 from conftest import fast_estimator
 from skdeepcluster import DCN, DEC, ACAIKMeans, AutoencoderKMeans, SNNLKMeans
+from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster._memory import count_cached_pretrainings
 from skdeepcluster._nets import ClusteringNet
-from skdeepcluster.base import BaseAutoencoderClusterer
 
 AUTOENCODER_ESTIMATORS = [AutoencoderKMeans, ACAIKMeans, SNNLKMeans, DEC, DCN]
 
@@ -369,7 +369,7 @@ def test_memory_none_trains_without_the_cache(blobs, monkeypatch, pretrainings):
     def fail(*args, **kwargs):
         raise AssertionError("memory=None must not go through the cache")
 
-    monkeypatch.setattr(skdeepcluster.base, "pretrain_with_memory", fail)
+    monkeypatch.setattr(skdeepcluster._autoencoder_base, "pretrain_with_memory", fail)
     first = _fit(DEC, X)
     second = _fit(DEC, X)
     assert len(pretrainings) == 2
@@ -477,7 +477,7 @@ def test_memory_blocked_by_a_file_raises_before_training(blobs, tmp_path, memory
 
 def test_memory_check_reads_the_file_system_each_time(tmp_path):
     # Nothing is remembered from an earlier fit: a file made since is seen.
-    from skdeepcluster.base import _file_in_the_way
+    from skdeepcluster._autoencoder_base import _file_in_the_way
 
     location = tmp_path / "cache.txt" / "cache"
     assert _file_in_the_way(str(location)) is None

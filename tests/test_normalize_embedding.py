@@ -5,7 +5,7 @@ import pytest
 
 from conftest import all_estimators, fast_estimator
 from skdeepcluster import DEC, ACAIKMeans, AutoencoderKMeans
-from skdeepcluster.base import BaseAutoencoderClusterer
+from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 
 AUTOENCODER_ESTIMATORS = [
     cls for cls in all_estimators() if issubclass(cls, BaseAutoencoderClusterer)
