@@ -214,6 +214,19 @@ def test_harness_loads_an_image_set_by_its_path(report, tmp_path):
     assert images_shape == (1, 4, 4)
 
 
+def test_harness_maps_images_onto_minus_one_to_one(report, tmp_path):
+    harness = sys.modules["run"]
+    pixels = np.array([[0, 51, 255, 102]], dtype=np.uint8)
+    np.savez_compressed(tmp_path / "images.npz", X=pixels, y=np.array([0]))
+    X, _, _ = harness.load(str(tmp_path / "images.npz"), data_path=None)
+    mapped = harness.signed(X, "images")
+    np.testing.assert_allclose(mapped, [[-1.0, -0.6, 1.0, -0.2]], atol=1e-6)
+    assert mapped.dtype == np.float32
+    # Standardised features are not intensities in [0, 1].
+    with pytest.raises(SystemExit, match="wine does not lie within"):
+        harness.signed(harness.load("wine", data_path=None)[0], "wine")
+
+
 def _write_idx(path, array):
     # MNIST's idx format: two zero bytes, type 0x08 (unsigned bytes), the
     # number of dimensions, one big-endian size per dimension, the bytes.
