@@ -86,14 +86,15 @@ input_scaling : {"auto"} or None, default="auto"
     ``(X - input_offset_) / input_scale_``. Non-negative data (pixels in
     0..255, scikit-learn's digits in 0..16, counts) is mapped onto [0, 1],
     less its minimum and divided by its range, as the papers divide pixels
-    by 255. Data with negative values whose largest magnitude is below 1/2
-    (small centred features) is divided by that magnitude, into [-1, 1].
-    Data mapped so is fitted alike whatever its offset and unit, up to
-    rounding, as by k-means. Data already of order one is used as given:
-    within [0, 1] and spanning at least half of it (pixels / 255), or
-    with negative values and a largest magnitude of 1/2 or more
-    (standardised features, images in [-1, 1]; larger raw features too,
-    which need a scaler). ``None`` always uses ``X`` as given,
+    by 255. Data with negative values whose largest magnitude ``m`` is at
+    most 1 (images stored in [-1, 1], small centred features) is mapped
+    into [0, 1] as ``(X + m) / (2 m)``, so that images in [-1, 1] are
+    fitted as the same images in [0, 1]. Data mapped so is fitted alike
+    whatever its offset and unit, up to rounding, as by k-means. Data
+    already of order one is used as given: within [0, 1] and spanning at
+    least half of it (pixels / 255), or with negative values and a
+    largest magnitude above 1 (standardised features; larger raw features
+    too, which need a scaler). ``None`` always uses ``X`` as given,
     e.g. to reuse modules trained on the raw scale.""",
     "center_input": "center_input : bool, default=False\n"
     + textwrap.indent(_CENTER_INPUT, "    "),

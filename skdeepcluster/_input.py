@@ -253,8 +253,12 @@ def _intensity_scaling(value_range):
     0..255, the 0..16 of scikit-learn's digits, counts) is mapped onto
     [0, 1], with its minimum as the offset and its range as the scale, as
     the papers divide pixels by 255. Data with negative values whose
-    largest magnitude is below 1/2 (small centred features) is divided by
-    that magnitude, into [-1, 1]. Data mapped so is fitted alike whatever
+    largest magnitude ``m`` is at most 1 (images stored in [-1, 1] as
+    ``2 * pixels / 255 - 1``, small centred features) is mapped into
+    [0, 1] as ``(X + m) / (2 m)``: images in [-1, 1] become pixels / 255
+    again, on which the defaults were set (the autoencoder estimators
+    fitted [-1, 1] as given worse on most large image sets, see
+    ``benchmarks/NOTES.rst``). Data mapped so is fitted alike whatever
     its offset and unit, up to rounding: as for k-means, which a shifted
     or rescaled copy does not change either, a dim image set, or one whose
     values all lie far from 0, is not a harder problem.
@@ -263,8 +267,8 @@ def _intensity_scaling(value_range):
     1.0)``: data within [0, 1] spanning at least half of it (mapping ORL's
     pixels / 255, from 0.008 to 0.92, onto [0, 1] cost every method some
     accuracy, see ``benchmarks/NOTES.rst``), and data with negative values
-    and a largest magnitude of 1/2 or more (standardised features, images
-    in [-1, 1]; also larger raw features, which need a scaler). So is
+    and a largest magnitude above 1 (standardised features; also larger raw
+    features, which need a scaler). So is
     constant data. ``value_range`` is the data's :func:`_value_range`.
     """
     smallest, largest = value_range
@@ -272,7 +276,7 @@ def _intensity_scaling(value_range):
     tiny = np.finfo(np.float32).tiny
     if smallest < 0:
         magnitude = _magnitude(value_range)
-        return (0.0, magnitude) if tiny <= magnitude < 0.5 else (0.0, 1.0)
+        return (-magnitude, 2 * magnitude) if tiny <= magnitude <= 1 else (0.0, 1.0)
     if largest - smallest < tiny or (largest <= 1 and largest - smallest >= 0.5):
         return 0.0, 1.0
     return smallest, largest - smallest

@@ -47,12 +47,13 @@ def test_the_encoder_subtracts_the_training_mean_and_the_decoder_adds_it(
 
 @pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
 def test_a_constant_added_to_the_data_changes_nothing(cls, unit_blobs):
-    # Data in [0, 1] and the same data minus 0.5 are both used as given
-    # (input_scaling) with unit-length codes (normalize_embedding="auto"):
+    # Data in [0, 1] and the same data minus 0.5, both used as given
+    # (input_scaling=None, which would otherwise map the shifted copy back
+    # onto [0, 1]), with unit-length codes (normalize_embedding="auto"):
     # centred, the network sees the same values up to rounding.
     X, _ = unit_blobs
     shifted = X - np.float32(0.5)
-    params = dict(n_clusters=3, center_input=True, random_state=0)
+    params = dict(n_clusters=3, center_input=True, input_scaling=None, random_state=0)
     model = fast_estimator(cls, **params).fit(X)
     other = fast_estimator(cls, **params).fit(shifted)
     np.testing.assert_array_equal(model.labels_, other.labels_)
@@ -62,7 +63,7 @@ def test_a_constant_added_to_the_data_changes_nothing(cls, unit_blobs):
 def test_without_centring_the_constant_matters(unit_blobs):
     # The test above can fail: the same pair of fits without centring.
     X, _ = unit_blobs
-    params = dict(n_clusters=3, random_state=0, center_input=False)
+    params = dict(n_clusters=3, random_state=0, center_input=False, input_scaling=None)
     model = fast_estimator(AutoencoderKMeans, **params).fit(X)
     other = fast_estimator(AutoencoderKMeans, **params).fit(X - np.float32(0.5))
     assert not isinstance(model.net_.module_.encoder[0], Shift)

@@ -36,6 +36,8 @@ COPIES = {
     "dim, in [0, 0.25]": (lambda X: X / 64, 0.0, 0.25),
     "in [0.25, 0.5]": (lambda X: X / 64 + 0.25, 0.25, 0.25),
     "shifted, in [32, 64]": (lambda X: 2 * X + 32, 32.0, 32.0),
+    # Images stored as 2 * pixels / 255 - 1, as some image sets come.
+    "in [-1, 1]": (lambda X: X / 8 - 1, -1.0, 2.0),
     # Its levels 1/16 apart are 1e7 / 2**23 = 1.2 float32 steps wide here:
     # only the offset taken off in float64 keeps them.
     "float64 far from 0, in [1e7, 1e7 + 1]": (
@@ -68,15 +70,18 @@ def test_intensities_are_fitted_as_their_values_in_0_1(cls, intensities, copy):
 
 
 @pytest.mark.parametrize("cls", [AutoencoderKMeans, DCN], ids=["AE", "DCN"])
-def test_small_centred_data_is_fitted_as_its_values_in_minus_1_1(cls, intensities):
-    # Centred, largest magnitude 1/16: divided by it (a power of two again).
+def test_small_centred_data_is_fitted_as_its_values_in_0_1(cls, intensities):
+    # Centred, largest magnitude 1/16: mapped by it (a power of two again)
+    # onto X / 16.
     X = intensities[0] - 8
     small = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 128)
-    reference = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 8)
-    assert (small.input_offset_, small.input_scale_) == (0.0, 1 / 16)
+    reference = fast_estimator(cls, n_clusters=3, random_state=0).fit((X + 8) / 16)
+    assert (small.input_offset_, small.input_scale_) == (-1 / 16, 1 / 8)
     assert (reference.input_offset_, reference.input_scale_) == (0.0, 1.0)
     np.testing.assert_array_equal(small.labels_, reference.labels_)
-    np.testing.assert_array_equal(small.transform(X / 128), reference.transform(X / 8))
+    np.testing.assert_array_equal(
+        small.transform(X / 128), reference.transform((X + 8) / 16)
+    )
 
 
 @pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]"])
@@ -106,8 +111,11 @@ def test_sparse_and_memory_mapped_intensities_are_scaled_alike(
         ((0.0, 16.0), (0.0, 16.0)),
         ((2.0, 3.0), (2.0, 1.0)),
         ((0.0, 1.5), (0.0, 1.5)),  # half of it beyond 1
-        ((-0.25, 0.125), (0.0, 0.25)),
-        ((-0.125, 0.5), (0.0, 1.0)),  # reaches 1/2
+        ((-0.25, 0.125), (-0.25, 0.5)),
+        ((-0.125, 0.5), (-0.5, 1.0)),
+        ((-1.0, 1.0), (-1.0, 2.0)),  # images in [-1, 1]
+        ((-1.0, 0.5), (-1.0, 2.0)),
+        ((-1.5, 1.0), (0.0, 1.0)),  # beyond [-1, 1]
         ((-3.0, 8.0), (0.0, 1.0)),  # standardised
         ((5.0, 5.0), (0.0, 1.0)),  # constant
         ((0.0, 1e-40), (0.0, 1.0)),  # a range float32 cannot divide by
@@ -135,7 +143,7 @@ def test_implicit_zeros_count_towards_the_minimum(intensities):
         assert (model.input_offset_, model.input_scale_) == (0.0, 64.0)
 
 
-@pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]"])
+@pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]", "in [-1, 1]"])
 def test_inverse_transform_returns_the_input_scale(intensities, copy):
     to_copy = COPIES[copy][0]
     X = intensities[0]
@@ -154,7 +162,7 @@ def test_inverse_transform_returns_the_input_scale(intensities, copy):
         lambda X: X / 16,
         lambda X: X / 16 * 0.75 + 0.125,
         lambda X: X - 8,
-        lambda X: (X - 8) / 16,
+        lambda X: (X - 8) / 7,
         lambda X: -X,
         lambda X: np.full_like(X, 5),
     ],
@@ -162,12 +170,14 @@ def test_inverse_transform_returns_the_input_scale(intensities, copy):
         "from 0 to 1",
         "within [0, 1], spanning most of it",
         "centred",
-        "centred, reaching 1/2",
+        "centred, just beyond 1",
         "non-positive",
         "constant",
     ],
 )
-def test_data_in_0_1_or_with_negative_values_is_used_as_given(transform, intensities):
+def test_data_in_0_1_or_with_values_beyond_minus_1_is_used_as_given(
+    transform, intensities
+):
     X, _ = intensities
     model = fast_estimator(DEC, n_clusters=3, random_state=0)
     with warnings.catch_warnings():
