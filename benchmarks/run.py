@@ -43,8 +43,9 @@ from the idx files Debian's ``dataset-fashion-mnist`` package installs in
     python benchmarks/run.py --dataset fashion-mnist-test --seeds 0 --umap
 
 Images in [-1, 1] instead of [0, 1], ``2 X - 1``, as some image sets are
-distributed (USPS's own files, torchvision's ``Normalize((0.5,), (0.5,))``);
-the estimators use such input as given::
+distributed (torchvision's ``Normalize((0.5,), (0.5,))`` leaves them so);
+``input_scaling="auto"`` maps them back into [0, 1], ``--param
+input_scaling=None`` lets the networks see them as they are::
 
     python benchmarks/run.py --dataset orl --seeds 0 1 2 --signed
 
