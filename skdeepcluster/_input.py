@@ -255,8 +255,8 @@ def _intensity_scaling(value_range):
     the papers divide pixels by 255. Data with negative values whose
     largest magnitude ``m`` is at most 1 (images stored in [-1, 1] as
     ``2 * pixels / 255 - 1``, small centred features) is mapped into
-    [0, 1] as ``(X + m) / (2 m)``: images in [-1, 1] become pixels / 255
-    again, on which the defaults were set (the autoencoder estimators
+    [0, 1] as ``(X + m) / (2 m)``: images spanning [-1, 1] become pixels /
+    255 again, on which the defaults were set (the autoencoder estimators
     fitted [-1, 1] as given worse on most large image sets, see
     ``benchmarks/NOTES.rst``). Data mapped so is fitted alike whatever
     its offset and unit, up to rounding: as for k-means, which a shifted
@@ -268,8 +268,8 @@ def _intensity_scaling(value_range):
     pixels / 255, from 0.008 to 0.92, onto [0, 1] cost every method some
     accuracy, see ``benchmarks/NOTES.rst``), and data with negative values
     and a largest magnitude above 1 (standardised features; also larger raw
-    features, which need a scaler). So is
-    constant data. ``value_range`` is the data's :func:`_value_range`.
+    features, which need a scaler). So is constant data. ``value_range`` is
+    the data's :func:`_value_range`.
     """
     smallest, largest = value_range
     # Narrower data would be divided by zero in the network's float32.
