@@ -88,8 +88,8 @@ input_scaling : {"auto"} or None, default="auto"
     less its minimum and divided by its range, as the papers divide pixels
     by 255. Data with negative values whose largest magnitude ``m`` is at
     most 1 (images stored in [-1, 1], small centred features) is mapped
-    into [0, 1] as ``(X + m) / (2 m)``, so that images in [-1, 1] are
-    fitted as the same images in [0, 1]. Data mapped so is fitted alike
+    into [0, 1] as ``(X + m) / (2 m)``, so that images spanning [-1, 1]
+    are fitted as the same images in [0, 1]. Data mapped so is fitted alike
     whatever its offset and unit, up to rounding, as by k-means. Data
     already of order one is used as given: within [0, 1] and spanning at
     least half of it (pixels / 255), or with negative values and a
