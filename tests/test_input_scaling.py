@@ -72,16 +72,15 @@ def test_intensities_are_fitted_as_their_values_in_0_1(cls, intensities, copy):
 @pytest.mark.parametrize("cls", [AutoencoderKMeans, DCN], ids=["AE", "DCN"])
 def test_small_centred_data_is_fitted_as_its_values_in_0_1(cls, intensities):
     # Centred, largest magnitude 1/16: mapped by it (a power of two again)
-    # onto X / 16.
-    X = intensities[0] - 8
-    small = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 128)
-    reference = fast_estimator(cls, n_clusters=3, random_state=0).fit((X + 8) / 16)
+    # onto the intensities / 16.
+    X = intensities[0]
+    centred = (X - 8) / 128
+    small = fast_estimator(cls, n_clusters=3, random_state=0).fit(centred)
+    reference = fast_estimator(cls, n_clusters=3, random_state=0).fit(X / 16)
     assert (small.input_offset_, small.input_scale_) == (-1 / 16, 1 / 8)
     assert (reference.input_offset_, reference.input_scale_) == (0.0, 1.0)
     np.testing.assert_array_equal(small.labels_, reference.labels_)
-    np.testing.assert_array_equal(
-        small.transform(X / 128), reference.transform((X + 8) / 16)
-    )
+    np.testing.assert_array_equal(small.transform(centred), reference.transform(X / 16))
 
 
 @pytest.mark.parametrize("copy", ["0..16", "shifted, in [32, 64]"])
@@ -175,7 +174,7 @@ def test_inverse_transform_returns_the_input_scale(intensities, copy):
         "constant",
     ],
 )
-def test_data_in_0_1_or_with_values_beyond_minus_1_is_used_as_given(
+def test_data_in_0_1_or_signed_beyond_magnitude_1_is_used_as_given(
     transform, intensities
 ):
     X, _ = intensities
