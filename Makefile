@@ -43,16 +43,18 @@ test: $(VENV)/.installed
 
 # The same suite on the oldest releases pyproject.toml admits
 # (.ci/oldest-requirements.txt), so that its lower bounds stay true. Built in a
-# virtual environment of its own, with the CPU build of TORCH.
+# virtual environment of its own. PyTorch comes from its CPU index where that
+# can be reached; PyPI holds only the CUDA build of that release (about 4 GB
+# with the CUDA libraries it pulls in), which runs on the CPU too.
 VENV_OLDEST ?= .venv-oldest
+TORCH_OLDEST := $(shell grep '^torch==' .ci/oldest-requirements.txt)
 
 $(VENV_OLDEST)/.installed: pyproject.toml .ci/oldest-requirements.txt
 	$(PYTHON) -m venv $(VENV_OLDEST)
 	$(VENV_OLDEST)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV_OLDEST)/bin/python -m pip install --quiet --no-deps \
-		$(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)") "$(TORCH)"
-	$(VENV_OLDEST)/bin/python -m pip install --quiet "$(TORCH)" \
-		-r .ci/oldest-requirements.txt
+		$(if $(TORCH_INDEX),--extra-index-url "$(TORCH_INDEX)") "$(TORCH_OLDEST)"
+	$(VENV_OLDEST)/bin/python -m pip install --quiet -r .ci/oldest-requirements.txt
 	$(VENV_OLDEST)/bin/python -m pip install --quiet -e ".[tests]" \
 		-c .ci/oldest-requirements.txt
 	touch $@

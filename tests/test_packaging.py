@@ -12,14 +12,13 @@ OLDEST = ROOT / ".ci" / "oldest-requirements.txt"
 
 
 def _lower_bounds():
-    """``{name: version}`` of each ``name>=version`` dependency but torch."""
+    """``{name: version}`` of each ``name>=version`` dependency."""
     with open(ROOT / "pyproject.toml", "rb") as file:
         dependencies = tomllib.load(file)["project"]["dependencies"]
     bounds = {}
     for requirement in dependencies:
         name, version = re.fullmatch(r"([\w-]+)>=([\w.]+)", requirement).groups()
-        if name != "torch":  # see the file's header
-            bounds[name] = Version(version)
+        bounds[name] = Version(version)
     return bounds
 
 
