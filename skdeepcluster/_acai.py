@@ -210,7 +210,7 @@ class ACAINet(AutoencoderNet):
 
     def train_step(self, batch, **fit_params):
         self._set_training(True)
-        X, indices = unpack_data(batch)
+        X, indices = unpack_data(self.augmented_batch(batch))
         X = to_device(X, self.device)
         reconstruction, embedding, mixed, alpha = self.interpolate(X)
         # One critic pass on the interpolants serves both losses.
@@ -299,6 +299,7 @@ class ACAIKMeans(AutoencoderKMeans):
         (and critic) is used.
     {input_scaling}
     {center_input}
+    {augment}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
@@ -485,6 +486,7 @@ class ACAIKMeans(AutoencoderKMeans):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
+        augment: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
@@ -518,6 +520,7 @@ class ACAIKMeans(AutoencoderKMeans):
             input_shape=input_shape,
             input_scaling=input_scaling,
             center_input=center_input,
+            augment=augment,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

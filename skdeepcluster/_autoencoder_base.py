@@ -8,6 +8,7 @@ chosen by modularity of the embedding's neighbour graph).
 """
 
 import copy
+import math
 import os
 from numbers import Integral, Real
 from typing import Any, Literal
@@ -120,6 +121,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             StrOptions({"auto"}),
         ],
         "center_input": ["boolean"],
+        "augment": ["boolean"],
         "normalize_embedding": ["boolean", StrOptions({"auto"})],
         "smoothing_weight": [
             Interval(Real, 0, None, closed="left"),
@@ -168,6 +170,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         encoder: torch.nn.Module | None,
         decoder: torch.nn.Module | None,
         center_input: bool,
+        augment: bool,
         normalize_embedding: bool | Literal["auto"],
         pretrain_epochs: IntOrAuto,
         smoothing_weight: FloatOrAuto,
@@ -191,6 +194,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         self.encoder = encoder
         self.decoder = decoder
         self.center_input = center_input
+        self.augment = augment
         self.normalize_embedding = normalize_embedding
         self.pretrain_epochs = pretrain_epochs
         self.smoothing_weight = smoothing_weight
@@ -216,13 +220,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def _check_params_vs_input(self, X):
         """Resolve the ``"auto"`` sizes for ``X`` into private attributes.
 
-        Sets ``_hidden_dims``, ``_pretrain_epochs``, ``_smoothing_weight``
-        and ``_normalize_embedding``, the values training uses (and
-        ``_n_init``, see the base class).
+        Sets ``_hidden_dims``, ``_pretrain_epochs``, ``_smoothing_weight``,
+        ``_normalize_embedding`` and ``_augment_shape``, the values training
+        uses (and ``_n_init``, see the base class).
         """
         super()._check_params_vs_input(X)
         # shape[0], not len(): a sparse matrix has no length.
         n_samples = X.shape[0]
+        self._augment_shape = self._image_shape(X.shape[1]) if self.augment else None
         large = n_samples >= self._LARGE_DATA
         self._hidden_dims = (
             (self._LARGE_HIDDEN_DIMS if large else self._SMALL_HIDDEN_DIMS)
@@ -262,6 +267,34 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             )
         else:
             self._normalize_embedding = self.normalize_embedding
+
+    def _image_shape(self, n_features):
+        """The shape of the images ``augment=True`` deforms.
+
+        The fit's ``input_shape`` (``_input_shape``, resolved before this
+        is called) when given; otherwise the samples must be square
+        one-channel images, flattened.
+        """
+        if self._input_shape is not None:
+            return self._input_shape
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"augment=True deforms the samples as images, but X has "
+                f"{n_features} features, which are not a square image of one "
+                "channel. Pass input_shape=(channels, height, width), or "
+                "augment=False for data that are not images."
+            )
+        return (1, side, side)
+
+    def _net_kwargs(self, random_state, schedule=(), **overrides):
+        # Every net of these estimators trains on the deformed images when
+        # augment=True: the pretraining and the clustering stages alike.
+        return super()._net_kwargs(
+            random_state,
+            schedule,
+            **{"augment_shape": self._augment_shape, **overrides},
+        )
 
     def _check_fit_input(self, X):
         super()._check_fit_input(X)

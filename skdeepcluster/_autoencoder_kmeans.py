@@ -39,6 +39,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     {input_shape}
     {input_scaling}
     {center_input}
+    {augment}
     {encoder_decoder}
     {normalize_embedding}
         Then k-means clusters directions rather than magnitudes, which
@@ -166,6 +167,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
+        augment: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
@@ -193,6 +195,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
             input_shape=input_shape,
             input_scaling=input_scaling,
             center_input=center_input,
+            augment=augment,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

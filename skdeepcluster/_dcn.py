@@ -222,6 +222,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     {input_shape}
     {input_scaling}
     {center_input}
+    {augment}
     {encoder_decoder}
     {normalize_embedding}
         As in :class:`AutoencoderKMeans`, the centres are then fitted to
@@ -401,6 +402,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
+        augment: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
@@ -437,6 +439,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
             input_shape=input_shape,
             input_scaling=input_scaling,
             center_input=center_input,
+            augment=augment,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

@@ -160,6 +160,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     {input_shape}
     {input_scaling}
     {center_input}
+    {augment}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back
@@ -381,6 +382,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
+        augment: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = True,
@@ -423,6 +425,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
             input_shape=input_shape,
             input_scaling=input_scaling,
             center_input=center_input,
+            augment=augment,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

@@ -98,6 +98,20 @@ input_scaling : {"auto"} or None, default="auto"
     e.g. to reuse modules trained on the raw scale.""",
     "center_input": "center_input : bool, default=False\n"
     + textwrap.indent(_CENTER_INPUT, "    "),
+    "augment": """\
+augment : bool, default=False
+    Train on randomly deformed copies of the images, as DEC-DA does (Guo,
+    X., Zhu, E., Liu, X. and Yin, J. (2018), "Deep embedded clustering
+    with data augmentation", ACML): every training batch, in every stage,
+    is rotated (up to 10 degrees), shifted (up to 10 % of the height and
+    width) and rescaled (within 5 %) afresh, while the clustering,
+    ``transform`` and ``predict`` see the samples as they are. The images
+    are of shape ``input_shape`` when it is given, else square one-channel
+    images of ``sqrt(n_features)`` pixels a side (other numbers of
+    features raise a ``ValueError``). The network then learns nearby codes
+    for a digit and its slanted or shifted copies. Off by default: it
+    helped on handwritten digits and cost accuracy on faces (ORL) and
+    clothing (Fashion-MNIST) (``benchmarks/NOTES.rst``).""",
     "encoder_decoder": """\
 encoder, decoder : torch.nn.Module, default=None
     Your own modules. The encoder maps a batch of samples (flat, or shaped

@@ -87,6 +87,12 @@ class ClusteringNet(NeuralNet):
     :meth:`~skdeepcluster.base.BaseDeepClusterer._refine_by_moves`) is
     given ``targets_``, one cluster per training sample (``-1`` for none),
     before it trains; :meth:`target_loss` is the cross-entropy to them.
+
+    With ``augment_shape`` (``(channels, height, width)``) every training
+    batch is replaced by randomly rotated, shifted and rescaled copies of its
+    samples read as images of that shape (:meth:`augmented_batch`), drawn
+    from ``device_generator`` afresh each time; inference sees the samples
+    as they are.
     """
 
     def __new__(cls, *args, accelerator=None, **kwargs):
@@ -108,6 +114,7 @@ class ClusteringNet(NeuralNet):
         stage="training",
         lr_name="lr",
         estimator_name="The estimator",
+        augment_shape=None,
         **kwargs,
     ):
         from ._torch_utils import keep_batch
@@ -124,6 +131,7 @@ class ClusteringNet(NeuralNet):
         self.stage = stage
         self.lr_name = lr_name
         self.estimator_name = estimator_name
+        self.augment_shape = augment_shape
 
     def get_iterator(self, dataset, training=False):
         """skorch's iterator, without a trailing batch of one sample for batch norm.
@@ -195,6 +203,30 @@ class ClusteringNet(NeuralNet):
         self.history.record("event_stage", self.stage)
 
     # -- training steps ----------------------------------------------------
+
+    def train_step(self, batch, **fit_params):
+        # Deformed once per step, so that an optimiser which evaluates the
+        # loss several times (LBFGS) sees one batch.
+        return super().train_step(self.augmented_batch(batch), **fit_params)
+
+    def augmented_batch(self, batch):
+        """``batch`` with its samples deformed as images (``augment_shape``).
+
+        Each sample is read as an image of shape ``augment_shape``, randomly
+        rotated, shifted and rescaled (``random_affine``), and returned in
+        the shape it came in; the batch's row indices are kept, so
+        per-sample state (weights, targets) still applies. Without
+        ``augment_shape`` the batch is returned as it is.
+        """
+        if self.augment_shape is None:
+            return batch
+        from ._torch_utils import random_affine
+
+        X, indices = unpack_data(batch)
+        X = to_device(X, self.device)
+        images = X.reshape(len(X), *self.augment_shape)
+        deformed = random_affine(images, generator=self.device_generator)
+        return deformed.reshape(X.shape), indices
 
     def train_step_single(self, batch, **fit_params):
         # skorch's, with the gradients taken by backward().

@@ -379,6 +379,7 @@ class SNNLKMeans(AutoencoderKMeans):
     {input_shape}
     {input_scaling}
     {center_input}
+    {augment}
     encoder, decoder : torch.nn.Module, default=None
         Your own modules. The encoder maps a batch of samples (flat, or shaped
         by ``input_shape``) to ``(batch, embedding)``; the decoder maps back.
@@ -602,6 +603,7 @@ class SNNLKMeans(AutoencoderKMeans):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
+        augment: bool = False,
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",
@@ -643,6 +645,7 @@ class SNNLKMeans(AutoencoderKMeans):
             input_shape=input_shape,
             input_scaling=input_scaling,
             center_input=center_input,
+            augment=augment,
             encoder=encoder,
             decoder=decoder,
             normalize_embedding=normalize_embedding,

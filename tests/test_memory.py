@@ -241,6 +241,8 @@ def test_miss_when_the_cpu_threads_change(blobs, tmp_path, pretrainings):
         dict(batch_size=8),
         # The blobs reach beyond [-1, 1], where "auto" means False.
         dict(normalize_embedding=True),
+        # The blobs' 4 features read as 2x2 images.
+        dict(augment=True),
         dict(optimizer=torch.optim.SGD),
         dict(optimizer__weight_decay=1e-3),
         dict(random_state=1),

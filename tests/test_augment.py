@@ -1,0 +1,108 @@
+"""``augment``: the autoencoder estimators train on deformed copies of images."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from conftest import all_estimators, fast_estimator
+from skdeepcluster import AutoencoderKMeans, _torch_utils
+from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
+from skdeepcluster._nets import ClusteringNet
+
+AUTOENCODER_ESTIMATORS = [
+    cls for cls in all_estimators() if issubclass(cls, BaseAutoencoderClusterer)
+]
+ids = [cls.__name__ for cls in AUTOENCODER_ESTIMATORS]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """150 of scikit-learn's 8x8 digits of three classes, flat."""
+    X, y = load_digits(n_class=3, return_X_y=True)
+    return (X[:150] / 16).astype(np.float32), y[:150]
+
+
+@pytest.fixture
+def deformations(monkeypatch):
+    """Record the shape of every batch ``random_affine`` deforms."""
+    shapes = []
+    original = _torch_utils.random_affine
+
+    def recording(X, *args, **kwargs):
+        shapes.append(tuple(X.shape))
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(_torch_utils, "random_affine", recording)
+    return shapes
+
+
+def _training_batches(model):
+    """Number of training batches of every net the fit trained."""
+    histories = [model.net_.history]
+    if hasattr(model, "pretrain_history_"):  # DEC and DCN: two stages
+        histories.append(model.pretrain_history_)
+    return sum(len(epoch["batches"]) for history in histories for epoch in history)
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+def test_every_training_batch_is_deformed_as_images(cls, digits, deformations):
+    X, _ = digits
+    model = fast_estimator(cls, n_clusters=3, augment=True, random_state=0).fit(X)
+    assert len(deformations) == _training_batches(model) > 0
+    # One-channel 8x8 images, read from the 64 flat features.
+    assert {shape[1:] for shape in deformations} == {(1, 8, 8)}
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+def test_without_augment_nothing_is_deformed(cls, digits, deformations):
+    X, _ = digits
+    fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    assert deformations == []
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+def test_augmented_fit_is_reproducible_and_inference_sees_the_samples(cls, digits):
+    X, _ = digits
+    params = dict(n_clusters=3, augment=True, random_state=0)
+    model = fast_estimator(cls, **params).fit(X)
+    again = fast_estimator(cls, **params).fit(X)
+    np.testing.assert_array_equal(model.labels_, again.labels_)
+    np.testing.assert_array_equal(model.transform(X), again.transform(X))
+    # Inference draws no deformation: the same embedding on every call.
+    np.testing.assert_array_equal(model.transform(X), model.transform(X))
+    plain = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    assert not np.allclose(model.transform(X), plain.transform(X))
+
+
+def test_deformed_batch_keeps_its_shape_and_indices():
+    module = torch.nn.Linear(16, 2)
+    plain = ClusteringNet(module, criterion=torch.nn.MSELoss)
+    deforming = ClusteringNet(
+        module,
+        criterion=torch.nn.MSELoss,
+        augment_shape=(1, 4, 4),
+        device_generator=torch.Generator(),
+    )
+    X = torch.rand(5, 16)
+    indices = torch.arange(5)
+    assert plain.augmented_batch((X, indices)) == (X, indices)
+    deformed, kept = deforming.augmented_batch((X, indices))
+    assert deformed.shape == X.shape and kept is indices
+    assert not torch.equal(deformed, X)
+
+
+def test_images_that_are_not_square_need_input_shape(digits):
+    X, _ = digits
+    with pytest.raises(ValueError, match="60 features.*input_shape"):
+        fast_estimator(AutoencoderKMeans, n_clusters=3, augment=True).fit(X[:, :60])
+    # With input_shape the images may have any shape (the convolutional
+    # network): 6x10 here.
+    model = AutoencoderKMeans(
+        n_clusters=3,
+        augment=True,
+        input_shape=(1, 6, 10),
+        pretrain_epochs=1,
+        random_state=0,
+    ).fit(X[:, :60])
+    assert model.net_.augment_shape == (1, 6, 10)
