@@ -22,6 +22,7 @@ from skorch.exceptions import SkorchException
 from skorch.utils import to_device
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from ._torch_utils import random_affine
 from .exceptions import TrainingDivergedError
 
 
@@ -220,8 +221,6 @@ class ClusteringNet(NeuralNet):
         """
         if self.augment_shape is None:
             return batch
-        from ._torch_utils import random_affine
-
         X, indices = unpack_data(batch)
         X = to_device(X, self.device)
         images = X.reshape(len(X), *self.augment_shape)

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import AutoencoderKMeans, _torch_utils
+from skdeepcluster import AutoencoderKMeans, _nets
 from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster._nets import ClusteringNet
 
@@ -27,13 +27,13 @@ def digits():
 def deformations(monkeypatch):
     """Record the shape of every batch ``random_affine`` deforms."""
     shapes = []
-    original = _torch_utils.random_affine
+    original = _nets.random_affine
 
     def recording(X, *args, **kwargs):
         shapes.append(tuple(X.shape))
         return original(X, *args, **kwargs)
 
-    monkeypatch.setattr(_torch_utils, "random_affine", recording)
+    monkeypatch.setattr(_nets, "random_affine", recording)
     return shapes
 
 
