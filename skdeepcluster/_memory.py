@@ -1,5 +1,6 @@
 """Caching of the autoencoder pretraining (the ``memory`` parameter)."""
 
+import functools
 import hashlib
 import io
 import pickle
@@ -207,10 +208,10 @@ def _pretraining_key(net, dataset, global_generator=False):
     pseudo-labelling); with ``global_generator``, the state of torch's
     global generators, which the user's modules may draw from (dropout); the
     device type, and on the CPU the thread count and the vector instructions
-    PyTorch uses; the versions of skdeepcluster, skorch and torch, whose code
-    does the training (an entry written by another version is not reused:
-    joblib's cache sees only the code of the function it wraps, not the
-    training loop behind it); and the data, with the samples' weights when
+    PyTorch uses; the versions of skdeepcluster (and a digest of its
+    source), skorch and torch, whose code does the training (an entry
+    written by other code is not reused: joblib's cache sees only the code
+    of the function it wraps, not the training loop behind it); and the data, with the samples' weights when
     they are unequal. Arrays are passed as NumPy arrays, which joblib
     hashes by content.
     Training rows read on demand (:class:`~skdeepcluster._torch_utils.ArrayRows`)
@@ -309,14 +310,36 @@ def _hashable_rows(data):
 
 
 def _versions():
-    """Versions of the packages whose code trains the net."""
+    """Versions of the packages whose code trains the net.
+
+    skdeepcluster's own code enters by a digest of its source as well: a
+    version number does not change with every edit of a development
+    install, and an entry its earlier code wrote must not be reused.
+    """
     import skorch
 
     from . import __version__
 
     return dict(
-        skdeepcluster=__version__, skorch=skorch.__version__, torch=torch.__version__
+        skdeepcluster=__version__,
+        skdeepcluster_source=_source_digest(Path(__file__).parent),
+        skorch=skorch.__version__,
+        torch=torch.__version__,
     )
+
+
+@functools.cache
+def _source_digest(package):
+    """SHA-256 of the Python files under ``package``, their paths and contents.
+
+    Read once per process: the code a process trains with is the code it
+    imported.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _key_value(value):

@@ -1,5 +1,8 @@
 """The ``memory`` parameter (cached pretraining) and reusing a fitted autoencoder."""
 
+import shutil
+from pathlib import Path
+
 import joblib
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from test_large_data import as_memmap
 
 import skdeepcluster._autoencoder_base
 from conftest import fast_estimator
-from skdeepcluster import DCN, DEC, ACAIKMeans, AutoencoderKMeans, SNNLKMeans
+from skdeepcluster import DCN, DEC, ACAIKMeans, AutoencoderKMeans, SNNLKMeans, _memory
 from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster._memory import count_cached_pretrainings
 from skdeepcluster._nets import ClusteringNet
@@ -184,6 +187,33 @@ def test_miss_when_a_training_package_changes_version(
     monkeypatch.setattr(module, "__version__", module.__version__ + ".other")
     _fit(AutoencoderKMeans, X, memory=str(tmp_path))
     assert len(pretrainings) == 2
+
+
+def test_miss_when_the_package_source_changes(
+    blobs, tmp_path, pretrainings, monkeypatch
+):
+    # A development install keeps its version number through edits: the
+    # key holds a digest of the package's source as well.
+    X, _ = blobs
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path / "cache"))
+    monkeypatch.setattr(_memory, "_source_digest", lambda package: "edited")
+    _fit(AutoencoderKMeans, X, memory=str(tmp_path / "cache"))
+    assert len(pretrainings) == 2
+
+
+def test_source_digest_follows_every_file_of_the_package(tmp_path):
+    package = Path(_memory.__file__).parent
+    copies = []
+    for name in ("same", "edited", "added"):
+        copy = tmp_path / name
+        shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        copies.append(copy)
+    with open(copies[1] / "nn" / "__init__.py", "a") as file:
+        file.write("# edited\n")
+    (copies[2] / "_extra.py").write_text("")
+    digests = [_memory._source_digest(copy) for copy in copies]
+    assert digests[0] == _memory._source_digest(package)
+    assert len(set(digests)) == 3
 
 
 def test_progress_settings_stay_out_of_the_key(blobs, tmp_path, pretrainings):
