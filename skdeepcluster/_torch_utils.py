@@ -187,6 +187,10 @@ def _global_generators(device):
         )
     ]
     if device.type == "cuda":
+        # torch fills default_generators when CUDA initialises, which it
+        # does lazily: a fit whose first CUDA call this is (device="cuda:0"
+        # asks for no current device) would find the tuple empty.
+        torch.cuda.init()
         index = torch.cuda.current_device() if device.index is None else device.index
         generators.append(
             (

@@ -178,13 +178,20 @@ class _FakeGenerator:
 def test_user_modules_seed_the_fit_device_and_restore_it(monkeypatch, device):
     # No such device here: torch's functions for it are stood in for. The
     # device's generator is seeded inside the block and restored after, the
-    # current CUDA device's when no index is given.
+    # current CUDA device's when no index is given. torch lists the CUDA
+    # generators only once CUDA is initialised, which the block must ask
+    # for first.
     from skdeepcluster._torch_utils import torch_seed
 
     calls = []
     generators = [_FakeGenerator(), _FakeGenerator()]
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "default_generators", generators)
+    monkeypatch.setattr(torch.cuda, "default_generators", ())
+    monkeypatch.setattr(
+        torch.cuda,
+        "init",
+        lambda: monkeypatch.setattr(torch.cuda, "default_generators", generators),
+    )
     monkeypatch.setattr(torch.cuda, "get_rng_state", lambda i: f"state {i}")
     monkeypatch.setattr(
         torch.cuda, "set_rng_state", lambda state, i: calls.append((state, i))
