@@ -211,9 +211,9 @@ def _pretraining_key(net, dataset, global_generator=False):
     PyTorch uses; the versions of skdeepcluster (and a digest of its
     source), skorch and torch, whose code does the training (an entry
     written by other code is not reused: joblib's cache sees only the code
-    of the function it wraps, not the training loop behind it); and the data, with the samples' weights when
-    they are unequal. Arrays are passed as NumPy arrays, which joblib
-    hashes by content.
+    of the function it wraps, not the training loop behind it); and the
+    data, with the samples' weights when they are unequal. Arrays are
+    passed as NumPy arrays, which joblib hashes by content.
     Training rows read on demand (:class:`~skdeepcluster._torch_utils.ArrayRows`)
     are represented by the input they are read from: joblib hashes a memory
     map through its buffer, without copying it into memory.

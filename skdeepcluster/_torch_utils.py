@@ -188,8 +188,9 @@ def _global_generators(device):
     ]
     if device.type == "cuda":
         # torch fills default_generators when CUDA initialises, which it
-        # does lazily: a fit whose first CUDA call this is (device="cuda:0"
-        # asks for no current device) would find the tuple empty.
+        # does lazily: with an index given (device="cuda:0"), no
+        # current_device() call has initialised it, and a fit whose first
+        # CUDA call this is would find the tuple empty.
         torch.cuda.init()
         index = torch.cuda.current_device() if device.index is None else device.index
         generators.append(
