@@ -338,7 +338,9 @@ def main(argv=None):
         help="cache directory passed as memory= to the estimators that take it: "
         "estimators with the same pretraining settings (AutoencoderKMeans, DEC, "
         "DCN with defaults) then pretrain once per seed. Each row records the "
-        "pretraining time its fit includes or loaded (pretrain_s)",
+        "pretraining time its fit includes or loaded (pretrain_s), and whether "
+        "it loaded it (pretraining_cached: no entry was added during the fit, "
+        "so give runs at the same time directories of their own)",
     )
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument(
