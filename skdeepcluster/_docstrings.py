@@ -110,9 +110,10 @@ augment : bool, default=False
     images of ``sqrt(n_features)`` pixels a side (other numbers of
     features raise a ``ValueError``). The network then learns nearby codes
     for a digit and its slanted or shifted copies. Off by default: it
-    helped on handwritten digits, cost accuracy on faces (ORL) and on
-    2,000 images of clothing (Fashion-MNIST), and moved 10,000 of them by
-    less than 0.01 (``benchmarks/NOTES.rst``).""",
+    helped on MNIST's handwritten digits, cost accuracy on small image
+    sets (objects, COIL-20; faces, ORL; 2,000 images of clothing,
+    Fashion-MNIST), and moved 10,000 images of clothing by less than 0.01
+    (``benchmarks/NOTES.rst``).""",
     "encoder_decoder": """\
 encoder, decoder : torch.nn.Module, default=None
     Your own modules. The encoder maps a batch of samples (flat, or shaped
