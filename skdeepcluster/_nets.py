@@ -22,7 +22,7 @@ from skorch.exceptions import SkorchException
 from skorch.utils import to_device
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from ._torch_utils import random_affine
+from ._torch_utils import batched_eval, keep_batch, random_affine, weighted_mean
 from .exceptions import TrainingDivergedError
 
 
@@ -118,8 +118,6 @@ class ClusteringNet(NeuralNet):
         augment_shape=None,
         **kwargs,
     ):
-        from ._torch_utils import keep_batch
-
         kwargs.setdefault("train_split", None)
         kwargs.setdefault("iterator_train__shuffle", True)
         kwargs.setdefault("iterator_train__collate_fn", keep_batch)
@@ -321,8 +319,6 @@ class ClusteringNet(NeuralNet):
         ``-1`` are left out, and the others weighted by their sample
         weights. A batch without targets gives a zero that keeps the graph.
         """
-        from ._torch_utils import weighted_mean
-
         targets = self.batch_state("targets_", indices)
         has_target = targets >= 0
         if not has_target.any():
@@ -346,8 +342,6 @@ class ClusteringNet(NeuralNet):
 
         Exactly ``values.mean()`` when the samples are weighted equally.
         """
-        from ._torch_utils import weighted_mean
-
         return weighted_mean(values, self.batch_weight(indices))
 
     # -- failing loudly ----------------------------------------------------
@@ -503,8 +497,6 @@ class AutoencoderNet(ClusteringNet):
 
     def embed(self, X):
         """The encoder's embedding of all of ``X`` (evaluation mode, no gradient)."""
-        from ._torch_utils import batched_eval
-
         return batched_eval(self.module_.encoder, X, self.batch_size)
 
     def smoothing_loss(self, embedding, indices):
