@@ -18,6 +18,7 @@ from ._graph import (
     neighbour_graph,
     reference_indices,
 )
+from ._input import square_image_shape
 from ._nets import ClusteringNet
 from ._torch_utils import (
     build_module,
@@ -454,15 +455,23 @@ class DAC(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters (size of the label features).
-    input_shape : tuple of int, default=None
+    input_shape : tuple of int, "auto" or None, default="auto"
         ``(channels, height, width)`` of one sample. When given, ``X`` (still
         passed flat) is reshaped to images and a small convolutional network
         with batch norm (:class:`~skdeepcluster._dac.ConvClassifier`) is
-        used, DAC's setting; otherwise a fully connected network with batch
-        norm. The convolutional network wants many images per cluster:
-        with a few hundred per cluster or fewer, the fully connected one,
-        with its neighbour stand-ins and ``clustering``'s UMAP layout, is
-        as accurate or more.
+        used, DAC's setting; with ``None``, a fully connected network with
+        batch norm on the flat features. The convolutional network wants
+        many images per cluster: with a few hundred per cluster or fewer,
+        the fully connected one, with its neighbour stand-ins and
+        ``clustering``'s UMAP layout, is as accurate or more. ``"auto"``
+        takes ``(1, side, side)`` when the rows of ``X`` look like square
+        images of one channel, flattened, and there are at least 500
+        samples per cluster on average; else ``None`` (see Notes). The rows look like images when the features number
+        ``side * side`` (``side >= 8``) and neighbouring pixels correlate
+        far more than pixels half the image apart, both along the rows and
+        down the columns (the test reads at most 1,000 evenly spaced rows
+        and draws no random numbers). ``input_shape_`` holds the shape
+        used. Images of several channels must be given their shape.
     {input_scaling}
     hidden_dims : tuple of int, default=(500, 500, 2000)
         Widths of the fully connected network's hidden layers. Ignored when
@@ -610,6 +619,9 @@ class DAC(BaseDeepClusterer):
     n_iter_ : int
         Number of epochs run by the net that is kept, its start and any
         refinement epochs included.
+    input_shape_ : tuple of int or None
+        Shape of one sample as the network took it: ``input_shape``, or what
+        ``"auto"`` chose (``None`` for flat features).
     start_modularity_ : ndarray of shape (n_init,)
         Modularity, on the input's 10-nearest-neighbour graph, of each
         start's partition at the end of its ``init_epochs`` (of its
@@ -760,13 +772,18 @@ class DAC(BaseDeepClusterer):
         "init_epochs": [Interval(Integral, 1, None, closed="left")],
         "refinement_epochs": [Interval(Integral, 0, None, closed="left")],
         "clustering": [StrOptions({"auto", "net", "umap"})],
+        "input_shape": [tuple, list, None, StrOptions({"auto"})],
     }
+
+    # input_shape="auto" builds the convolutional network for images with at
+    # least this many samples per cluster on average (see Notes).
+    _MIN_IMAGES_PER_CLUSTER = 500
 
     def __init__(
         self,
         n_clusters: int = 8,
         *,
-        input_shape: InputShape = None,
+        input_shape: InputShape | Literal["auto"] = "auto",
         input_scaling: Literal["auto"] | None = "auto",
         hidden_dims: HiddenDims = (500, 500, 2000),
         upper: float = 0.95,
@@ -823,13 +840,22 @@ class DAC(BaseDeepClusterer):
                 "no pair could be selected as both similar and dissimilar."
             )
 
+    def _resolve_input_shape(self, X=None):
+        if _is_auto(self.input_shape):
+            n_samples = X.shape[0]
+            enough = n_samples >= self._MIN_IMAGES_PER_CLUSTER * self.n_clusters
+            self._input_shape = square_image_shape(X) if enough else None
+        else:
+            super()._resolve_input_shape(X)
+        self.input_shape_ = self._input_shape
+
     def _build_module(self, n_features, generator):
         """The network, its weights drawn from the CPU ``generator``."""
         from .nn import MLPEncoder
 
         def build():
-            if self.input_shape is not None:
-                body = ConvClassifier(self.input_shape, self.n_clusters)
+            if self._input_shape is not None:
+                body = ConvClassifier(self._input_shape, self.n_clusters)
             else:
                 body = MLPEncoder(
                     n_features,
@@ -856,7 +882,7 @@ class DAC(BaseDeepClusterer):
         for start in range(n_init):
             stage = "training" if n_init == 1 else f"start {start + 1} of {n_init}"
             net = self._start_net(X, random_state, start_epochs, stage)
-            if start == 0 and self.augment and self.input_shape is None:
+            if start == 0 and self.augment and self._input_shape is None:
                 # One search serves every start.
                 neighbours = self._neighbours(X, random_state)
             net.neighbours_ = neighbours
@@ -916,7 +942,7 @@ class DAC(BaseDeepClusterer):
             # No refinement asked for, or an untrained net to refine.
             return
         net = self.net_
-        if self.input_shape is not None:
+        if self._input_shape is not None:
             # The pixels' graph can rank a better partition of images lower;
             # the network's hidden layer does not (see Notes).
             hidden = self._batched_eval(
@@ -945,9 +971,9 @@ class DAC(BaseDeepClusterer):
         super()._check_params_vs_input(X)
         if _is_auto(self.n_init):
             # Short starts pay off on images only (see Notes).
-            self._n_init = 3 if self.input_shape is not None else 1
+            self._n_init = 3 if self._input_shape is not None else 1
         self._clustering = self.clustering
-        if self.clustering == "auto" and self.input_shape is not None:
+        if self.clustering == "auto" and self._input_shape is not None:
             # On images the moves act on the hidden layer's graph, where a
             # layout of that layer did not help (see benchmarks/NOTES.rst).
             self._clustering = "net"
@@ -959,7 +985,9 @@ class DAC(BaseDeepClusterer):
             criterion=nn.BCELoss,
             max_epochs=max_epochs,
             augment=(
-                random_affine if self.augment and self.input_shape is not None else None
+                random_affine
+                if self.augment and self._input_shape is not None
+                else None
             ),
             # Batch norm cannot normalise a batch of one sample, and a short
             # last batch would have few pairs: drop it.

@@ -762,7 +762,7 @@ class BaseDeepClusterer(
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        if self.input_shape is not None:
+        if self.input_shape is not None and not _is_auto(self.input_shape):
             if len(self.input_shape) != 3 or not all(
                 isinstance(s, Integral) and not isinstance(s, bool) and s > 0
                 for s in self.input_shape
@@ -779,7 +779,7 @@ class BaseDeepClusterer(
                 )
         # Resolved now: inference must shape samples as this fit did, even
         # after set_params changes input_shape.
-        self._resolve_input_shape()
+        self._resolve_input_shape(X)
         _check_hidden_dims(self)
         overflow = _squares_overflow(
             self._input_range, self.input_offset_, self.input_scale_
@@ -793,8 +793,12 @@ class BaseDeepClusterer(
             )
         self._check_params_vs_input(X)
 
-    def _resolve_input_shape(self):
-        """Set ``_input_shape``, the sample shape inference uses, from ``input_shape``."""
+    def _resolve_input_shape(self, X=None):
+        """Set ``_input_shape``, the sample shape inference uses, from ``input_shape``.
+
+        ``X`` is the training data, for an estimator whose ``input_shape``
+        may be ``"auto"`` (:class:`~skdeepcluster.DAC`).
+        """
         self._input_shape = (
             None if self.input_shape is None else tuple(self.input_shape)
         )

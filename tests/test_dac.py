@@ -4,14 +4,16 @@ import itertools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
-from sklearn.datasets import make_blobs
+from sklearn.datasets import load_digits, make_blobs, make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import SHARED_DATA, assert_targets_numbered_after_the_net, fast_estimator
 from skdeepcluster import DAC
 from skdeepcluster import _dac as dac_module
+from skdeepcluster import _input as input_module
 from skdeepcluster._dac import (
     ConvClassifier,
     LabelFeatures,
@@ -19,6 +21,7 @@ from skdeepcluster._dac import (
     random_affine,
     select_pairs,
 )
+from skdeepcluster._input import square_image_shape
 from skdeepcluster.callbacks import threshold_schedule
 from skdeepcluster.datasets import load_mnist
 from skdeepcluster.metrics import clustering_accuracy
@@ -471,6 +474,116 @@ def test_a_single_start_keeps_its_last_epoch(separated_blobs):
     ).fit(X)
     assert model.best_epoch_ == model.n_iter_ == 3
     assert "modularity" not in model.net_.history[-1]
+
+
+# -- input_shape="auto" -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digit_images():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+def test_square_image_shape_recognises_images(digit_images):
+    X, _ = digit_images
+    assert square_image_shape(X) == (1, 8, 8)
+    # Read row by row from a sparse matrix alike.
+    assert square_image_shape(sp.csr_matrix(X)) == (1, 8, 8)
+
+
+def _random_walks(n_samples, n_steps):
+    return np.cumsum(np.random.default_rng(0).normal(size=(n_samples, n_steps)), 1)
+
+
+@pytest.mark.parametrize(
+    "make_X",
+    [
+        # The digits with their pixels shuffled: square, not a pixel layout.
+        lambda X: X[:, np.random.default_rng(0).permutation(64)],
+        # Tabular features that number a square.
+        lambda X: make_classification(500, 64, n_informative=8, random_state=0)[0],
+        # A signal of 256 values: smooth along the rows of its square, but
+        # alike half a row apart.
+        lambda X: _random_walks(500, 256),
+        # Not a square number of features.
+        lambda X: X[:, :63],
+        # Too small to be an image (7 x 7).
+        lambda X: X.reshape(-1, 8, 8)[:, :7, :7].reshape(-1, 49),
+        # A constant image: no pixel varies.
+        lambda X: np.ones((20, 64)),
+    ],
+    ids=["permuted", "tabular", "signal", "not-square", "7x7", "constant"],
+)
+def test_square_image_shape_rejects_other_features(digit_images, make_X):
+    X, _ = digit_images
+    assert square_image_shape(make_X(X)) is None
+
+
+def test_square_image_shape_reads_evenly_spaced_rows(digit_images, monkeypatch):
+    X, _ = digit_images
+    read = []
+
+    class Rows:
+        shape = X.shape
+
+        def __getitem__(self, rows):
+            read.append(rows)
+            return X[rows]
+
+    monkeypatch.setattr(input_module, "_IMAGE_TEST_ROWS", 100)
+    assert square_image_shape(Rows()) == (1, 8, 8)
+    (rows,) = read
+    assert len(rows) == 100 and rows[0] == 0 and rows[-1] == len(X) - 1
+    assert np.ptp(np.diff(rows)) <= 1
+
+
+@pytest.mark.parametrize("min_per_cluster, expected", [(20, (1, 8, 8)), (300, None)])
+def test_auto_input_shape_needs_images_enough_per_cluster(
+    digit_images, monkeypatch, min_per_cluster, expected
+):
+    X, _ = digit_images
+    X = X[:600]  # 200 per cluster
+    monkeypatch.setattr(DAC, "_MIN_IMAGES_PER_CLUSTER", min_per_cluster)
+    model = DAC(
+        3, max_epochs=1, n_init=1, refinement_epochs=0, batch_size=100, random_state=0
+    ).fit(X)
+    assert model.input_shape_ == expected
+    body = model.net_.module_.body
+    assert isinstance(body, ConvClassifier) == (expected is not None)
+
+
+def test_auto_input_shape_trains_as_the_shape_given(digit_images, monkeypatch):
+    # "auto" builds exactly the estimator of the shape it chose: the same
+    # starts, stand-ins and refinement, the same labels.
+    X, _ = digit_images
+    X = X[:400]
+    monkeypatch.setattr(DAC, "_MIN_IMAGES_PER_CLUSTER", 20)
+    params = dict(max_epochs=2, init_epochs=1, refinement_epochs=1, batch_size=100)
+    auto = DAC(4, random_state=0, **params).fit(X)
+    given = DAC(4, input_shape=(1, 8, 8), random_state=0, **params).fit(X)
+    assert auto.input_shape_ == given.input_shape_ == (1, 8, 8)
+    assert auto.start_modularity_.shape == (3,)
+    np.testing.assert_array_equal(auto.labels_, given.labels_)
+    np.testing.assert_array_equal(auto.predict(X[:50]), given.predict(X[:50]))
+
+
+def test_auto_input_shape_keeps_flat_features(separated_blobs, monkeypatch):
+    X, _ = separated_blobs
+    monkeypatch.setattr(DAC, "_MIN_IMAGES_PER_CLUSTER", 1)
+    model = fast_estimator(DAC, n_clusters=3, random_state=0).fit(X)
+    assert model.input_shape_ is None
+
+
+def test_inference_keeps_the_fitted_input_shape(digit_images, monkeypatch):
+    X, _ = digit_images
+    monkeypatch.setattr(DAC, "_MIN_IMAGES_PER_CLUSTER", 20)
+    model = DAC(
+        3, max_epochs=1, n_init=1, refinement_epochs=0, batch_size=100, random_state=0
+    ).fit(X[:300])
+    labels = model.predict(X[:300])
+    model.set_params(input_shape=None)
+    np.testing.assert_array_equal(model.predict(X[:300]), labels)
 
 
 @pytest.mark.parametrize("input_shape, expected", [((1, 8, 8), 3), (None, 1)])
