@@ -325,8 +325,11 @@ def _squares_overflow(value_range, offset=0.0, scale=1.0):
     )
 
 
-# square_image_shape reads at most this many rows, spread evenly over X.
+# square_image_shape reads at most this many rows, spread evenly over X,
+# and at most about this many values (large images, fewer rows), so that
+# its float64 copies stay within tens of megabytes.
 _IMAGE_TEST_ROWS = 1000
+_IMAGE_TEST_VALUES = 2**22
 # Smallest side of an image square_image_shape recognises: scikit-learn's
 # digits are 8x8.
 _MIN_IMAGE_SIDE = 8
@@ -356,8 +359,9 @@ def square_image_shape(X):
     X : array-like of shape (n_samples, n_features)
         A dense or sparse array, or a memory-mapped one's rows (anything
         that integer indexing of rows turns into an array or a sparse
-        matrix). At most ``_IMAGE_TEST_ROWS`` rows, evenly spaced, are read:
-        the test draws no random numbers.
+        matrix). At most ``_IMAGE_TEST_ROWS`` rows, evenly spaced, are read,
+        and fewer for large images (``_IMAGE_TEST_VALUES``): the test draws
+        no random numbers.
 
     Returns
     -------
@@ -369,9 +373,8 @@ def square_image_shape(X):
     side = math.isqrt(n_features)
     if side * side != n_features or side < _MIN_IMAGE_SIDE or n_samples < 3:
         return None
-    rows = np.unique(
-        np.linspace(0, n_samples - 1, min(n_samples, _IMAGE_TEST_ROWS)).astype(int)
-    )
+    n_rows = min(n_samples, _IMAGE_TEST_ROWS, max(3, _IMAGE_TEST_VALUES // n_features))
+    rows = np.unique(np.linspace(0, n_samples - 1, n_rows).astype(int))
     images = np.asarray(_densify(X[rows]), dtype=np.float64).reshape(-1, side, side)
     half = side // 2
     margins = (

@@ -520,7 +520,17 @@ def test_square_image_shape_rejects_other_features(digit_images, make_X):
     assert square_image_shape(make_X(X)) is None
 
 
-def test_square_image_shape_reads_evenly_spaced_rows(digit_images, monkeypatch):
+@pytest.mark.parametrize(
+    "limits, n_read",
+    [
+        (dict(_IMAGE_TEST_ROWS=100), 100),
+        # Large images: fewer rows, as many as make about the values allowed.
+        (dict(_IMAGE_TEST_VALUES=64 * 50), 50),
+    ],
+)
+def test_square_image_shape_reads_evenly_spaced_rows(
+    digit_images, monkeypatch, limits, n_read
+):
     X, _ = digit_images
     read = []
 
@@ -531,10 +541,11 @@ def test_square_image_shape_reads_evenly_spaced_rows(digit_images, monkeypatch):
             read.append(rows)
             return X[rows]
 
-    monkeypatch.setattr(input_module, "_IMAGE_TEST_ROWS", 100)
+    for name, value in limits.items():
+        monkeypatch.setattr(input_module, name, value)
     assert square_image_shape(Rows()) == (1, 8, 8)
     (rows,) = read
-    assert len(rows) == 100 and rows[0] == 0 and rows[-1] == len(X) - 1
+    assert len(rows) == n_read and rows[0] == 0 and rows[-1] == len(X) - 1
     assert np.ptp(np.diff(rows)) <= 1
 
 
