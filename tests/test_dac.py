@@ -764,5 +764,8 @@ def test_mnist_images_beat_raw_kmeans():
     # measured with benchmarks/run.py.
     X, y = load_mnist("test", path=SHARED_DATA, return_X_y=True)
     raw = clustering_accuracy(y, KMeans(10, n_init=10, random_state=0).fit_predict(X))
-    labels = DAC(10, input_shape=(1, 28, 28), random_state=0).fit_predict(X)
+    # The default reads the pixels as 28x28 images: 1,000 a class.
+    model = DAC(10, random_state=0)
+    labels = model.fit_predict(X)
+    assert model.input_shape_ == (1, 28, 28)
     assert clustering_accuracy(y, labels) > raw + 0.05
