@@ -386,6 +386,7 @@ class ACAIKMeans(AutoencoderKMeans):
         (``reconstruction_loss``, ``adversarial_loss`` and ``critic_loss``
         per batch, ``train_loss`` and ``critic_loss`` per epoch).
     {kmeans_all_centres}
+    {augment_fitted}
     {features_in}
 
     See Also
@@ -486,7 +487,7 @@ class ACAIKMeans(AutoencoderKMeans):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
-        augment: bool = False,
+        augment: bool | Literal["auto"] = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",

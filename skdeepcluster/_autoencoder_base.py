@@ -29,7 +29,7 @@ from ._graph import (
     split_merge,
     umap_partition,
 )
-from ._input import _magnitude, _tensor_as_array, _value_range
+from ._input import _magnitude, _tensor_as_array, _value_range, square_image_shape
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
     build_module,
@@ -121,7 +121,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             StrOptions({"auto"}),
         ],
         "center_input": ["boolean"],
-        "augment": ["boolean"],
+        "augment": ["boolean", StrOptions({"auto"})],
         "normalize_embedding": ["boolean", StrOptions({"auto"})],
         "smoothing_weight": [
             Interval(Real, 0, None, closed="left"),
@@ -170,7 +170,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         encoder: torch.nn.Module | None,
         decoder: torch.nn.Module | None,
         center_input: bool,
-        augment: bool,
+        augment: bool | Literal["auto"],
         normalize_embedding: bool | Literal["auto"],
         pretrain_epochs: IntOrAuto,
         smoothing_weight: FloatOrAuto,
@@ -222,13 +222,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
         Sets ``_hidden_dims``, ``_pretrain_epochs``, ``_smoothing_weight``,
         ``_normalize_embedding`` and ``_augment_shape``, the values training
-        uses (and ``_n_init``, see the base class).
+        uses (and ``_n_init``, see the base class), and ``augment_``.
         """
         super()._check_params_vs_input(X)
         # shape[0], not len(): a sparse matrix has no length.
         n_samples = X.shape[0]
-        self._augment_shape = self._image_shape(X.shape[1]) if self.augment else None
         large = n_samples >= self._LARGE_DATA
+        self._augment_shape = self._deformed_image_shape(X, large)
+        self.augment_ = self._augment_shape is not None
         self._hidden_dims = (
             (self._LARGE_HIDDEN_DIMS if large else self._SMALL_HIDDEN_DIMS)
             if _is_auto(self.hidden_dims)
@@ -268,6 +269,26 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         else:
             self._normalize_embedding = self.normalize_embedding
 
+    def _deformed_image_shape(self, X, large):
+        """The shape of the images training deforms, or ``None`` for none.
+
+        ``augment="auto"`` deforms only large data (``large``: at least
+        ``_LARGE_DATA`` samples) whose rows look like flattened square
+        one-channel images (:func:`square_image_shape`), and only when
+        ``input_shape`` is not given or is that same shape. On handwritten
+        digits the deformations gained from 5,000 images on; on smaller image
+        sets (faces, objects, 2,000 images of clothing) they cost accuracy,
+        and on data that are not images they would mean nothing.
+        """
+        if not _is_auto(self.augment):
+            return self._image_shape(X.shape[1]) if self.augment else None
+        if not large:
+            return None
+        shape = square_image_shape(X)
+        if shape is None or self._input_shape in (None, shape):
+            return shape
+        return None
+
     def _image_shape(self, n_features):
         """The shape of the images ``augment=True`` deforms.
 
@@ -289,7 +310,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     def _net_kwargs(self, random_state, schedule=(), **overrides):
         # Every net of these estimators trains on the deformed images when
-        # augment=True: the pretraining and the clustering stages alike.
+        # augment is on: the pretraining and the clustering stages alike.
         return super()._net_kwargs(
             random_state,
             schedule,

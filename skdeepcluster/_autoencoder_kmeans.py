@@ -78,6 +78,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
     net_ : skorch.NeuralNet
         The fitted autoencoder net; ``net_.history`` holds the losses.
     {kmeans_all_centres}
+    {augment_fitted}
     {features_in}
 
     See Also
@@ -167,7 +168,7 @@ class AutoencoderKMeans(DecoderMixin, BaseAutoencoderClusterer):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
-        augment: bool = False,
+        augment: bool | Literal["auto"] = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",

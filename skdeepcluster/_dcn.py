@@ -303,6 +303,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
     n_split_merge_moves_ : int
         Split-and-merge moves made on that partition (``init="auto"``; 0
         otherwise; see ``clustering`` of :class:`AutoencoderKMeans`).
+    {augment_fitted}
     {features_in}
 
     See Also
@@ -402,7 +403,7 @@ class DCN(DecoderMixin, BaseAutoencoderClusterer):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
-        augment: bool = False,
+        augment: bool | Literal["auto"] = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",

@@ -285,6 +285,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
     n_split_merge_moves_ : int
         Split-and-merge moves made on that partition (``init="auto"``; 0
         otherwise; see ``clustering`` of :class:`AutoencoderKMeans`).
+    {augment_fitted}
     {features_in}
 
     See Also
@@ -382,7 +383,7 @@ class DEC(DecoderMixin, BaseAutoencoderClusterer):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
-        augment: bool = False,
+        augment: bool | Literal["auto"] = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = True,

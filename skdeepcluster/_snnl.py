@@ -515,6 +515,7 @@ class SNNLKMeans(AutoencoderKMeans):
         plain autoencoder net of :class:`AutoencoderKMeans`, with the same
         result and the same entry in the ``memory`` cache.
     {kmeans_all_centres}
+    {augment_fitted}
     {features_in}
 
     See Also
@@ -603,7 +604,7 @@ class SNNLKMeans(AutoencoderKMeans):
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
         center_input: bool = False,
-        augment: bool = False,
+        augment: bool | Literal["auto"] = "auto",
         encoder: torch.nn.Module | None = None,
         decoder: torch.nn.Module | None = None,
         normalize_embedding: bool | Literal["auto"] = "auto",

@@ -54,11 +54,58 @@ def test_every_training_batch_is_deformed_as_images(cls, digits, deformations):
     assert {shape[1:] for shape in deformations} == {(1, 8, 8)}
 
 
+@pytest.mark.parametrize("augment", [False, "auto"])
 @pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
-def test_without_augment_nothing_is_deformed(cls, digits, deformations):
+def test_without_augment_nothing_is_deformed(cls, augment, digits, deformations):
+    # "auto" (the default) leaves small data as it is: 150 images here.
     X, _ = digits
-    fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    model = fast_estimator(cls, n_clusters=3, augment=augment, random_state=0).fit(X)
     assert deformations == []
+    assert model.augment_ is False
+
+
+@pytest.fixture
+def large_from_100(monkeypatch):
+    """Data count as large (``"auto"`` sizes) from 100 samples on."""
+    monkeypatch.setattr(BaseAutoencoderClusterer, "_LARGE_DATA", 100)
+
+
+@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+def test_auto_deforms_large_image_sets_as_augment_true_does(
+    cls, digits, deformations, large_from_100
+):
+    X, _ = digits
+    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    assert model.augment_ is True
+    assert {shape[1:] for shape in deformations} == {(1, 8, 8)}
+    assert len(deformations) == _training_batches(model)
+    explicit = fast_estimator(cls, n_clusters=3, augment=True, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.labels_, explicit.labels_)
+    np.testing.assert_array_equal(model.transform(X), explicit.transform(X))
+
+
+def test_auto_leaves_features_that_are_not_pixels(digits, deformations, large_from_100):
+    X, _ = digits
+    # The same 64 values per sample in a fixed shuffled order: a square
+    # number of features, but neighbouring features no longer go together.
+    shuffled = X[:, np.random.default_rng(0).permutation(X.shape[1])]
+    model = fast_estimator(AutoencoderKMeans, n_clusters=3, random_state=0)
+    assert not model.fit(shuffled).augment_
+    assert deformations == []
+
+
+@pytest.mark.parametrize(
+    "input_shape, deformed", [((1, 8, 8), True), ((4, 4, 4), False)]
+)
+def test_auto_deforms_with_input_shape_only_as_the_square_image(
+    input_shape, deformed, digits, deformations, large_from_100
+):
+    X, _ = digits
+    model = AutoencoderKMeans(
+        n_clusters=3, input_shape=input_shape, pretrain_epochs=1, random_state=0
+    ).fit(X)
+    assert model.augment_ is deformed
+    assert bool(deformations) is deformed
 
 
 @pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
