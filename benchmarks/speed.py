@@ -63,10 +63,13 @@ def main():
     X, _, _ = load(args.dataset, args.data_path)
 
     # The estimator's net, trained one epoch at a time through skorch.
-    # pretrain_epochs=0 puts the start of the smoothing term at epoch 0.
+    # pretrain_epochs=0 puts the start of the smoothing term at epoch 0. The
+    # network is named: "auto" would size it for the 100 samples of the fit.
     est = AutoencoderKMeans(
         10,
+        hidden_dims=(500, 500, 2000),
         pretrain_epochs=0,
+        augment=False,
         batch_size=args.batch_size,
         smoothing_weight=1.0 if args.smoothing else 0.0,
         random_state=0,
@@ -77,8 +80,7 @@ def main():
     dataset = est._dataset(torch.tensor(X))
 
     # The same architecture trained by a plain PyTorch loop.
-    torch.manual_seed(0)
-    model = est._build_autoencoder(X.shape[1])
+    model = est._build_autoencoder(X.shape[1], torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     X_tensor = torch.tensor(X)
     generator = torch.Generator().manual_seed(0)
@@ -94,9 +96,13 @@ def main():
         )
         hand_times.append(time.perf_counter() - start)
     skorch_s, hand_s = statistics.median(skorch_times), statistics.median(hand_times)
+    n_parameters = [
+        sum(p.numel() for p in module.parameters()) for module in (net.module_, model)
+    ]
     print(
         f"threads={torch.get_num_threads()} n={len(X)} batch={args.batch_size} "
-        f"epochs={args.epochs} smoothing={args.smoothing}"
+        f"epochs={args.epochs} smoothing={args.smoothing} "
+        f"parameters={n_parameters[0]} (skorch) {n_parameters[1]} (hand)"
     )
     print(
         f"skorch epoch   median {skorch_s:.3f}s  all {np.round(skorch_times, 3).tolist()}"
