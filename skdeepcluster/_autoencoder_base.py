@@ -8,7 +8,6 @@ chosen by modularity of the embedding's neighbour graph).
 """
 
 import copy
-import math
 import os
 from numbers import Integral, Real
 from typing import Any, Literal
@@ -29,7 +28,7 @@ from ._graph import (
     split_merge,
     umap_partition,
 )
-from ._input import _magnitude, _tensor_as_array, _value_range, square_image_shape
+from ._input import _magnitude, _tensor_as_array, _value_range
 from ._memory import pretrain_with_memory
 from ._torch_utils import (
     build_module,
@@ -140,8 +139,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     # network (Xie et al. 2016) has about three million weights: on a few
     # thousand samples it neither trains in a few thousand steps nor gives an
     # embedding that clusters better than a smaller one, while from about ten
-    # thousand samples on (MNIST) the larger network clusters better.
-    _LARGE_DATA = 5000
+    # thousand samples on (MNIST) the larger network clusters better. Large
+    # data start at the base class's _LARGE_DATA samples.
     _LARGE_HIDDEN_DIMS = (500, 500, 2000)
     _SMALL_HIDDEN_DIMS = (256, 128)
     # At least this many epochs and this many optimiser steps: an epoch of a
@@ -228,7 +227,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         # shape[0], not len(): a sparse matrix has no length.
         n_samples = X.shape[0]
         large = n_samples >= self._LARGE_DATA
-        self._augment_shape = self._deformed_image_shape(X, large)
+        self._augment_shape = self._deformed_image_shape(X)
         self.augment_ = self._augment_shape is not None
         self._hidden_dims = (
             (self._LARGE_HIDDEN_DIMS if large else self._SMALL_HIDDEN_DIMS)
@@ -268,45 +267,6 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             )
         else:
             self._normalize_embedding = self.normalize_embedding
-
-    def _deformed_image_shape(self, X, large):
-        """The shape of the images training deforms, or ``None`` for none.
-
-        ``augment="auto"`` deforms only large data (``large``: at least
-        ``_LARGE_DATA`` samples) whose rows look like flattened square
-        one-channel images (:func:`square_image_shape`), and only when
-        ``input_shape`` is not given or is that same shape. On handwritten
-        digits the deformations gained from 5,000 images on; on smaller image
-        sets (faces, objects, 2,000 images of clothing) they cost accuracy,
-        and on data that are not images they would mean nothing.
-        """
-        if not _is_auto(self.augment):
-            return self._image_shape(X.shape[1]) if self.augment else None
-        if not large:
-            return None
-        shape = square_image_shape(X)
-        if shape is None or self._input_shape in (None, shape):
-            return shape
-        return None
-
-    def _image_shape(self, n_features):
-        """The shape of the images ``augment=True`` deforms.
-
-        The fit's ``input_shape`` (``_input_shape``, resolved before this
-        is called) when given; otherwise the samples must be square
-        one-channel images, flattened.
-        """
-        if self._input_shape is not None:
-            return self._input_shape
-        side = math.isqrt(n_features)
-        if side * side != n_features:
-            raise ValueError(
-                f"augment=True deforms the samples as images, but X has "
-                f"{n_features} features, which are not a square image of one "
-                "channel. Pass input_shape=(channels, height, width), or "
-                "augment=False for data that are not images."
-            )
-        return (1, side, side)
 
     def _net_kwargs(self, random_state, schedule=(), **overrides):
         # Every net of these estimators trains on the deformed images when

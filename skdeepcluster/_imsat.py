@@ -425,6 +425,27 @@ class IMSAT(BaseDeepClusterer):
         passed flat) is reshaped to images and the network starts with
         convolutions. The perturbations are applied to the images.
     {input_scaling}
+    augment : bool or "auto", default="auto"
+        Train on randomly deformed copies of the images, as DEC-DA does for
+        autoencoders (Guo, X., Zhu, E., Liu, X. and Yin, J. (2018), "Deep
+        embedded clustering with data augmentation", ACML): every training
+        batch, in every start and in the refinement, is rotated (up to 10
+        degrees), shifted (up to 10 % of the height and width) and rescaled
+        (within 5 %) afresh, and the whole objective, the perturbation of
+        ``augmentation`` included, is computed on the deformed batch. The
+        perturbation radius, the choice among the starts, ``predict`` and
+        ``transform`` see the samples as they are. The network then learns
+        to give a digit and its slanted or shifted copies the same cluster.
+        ``True`` and ``"auto"`` decide which samples are images as the
+        autoencoder estimators' ``augment`` does: with ``True`` the images
+        are of shape ``input_shape`` when it is given, else square
+        one-channel images of ``sqrt(n_features)`` pixels a side (other
+        numbers of features raise a ``ValueError``); ``"auto"`` deforms them
+        only from 5,000 training samples on, and only when the rows look
+        like flattened square one-channel images and ``input_shape`` is not
+        given or is that shape. ``augment_`` says whether it did. ``False``
+        trains on the samples as they are, as [1]_ does. This package's
+        addition; on MNIST it raised the accuracy (see the benchmarks page).
     augmentation : {"vat", "rpt"}, default="vat"
         Self-augmentation: virtual adversarial training or random
         perturbation training.
@@ -550,6 +571,8 @@ class IMSAT(BaseDeepClusterer):
         ``n_features`` when ``hidden_dims`` is empty.
     perturbation_radius_ : ndarray of shape (n_samples,)
         Norm of the perturbation of each training sample.
+    augment_ : bool
+        Whether training deformed the images (see ``augment``).
     start_information_ : ndarray of shape (n_init,)
         ``H(Y) - mu * H(Y|X)`` on the training data of each start at the end
         of its ``init_epochs`` (of its ``max_epochs`` when ``n_init=1``). The
@@ -672,6 +695,7 @@ class IMSAT(BaseDeepClusterer):
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
         "hidden_dims": [tuple, list],
+        "augment": ["boolean", StrOptions({"auto"})],
         "augmentation": [StrOptions({"vat", "rpt"})],
         "eps": [Interval(Real, 0, None, closed="neither")],
         "eps_neighbors": [
@@ -698,6 +722,7 @@ class IMSAT(BaseDeepClusterer):
         hidden_dims: HiddenDims = (1200, 1200),
         input_shape: InputShape = None,
         input_scaling: Literal["auto"] | None = "auto",
+        augment: bool | Literal["auto"] = "auto",
         augmentation: Literal["vat", "rpt"] = "vat",
         eps: float = 0.25,
         eps_neighbors: IntOrAuto = "auto",
@@ -719,6 +744,7 @@ class IMSAT(BaseDeepClusterer):
         **kwargs: Any,
     ) -> None:
         self.hidden_dims = hidden_dims
+        self.augment = augment
         self.augmentation = augmentation
         self.eps = eps
         self.eps_neighbors = eps_neighbors
@@ -810,8 +836,10 @@ class IMSAT(BaseDeepClusterer):
         return (self.eps * distances).astype(np.float32)
 
     def _check_params_vs_input(self, X):
-        """Resolve ``n_init`` and ``max_epochs`` for ``X`` (``_max_epochs``)."""
+        """Resolve ``n_init``, ``max_epochs`` (``_max_epochs``) and ``augment``."""
         super()._check_params_vs_input(X)
+        self._augment_shape = self._deformed_image_shape(X)
+        self.augment_ = self._augment_shape is not None
         self._max_epochs = (
             epochs_with_min_steps(
                 X.shape[0],
@@ -919,6 +947,7 @@ class IMSAT(BaseDeepClusterer):
             **self._net_kwargs(
                 random_state,
                 stage=stage,
+                augment_shape=self._augment_shape,
                 iterator_train__drop_last=len(self.perturbation_radius_)
                 % self.batch_size
                 == 1

@@ -1,4 +1,4 @@
-"""``augment``: the autoencoder estimators train on deformed copies of images."""
+"""``augment``: the autoencoder estimators and IMSAT train on deformed images."""
 
 import numpy as np
 import pytest
@@ -6,14 +6,25 @@ import torch
 from sklearn.datasets import load_digits
 
 from conftest import all_estimators, fast_estimator
-from skdeepcluster import AutoencoderKMeans, _nets
+from skdeepcluster import IMSAT, AutoencoderKMeans, _nets
 from skdeepcluster._autoencoder_base import BaseAutoencoderClusterer
 from skdeepcluster._nets import ClusteringNet
+from skdeepcluster.base import BaseDeepClusterer
 
-AUTOENCODER_ESTIMATORS = [
-    cls for cls in all_estimators() if issubclass(cls, BaseAutoencoderClusterer)
+# The estimators whose augment is True, False or "auto" (DAC's is its own).
+DEFORMING_ESTIMATORS = [
+    cls
+    for cls in all_estimators()
+    if issubclass(cls, BaseAutoencoderClusterer) or cls is IMSAT
 ]
-ids = [cls.__name__ for cls in AUTOENCODER_ESTIMATORS]
+ids = [cls.__name__ for cls in DEFORMING_ESTIMATORS]
+
+
+def deforming_estimator(cls, **params):
+    """``fast_estimator``; IMSAT with one start, so its one net is the kept one."""
+    if cls is IMSAT:
+        params = {"n_init": 1, **params}
+    return fast_estimator(cls, **params)
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +56,23 @@ def _training_batches(model):
     return sum(len(epoch["batches"]) for history in histories for epoch in history)
 
 
-@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+@pytest.mark.parametrize("cls", DEFORMING_ESTIMATORS, ids=ids)
 def test_every_training_batch_is_deformed_as_images(cls, digits, deformations):
     X, _ = digits
-    model = fast_estimator(cls, n_clusters=3, augment=True, random_state=0).fit(X)
+    model = deforming_estimator(cls, n_clusters=3, augment=True, random_state=0).fit(X)
     assert len(deformations) == _training_batches(model) > 0
     # One-channel 8x8 images, read from the 64 flat features.
     assert {shape[1:] for shape in deformations} == {(1, 8, 8)}
 
 
 @pytest.mark.parametrize("augment", [False, "auto"])
-@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+@pytest.mark.parametrize("cls", DEFORMING_ESTIMATORS, ids=ids)
 def test_without_augment_nothing_is_deformed(cls, augment, digits, deformations):
     # "auto" (the default) leaves small data as it is: 150 images here.
     X, _ = digits
-    model = fast_estimator(cls, n_clusters=3, augment=augment, random_state=0).fit(X)
+    model = deforming_estimator(cls, n_clusters=3, augment=augment, random_state=0).fit(
+        X
+    )
     assert deformations == []
     assert model.augment_ is False
 
@@ -67,19 +80,21 @@ def test_without_augment_nothing_is_deformed(cls, augment, digits, deformations)
 @pytest.fixture
 def large_from_100(monkeypatch):
     """Data count as large (``"auto"`` sizes) from 100 samples on."""
-    monkeypatch.setattr(BaseAutoencoderClusterer, "_LARGE_DATA", 100)
+    monkeypatch.setattr(BaseDeepClusterer, "_LARGE_DATA", 100)
 
 
-@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+@pytest.mark.parametrize("cls", DEFORMING_ESTIMATORS, ids=ids)
 def test_auto_deforms_large_image_sets_as_augment_true_does(
     cls, digits, deformations, large_from_100
 ):
     X, _ = digits
-    model = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    model = deforming_estimator(cls, n_clusters=3, random_state=0).fit(X)
     assert model.augment_ is True
     assert {shape[1:] for shape in deformations} == {(1, 8, 8)}
     assert len(deformations) == _training_batches(model)
-    explicit = fast_estimator(cls, n_clusters=3, augment=True, random_state=0).fit(X)
+    explicit = deforming_estimator(cls, n_clusters=3, augment=True, random_state=0).fit(
+        X
+    )
     np.testing.assert_array_equal(model.labels_, explicit.labels_)
     np.testing.assert_array_equal(model.transform(X), explicit.transform(X))
 
@@ -108,17 +123,17 @@ def test_auto_deforms_with_input_shape_only_as_the_square_image(
     assert bool(deformations) is deformed
 
 
-@pytest.mark.parametrize("cls", AUTOENCODER_ESTIMATORS, ids=ids)
+@pytest.mark.parametrize("cls", DEFORMING_ESTIMATORS, ids=ids)
 def test_augmented_fit_is_reproducible_and_inference_sees_the_samples(cls, digits):
     X, _ = digits
     params = dict(n_clusters=3, augment=True, random_state=0)
-    model = fast_estimator(cls, **params).fit(X)
-    again = fast_estimator(cls, **params).fit(X)
+    model = deforming_estimator(cls, **params).fit(X)
+    again = deforming_estimator(cls, **params).fit(X)
     np.testing.assert_array_equal(model.labels_, again.labels_)
     np.testing.assert_array_equal(model.transform(X), again.transform(X))
     # Inference draws no deformation: the same embedding on every call.
     np.testing.assert_array_equal(model.transform(X), model.transform(X))
-    plain = fast_estimator(cls, n_clusters=3, random_state=0).fit(X)
+    plain = deforming_estimator(cls, n_clusters=3, random_state=0).fit(X)
     assert not np.allclose(model.transform(X), plain.transform(X))
 
 
