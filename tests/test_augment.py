@@ -154,10 +154,15 @@ def test_deformed_batch_keeps_its_shape_and_indices():
     assert not torch.equal(deformed, X)
 
 
-def test_images_that_are_not_square_need_input_shape(digits):
+@pytest.mark.parametrize("cls", DEFORMING_ESTIMATORS, ids=ids)
+def test_augment_true_on_features_that_are_not_square_images_raises(cls, digits):
     X, _ = digits
     with pytest.raises(ValueError, match="60 features.*input_shape"):
-        fast_estimator(AutoencoderKMeans, n_clusters=3, augment=True).fit(X[:, :60])
+        deforming_estimator(cls, n_clusters=3, augment=True).fit(X[:, :60])
+
+
+def test_images_that_are_not_square_need_input_shape(digits):
+    X, _ = digits
     # With input_shape the images may have any shape (the convolutional
     # network): 6x10 here.
     model = AutoencoderKMeans(
