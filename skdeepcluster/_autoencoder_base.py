@@ -227,8 +227,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         # shape[0], not len(): a sparse matrix has no length.
         n_samples = X.shape[0]
         large = n_samples >= self._LARGE_DATA
-        self._augment_shape = self._deformed_image_shape(X)
-        self.augment_ = self._augment_shape is not None
+        self._resolve_augment(X)
         self._hidden_dims = (
             (self._LARGE_HIDDEN_DIMS if large else self._SMALL_HIDDEN_DIMS)
             if _is_auto(self.hidden_dims)

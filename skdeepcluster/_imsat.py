@@ -839,8 +839,7 @@ class IMSAT(BaseDeepClusterer):
     def _check_params_vs_input(self, X):
         """Resolve ``n_init``, ``max_epochs`` (``_max_epochs``) and ``augment``."""
         super()._check_params_vs_input(X)
-        self._augment_shape = self._deformed_image_shape(X)
-        self.augment_ = self._augment_shape is not None
+        self._resolve_augment(X)
         self._max_epochs = (
             epochs_with_min_steps(
                 X.shape[0],

@@ -811,6 +811,15 @@ class BaseDeepClusterer(
             None if self.input_shape is None else tuple(self.input_shape)
         )
 
+    def _resolve_augment(self, X):
+        """Set ``_augment_shape`` and ``augment_`` from ``augment`` for ``X``.
+
+        ``_augment_shape`` is the shape of the images training deforms, or
+        ``None`` for none; ``augment_`` says whether there are any.
+        """
+        self._augment_shape = self._deformed_image_shape(X)
+        self.augment_ = self._augment_shape is not None
+
     def _deformed_image_shape(self, X):
         """The shape of the images training deforms (``augment``), or ``None``.
 
