@@ -158,6 +158,9 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     # n_samples grows. A class attribute so tests can lower it.
     _SMOOTHING_CANDIDATES = 10_000
 
+    # Models pickled before ``augment`` existed trained on the images as given.
+    _ADDED_PARAMETERS = {"augment": False}
+
     def __init__(
         self,
         *,

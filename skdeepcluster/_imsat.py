@@ -692,6 +692,8 @@ class IMSAT(BaseDeepClusterer):
     # max_epochs="auto": this many epochs, and at least this many steps.
     _AUTO_MAX_EPOCHS = 100
     _MIN_TRAINING_STEPS = 2000
+    # Models pickled before ``augment`` existed trained on the samples as given.
+    _ADDED_PARAMETERS = {"augment": False}
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,

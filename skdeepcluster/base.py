@@ -230,6 +230,12 @@ class BaseDeepClusterer(
     # network size and neighbourhood smoothing.
     _LARGE_DATA = 5000
 
+    # Parameters added after a release, each with the value that reproduces
+    # how a model pickled before it existed was trained. Unpickling such a
+    # model sets them (see __setstate__), so that its get_params, clone and
+    # refit work and fit as it did.
+    _ADDED_PARAMETERS: dict[str, Any] = {}
+
     # Names of the schedule callbacks (skdeepcluster.callbacks) the
     # estimator installs in one of its stages; a callback the user passes
     # under one of these names replaces the default one.
@@ -1703,6 +1709,9 @@ class BaseDeepClusterer(
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        for name, value in self._ADDED_PARAMETERS.items():
+            if name not in state:
+                setattr(self, name, value)
         if "_device" not in state:
             return
         if "_input_shape" not in state:

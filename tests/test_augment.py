@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from conftest import all_estimators, fast_estimator
@@ -173,3 +174,28 @@ def test_images_that_are_not_square_need_input_shape(digits):
         random_state=0,
     ).fit(X[:, :60])
     assert model.net_.augment_shape == (1, 6, 10)
+
+
+@pytest.mark.parametrize("fitted", [False, True], ids=["unfitted", "fitted"])
+@pytest.mark.parametrize("cls", DEFORMING_ESTIMATORS, ids=ids)
+def test_pickle_from_before_augment_trains_on_the_samples_as_given(
+    cls, fitted, digits, deformations, large_from_100
+):
+    # A model pickled before augment existed has no such attribute; loaded,
+    # it takes the value it trained with, so get_params, clone and a refit
+    # work and train as before: on data that the default "auto" would
+    # deform (large from 100 samples on here), nothing is deformed.
+    X, _ = digits
+    model = deforming_estimator(cls, n_clusters=3, random_state=0)
+    if fitted:
+        model.fit(X)
+    state = model.__getstate__()
+    del state["augment"]
+    loaded = cls.__new__(cls)
+    loaded.__setstate__(state)
+    assert loaded.get_params()["augment"] is False
+    if fitted:
+        np.testing.assert_array_equal(loaded.predict(X), model.labels_)
+    deformations.clear()
+    clone(loaded).fit(X)
+    assert deformations == []
