@@ -230,10 +230,10 @@ class BaseDeepClusterer(
     # network size and neighbourhood smoothing.
     _LARGE_DATA = 5000
 
-    # Parameters added after a release, each with the value that reproduces
-    # how a model pickled before it existed was trained. Unpickling such a
-    # model sets them (see __setstate__), so that its get_params, clone and
-    # refit work and fit as it did.
+    # Parameters that an earlier version of the package lacked, each with the
+    # value that reproduces how a model it pickled was trained. Unpickling
+    # such a model sets them (see __setstate__), so that its get_params,
+    # clone and refit work and fit as it did.
     _ADDED_PARAMETERS: dict[str, Any] = {}
 
     # Names of the schedule callbacks (skdeepcluster.callbacks) the
